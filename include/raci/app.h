@@ -1,0 +1,11 @@
+/* app: the raci subcommands. Each takes the command line after PETSc has
+ * parsed it; `file` is the positional argument after the command, if any. */
+#ifndef RACI_APP_H
+#define RACI_APP_H
+
+#include <raci/core.h>
+
+PetscErrorCode app_info(MPI_Comm comm, const char *file);
+PetscErrorCode app_convert(MPI_Comm comm);
+
+#endif

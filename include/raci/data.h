@@ -1,0 +1,105 @@
+/* data: the data contract of DESIGN.md sections 2 and 5.
+ *
+ * A Dataset is one input file seen through roles: fast drivers x_f(i,t),
+ * slow attributes s(i) and targets y(i,t) at locations i that are grid cells
+ * (dims (time, y, x), any names) or tower sites (dims (time, site)). Roles
+ * come from `raci_role` attributes; -fast/-slow/-target options replace the
+ * attribute roles of their role (options win).
+ *
+ * data_open() reads and checks the header and decides the decomposition;
+ * data_read() reads the role variables for this rank's tile plus halo for a
+ * range of time steps, once. Values are float with NaN for missing.
+ * The Dataset owns every buffer it points to; data_close() frees them. */
+#ifndef RACI_DATA_H
+#define RACI_DATA_H
+
+#include <raci/io.h>
+#include <raci/grid.h>
+
+typedef enum { ROLE_NONE = 0, ROLE_FAST, ROLE_SLOW, ROLE_TARGET, NUM_ROLES } Role;
+typedef enum { LAYOUT_GRID, LAYOUT_SITE } Layout;
+
+extern const char *const role_name[NUM_ROLES]; /* "none", "fast", "slow", "target" */
+
+#define DATA_MAX_VARS 64
+
+/* Which variables play which role, as asked on the command line. */
+typedef struct {
+  int  n[NUM_ROLES];
+  char name[NUM_ROLES][DATA_MAX_VARS][NC_MAX_NAME + 1];
+  PetscBool given[NUM_ROLES]; /* the option was on the command line */
+} RoleOptions;
+
+/* Reads -fast, -slow, -target (comma-separated names). */
+PetscErrorCode data_role_options(MPI_Comm comm, RoleOptions *ro);
+/* The role of file variable v: option if one names it or replaces its role, else raci_role. Local. */
+PetscErrorCode data_var_role(const IoFile *f, int v, const RoleOptions *ro, Role *role);
+
+typedef struct {
+  char  name[NC_MAX_NAME + 1];
+  Role  role;
+  int   varid;
+  float *val; /* fast/target: (nt_read, gym, gxm); slow: (gym, gxm); NaN = missing; owned */
+} DataVar;
+
+typedef struct {
+  MPI_Comm comm;
+  IoFile  *file;   /* open for the Dataset's lifetime; owned */
+  Layout   layout;
+  int      xdim, ydim, tdim; /* file dimension ids; ydim = -1 for sites, tdim = -1 without time */
+  int      time_varid;        /* -1 when the file has no time coordinate */
+  PetscInt nt;                /* time steps in the file */
+  double  *time;              /* (nt) time coordinate values; owned */
+  CfTime   cftime;
+  PetscBool has_cftime;
+  Tile     tile;
+  int      nvar;              /* role variables, fast first, then slow, then target */
+  DataVar  var[DATA_MAX_VARS];
+  PetscInt t0, ntr;           /* time steps held in val: [t0, t0 + ntr) */
+  /* What data_read has seen so far, over owned locations of this rank: */
+  PetscInt nvalid[DATA_MAX_VARS]; /* valid values per variable */
+  unsigned char *usable;          /* (ym, xm) 1 while every fast and slow value is valid; owned */
+} Dataset;
+
+/* Header checks, roles, decomposition. halo: grid halo width in cells. */
+PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro, PetscInt halo, Dataset **ds);
+/* Read every role variable for time steps [t0, t0 + nt) over tile plus halo. */
+PetscErrorCode data_read(Dataset *ds, PetscInt t0, PetscInt nt);
+PetscErrorCode data_close(Dataset **ds);
+
+/* After the reads: fails (RACI_ERR_DATA) when a fast or slow variable has no
+ * valid value anywhere, and returns the number of locations (all ranks) that
+ * lack some fast or slow value and so cannot be used. Collective. */
+PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *total);
+
+/* Index of location (x, y) of the ghosted tile in a val plane. */
+static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y) { return (y - t->gys) * t->gxm + (x - t->gxs); }
+
+/* ------------------------------------------------------------ outputs
+ * Output files share the input's layout: the same time, y/x or site
+ * dimensions, with its coordinate variables (time, 1-D and 2-D lat/lon,
+ * site_id) and global attributes copied, Conventions = CF-1.8, and a
+ * `history` line with raci's version and command line in front. */
+
+#define DATA_FILL (-9999.0f) /* _FillValue of every float field raci writes */
+#define DATA_MAX_COORDS 8
+
+typedef struct {
+  int tdim, ydim, xdim;           /* output dimension ids (-1 when absent) */
+  int ncoord;
+  int coord_src[DATA_MAX_COORDS]; /* input varid of each copied coordinate */
+  int coord_dst[DATA_MAX_COORDS]; /* its output varid */
+} DataOutLayout;
+
+/* Define mode: dimensions, coordinates, global attributes. */
+PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L);
+/* Define mode: a float field over (time, y, x) / (time, site), or without time. */
+PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid);
+/* Data mode: write the coordinate values (collective, completes its writes). */
+PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayout *L);
+/* Data mode: pack this rank's owned part of `ghosted` (nt planes of the
+ * tile plus halo) into `pack` (nt * owned count), NaN -> DATA_FILL, and queue
+ * its write at time step t0. `pack` must live until io_wait_all. */
+PetscErrorCode data_iput_field(const Dataset *ds, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack);
+
+#endif

@@ -1,0 +1,56 @@
+/* raci: one binary, one subcommand per job. */
+#include <raci/app.h>
+
+#include <string.h>
+
+static const char usage[] =
+  "raci " RACI_VERSION " - Role-Aware Conditional Inference for ecosystem carbon fluxes\n"
+  "\n"
+  "usage: raci <command> [FILE] [-option value ...]   (also under mpirun -n N)\n"
+  "\n"
+  "commands:\n"
+  "  info FILE                 dimensions, variables with units and roles, missing\n"
+  "                            fraction per variable, time span\n"
+  "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
+  "                            ranks (tile + halo for grids, blocks for sites) and write\n"
+  "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
+  "\n"
+  "options shared by commands that read data:\n"
+  "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
+  "  -grid_halo W                        halo width in cells (default 1)\n"
+  "  -options_file F, -log_view, -help   PETSc conventions\n";
+
+static PetscErrorCode app_main(int argc, char **argv)
+{
+  const char *cmd  = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+  const char *file = cmd && argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
+  MPI_Comm    comm = PETSC_COMM_WORLD;
+  PetscBool   help;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsHasHelp(NULL, &help));
+  if (!cmd) {
+    PetscCall(PetscPrintf(comm, "%s", usage));
+    PetscCheck(help, comm, RACI_ERR_INPUT, "no command given (raci -help lists them)");
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (!strcmp(cmd, "info")) {
+    PetscCheck(file || help, comm, RACI_ERR_INPUT, "usage: raci info FILE");
+    PetscCall(app_info(comm, file));
+  } else if (!strcmp(cmd, "convert")) {
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci convert takes no positional argument (got '%s'); use -data FILE", file);
+    PetscCall(app_convert(comm));
+  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, convert)", cmd);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  ierr = PetscInitialize(&argc, &argv, NULL, usage);
+  if (ierr) return 1;
+  ierr = core_initialize(argc, argv);
+  if (!ierr) ierr = app_main(argc, argv);
+  return core_finish(ierr);
+}

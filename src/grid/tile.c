@@ -1,0 +1,59 @@
+/* grid: DMDA tiles with a halo for grids, contiguous blocks for sites. */
+#include <raci/grid.h>
+
+PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, Tile *t)
+{
+  PetscMPIInt size;
+  PetscInt    px, py;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(t, sizeof *t));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCheck(halo >= 0, comm, RACI_ERR_INPUT, "-grid_halo must be >= 0, got %" PetscInt_FMT, halo);
+  PetscCheck(nx * ny >= size, comm, RACI_ERR_INPUT, "the grid has %" PetscInt_FMT " x %" PetscInt_FMT " cells, fewer than the %d ranks; run on fewer ranks", nx, ny, size);
+  PetscCall(DMDACreate2d(comm, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_BOX, nx, ny, PETSC_DECIDE, PETSC_DECIDE, 1, halo, NULL, NULL, &t->da));
+  PetscCall(DMSetFromOptions(t->da));
+  PetscCall(DMSetUp(t->da));
+  PetscCall(DMDAGetCorners(t->da, &t->xs, &t->ys, NULL, &t->xm, &t->ym, NULL));
+  PetscCall(DMDAGetGhostCorners(t->da, &t->gxs, &t->gys, NULL, &t->gxm, &t->gym, NULL));
+  PetscCall(DMDAGetInfo(t->da, NULL, NULL, NULL, NULL, &px, &py, NULL, NULL, NULL, NULL, NULL, NULL, NULL));
+  t->nx   = nx;
+  t->ny   = ny;
+  t->halo = halo;
+  t->px   = (PetscMPIInt)px;
+  t->py   = (PetscMPIInt)py;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *t)
+{
+  PetscMPIInt size;
+  PetscInt    n = PETSC_DECIDE, start = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(t, sizeof *t));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(PetscSplitOwnership(comm, &n, &nsites));
+  PetscCallMPI(MPI_Exscan(&n, &start, 1, MPIU_INT, MPI_SUM, comm));
+  {
+    PetscMPIInt rank;
+    PetscCallMPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) start = 0; /* MPI_Exscan leaves rank 0's result undefined */
+  }
+  t->nx = nsites;
+  t->ny = 1;
+  t->xs = t->gxs = start;
+  t->xm = t->gxm = n;
+  t->ys = t->gys = 0;
+  t->ym = t->gym = 1;
+  t->px = size;
+  t->py = 1;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode grid_tile_destroy(Tile *t)
+{
+  PetscFunctionBeginUser;
+  PetscCall(DMDestroy(&t->da));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
