@@ -91,7 +91,7 @@ typedef struct {
   int coord_dst[DATA_MAX_COORDS]; /* its output varid */
 } DataOutLayout;
 
-/* Define mode: dimensions, coordinates, global attributes. */
+/* Define mode: dimensions, coordinates, global attributes. title: NULL keeps the input's. */
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L);
 /* Define mode: a float field over (time, y, x) / (time, site), or without time. */
 PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid);

@@ -85,7 +85,7 @@ PetscErrorCode app_convert(MPI_Comm comm)
   PetscCall(io_create(comm, ctx.out, &out));
   PetscCall(PetscStrncpy(base, ctx.data, sizeof base));
   PetscCall(PetscSNPrintf(title, sizeof title, "raci convert of %s", basename(base)));
-  PetscCall(data_def_output(ds, out, title, &L));
+  PetscCall(data_def_output(ds, out, io_att_text_len(ds->file, NC_GLOBAL, "title") ? NULL : title, &L));
   for (int k = 0; k < ds->nvar; k++) {
     DataVar *dv = &ds->var[k];
     PetscCall(data_def_field(ds, out, &L, dv->name, (PetscBool)(dv->role != ROLE_SLOW), &varid[k]));

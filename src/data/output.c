@@ -51,8 +51,9 @@ static PetscErrorCode is_coordinate(const Dataset *ds, int v, PetscBool *yes)
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L)
 {
   const IoFile      *f           = ds->file;
-  static const char *skip_glob[] = {"history", "Conventions", "title", NULL};
-  static const char *skip_var[]  = {"bounds", NULL};
+  const char        *skip_glob[] = {"history", "Conventions", NULL, NULL};
+  /* CF 5: coordinates have no missing values; bounds variables are not copied */
+  static const char *skip_var[]  = {"bounds", "_FillValue", "missing_value", NULL};
   int                map[IO_MAX_DIMS];
   char               line[4096], *hist;
   size_t             old;
@@ -86,9 +87,10 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
     L->ncoord++;
   }
 
+  skip_glob[2] = title ? "title" : NULL;
   PetscCall(io_copy_atts(f, NC_GLOBAL, out, NC_GLOBAL, skip_glob));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
-  PetscCall(io_put_att_text(out, NC_GLOBAL, "title", title));
+  if (title) PetscCall(io_put_att_text(out, NC_GLOBAL, "title", title));
   PetscCall(core_history_line(line, sizeof line));
   old = io_att_text_len(f, NC_GLOBAL, "history");
   PetscCall(PetscMalloc1(strlen(line) + old + 2, &hist));

@@ -1,0 +1,38 @@
+# Sourced by every shell test. Environment (set by tests/run-tests.sh or CTest):
+#   RACI            the raci binary             (default: bin/raci)
+#   RACI_TESTBIN    directory of test binaries  (default: build/tests)
+#   RACI_SHARED_DATA the shared real data       (default: ../shared/data)
+set -u
+: "${RACI:=$PWD/bin/raci}"
+: "${RACI_TESTBIN:=$PWD/build/tests}"
+: "${RACI_SHARED_DATA:=$PWD/../shared/data}"
+export OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+if [ "$(id -u)" -eq 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+GRID="$RACI_SHARED_DATA/gridded"
+
+# A scratch directory removed at exit.
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/raci-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# run_np NP args...: raci on NP ranks; NP=1 runs it as a plain process (no mpirun).
+run_np() {
+  np=$1; shift
+  if [ "$np" -eq 1 ]; then "$RACI" "$@"
+  else mpirun -q -n "$np" "$RACI" "$@"
+  fi
+}
+
+# same_nc A B: ncmpidiff finds no difference but the run-dependent `history`.
+same_nc() {
+  out=$(ncmpidiff "$1" "$2" 2>&1)
+  other=$(printf '%s\n' "$out" | grep '^DIFF' | grep -v 'global attribute "history"')
+  if [ -n "$other" ] || ! printf '%s\n' "$out" | grep -q 'All variables of two files are the same'; then
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+}

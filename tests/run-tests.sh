@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs every test in tests/tests.list; ends with "N passed, N failed".
+# Line format: <name> <np> <command> [args...]
+#   np = 0: run the command as it is; np >= 1: mpirun -n np command.
+#   @raci@, @tests@ and @data@ in the command stand for bin/raci, build/tests
+#   and $RACI_SHARED_DATA (default ../shared/data).
+# Logs: build/test-logs/<name>.log. RACI_TESTS=regex runs a subset.
+cd "$(dirname "$0")/.." || exit 2
+RACI="${RACI:-$PWD/bin/raci}"
+RACI_TESTBIN="${RACI_TESTBIN:-$PWD/build/tests}"
+RACI_SHARED_DATA="${RACI_SHARED_DATA:-$PWD/../shared/data}"
+export RACI RACI_TESTBIN RACI_SHARED_DATA OPENBLAS_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+logs=build/test-logs
+mkdir -p "$logs"
+pass=0; fail=0; failed=""
+while read -r name np cmd; do
+  case "$name" in ''|'#'*) continue ;; esac
+  if [ -n "${RACI_TESTS:-}" ] && ! echo "$name" | grep -Eq "$RACI_TESTS"; then continue; fi
+  cmd=$(echo "$cmd" | sed "s|@raci@|$RACI|g; s|@tests@|$RACI_TESTBIN|g; s|@data@|$RACI_SHARED_DATA|g")
+  start=$(date +%s)
+  if [ "$np" -ge 1 ]; then
+    sh -c "mpirun -q -n $np $cmd" > "$logs/$name.log" 2>&1
+  else
+    sh -c "$cmd" > "$logs/$name.log" 2>&1
+  fi
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then
+    pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" "$secs"
+  else
+    fail=$((fail + 1)); failed="$failed $name"
+    printf 'FAIL %-40s %4ss (exit %s, log %s)\n' "$name" "$secs" "$rc" "$logs/$name.log"
+    tail -n 15 "$logs/$name.log" | sed 's/^/     | /'
+  fi
+done < tests/tests.list
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
