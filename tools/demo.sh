@@ -20,7 +20,7 @@ bin/raci info "$IN"
 echo
 echo "== 2. raci convert on $NP ranks: PETSc DMDA tiles with a 1-cell halo, PnetCDF"
 echo "      collective reads and writes, CF-1.8 CDF-5 output renamed into place when complete"
-mpirun -q -n "$NP" bin/raci convert -data "$IN" -fast pr,tas -o "$OUT/se-us-1999.nc"
+mpirun -q -n "$NP" bin/raci convert -data "$IN" -options_file inputs/demo-convert.opts -o "$OUT/se-us-1999.nc"
 echo
 echo "== 3. raci info on the output"
 bin/raci info "$OUT/se-us-1999.nc"
