@@ -4,7 +4,7 @@
 
 CC       = mpicc
 CFLAGS  ?= -O2 -g
-WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
+WARN     = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 PKGS     = PETSc pnetcdf openblas
 # recursive (=) so pkg-config runs after the dependencies are installed
 CPPFLAGS = -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -16,7 +16,7 @@ export RACI_SHARED_DATA
 BUILD = build
 DEPS  = $(BUILD)/.deps-ok
 
-LIB_SRC  = $(wildcard src/core/*.c src/io/*.c src/grid/*.c src/data/*.c)
+LIB_SRC  = $(wildcard src/core/*.c src/io/*.c src/grid/*.c src/data/*.c src/sim/*.c)
 APP_SRC  = $(filter-out src/app/main.c,$(wildcard src/app/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c)

@@ -30,6 +30,9 @@ def main():
     p.add_argument("out")
     p.add_argument("--title", default=None)
     p.add_argument("--credit", default=None, help="data credit printed under the map")
+    p.add_argument("--annual", default=None, metavar="UNITS",
+                   help="plot the annual total (time mean x 365) with these units, e.g. 'g C m-2 yr-1'")
+    p.add_argument("--cmap", default="viridis")
     a = p.parse_args()
     with netCDF4.Dataset(a.file) as ds:
         if a.var not in ds.variables:
@@ -40,18 +43,21 @@ def main():
         if v.dimensions and v.dimensions[0] in ("time",) and data.ndim == 3:
             data = data.mean(axis=0)
             label = "mean " + label
+            if a.annual:
+                data = data * 365.0
+                label = f"annual {a.var} ({a.annual})"
         if data.ndim != 2:
             sys.exit(f"plot_map.py: error: {a.file}: '{a.var}' is not a map (dims {v.dimensions})")
         lat = coord(ds, ["lat", "latitude", "y"])
         lon = coord(ds, ["lon", "longitude", "x"])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     if lat is not None and lon is not None and lat.ndim == 1 and lon.ndim == 1:
-        m = ax.pcolormesh(lon, lat, data, shading="nearest", cmap="viridis")
+        m = ax.pcolormesh(lon, lat, data, shading="nearest", cmap=a.cmap)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
         ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.nanmean(lat))), 0.2))
     else:
-        m = ax.pcolormesh(data, shading="nearest", cmap="viridis")
+        m = ax.pcolormesh(data, shading="nearest", cmap=a.cmap)
     fig.colorbar(m, ax=ax, label=label)
     ax.set_title(a.title or f"{a.var}: {os.path.basename(a.file)}")
     if a.credit:

@@ -14,6 +14,8 @@
 #define RACI_CORE_H
 
 #include <petscsys.h>
+#include <math.h>
+#include <stdint.h>
 
 #define RACI_VERSION "0.1.0"
 
@@ -56,8 +58,35 @@ PetscErrorCode core_history_line(char *buf, size_t len);
 PetscErrorCode core_pending_add(const char *path);
 PetscErrorCode core_pending_remove(const char *path);
 
+/* Counter-based random numbers: a pure function of (seed, a, b, c), so a
+ * value depends on what it is for (for example global cell, day, stream) and
+ * never on how many ranks drew numbers before. SplitMix64 finaliser chained
+ * over the counter words (Steele, Lea and Flood 2014). */
+static inline uint64_t core_mix64(uint64_t z)
+{
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+static inline uint64_t core_rng_bits(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+  return core_mix64(core_mix64(core_mix64(core_mix64(seed) ^ a) ^ b) ^ c);
+}
+/* Uniform in the open interval (0, 1). */
+static inline double core_rng_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+  return ((double)(core_rng_bits(seed, a, b, c) >> 11) + 0.5) * 0x1.0p-53;
+}
+/* Standard normal (Box-Muller on two uniforms keyed by the same counter). */
+static inline double core_rng_normal(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+  double u1 = core_rng_uniform(seed, a, b, c), u2 = core_rng_uniform(seed, a, b, c ^ 0x8000000000000000ULL);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
 /* Log stages, so -log_view shows where time goes. */
-typedef enum { CORE_STAGE_LOAD, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;
+typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;
 PetscErrorCode core_stage_push(CoreStage s);
 PetscErrorCode core_stage_pop(void);
 

@@ -97,9 +97,10 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
 PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid);
 /* Data mode: write the coordinate values (collective, completes its writes). */
 PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayout *L);
-/* Data mode: pack this rank's owned part of `ghosted` (nt planes of the
- * tile plus halo) into `pack` (nt * owned count), NaN -> DATA_FILL, and queue
- * its write at time step t0. `pack` must live until io_wait_all. */
-PetscErrorCode data_iput_field(const Dataset *ds, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack);
+/* Data mode: pack the owned part of `ghosted` (nt planes of tile t plus its
+ * halo) into `pack` (nt * owned count), NaN -> DATA_FILL, and queue its write
+ * at time step t0 of a (time, y, x) field (grid) or (time, site) field.
+ * `pack` must live until io_wait_all. */
+PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack);
 
 #endif

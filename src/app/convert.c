@@ -113,7 +113,7 @@ PetscErrorCode app_convert(MPI_Comm comm)
       if (slow && t0 > 0) continue;
       PetscCall(PetscFree(pack[k]));
       PetscCall(PetscMalloc1(n + 1, &pack[k]));
-      PetscCall(data_iput_field(ds, out, varid[k], (PetscBool)!slow, t0, nt, dv->val, pack[k]));
+      PetscCall(data_iput_field(&ds->tile, ds->layout, out, varid[k], (PetscBool)!slow, t0, nt, dv->val, pack[k]));
       bytes += 4.0 * (double)n;
     }
     PetscCall(io_wait_all(out));

@@ -158,9 +158,8 @@ PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayo
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_iput_field(const Dataset *ds, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack)
+PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack)
 {
-  const Tile *t      = &ds->tile;
   PetscInt    nplane = grid_ghost_count(t), nsteps = timevarying ? nt : 1, i = 0;
   MPI_Offset  start[3], count[3];
   int         d = 0;
@@ -176,7 +175,7 @@ PetscErrorCode data_iput_field(const Dataset *ds, IoFile *out, int varid, PetscB
     start[d]   = t0;
     count[d++] = nt;
   }
-  if (ds->layout == LAYOUT_GRID) {
+  if (layout == LAYOUT_GRID) {
     start[d]   = t->ys;
     count[d++] = t->ym;
   }

@@ -31,6 +31,11 @@ export -f run_np
 [ -x "$RACI" ] || fail "no raci binary at $RACI (run make)"
 for f in "$SEUS" "$NC4"; do [ -r "$f" ] || fail "shared data missing: $f"; done
 
+# Others may rebuild bin/raci while this runs (a half-written binary dies
+# with SIGILL); the end of the run says so.
+stamp() { stat -c '%i %Y %s' "$RACI"; }
+built=$(stamp)
+
 IN=$TMP/in
 mkdir -p "$IN" "$TMP/case"
 for cdl in "$FIX"/*.cdl; do
@@ -56,9 +61,10 @@ leftovers() { (cd "$1/out" && ls -A | tr '\n' ' ' | sed 's/ $//'); }
 
 # details DIR args...: what to show under a FAIL line.
 details() {
-  local d=$1
+  local d=$1 a line="raci"
   shift
-  echo "     | raci $*"
+  for a in "$@"; do line="$line ${a//@OUT@/$d/out/x.nc}"; done
+  echo "     | $line"
   sed 's/^/     | stderr: /' "$d/stderr" | head -n 20
   sed 's/^/     | stdout: /' "$d/stdout" | head -n 5
 }
@@ -187,5 +193,6 @@ done
 n=$(ls "$TMP"/case/*/result 2>/dev/null | wc -l)
 [ "$n" -eq "$ncase" ] || { echo "FAIL $((ncase - n)) cases gave no result"; nfail=$((nfail + ncase - n)); }
 if [ ! -f "$TMP/afile" ] || [ -s "$TMP/afile" ]; then echo "FAIL out_dir_is_file: $TMP/afile was changed"; nfail=$((nfail + 1)); fi
+[ "$(stamp)" = "$built" ] || echo "warning: $RACI changed during the run; rerun before trusting a FAIL"
 echo "$((ncase - nfail)) of $ncase cases ok at NP=$NP"
 [ "$nfail" -eq 0 ]

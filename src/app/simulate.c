@@ -1,0 +1,410 @@
+/* raci simulate -o FILE: the embedded default dataset (DESIGN.md section 7).
+ *
+ * Every rank simulates its own DMDA tile for all days, in chunks of days, and
+ * writes each chunk collectively. The land mask is read whole on every rank
+ * (it is small) so continentality and the tower draw need no messages, and all
+ * random numbers are keyed by global cell and day: the file is the same on any
+ * number of ranks. */
+#include <raci/app.h>
+#include <raci/data.h>
+#include <raci/sim.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  char      out[PETSC_MAX_PATH_LEN];
+  char      mask[PETSC_MAX_PATH_LEN];
+  PetscReal res;
+  PetscReal lon[2], lat[2];
+  PetscInt  years, start_year, chunk, spinup, towers;
+  PetscInt  seed;
+  PetscReal length_km, phi, noise;
+  PetscBool quiet;
+} SimCtx;
+
+/* The variables of the output, in file order. */
+enum { V_TA, V_SW_IN, V_VPD, V_P, V_TS, V_SWC, V_GPP, V_RECO, V_NEE, V_FCH4, NV_DAILY };
+enum { S_CLASS, S_ELEV, S_CLAY, S_SOC, S_WETLAND, S_WHC, S_MAT, S_MAP, NV_STATIC };
+
+typedef struct {
+  const char *name, *units, *long_name, *standard_name;
+  Role        role;
+} SimVarInfo;
+
+static const SimVarInfo daily_info[NV_DAILY] = {
+  {"TA", "degC", "air temperature, daily mean", "air_temperature", ROLE_FAST},
+  {"SW_IN", "W m-2", "incoming shortwave radiation, daily mean", "surface_downwelling_shortwave_flux_in_air", ROLE_FAST},
+  {"VPD", "hPa", "vapour pressure deficit, daily mean", "water_vapor_saturation_deficit_in_air", ROLE_FAST},
+  {"P", "mm d-1", "precipitation, daily total", "lwe_precipitation_rate", ROLE_FAST},
+  {"TS", "degC", "soil temperature, daily mean", "soil_temperature", ROLE_FAST},
+  {"SWC", "%", "soil water content, volumetric", "volume_fraction_of_condensed_water_in_soil", ROLE_FAST},
+  {"GPP", "g m-2 d-1", "gross primary productivity, carbon", "gross_primary_productivity_of_biomass_expressed_as_carbon", ROLE_TARGET},
+  {"RECO", "g m-2 d-1", "ecosystem respiration, carbon", NULL, ROLE_TARGET},
+  {"NEE", "g m-2 d-1", "net ecosystem exchange of CO2, carbon, positive to the atmosphere (RECO - GPP)", NULL, ROLE_TARGET},
+  {"FCH4", "nmol m-2 s-1", "methane flux, daily mean, positive to the atmosphere", NULL, ROLE_TARGET},
+};
+static const SimVarInfo static_info[NV_STATIC] = {
+  {"class", NULL, "regime class", NULL, ROLE_SLOW},
+  {"elev", "m", "elevation above sea level", "surface_altitude", ROLE_SLOW},
+  {"clay", "%", "soil clay content", NULL, ROLE_SLOW},
+  {"soc", "kg m-2", "soil organic carbon", "soil_mass_content_of_carbon", ROLE_SLOW},
+  {"wetland_frac", "1", "wetland fraction of the cell", NULL, ROLE_SLOW},
+  {"whc", "mm", "plant-available water-holding capacity", NULL, ROLE_SLOW},
+  {"MAT", "degC", "air temperature, climatological annual mean", "air_temperature", ROLE_SLOW},
+  {"MAP", "mm yr-1", "precipitation, climatological annual total", NULL, ROLE_SLOW},
+};
+
+/* Typical size of each target, the unit of -sim_noise. */
+static const double noise_scale[NV_DAILY] = {0, 0, 0, 0, 0, 0, 1.0, 1.0, 1.0, 10.0};
+
+static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
+{
+  PetscBool   have_out;
+  PetscInt    n;
+  const char *shared = getenv("RACI_SHARED_DATA");
+
+  PetscFunctionBeginUser;
+  ctx->res        = 1.0;
+  ctx->lon[0]     = -170;
+  ctx->lon[1]     = -50;
+  ctx->lat[0]     = 10;
+  ctx->lat[1]     = 75;
+  ctx->years      = 2;
+  ctx->start_year = 2001;
+  ctx->chunk      = 73;
+  ctx->spinup     = 365;
+  ctx->towers     = 0;
+  ctx->seed       = 1;
+  ctx->length_km  = 500;
+  ctx->phi        = 0.7;
+  ctx->noise      = 0;
+  ctx->quiet      = PETSC_FALSE;
+  PetscCall(PetscSNPrintf(ctx->mask, sizeof ctx->mask, "%s/gridded/landsea-1deg/landsea.nc", shared && *shared ? shared : "../shared/data"));
+  PetscOptionsBegin(comm, NULL, "raci simulate options", NULL);
+  PetscCall(PetscOptionsString("-o", "Output NetCDF file (CDF-5)", NULL, ctx->out, ctx->out, sizeof ctx->out, &have_out));
+  PetscCall(PetscOptionsReal("-sim_res", "Grid spacing, degrees (1, 0.5, 0.25, ...: 1/res must be a whole number)", NULL, ctx->res, &ctx->res, NULL));
+  n = 2;
+  PetscCall(PetscOptionsRealArray("-sim_lon", "Longitude range west,east (degrees east)", NULL, ctx->lon, &n, NULL));
+  n = 2;
+  PetscCall(PetscOptionsRealArray("-sim_lat", "Latitude range south,north (degrees north)", NULL, ctx->lat, &n, NULL));
+  PetscCall(PetscOptionsInt("-sim_years", "Years simulated (365-day years)", NULL, ctx->years, &ctx->years, NULL));
+  PetscCall(PetscOptionsInt("-sim_start_year", "Calendar year of the first day", NULL, ctx->start_year, &ctx->start_year, NULL));
+  PetscCall(PetscOptionsInt("-sim_seed", "Random seed", NULL, ctx->seed, &ctx->seed, NULL));
+  PetscCall(PetscOptionsReal("-sim_length_scale", "Correlation length of daily weather anomalies, km", NULL, ctx->length_km, &ctx->length_km, NULL));
+  PetscCall(PetscOptionsReal("-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", NULL, ctx->phi, &ctx->phi, NULL));
+  PetscCall(PetscOptionsReal("-sim_noise", "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)", NULL, ctx->noise, &ctx->noise, NULL));
+  PetscCall(PetscOptionsInt("-sim_towers", "Keep targets only at this many land cells (0: everywhere)", NULL, ctx->towers, &ctx->towers, NULL));
+  PetscCall(PetscOptionsInt("-sim_spinup", "Days of weather spin-up before the first written day", NULL, ctx->spinup, &ctx->spinup, NULL));
+  PetscCall(PetscOptionsInt("-sim_chunk", "Days simulated and written at once", NULL, ctx->chunk, &ctx->chunk, NULL));
+  PetscCall(PetscOptionsString("-sim_mask", "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island)", NULL, ctx->mask, ctx->mask, sizeof ctx->mask, NULL));
+  PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, ctx->quiet, &ctx->quiet, NULL));
+  PetscOptionsEnd();
+  PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci simulate needs -o FILE");
+  PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
+  PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT, "-sim_lon %g,%g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
+  PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT, "-sim_lat %g,%g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
+  PetscCheck(ctx->years >= 1, comm, RACI_ERR_INPUT, "-sim_years must be at least 1");
+  PetscCheck(ctx->chunk >= 1 && ctx->spinup >= 0 && ctx->towers >= 0 && ctx->noise >= 0, comm, RACI_ERR_INPUT, "-sim_chunk, -sim_spinup, -sim_towers and -sim_noise must not be negative (chunk at least 1)");
+  PetscCheck(ctx->length_km > 0 && ctx->phi >= 0 && ctx->phi < 1, comm, RACI_ERR_INPUT, "-sim_length_scale must be positive and -sim_ar_phi in [0, 1)");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The global 1-degree mask, on every rank: (180 lat from -89.5, 360 lon from 0.5). */
+static PetscErrorCode read_mask(MPI_Comm comm, const char *path, unsigned char *land)
+{
+  IoFile    *f;
+  int        v;
+  float     *m;
+  MPI_Offset start[2] = {0, 0}, count[2] = {180, 360};
+  double     lat0, lon0;
+
+  PetscFunctionBeginUser;
+  PetscCall(io_open(comm, path, &f));
+  v = io_find_var(f, "LSMASK");
+  PetscCheck(v >= 0, comm, RACI_ERR_DATA, "%s: no variable LSMASK (the 1-degree land-sea mask)", path);
+  PetscCheck(f->vars[v].ndims == 2 && f->dims[f->vars[v].dimids[0]].len == 180 && f->dims[f->vars[v].dimids[1]].len == 360, comm, RACI_ERR_DATA, "%s: LSMASK must be (lat = 180, lon = 360)", path);
+  {
+    int vlat = io_find_var(f, "lat"), vlon = io_find_var(f, "lon");
+    MPI_Offset one = 1, zero = 0;
+    PetscCheck(vlat >= 0 && vlon >= 0, comm, RACI_ERR_DATA, "%s: no lat/lon coordinates", path);
+    PetscCall(io_read_double(f, vlat, &zero, &one, &lat0));
+    PetscCall(io_read_double(f, vlon, &zero, &one, &lon0));
+    PetscCheck(fabs(lat0 + 89.5) < 1e-3 && fabs(lon0 - 0.5) < 1e-3, comm, RACI_ERR_DATA, "%s: expected a global 1-degree grid starting at lat -89.5, lon 0.5 (got %g, %g)", path, lat0, lon0);
+  }
+  PetscCall(PetscMalloc1(180 * 360, &m));
+  PetscCall(io_read_float(f, v, start, count, m));
+  for (int i = 0; i < 180 * 360; i++) land[i] = (m[i] == 1.0f || m[i] == 3.0f); /* land, small island */
+  PetscCall(PetscFree(m));
+  PetscCall(io_close(&f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static int mask_index(double lat, double lon)
+{
+  int i = (int)floor(lat + 90.0), j = (int)floor(fmod(fmod(lon, 360.0) + 360.0, 360.0));
+  i     = i < 0 ? 0 : (i > 179 ? 179 : i);
+  j     = j > 359 ? 359 : j;
+  return i * 360 + j;
+}
+
+/* Distance to the nearest ocean cell of the 1-degree mask, scaled to 0..1 at 12 degrees. */
+static double continentality(const unsigned char *land, double lat, double lon)
+{
+  double best = 12.0, coslat = cos(lat * M_PI / 180.0);
+  for (int di = -12; di <= 12; di++)
+    for (int dj = -15; dj <= 15; dj++) {
+      double dla = di, dlo = dj * coslat, d = sqrt(dla * dla + dlo * dlo);
+      if (d >= best) continue;
+      if (!land[mask_index(lat + di, lon + dj)]) best = d;
+    }
+  return best / 12.0;
+}
+
+/* Keep targets at the N land cells with the smallest draw: a threshold all ranks agree on. */
+static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *land, PetscInt nx, PetscInt ny, double *thresh)
+{
+  double  *u;
+  PetscInt n = 0;
+
+  PetscFunctionBeginUser;
+  *thresh = 2.0;
+  if (ctx->towers == 0) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscMalloc1(nx * ny, &u));
+  for (PetscInt y = 0; y < ny; y++)
+    for (PetscInt x = 0; x < nx; x++) {
+      double lat = ctx->lat[0] + (y + 0.5) * ctx->res, lon = ctx->lon[0] + (x + 0.5) * ctx->res;
+      if (land[mask_index(lat, lon)]) u[n++] = core_rng_uniform((uint64_t)ctx->seed, (uint64_t)(y * nx + x), 0, 0x70e4ULL);
+    }
+  if (ctx->towers < n) {
+    PetscCall(PetscSortReal(n, u));
+    *thresh = u[ctx->towers - 1];
+  }
+  PetscCall(PetscFree(u));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx, PetscInt ny, PetscInt nt, int vdaily[], int vstatic[], int *vlat, int *vlon, int *vtime)
+{
+  int   dt, dy, dx, d3[3], d2[2];
+  float fill = DATA_FILL;
+  char  buf[256];
+
+  PetscFunctionBeginUser;
+  PetscCall(io_def_dim(out, "time", nt, &dt));
+  PetscCall(io_def_dim(out, "lat", ny, &dy));
+  PetscCall(io_def_dim(out, "lon", nx, &dx));
+  d3[0] = dt, d3[1] = dy, d3[2] = dx;
+  d2[0] = dy, d2[1] = dx;
+  PetscCall(io_def_var(out, "time", NC_DOUBLE, 1, &dt, vtime));
+  PetscCall(PetscSNPrintf(buf, sizeof buf, "days since %04d-01-01 00:00:00", (int)ctx->start_year));
+  PetscCall(io_put_att_text(out, *vtime, "units", buf));
+  PetscCall(io_put_att_text(out, *vtime, "calendar", "noleap"));
+  PetscCall(io_put_att_text(out, *vtime, "standard_name", "time"));
+  PetscCall(io_put_att_text(out, *vtime, "axis", "T"));
+  PetscCall(io_def_var(out, "lat", NC_DOUBLE, 1, &dy, vlat));
+  PetscCall(io_put_att_text(out, *vlat, "units", "degrees_north"));
+  PetscCall(io_put_att_text(out, *vlat, "standard_name", "latitude"));
+  PetscCall(io_put_att_text(out, *vlat, "axis", "Y"));
+  PetscCall(io_def_var(out, "lon", NC_DOUBLE, 1, &dx, vlon));
+  PetscCall(io_put_att_text(out, *vlon, "units", "degrees_east"));
+  PetscCall(io_put_att_text(out, *vlon, "standard_name", "longitude"));
+  PetscCall(io_put_att_text(out, *vlon, "axis", "X"));
+  for (int k = 0; k < NV_DAILY + NV_STATIC; k++) {
+    const SimVarInfo *vi = k < NV_DAILY ? &daily_info[k] : &static_info[k - NV_DAILY];
+    int              *id = k < NV_DAILY ? &vdaily[k] : &vstatic[k - NV_DAILY];
+    if (k == NV_DAILY + S_CLASS) {
+      signed char fv = -1, flags[SIM_NUM_REGIMES];
+      char        meanings[256] = "";
+      PetscCall(io_def_var(out, vi->name, NC_BYTE, 2, d2, id));
+      for (int r = 0; r < SIM_NUM_REGIMES; r++) {
+        flags[r] = (signed char)r;
+        PetscCall(PetscStrlcat(meanings, r ? " " : "", sizeof meanings));
+        for (const char *s = sim_regime[r].name; *s; s++) {
+          char c[2] = {*s == ' ' ? '_' : *s, 0};
+          PetscCall(PetscStrlcat(meanings, c, sizeof meanings));
+        }
+      }
+      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, *id, "_FillValue", NC_BYTE, 1, &fv), RACI_ERR_WRITE, out->path, "class"));
+      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, *id, "flag_values", NC_BYTE, SIM_NUM_REGIMES, flags), RACI_ERR_WRITE, out->path, "class"));
+      PetscCall(io_put_att_text(out, *id, "flag_meanings", meanings));
+    } else {
+      PetscCall(io_def_var(out, vi->name, NC_FLOAT, k < NV_DAILY ? 3 : 2, k < NV_DAILY ? d3 : d2, id));
+      PetscCall(io_put_att_float(out, *id, "_FillValue", NC_FLOAT, 1, &fill));
+      PetscCall(io_put_att_text(out, *id, "units", vi->units));
+    }
+    PetscCall(io_put_att_text(out, *id, "long_name", vi->long_name));
+    if (vi->standard_name) PetscCall(io_put_att_text(out, *id, "standard_name", vi->standard_name));
+    PetscCall(io_put_att_text(out, *id, "raci_role", role_name[vi->role]));
+  }
+  PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
+  PetscCall(io_put_att_text(out, NC_GLOBAL, "title", "raci simulate: process-based daily carbon fluxes and drivers"));
+  PetscCall(io_put_att_text(out, NC_GLOBAL, "source", "raci " RACI_VERSION " process-based simulator (docs/SIMULATOR.md); land mask: NCAR/geocat-datafiles landsea.nc (Apache-2.0)"));
+  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld", (long long)ctx->seed, (double)ctx->res, (double)ctx->noise, (long long)ctx->towers); /* not PetscSNPrintf: it prints %g as "1." */
+  PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_simulation", buf));
+  {
+    char line[4096];
+    PetscCall(core_history_line(line, sizeof line));
+    PetscCall(io_put_att_text(out, NC_GLOBAL, "history", line));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode app_simulate(MPI_Comm comm)
+{
+  SimCtx           ctx;
+  SimWeatherParams wp;
+  unsigned char   *land;
+  Tile             tile;
+  IoFile          *out;
+  PetscInt         nx, ny, nt, ncell, nland = 0, ntower = 0;
+  int              vdaily[NV_DAILY], vstatic[NV_STATIC], vlat, vlon, vtime;
+  SimCell         *cells;
+  SimState        *state;
+  float           *daily, *stat;
+  double           thresh, t_sim = 0, t_write = 0, t, bytes = 0;
+  PetscMPIInt      rank, size;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&ctx, sizeof ctx));
+  PetscCall(sim_options(comm, &ctx));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(io_check_writable(comm, ctx.out));
+  nx = (PetscInt)round((ctx.lon[1] - ctx.lon[0]) / ctx.res);
+  ny = (PetscInt)round((ctx.lat[1] - ctx.lat[0]) / ctx.res);
+  nt = ctx.years * 365;
+  PetscCall(grid_tile_create(comm, nx, ny, 0, &tile));
+  PetscCall(core_check_unused_options(comm));
+  PetscCall(PetscMalloc1(180 * 360, &land));
+  PetscCall(read_mask(comm, ctx.mask, land));
+  PetscCall(tower_threshold(&ctx, land, nx, ny, &thresh));
+
+  wp.seed             = (uint64_t)ctx.seed;
+  wp.length_scale_deg = ctx.length_km / 111.2;
+  wp.ar_phi           = ctx.phi;
+
+  /* static maps and spin-up of this rank's land cells */
+  t     = MPI_Wtime();
+  ncell = tile.xm * tile.ym;
+  PetscCall(PetscMalloc3(ncell, &cells, ncell, &state, NV_STATIC * ncell, &stat));
+  PetscCall(PetscMalloc1(NV_DAILY * ctx.chunk * ncell + 1, &daily));
+  PetscCall(core_stage_push(CORE_STAGE_SIMULATE));
+  for (PetscInt y = tile.ys, i = 0; y < tile.ys + tile.ym; y++)
+    for (PetscInt x = tile.xs; x < tile.xs + tile.xm; x++, i++) {
+      double lat = ctx.lat[0] + (y + 0.5) * ctx.res, lon = ctx.lon[0] + (x + 0.5) * ctx.res;
+      if (!land[mask_index(lat, lon)]) {
+        cells[i].id = UINT64_MAX; /* ocean: never simulated */
+        for (int s = 0; s < NV_STATIC; s++) stat[s * ncell + i] = s == S_CLASS ? -1.0f : DATA_FILL;
+        continue;
+      }
+      sim_cell_init(&wp, (uint64_t)(y * nx + x), lat, lon, continentality(land, lat, lon), &cells[i]);
+      sim_state_init(&wp, &cells[i], &state[i]);
+      for (PetscInt d = -ctx.spinup; d < 0; d++) {
+        SimDrivers dr;
+        sim_weather_day(&wp, &cells[i], &state[i], d, (int)(((d % 365) + 365) % 365), &dr);
+      }
+      stat[S_CLASS * ncell + i]   = (float)cells[i].regime;
+      stat[S_ELEV * ncell + i]    = (float)cells[i].elev;
+      stat[S_CLAY * ncell + i]    = (float)cells[i].clay;
+      stat[S_SOC * ncell + i]     = (float)cells[i].soc;
+      stat[S_WETLAND * ncell + i] = (float)cells[i].wetland;
+      stat[S_WHC * ncell + i]     = (float)cells[i].whc;
+      stat[S_MAT * ncell + i]     = (float)cells[i].mat;
+      stat[S_MAP * ncell + i]     = (float)cells[i].map;
+      nland++;
+      if (core_rng_uniform(wp.seed, cells[i].id, 0, 0x70e4ULL) <= thresh) ntower++;
+    }
+  PetscCall(core_stage_pop());
+  t_sim += MPI_Wtime() - t;
+
+  PetscCall(core_stage_push(CORE_STAGE_WRITE));
+  t = MPI_Wtime();
+  PetscCall(io_create(comm, ctx.out, &out));
+  PetscCall(define_output(&ctx, out, nx, ny, nt, vdaily, vstatic, &vlat, &vlon, &vtime));
+  PetscCall(io_enddef(out));
+  {
+    double    *lat, *lon, *tm;
+    MPI_Offset s0 = 0, cy = rank == 0 ? ny : 0, cx = rank == 0 ? nx : 0, ct = rank == 0 ? nt : 0;
+    MPI_Offset start[2] = {tile.ys, tile.xs}, count[2] = {tile.ym, tile.xm};
+    PetscCall(PetscMalloc3(ny, &lat, nx, &lon, nt, &tm));
+    for (PetscInt y = 0; y < ny; y++) lat[y] = ctx.lat[0] + (y + 0.5) * ctx.res;
+    for (PetscInt x = 0; x < nx; x++) lon[x] = ctx.lon[0] + (x + 0.5) * ctx.res;
+    for (PetscInt d = 0; d < nt; d++) tm[d] = (double)d;
+    PetscCall(io_iput_double(out, vlat, &s0, &cy, lat));
+    PetscCall(io_iput_double(out, vlon, &s0, &cx, lon));
+    PetscCall(io_iput_double(out, vtime, &s0, &ct, tm));
+    for (int s = 0; s < NV_STATIC; s++) PetscCall(io_iput_float(out, vstatic[s], start, count, stat + s * ncell));
+    PetscCall(io_wait_all(out));
+    PetscCall(PetscFree3(lat, lon, tm));
+    bytes += NV_STATIC * 4.0 * ncell;
+  }
+  t_write += MPI_Wtime() - t;
+  PetscCall(core_stage_pop());
+
+  for (PetscInt d0 = 0; d0 < nt; d0 += ctx.chunk) {
+    PetscInt   n = PetscMin(ctx.chunk, nt - d0);
+    MPI_Offset start[3] = {d0, tile.ys, tile.xs}, count[3] = {n, tile.ym, tile.xm};
+
+    t = MPI_Wtime();
+    PetscCall(core_stage_push(CORE_STAGE_SIMULATE));
+    for (PetscInt i = 0; i < ncell; i++) {
+      const SimCell *c     = &cells[i];
+      PetscBool      tower = (PetscBool)(c->id != UINT64_MAX && core_rng_uniform(wp.seed, c->id, 0, 0x70e4ULL) <= thresh);
+      for (PetscInt k = 0; k < n; k++) {
+        float     *v = daily + k * ncell + i; /* plane stride: n * ncell per variable */
+        PetscInt   vs = n * ncell;
+        SimDrivers dr;
+        SimFluxes  fl;
+        int        doy = (int)((d0 + k) % 365);
+        double     val[NV_DAILY];
+
+        if (c->id == UINT64_MAX) {
+          for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
+          continue;
+        }
+        sim_weather_day(&wp, c, &state[i], d0 + k, doy, &dr);
+        sim_fluxes(c, &dr, doy, &fl);
+        val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts, val[V_SWC] = dr.swc;
+        val[V_GPP] = fl.gpp, val[V_RECO] = fl.reco, val[V_NEE] = fl.nee, val[V_FCH4] = fl.fch4;
+        for (int j = 0; j < NV_DAILY; j++) {
+          if (daily_info[j].role == ROLE_TARGET) {
+            if (!tower) {
+              val[j] = DATA_FILL;
+            } else if (ctx.noise > 0) val[j] += ctx.noise * noise_scale[j] * core_rng_normal(wp.seed, c->id, (uint64_t)(d0 + k), 0x401eULL + (uint64_t)j);
+          }
+          v[j * vs] = (float)val[j];
+        }
+      }
+    }
+    PetscCall(core_stage_pop());
+    t_sim += MPI_Wtime() - t;
+
+    t = MPI_Wtime();
+    PetscCall(core_stage_push(CORE_STAGE_WRITE));
+    for (int j = 0; j < NV_DAILY; j++) PetscCall(io_iput_float(out, vdaily[j], start, count, daily + j * n * ncell));
+    PetscCall(io_wait_all(out));
+    PetscCall(core_stage_pop());
+    t_write += MPI_Wtime() - t;
+    bytes += NV_DAILY * 4.0 * n * ncell;
+    if (!ctx.quiet && ((d0 + n) % 365 == 0 || d0 + n == nt)) PetscCall(PetscPrintf(comm, "raci simulate: day %" PetscInt_FMT " of %" PetscInt_FMT " written\n", d0 + n, nt));
+  }
+  t = MPI_Wtime();
+  PetscCall(io_commit(&out));
+  t_write += MPI_Wtime() - t;
+
+  {
+    double   tmax[2] = {t_sim, t_write}, sum[3] = {bytes, (double)nland, (double)ntower};
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tmax, 2, MPI_DOUBLE, MPI_MAX, comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 3, MPI_DOUBLE, MPI_SUM, comm));
+    PetscCall(PetscPrintf(comm, "raci simulate: wrote %s\n", ctx.out));
+    PetscCall(PetscPrintf(comm, "  %" PetscInt_FMT " x %" PetscInt_FMT " cells at %.4g degree, %.0f land, %" PetscInt_FMT " days; %d ranks as a %d x %d DMDA process grid\n", nx, ny, (double)ctx.res, sum[1], nt, size, tile.px, tile.py));
+    if (ctx.towers) PetscCall(PetscPrintf(comm, "  targets kept at %.0f tower cells\n", sum[2]));
+    PetscCall(PetscPrintf(comm, "  simulate %.2f s (%.3g land cell-days/s per rank), write %.2f MB in %.2f s (%.1f MB/s)\n", tmax[0], sum[1] * nt / size / PetscMax(tmax[0], 1e-9), sum[0] / 1e6, tmax[1], sum[0] / 1e6 / PetscMax(tmax[1], 1e-9)));
+  }
+  PetscCall(PetscFree(daily));
+  PetscCall(PetscFree3(cells, state, stat));
+  PetscCall(PetscFree(land));
+  PetscCall(grid_tile_destroy(&tile));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
