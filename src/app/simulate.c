@@ -101,9 +101,9 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, ctx->quiet, &ctx->quiet, NULL));
   PetscOptionsEnd();
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci simulate needs -o FILE");
-  PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
-  PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT, "-sim_lon %g,%g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
-  PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT, "-sim_lat %g,%g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
+  PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %.10g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
+  PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT, "-sim_lon %.10g,%.10g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
+  PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT, "-sim_lat %.10g,%.10g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
   PetscCheck(ctx->years >= 1, comm, RACI_ERR_INPUT, "-sim_years must be at least 1");
   PetscCheck(ctx->chunk >= 1 && ctx->spinup >= 0 && ctx->towers >= 0 && ctx->noise >= 0, comm, RACI_ERR_INPUT, "-sim_chunk, -sim_spinup, -sim_towers and -sim_noise must not be negative (chunk at least 1)");
   PetscCheck(ctx->length_km > 0 && ctx->phi >= 0 && ctx->phi < 1, comm, RACI_ERR_INPUT, "-sim_length_scale must be positive and -sim_ar_phi in [0, 1)");
@@ -130,7 +130,7 @@ static PetscErrorCode read_mask(MPI_Comm comm, const char *path, unsigned char *
     PetscCheck(vlat >= 0 && vlon >= 0, comm, RACI_ERR_DATA, "%s: no lat/lon coordinates", path);
     PetscCall(io_read_double(f, vlat, &zero, &one, &lat0));
     PetscCall(io_read_double(f, vlon, &zero, &one, &lon0));
-    PetscCheck(fabs(lat0 + 89.5) < 1e-3 && fabs(lon0 - 0.5) < 1e-3, comm, RACI_ERR_DATA, "%s: expected a global 1-degree grid starting at lat -89.5, lon 0.5 (got %g, %g)", path, lat0, lon0);
+    PetscCheck(fabs(lat0 + 89.5) < 1e-3 && fabs(lon0 - 0.5) < 1e-3, comm, RACI_ERR_DATA, "%s: expected a global 1-degree grid starting at lat -89.5, lon 0.5 (got %.10g, %.10g)", path, lat0, lon0);
   }
   PetscCall(PetscMalloc1(180 * 360, &m));
   PetscCall(io_read_float(f, v, start, count, m));

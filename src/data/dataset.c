@@ -160,7 +160,7 @@ static PetscErrorCode read_time(Dataset *ds)
   PetscCall(PetscMalloc1(ds->nt > 0 ? ds->nt : 1, &ds->time));
   PetscCall(io_read_double(f, v, &start, &count, ds->time));
   for (PetscInt t = 1; t < ds->nt; t++)
-    PetscCheck(ds->time[t] > ds->time[t - 1], ds->comm, RACI_ERR_DATA, "%s: time coordinate '%s' is not increasing at step %" PetscInt_FMT " (%g after %g)", f->path, f->vars[v].name, t, ds->time[t], ds->time[t - 1]);
+    PetscCheck(ds->time[t] > ds->time[t - 1], ds->comm, RACI_ERR_DATA, "%s: time coordinate '%s' is not increasing at step %" PetscInt_FMT " (%.10g after %.10g)", f->path, f->vars[v].name, t, ds->time[t], ds->time[t - 1]);
   {
     char units[128], cal[64];
     PetscBool found;

@@ -139,7 +139,8 @@ void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, 
   pet  = d->ta > 0 ? 1.26 * clamp(0.45 + 0.014 * d->ta, 0.3, 0.85) * (0.55 * d->sw * 0.0864) / 2.45 : 0.0;
   et   = pet * s->w / c->whc;
   s->w = clamp(s->w + rain - et, 0, c->whc);
-  d->swc = 5.0 + 40.0 * s->w / c->whc;
+  /* wetlands are fed from around them: their part of the cell stays saturated */
+  d->swc = (5.0 + 40.0 * s->w / c->whc) * (1.0 - c->wetland) + 45.0 * c->wetland;
 
   /* soil temperature: an 8-day filter of air temperature, held near 0 under snow */
   s->ts += (d->ta - s->ts) / 8.0;

@@ -1,0 +1,47 @@
+#!/bin/sh
+# `raci simulate` on NP ranks writes the same file as on one process (ncmpidiff),
+# for the default North American grid, a 0.5-degree regional grid and a sparse,
+# noisy tower set; with NP = 1 the physical checks of check_sim.py run too, and
+# bad simulator options are refused.   usage: test_simulate.sh NP
+. "$(dirname "$0")/../lib/common.sh"
+NP=${1:?usage: test_simulate.sh NP}
+HERE=$(dirname "$0")
+
+same_run() { # label, simulate options
+  label=$1; shift
+  run_np 1 simulate -quiet -o "$TMP/$label-1.nc" "$@" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "$label: 1-process run"; }
+  run_np "$NP" simulate -quiet -o "$TMP/$label-n.nc" "$@" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "$label: $NP-rank run"; }
+  grep -q "$NP ranks" "$TMP/log" || { cat "$TMP/log"; fail "$label: did not run on $NP ranks"; }
+  same_nc "$TMP/$label-1.nc" "$TMP/$label-n.nc" || fail "$label: 1 and $NP ranks differ"
+  ncvalidator -q "$TMP/$label-n.nc" || fail "$label: ncvalidator rejects the output"
+  echo "ok $label: identical on 1 and $NP ranks"
+}
+
+same_run na-1deg -sim_years 1
+same_run region-0.5deg -sim_res 0.5 -sim_lon -100,-80 -sim_lat 30,50 -sim_years 1 -sim_chunk 40 -sim_seed 7
+same_run towers -sim_years 1 -sim_towers 40 -sim_noise 0.5 -sim_chunk 100
+
+# the sparse tower mask keeps targets at exactly 40 land cells, drivers everywhere
+/usr/bin/python3 - "$TMP/towers-n.nc" <<'PYEOF' || fail "tower mask"
+import sys, numpy as np, netCDF4
+with netCDF4.Dataset(sys.argv[1]) as ds:
+    land = ~np.ma.getmaskarray(ds["class"][...])
+    for n in ("GPP", "RECO", "NEE", "FCH4"):
+        has = ~np.ma.getmaskarray(ds[n][...]).all(axis=0)
+        assert has.sum() == 40 and (has <= land).all(), (n, int(has.sum()))
+    assert not np.ma.getmaskarray(ds["TA"][...])[:, land].any()
+print("ok towers: targets at exactly 40 land cells, drivers at all", int(land.sum()))
+PYEOF
+
+if [ "$NP" -eq 1 ]; then
+  /usr/bin/python3 "$HERE/check_sim.py" "$TMP/na-1deg-1.nc" "$RACI_SHARED_DATA/towers" || fail "physical checks"
+fi
+
+# bad options: one line, non-zero exit, no file
+for bad in "-sim_res 0.3" "-sim_lat 50,40" "-sim_mask $TMP/none.nc" "-sim_years 0"; do
+  if run_np "$NP" simulate -quiet -o "$TMP/bad.nc" $bad > "$TMP/out" 2> "$TMP/err"; then fail "simulate $bad succeeded"; fi
+  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "simulate $bad: not one error line"; }
+  [ ! -e "$TMP/bad.nc" ] && ! ls "$TMP"/bad.nc.*.tmp > /dev/null 2>&1 || fail "simulate $bad left a file"
+  echo "ok refuses $bad: $(cat "$TMP/err")"
+done
+echo "test_simulate: ok at $NP ranks"
