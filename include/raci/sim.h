@@ -77,12 +77,33 @@ typedef struct {
 
 /* A smooth random field: N(0,1) at every point, correlated over `scale` degrees. */
 double sim_smooth_noise(uint64_t seed, uint64_t stream, uint64_t day, double lon, double lat, double scale);
+
+/* The same field for one day over a box, with its lattice values drawn once:
+ * sim_lattice_eval gives exactly sim_smooth_noise at any point of the box. */
+typedef struct {
+  double   scale;
+  uint64_t ix0, iy0; /* first lattice node */
+  int      nx, ny;   /* nodes covered */
+  double  *g;        /* (ny, nx) node values; caller-owned, sim_lattice_nodes() entries */
+} SimLattice;
+int    sim_lattice_nodes(double scale, double lon0, double lon1, double lat0, double lat1);
+void   sim_lattice_init(SimLattice *L, double scale, double lon0, double lon1, double lat0, double lat1, double *g);
+void   sim_lattice_fill(SimLattice *L, uint64_t seed, uint64_t stream, uint64_t day);
+double sim_lattice_eval(const SimLattice *L, double lon, double lat);
+
+/* Streams of the daily anomaly fields and the day key of day d (negative in spin-up). */
+enum { SIM_STREAM_ANOM_T = 6, SIM_STREAM_ANOM_P = 7 };
+static inline uint64_t sim_day_key(int64_t day) { return (uint64_t)(day + (1LL << 40)); }
+
 /* Static maps of a land cell; `cont` comes from the land mask. */
 void sim_cell_init(const SimWeatherParams *wp, uint64_t id, double lat, double lon, double cont, SimCell *c);
 /* Stationary start of the weather state. */
 void sim_state_init(const SimWeatherParams *wp, const SimCell *c, SimState *s);
-/* Advance one day: `day` counts from the start of the run (negative in spin-up), doy is 0..364. */
-void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, SimDrivers *d);
+/* Advance one day. `day` counts from the start of the run (negative in spin-up),
+ * doy is 0..364; eta_t and eta_p are the day's anomaly fields at the cell
+ * (SIM_STREAM_ANOM_T at length scale L, SIM_STREAM_ANOM_P at L/2) and toa is
+ * sim_toa_radiation(lat, doy): shared by many cells, computed once by the caller. */
+void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t, double eta_p, double toa, SimDrivers *d);
 /* Daily mean top-of-atmosphere shortwave radiation, W m-2 (FAO-56 eq. 21). */
 double sim_toa_radiation(double lat, int doy);
 /* The process equations. */

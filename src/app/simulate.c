@@ -250,6 +250,63 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* What one simulated day needs, shared by spin-up and output days. */
+typedef struct {
+  const SimCtx           *ctx;
+  const SimWeatherParams *wp;
+  const Tile             *tile;
+  const SimCell          *cells; /* (ym, xm) owned by app_simulate; id UINT64_MAX over the ocean */
+  SimState               *state;
+  SimLattice              lat_t, lat_p; /* the day's anomaly fields over the tile */
+  double                  thresh;       /* tower draw threshold */
+  float                  *out;          /* (NV_DAILY, nsteps, ym, xm) or NULL in spin-up */
+  PetscInt                nsteps;
+} SimDay;
+
+/* Advance every land cell of the tile by one day; with k, store the day as step *k of out. */
+static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
+{
+  const SimCtx *ctx   = sd->ctx;
+  const Tile   *t     = sd->tile;
+  PetscInt      ncell = t->xm * t->ym, vs = sd->nsteps * ncell;
+  int           doy   = (int)(((day % 365) + 365) % 365);
+
+  PetscFunctionBeginUser;
+  sim_lattice_fill(&sd->lat_t, sd->wp->seed, SIM_STREAM_ANOM_T, sim_day_key(day));
+  sim_lattice_fill(&sd->lat_p, sd->wp->seed, SIM_STREAM_ANOM_P, sim_day_key(day));
+  for (PetscInt y = 0, i = 0; y < t->ym; y++) {
+    double lat = ctx->lat[0] + (t->ys + y + 0.5) * ctx->res, toa = sim_toa_radiation(lat, doy);
+    for (PetscInt x = 0; x < t->xm; x++, i++) {
+      const SimCell *c = &sd->cells[i];
+      float         *v = k ? sd->out + *k * ncell + i : NULL;
+      SimDrivers     dr;
+      SimFluxes      fl;
+      double         val[NV_DAILY];
+      PetscBool      tower;
+
+      if (c->id == UINT64_MAX) {
+        if (v)
+          for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
+        continue;
+      }
+      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_eval(&sd->lat_t, c->lon, c->lat), sim_lattice_eval(&sd->lat_p, c->lon, c->lat), toa, &dr);
+      if (!v) continue;
+      sim_fluxes(c, &dr, doy, &fl);
+      val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts, val[V_SWC] = dr.swc;
+      val[V_GPP] = fl.gpp, val[V_RECO] = fl.reco, val[V_NEE] = fl.nee, val[V_FCH4] = fl.fch4;
+      tower = (PetscBool)(core_rng_uniform(sd->wp->seed, c->id, 0, 0x70e4ULL) <= sd->thresh);
+      for (int j = 0; j < NV_DAILY; j++) {
+        if (daily_info[j].role == ROLE_TARGET) {
+          if (!tower) val[j] = DATA_FILL;
+          else if (ctx->noise > 0) val[j] += ctx->noise * noise_scale[j] * core_rng_normal(sd->wp->seed, c->id, (uint64_t)day, 0x401eULL + (uint64_t)j);
+        }
+        v[j * vs] = (float)val[j];
+      }
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode app_simulate(MPI_Comm comm)
 {
   SimCtx           ctx;
@@ -262,6 +319,8 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   SimCell         *cells;
   SimState        *state;
   float           *daily, *stat;
+  double          *gT, *gP;
+  SimDay           day;
   double           thresh, t_sim = 0, t_write = 0, t, bytes = 0;
   PetscMPIInt      rank, size;
 
@@ -300,10 +359,6 @@ PetscErrorCode app_simulate(MPI_Comm comm)
       }
       sim_cell_init(&wp, (uint64_t)(y * nx + x), lat, lon, continentality(land, lat, lon), &cells[i]);
       sim_state_init(&wp, &cells[i], &state[i]);
-      for (PetscInt d = -ctx.spinup; d < 0; d++) {
-        SimDrivers dr;
-        sim_weather_day(&wp, &cells[i], &state[i], d, (int)(((d % 365) + 365) % 365), &dr);
-      }
       stat[S_CLASS * ncell + i]   = (float)cells[i].regime;
       stat[S_ELEV * ncell + i]    = (float)cells[i].elev;
       stat[S_CLAY * ncell + i]    = (float)cells[i].clay;
@@ -315,6 +370,21 @@ PetscErrorCode app_simulate(MPI_Comm comm)
       nland++;
       if (core_rng_uniform(wp.seed, cells[i].id, 0, 0x70e4ULL) <= thresh) ntower++;
     }
+  {
+    double lon0 = ctx.lon[0] + (tile.xs + 0.5) * ctx.res, lon1 = ctx.lon[0] + (tile.xs + tile.xm - 0.5) * ctx.res;
+    double lat0 = ctx.lat[0] + (tile.ys + 0.5) * ctx.res, lat1 = ctx.lat[0] + (tile.ys + tile.ym - 0.5) * ctx.res;
+    double sT = wp.length_scale_deg, sP = 0.5 * wp.length_scale_deg;
+    PetscCall(PetscMalloc2(sim_lattice_nodes(sT, lon0, lon1, lat0, lat1), &gT, sim_lattice_nodes(sP, lon0, lon1, lat0, lat1), &gP));
+    sim_lattice_init(&day.lat_t, sT, lon0, lon1, lat0, lat1, gT);
+    sim_lattice_init(&day.lat_p, sP, lon0, lon1, lat0, lat1, gP);
+    day.ctx   = &ctx;
+    day.wp    = &wp;
+    day.tile  = &tile;
+    day.cells = cells;
+    day.state = state;
+    day.thresh = thresh;
+  }
+  for (PetscInt d = -ctx.spinup; d < 0; d++) PetscCall(simulate_day(&day, d, NULL));
   PetscCall(core_stage_pop());
   t_sim += MPI_Wtime() - t;
 
@@ -348,35 +418,9 @@ PetscErrorCode app_simulate(MPI_Comm comm)
 
     t = MPI_Wtime();
     PetscCall(core_stage_push(CORE_STAGE_SIMULATE));
-    for (PetscInt i = 0; i < ncell; i++) {
-      const SimCell *c     = &cells[i];
-      PetscBool      tower = (PetscBool)(c->id != UINT64_MAX && core_rng_uniform(wp.seed, c->id, 0, 0x70e4ULL) <= thresh);
-      for (PetscInt k = 0; k < n; k++) {
-        float     *v = daily + k * ncell + i; /* plane stride: n * ncell per variable */
-        PetscInt   vs = n * ncell;
-        SimDrivers dr;
-        SimFluxes  fl;
-        int        doy = (int)((d0 + k) % 365);
-        double     val[NV_DAILY];
-
-        if (c->id == UINT64_MAX) {
-          for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
-          continue;
-        }
-        sim_weather_day(&wp, c, &state[i], d0 + k, doy, &dr);
-        sim_fluxes(c, &dr, doy, &fl);
-        val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts, val[V_SWC] = dr.swc;
-        val[V_GPP] = fl.gpp, val[V_RECO] = fl.reco, val[V_NEE] = fl.nee, val[V_FCH4] = fl.fch4;
-        for (int j = 0; j < NV_DAILY; j++) {
-          if (daily_info[j].role == ROLE_TARGET) {
-            if (!tower) {
-              val[j] = DATA_FILL;
-            } else if (ctx.noise > 0) val[j] += ctx.noise * noise_scale[j] * core_rng_normal(wp.seed, c->id, (uint64_t)(d0 + k), 0x401eULL + (uint64_t)j);
-          }
-          v[j * vs] = (float)val[j];
-        }
-      }
-    }
+    day.out    = daily;
+    day.nsteps = n;
+    for (PetscInt k = 0; k < n; k++) PetscCall(simulate_day(&day, d0 + k, &k));
     PetscCall(core_stage_pop());
     t_sim += MPI_Wtime() - t;
 
@@ -403,6 +447,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
     PetscCall(PetscPrintf(comm, "  simulate %.2f s (%.3g land cell-days/s per rank), write %.2f MB in %.2f s (%.1f MB/s)\n", tmax[0], sum[1] * nt / size / PetscMax(tmax[0], 1e-9), sum[0] / 1e6, tmax[1], sum[0] / 1e6 / PetscMax(tmax[1], 1e-9)));
   }
   PetscCall(PetscFree(daily));
+  PetscCall(PetscFree2(gT, gP));
   PetscCall(PetscFree3(cells, state, stat));
   PetscCall(PetscFree(land));
   PetscCall(grid_tile_destroy(&tile));

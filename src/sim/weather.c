@@ -2,28 +2,81 @@
 #include <raci/sim.h>
 
 /* Random streams: one per use, so no two uses share numbers. */
-enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC, ST_ANOM_T, ST_ANOM_P, ST_PAMOUNT };
+enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC, ST_PAMOUNT = 8 }; /* 6, 7: SIM_STREAM_ANOM_T, _P */
 #define STATIC_DAY 0xFFFFFFFFFFFFULL /* day key of time-invariant fields */
 
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
 static double smoothstep(double t) { return t * t * (3 - 2 * t); }
 
+static double node_value(uint64_t seed, uint64_t stream, uint64_t day, uint64_t ix, uint64_t iy)
+{
+  return core_rng_normal(seed, (iy << 32) | ix, (stream << 48) ^ day, 0x5eedULL);
+}
+
+/* Lattice coordinates of a point: node (ix, iy) and blending weights. */
+static void lattice_point(double lon, double lat, double scale, uint64_t *ix, uint64_t *iy, double w[4])
+{
+  double gx = (lon + 360.0) / scale, gy = (lat + 90.0) / scale;
+  double fx = floor(gx), fy = floor(gy), tx = smoothstep(gx - fx), ty = smoothstep(gy - fy);
+  *ix  = (uint64_t)fx;
+  *iy  = (uint64_t)fy;
+  w[0] = (1 - tx) * (1 - ty);
+  w[1] = tx * (1 - ty);
+  w[2] = (1 - tx) * ty;
+  w[3] = tx * ty;
+}
+
+static double blend(const double w[4], const double g[4])
+{
+  double v = 0, n2 = 0;
+  for (int k = 0; k < 4; k++) {
+    v += w[k] * g[k];
+    n2 += w[k] * w[k];
+  }
+  return v / sqrt(n2);
+}
+
 double sim_smooth_noise(uint64_t seed, uint64_t stream, uint64_t day, double lon, double lat, double scale)
 {
   /* Gaussian values on a lattice of spacing `scale`, blended with smooth
    * weights and renormalised so the result is exactly N(0,1) everywhere. */
-  double   gx = (lon + 360.0) / scale, gy = (lat + 90.0) / scale;
-  double   fx = floor(gx), fy = floor(gy), tx = smoothstep(gx - fx), ty = smoothstep(gy - fy);
-  uint64_t ix = (uint64_t)fx, iy = (uint64_t)fy;
-  uint64_t key = (stream << 48) ^ day;
-  double   w[4] = {(1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty}, v = 0, n2 = 0;
+  uint64_t ix, iy;
+  double   w[4], g[4];
 
-  for (int k = 0; k < 4; k++) {
-    uint64_t node = ((iy + (uint64_t)(k >> 1)) << 32) | (ix + (uint64_t)(k & 1));
-    v += w[k] * core_rng_normal(seed, node, key, 0x5eedULL);
-    n2 += w[k] * w[k];
-  }
-  return v / sqrt(n2);
+  lattice_point(lon, lat, scale, &ix, &iy, w);
+  for (int k = 0; k < 4; k++) g[k] = node_value(seed, stream, day, ix + (uint64_t)(k & 1), iy + (uint64_t)(k >> 1));
+  return blend(w, g);
+}
+
+int sim_lattice_nodes(double scale, double lon0, double lon1, double lat0, double lat1)
+{
+  return ((int)(floor((lon1 + 360.0) / scale) - floor((lon0 + 360.0) / scale)) + 2) * ((int)(floor((lat1 + 90.0) / scale) - floor((lat0 + 90.0) / scale)) + 2);
+}
+
+void sim_lattice_init(SimLattice *L, double scale, double lon0, double lon1, double lat0, double lat1, double *g)
+{
+  L->scale = scale;
+  L->ix0   = (uint64_t)floor((lon0 + 360.0) / scale);
+  L->iy0   = (uint64_t)floor((lat0 + 90.0) / scale);
+  L->nx    = (int)((uint64_t)floor((lon1 + 360.0) / scale) - L->ix0) + 2;
+  L->ny    = (int)((uint64_t)floor((lat1 + 90.0) / scale) - L->iy0) + 2;
+  L->g     = g;
+}
+
+void sim_lattice_fill(SimLattice *L, uint64_t seed, uint64_t stream, uint64_t day)
+{
+  for (int j = 0; j < L->ny; j++)
+    for (int i = 0; i < L->nx; i++) L->g[j * L->nx + i] = node_value(seed, stream, day, L->ix0 + (uint64_t)i, L->iy0 + (uint64_t)j);
+}
+
+double sim_lattice_eval(const SimLattice *L, double lon, double lat)
+{
+  uint64_t ix, iy;
+  double   w[4], g[4];
+
+  lattice_point(lon, lat, L->scale, &ix, &iy, w);
+  for (int k = 0; k < 4; k++) g[k] = L->g[(iy - L->iy0 + (uint64_t)(k >> 1)) * (uint64_t)L->nx + (ix - L->ix0 + (uint64_t)(k & 1))];
+  return blend(w, g);
 }
 
 /* Elevation: the Western Cordillera, the Mexican plateau, the Appalachians and
@@ -100,16 +153,16 @@ void sim_state_init(const SimWeatherParams *wp, const SimCell *c, SimState *s)
   s->snow = 0;
 }
 
-void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, SimDrivers *d)
+void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t, double eta_p, double toa, SimDrivers *d)
 {
   const double phi = wp->ar_phi, innov = sqrt(1 - phi * phi);
-  uint64_t     dkey = (uint64_t)(day + (1LL << 40)); /* spin-up days are negative */
+  uint64_t     dkey = sim_day_key(day);
   double       seas = season(c->lat, doy), winter = fmax(0.0, seas);
   double       pclim, pwet, wet, cloud, rh, es, rain, melt, pet, et, aridity;
 
   /* spatially smooth, AR(1) in time */
-  s->aT = phi * s->aT + innov * sim_smooth_noise(wp->seed, ST_ANOM_T, dkey, c->lon, c->lat, wp->length_scale_deg);
-  s->aP = phi * s->aP + innov * sim_smooth_noise(wp->seed, ST_ANOM_P, dkey, c->lon, c->lat, 0.5 * wp->length_scale_deg);
+  s->aT = phi * s->aT + innov * eta_t;
+  s->aP = phi * s->aP + innov * eta_p;
 
   d->ta = c->mat + c->amp * seas + (1.5 + 2.5 * c->cont + 1.5 * winter) * s->aT;
 
@@ -120,7 +173,7 @@ void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, 
   d->p  = wet ? -pclim / pwet * log(core_rng_uniform(wp->seed, c->id, dkey, ST_PAMOUNT)) : 0.0;
 
   cloud = wet ? 0.75 : clamp(0.25 + 0.2 * s->aP, 0, 0.6);
-  d->sw = sim_toa_radiation(c->lat, doy) * (0.75 - 0.55 * cloud);
+  d->sw = toa * (0.75 - 0.55 * cloud);
 
   aridity = clamp(1.0 - c->map / 1200.0, 0, 1);
   rh      = clamp(0.85 - 0.45 * aridity + (wet ? 0.12 : 0.0) - 0.05 * s->aT, 0.15, 0.98);
