@@ -61,7 +61,7 @@ def main():
     fig.colorbar(m, ax=ax, label=label)
     ax.set_title(a.title or f"{a.var}: {os.path.basename(a.file)}")
     if a.credit:
-        fig.text(0.01, 0.01, a.credit, fontsize=7, color="0.3")
+        fig.text(0.01, -0.04, a.credit, fontsize=7, color="0.3")
     tmp = a.out + ".tmp.png"
     fig.savefig(tmp, bbox_inches="tight")
     os.replace(tmp, a.out)

@@ -90,6 +90,19 @@ int    sim_lattice_nodes(double scale, double lon0, double lon1, double lat0, do
 void   sim_lattice_init(SimLattice *L, double scale, double lon0, double lon1, double lat0, double lat1, double *g);
 void   sim_lattice_fill(SimLattice *L, uint64_t seed, uint64_t stream, uint64_t day);
 double sim_lattice_eval(const SimLattice *L, double lon, double lat);
+/* A point of the box located once (its nodes and normalised weights), so that
+ * each day's value costs four multiply-adds: sim_lattice_at equals
+ * sim_lattice_eval to rounding. */
+typedef struct {
+  int    idx;  /* first node in L->g */
+  double w[4]; /* weights of nodes idx, idx + 1, idx + nx, idx + nx + 1, divided by their 2-norm */
+} SimLatticePoint;
+void sim_lattice_locate(const SimLattice *L, double lon, double lat, SimLatticePoint *p);
+static inline double sim_lattice_at(const SimLattice *L, const SimLatticePoint *p)
+{
+  const double *g = L->g + p->idx;
+  return p->w[0] * g[0] + p->w[1] * g[1] + p->w[2] * g[L->nx] + p->w[3] * g[L->nx + 1];
+}
 
 /* Streams of the daily anomaly fields and the day key of day d (negative in spin-up). */
 enum { SIM_STREAM_ANOM_T = 6, SIM_STREAM_ANOM_P = 7 };

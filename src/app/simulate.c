@@ -258,7 +258,8 @@ typedef struct {
   const SimCell          *cells; /* (ym, xm) owned by app_simulate; id UINT64_MAX over the ocean */
   SimState               *state;
   SimLattice              lat_t, lat_p; /* the day's anomaly fields over the tile */
-  double                  thresh;       /* tower draw threshold */
+  SimLatticePoint        *pt_t, *pt_p;  /* (ym, xm) each cell located in them, once */
+  unsigned char          *tower;        /* (ym, xm) 1 where targets are kept */
   float                  *out;          /* (NV_DAILY, nsteps, ym, xm) or NULL in spin-up */
   PetscInt                nsteps;
 } SimDay;
@@ -289,12 +290,12 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
           for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
         continue;
       }
-      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_eval(&sd->lat_t, c->lon, c->lat), sim_lattice_eval(&sd->lat_p, c->lon, c->lat), toa, &dr);
+      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_at(&sd->lat_t, &sd->pt_t[i]), sim_lattice_at(&sd->lat_p, &sd->pt_p[i]), toa, &dr);
       if (!v) continue;
       sim_fluxes(c, &dr, doy, &fl);
       val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts, val[V_SWC] = dr.swc;
       val[V_GPP] = fl.gpp, val[V_RECO] = fl.reco, val[V_NEE] = fl.nee, val[V_FCH4] = fl.fch4;
-      tower = (PetscBool)(core_rng_uniform(sd->wp->seed, c->id, 0, 0x70e4ULL) <= sd->thresh);
+      tower = (PetscBool)sd->tower[i];
       for (int j = 0; j < NV_DAILY; j++) {
         if (daily_info[j].role == ROLE_TARGET) {
           if (!tower) val[j] = DATA_FILL;
@@ -368,7 +369,6 @@ PetscErrorCode app_simulate(MPI_Comm comm)
       stat[S_MAT * ncell + i]     = (float)cells[i].mat;
       stat[S_MAP * ncell + i]     = (float)cells[i].map;
       nland++;
-      if (core_rng_uniform(wp.seed, cells[i].id, 0, 0x70e4ULL) <= thresh) ntower++;
     }
   {
     double lon0 = ctx.lon[0] + (tile.xs + 0.5) * ctx.res, lon1 = ctx.lon[0] + (tile.xs + tile.xm - 0.5) * ctx.res;
@@ -382,11 +382,18 @@ PetscErrorCode app_simulate(MPI_Comm comm)
     day.tile  = &tile;
     day.cells = cells;
     day.state = state;
-    day.thresh = thresh;
+    PetscCall(PetscCalloc3(ncell, &day.pt_t, ncell, &day.pt_p, ncell, &day.tower));
+    for (PetscInt i = 0; i < ncell; i++) {
+      if (cells[i].id == UINT64_MAX) continue;
+      sim_lattice_locate(&day.lat_t, cells[i].lon, cells[i].lat, &day.pt_t[i]);
+      sim_lattice_locate(&day.lat_p, cells[i].lon, cells[i].lat, &day.pt_p[i]);
+      day.tower[i] = core_rng_uniform(wp.seed, cells[i].id, 0, 0x70e4ULL) <= thresh;
+    }
   }
   for (PetscInt d = -ctx.spinup; d < 0; d++) PetscCall(simulate_day(&day, d, NULL));
   PetscCall(core_stage_pop());
   t_sim += MPI_Wtime() - t;
+  for (PetscInt i = 0; i < ncell; i++) ntower += day.tower[i];
 
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
   t = MPI_Wtime();
@@ -448,6 +455,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   }
   PetscCall(PetscFree(daily));
   PetscCall(PetscFree2(gT, gP));
+  PetscCall(PetscFree3(day.pt_t, day.pt_p, day.tower));
   PetscCall(PetscFree3(cells, state, stat));
   PetscCall(PetscFree(land));
   PetscCall(grid_tile_destroy(&tile));

@@ -46,5 +46,5 @@ void sim_fluxes(const SimCell *c, const SimDrivers *d, int doy, SimFluxes *f)
   f->nee  = f->reco - f->gpp;
 
   sat     = clamp01((d->swc - 5) / 40); /* water-table proxy: 1 = water at the surface */
-  f->fch4 = c->wetland * p->ch4_10 * pow(3.0, (d->ts - 10) / 10) * sat * sat * sat * (d->ts < 0 ? 0.1 : 1.0);
+  f->fch4 = c->wetland * p->ch4_10 * exp(1.0986122886681098 * (d->ts - 10) / 10) /* 3^x */ * sat * sat * sat * (d->ts < 0 ? 0.1 : 1.0);
 }

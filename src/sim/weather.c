@@ -69,6 +69,17 @@ void sim_lattice_fill(SimLattice *L, uint64_t seed, uint64_t stream, uint64_t da
     for (int i = 0; i < L->nx; i++) L->g[j * L->nx + i] = node_value(seed, stream, day, L->ix0 + (uint64_t)i, L->iy0 + (uint64_t)j);
 }
 
+void sim_lattice_locate(const SimLattice *L, double lon, double lat, SimLatticePoint *p)
+{
+  uint64_t ix, iy;
+  double   n2 = 0;
+
+  lattice_point(lon, lat, L->scale, &ix, &iy, p->w);
+  for (int k = 0; k < 4; k++) n2 += p->w[k] * p->w[k];
+  for (int k = 0; k < 4; k++) p->w[k] /= sqrt(n2);
+  p->idx = (int)((iy - L->iy0) * (uint64_t)L->nx + (ix - L->ix0));
+}
+
 double sim_lattice_eval(const SimLattice *L, double lon, double lat)
 {
   uint64_t ix, iy;
@@ -141,8 +152,25 @@ double sim_toa_radiation(double lat, int doy)
   return fmax(0.0, ra) * 1e6 / 86400.0;
 }
 
+/* cos(2 pi (doy - shift) / 365) for every day of the year, filled on first use:
+ * the weather needs two per cell and day, and cos dominated the profile. */
+static double cos_table[2][365];
+static int    cos_ready = 0;
+
+static const double *cos_days(int which)
+{
+  if (!cos_ready) {
+    for (int j = 0; j < 365; j++) {
+      cos_table[0][j] = cos(2 * M_PI * (j - 15) / 365.0);
+      cos_table[1][j] = cos(2 * M_PI * (j - 197) / 365.0);
+    }
+    cos_ready = 1;
+  }
+  return cos_table[which];
+}
+
 /* Seasonal cycle: coldest around 15 January in the north, 15 July in the south. */
-static double season(double lat, int doy) { return -cos(2 * M_PI * (doy - 15) / 365.0) * (lat >= 0 ? 1 : -1); }
+static double season(double lat, int doy) { return -cos_days(0)[doy] * (lat >= 0 ? 1 : -1); }
 
 void sim_state_init(const SimWeatherParams *wp, const SimCell *c, SimState *s)
 {
@@ -167,7 +195,7 @@ void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, 
   d->ta = c->mat + c->amp * seas + (1.5 + 2.5 * c->cont + 1.5 * winter) * s->aT;
 
   /* rain falls where the wetness anomaly is in its top p_wet quantile */
-  pclim = c->map / 365.0 * (1.0 + 0.5 * c->pseason * cos(2 * M_PI * (doy - 197) / 365.0));
+  pclim = c->map / 365.0 * (1.0 + 0.5 * c->pseason * cos_days(1)[doy]);
   pwet  = clamp(0.12 + pclim / 8.0, 0.05, 0.75);
   wet   = 0.5 * erfc(-s->aP / M_SQRT2) > 1.0 - pwet;
   d->p  = wet ? -pclim / pwet * log(core_rng_uniform(wp->seed, c->id, dkey, ST_PAMOUNT)) : 0.0;

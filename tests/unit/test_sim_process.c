@@ -108,6 +108,30 @@ int main(int argc, char **argv)
       nfail++;
     } else printf("ok   smooth noise: mean %.3f, correlation %.3f at 0.5 deg, %.3f at 40 deg\n", s / n, near_c / n, far_c / n);
   }
+  /* the per-day lattice gives the same field as point-wise evaluation */
+  {
+    double          g[4096], worst = 0;
+    SimLattice      L;
+    SimLatticePoint pt;
+    int             n = sim_lattice_nodes(2.25, -130, -60, 20, 60);
+    if (n > 4096) {
+      printf("FAIL lattice of %d nodes\n", n);
+      nfail++;
+    } else {
+      sim_lattice_init(&L, 2.25, -130, -60, 20, 60, g);
+      sim_lattice_fill(&L, 9, 6, 123);
+      for (double lon = -130; lon <= -60; lon += 0.37)
+        for (double lat = 20; lat <= 60; lat += 0.41) {
+          double a = sim_smooth_noise(9, 6, 123, lon, lat, 2.25);
+          sim_lattice_locate(&L, lon, lat, &pt);
+          worst = fmax(worst, fmax(fabs(sim_lattice_eval(&L, lon, lat) - a), fabs(sim_lattice_at(&L, &pt) - a)));
+        }
+      if (worst > 1e-12) {
+        printf("FAIL lattice differs from point-wise noise by %g\n", worst);
+        nfail++;
+      } else printf("ok   lattice equals point-wise noise (max difference %.2g)\n", worst);
+    }
+  }
   /* counter-based draws depend on their key only */
   if (core_rng_bits(1, 2, 3, 4) != core_rng_bits(1, 2, 3, 4) || core_rng_bits(1, 2, 3, 4) == core_rng_bits(1, 2, 3, 5) || core_rng_bits(1, 2, 3, 4) == core_rng_bits(2, 2, 3, 4)) {
     printf("FAIL counter-based RNG keys\n");
