@@ -20,9 +20,9 @@ while read -r name np cmd; do
   cmd=$(echo "$cmd" | sed "s|@raci@|$RACI|g; s|@tests@|$RACI_TESTBIN|g; s|@data@|$RACI_SHARED_DATA|g")
   start=$(date +%s)
   if [ "$np" -ge 1 ]; then
-    sh -c "mpirun -q -n $np $cmd" > "$logs/$name.log" 2>&1
+    sh -c "mpirun -q -n $np $cmd" < /dev/null > "$logs/$name.log" 2>&1
   else
-    sh -c "$cmd" > "$logs/$name.log" 2>&1
+    sh -c "$cmd" < /dev/null > "$logs/$name.log" 2>&1
   fi
   rc=$?
   secs=$(( $(date +%s) - start ))

@@ -87,10 +87,12 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
     L->ncoord++;
   }
 
-  skip_glob[2] = title ? "title" : NULL;
-  PetscCall(io_copy_atts(f, NC_GLOBAL, out, NC_GLOBAL, skip_glob));
+  /* canonical order, whatever the input's: Conventions, title, the rest, history */
+  skip_glob[2] = "title";
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
   if (title) PetscCall(io_put_att_text(out, NC_GLOBAL, "title", title));
+  else if (io_att_text_len(f, NC_GLOBAL, "title")) PetscCall(io_agree_nc(out->comm, ncmpi_copy_att(f->ncid, NC_GLOBAL, "title", out->ncid, NC_GLOBAL), RACI_ERR_WRITE, out->path, "title"));
+  PetscCall(io_copy_atts(f, NC_GLOBAL, out, NC_GLOBAL, skip_glob));
   PetscCall(core_history_line(line, sizeof line));
   old = io_att_text_len(f, NC_GLOBAL, "history");
   PetscCall(PetscMalloc1(strlen(line) + old + 2, &hist));
