@@ -1,0 +1,160 @@
+/* Finite-difference check of whole networks: RACI, its three ablations and the
+ * baselines, over every parameter and every element of the inputs xf, xb
+ * and s, on a small random batch with missing targets, an empty slow block,
+ * a query without neighbours and a partly empty bank selection. Also: NEE is
+ * exactly RECO - GPP, GPP and RECO are non-negative, and tensors an ablation
+ * does not use get no gradient. */
+#include <raci/core.h>
+#include <raci/model.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int nfail = 0;
+
+typedef struct {
+  Model     *m;
+  float     *params, *grads, *xf, *xb, *s, *dxf, *dxb, *ds, *yhat;
+  ModelBatch b;
+} Ctx;
+
+static double loss(Ctx *c)
+{
+  double n, sum = model_forward(c->m, c->params, &c->b, c->yhat, &n);
+  return sum / n;
+}
+
+static void fd(const char *model, const char *what, float *x, const float *ana, size_t n, Ctx *c)
+{
+  /* 2e-3: small enough for the layer norms' curvature, large enough for float rounding */
+  const float eps = 2e-3f;
+  double      diff2 = 0, norm2 = 0;
+  int         bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    float  save = x[i];
+    double lp, lm, num, err;
+    x[i] = save + eps;
+    lp   = loss(c);
+    x[i] = save - eps;
+    lm   = loss(c);
+    x[i] = save;
+    num  = (lp - lm) / (2.0 * eps);
+    err  = fabs(num - ana[i]);
+    diff2 += err * err;
+    norm2 += fmax(num * num, (double)ana[i] * ana[i]);
+    if (err > 2e-2 * fmax(fabs(num), fabs(ana[i])) + 2e-3) bad++;
+  }
+  double rel = sqrt(diff2) / fmax(sqrt(norm2), 1e-2);
+  if (bad || rel > 2e-2) {
+    nfail++;
+    printf("FAIL %-18s d%-12s relative error %.2e, %d of %zu off\n", model, what, rel, bad, n);
+  } else printf("ok   %-18s d%-12s relative error %.2e over %zu\n", model, what, rel, n);
+}
+
+static void run(const char *name, ModelConfig cfg)
+{
+  enum { Q = 4, R = 7, M = 6 };
+  Ctx       c = {0};
+  int32_t   nb[Q * 3], bidx[Q * 3];
+  uint8_t   eb[Q * 3];
+  float    *bank_key, *bank_val, *y;
+  int       V = cfg.Z + 2 * cfg.T;
+  double    n;
+
+  if (model_create(&cfg, Q, R, &c.m)) {
+    printf("FAIL %s: model_create\n", name);
+    nfail++;
+    return;
+  }
+  size_t np = model_nparams(c.m);
+  c.params = malloc(sizeof(float) * np), c.grads = calloc(np, sizeof(float));
+  model_init_params(c.m, c.params, 11);
+  for (size_t i = 0; i < np; i++) c.params[i] += 0.05f * (float)core_rng_normal(5, i, 0, 0); /* layer-norm gains off 1, empty vector off 0 */
+  c.xf = malloc(sizeof(float) * cfg.Lf * R * cfg.F), c.dxf = calloc((size_t)cfg.Lf * R * cfg.F, sizeof(float));
+  c.xb = malloc(sizeof(float) * cfg.P * Q * cfg.F), c.dxb = calloc((size_t)cfg.P * Q * cfg.F, sizeof(float));
+  c.s = malloc(sizeof(float) * Q * cfg.S), c.ds = calloc((size_t)Q * cfg.S, sizeof(float));
+  y = malloc(sizeof(float) * Q * cfg.T), c.yhat = malloc(sizeof(float) * Q * cfg.T);
+  bank_key = malloc(sizeof(float) * M * cfg.Z), bank_val = malloc(sizeof(float) * M * V);
+  for (int i = 0; i < cfg.Lf * R * cfg.F; i++) c.xf[i] = (float)core_rng_normal(1, i, 0, 0);
+  for (int i = 0; i < cfg.P * Q * cfg.F; i++) c.xb[i] = (float)core_rng_normal(2, i, 0, 0);
+  for (int i = 0; i < Q * cfg.S; i++) c.s[i] = (float)core_rng_normal(3, i, 0, 0);
+  for (int i = 0; i < Q * cfg.T; i++) y[i] = cfg.mu[i % cfg.T] + cfg.sigma[i % cfg.T] * (float)core_rng_normal(4, i, 0, 0);
+  y[1] = y[cfg.T + 2 < Q * cfg.T ? cfg.T + 2 : 0] = NAN;
+  for (int i = 0; i < M * cfg.Z; i++) bank_key[i] = (float)core_rng_normal(6, i, 0, 0);
+  for (int i = 0; i < M * V; i++) bank_val[i] = (float)core_rng_normal(7, i, 0, 0);
+  for (int q = 0; q < Q; q++)
+    for (int k = 0; k < 3; k++) {
+      nb[q * 3 + k]   = q == 2 ? -1 : (int32_t)((q + k + 1) % R); /* query 2: no neighbour */
+      bidx[q * 3 + k] = (q == 1 && k == 2) ? -1 : (int32_t)((q * 2 + k) % M);
+      eb[q * 3 + k]   = (q == 0 && k == 0); /* one empty block */
+    }
+  for (int q = 0; q < Q; q++)
+    if (eb[q * 3]) memset(c.xb + q * cfg.F, 0, sizeof(float) * cfg.F);
+  c.b = (ModelBatch){.Q = Q, .R = R, .xf = c.xf, .xb = c.xb, .eb = eb, .s = c.s, .y = y, .nb = nb, .bank_key = bank_key, .bank_val = bank_val, .bank_idx = bidx, .M = M};
+
+  model_forward(c.m, c.params, &c.b, c.yhat, &n);
+  model_backward(c.m, c.params, c.grads, &c.b, n, c.dxf, c.dxb, c.ds);
+  for (int t = 0; t < model_ntensors(c.m); t++) {
+    const ModelTensor *mt = model_tensor(c.m, t);
+    fd(name, mt->name, c.params + mt->offset, c.grads + mt->offset, (size_t)mt->rows * mt->cols, &c);
+  }
+  fd(name, "xf", c.xf, c.dxf, (size_t)cfg.Lf * R * cfg.F, &c);
+  if (cfg.kind == MODEL_RACI && !cfg.no_slow) {
+    /* empty blocks take the learned vector: their inputs have no gradient */
+    fd(name, "xb", c.xb, c.dxb, (size_t)cfg.P * Q * cfg.F, &c);
+  }
+  fd(name, "s", c.s, c.ds, (size_t)Q * cfg.S, &c);
+
+  /* process-informed outputs */
+  model_forward(c.m, c.params, &c.b, c.yhat, &n);
+  for (int q = 0; q < Q; q++) {
+    const float *yq = c.yhat + q * cfg.T;
+    if (yq[0] < 0 || yq[1] < 0 || yq[2] != yq[1] - yq[0]) {
+      printf("FAIL %s: query %d GPP %g RECO %g NEE %g\n", name, q, yq[0], yq[1], yq[2]);
+      nfail++;
+    }
+  }
+  /* unused tensors of an ablation get exactly zero gradient */
+  for (int t = 0; t < model_ntensors(c.m); t++) {
+    const ModelTensor *mt = model_tensor(c.m, t);
+    int unused = (cfg.no_retrieval && (!strncmp(mt->name, "rs.", 3) || !strncmp(mt->name, "rf.", 3))) || (cfg.no_slow && (!strncmp(mt->name, "slow.", 5) || !strncmp(mt->name, "z.", 2) || !strncmp(mt->name, "rs.", 3) || !strcmp(mt->name, "film.W"))) || (cfg.no_film && !strncmp(mt->name, "film.", 5));
+    if (!unused) continue;
+    for (int i = 0; i < mt->rows * mt->cols; i++)
+      if (c.grads[mt->offset + i] != 0) {
+        printf("FAIL %s: unused %s has gradient\n", name, mt->name);
+        nfail++;
+        break;
+      }
+  }
+  model_destroy(&c.m);
+  free(c.params), free(c.grads), free(c.xf), free(c.dxf), free(c.xb), free(c.dxb), free(c.s), free(c.ds), free(y), free(c.yhat), free(bank_key), free(bank_val);
+}
+
+int main(int argc, char **argv)
+{
+  ModelConfig base = {.kind = MODEL_RACI, .F = 3, .S = 4, .T = 4, .Lf = 5, .P = 3, .Hf = 8, .Hs = 6, .Hz = 6, .Z = 4, .A = 5, .Ks = 3, .Kf = 3, .Ho = 7, .D = 8, .NH = 2, .FF = 16};
+  const char *names[4] = {"GPP", "RECO", "NEE", "FCH4"};
+  float       mu[4] = {3, 2.5f, -0.5f, 10}, sigma[4] = {2, 1.5f, 1.8f, 20};
+  (void)argc, (void)argv;
+  for (int k = 0; k < 4; k++) {
+    strcpy(base.target[k], names[k]);
+    base.mu[k] = mu[k], base.sigma[k] = sigma[k], base.w[k] = 1.0f + 0.25f * k;
+  }
+  ModelConfig c = base;
+  run("raci", c);
+  c = base, c.no_retrieval = 1;
+  run("raci_no_retrieval", c);
+  c = base, c.no_slow = 1;
+  run("raci_no_slow", c);
+  c = base, c.no_film = 1;
+  run("raci_no_film", c);
+  const char *bn[3] = {"lstm", "ealstm", "transformer"};
+  ModelKind   bk[3] = {MODEL_LSTM, MODEL_EALSTM, MODEL_TRANSFORMER};
+  for (int i = 0; i < 3; i++) {
+    c = base, c.kind = bk[i];
+    run(bn[i], c);
+  }
+  printf("test_model_grad: %s\n", nfail ? "FAILED" : "ok");
+  return nfail ? 1 : 0;
+}
