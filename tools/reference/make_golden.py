@@ -10,7 +10,9 @@ float64 copy of every model. See tools/reference/README.md for the format.
 import json
 import math
 import os
+import re
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -250,7 +252,8 @@ def write_case(case, variant, targets, seed, check):
     loss.backward()
     grads = model.flat_grad().numpy()
     out = yhat.detach().numpy()
-    dxf, dxb, ds = (bt[k].grad.numpy() for k in ("xf", "xb", "s"))
+    dxf, dxb, ds = (bt[k].grad.numpy() if bt[k].grad is not None else np.zeros(bt[k].shape, np.float32)
+                    for k in ("xf", "xb", "s"))
     last = {k: v.detach() for k, v in model.last.items()}
     n_obs = int((~np.isnan(batch["y"])).sum())
 
@@ -387,11 +390,34 @@ def write_case(case, variant, targets, seed, check):
 def dumps(obj):
     """JSON with short arrays (shapes, small lists) on one line."""
     s = json.dumps(obj, indent=1)
-    import re
     return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", s)
 
 
-from collections import OrderedDict  # noqa: E402
+def check_layers(check):
+    """The written-out GRU and LSTM equal torch.nn.GRU / torch.nn.LSTM (gate order),
+    the layer norm torch's, the tanh GELU torch's approximate='tanh'."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(5, 4, 3, generator=g)
+    gru = torch.nn.GRU(3, 6)
+    ref = gru(x)[0][-1]
+    mine = rr.gru_last(x, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
+    check("layers", "GRU == torch.nn.GRU", torch.allclose(ref, mine, atol=1e-6))
+    lstm = torch.nn.LSTM(3, 6)
+    ref = lstm(x)[0][-1]
+    mine = rr.lstm_last(x, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+    check("layers", "LSTM == torch.nn.LSTM", torch.allclose(ref, mine, atol=1e-6))
+    gg, bb = torch.randn(3, generator=g), torch.randn(3, generator=g)
+    check("layers", "layer_norm == F.layer_norm",
+          torch.allclose(rr.layer_norm(x, gg, bb), torch.nn.functional.layer_norm(x, (3,), gg, bb), atol=1e-5))
+    check("layers", "gelu_tanh == F.gelu(approximate='tanh')",
+          torch.allclose(rr.gelu_tanh(x), torch.nn.functional.gelu(x, approximate="tanh"), atol=1e-6))
+    mha = torch.nn.MultiheadAttention(8, 2)
+    t = torch.randn(5, 4, 8, generator=g)
+    ref = mha(t, t, t, need_weights=False)[0]
+    mine = rr.multi_head_self_attention(t, mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight,
+                                        mha.out_proj.bias, 2)
+    check("layers", "self-attention == torch.nn.MultiheadAttention", torch.allclose(ref, mine, atol=1e-5))
+    print("layers: GRU, LSTM, layer norm, GELU, multi-head attention agree with torch.nn")
 
 
 def main():
@@ -399,6 +425,7 @@ def main():
     if len(sys.argv) > 1:
         OUT = os.path.abspath(sys.argv[1])
     check = Checks()
+    check_layers(check)
     results = []
     for i, (case, variant, targets) in enumerate(CASES):
         print("%s (%s, targets %s)" % (case, variant, ", ".join(targets)))
