@@ -8,5 +8,6 @@
 PetscErrorCode app_info(MPI_Comm comm, const char *file);
 PetscErrorCode app_convert(MPI_Comm comm);
 PetscErrorCode app_simulate(MPI_Comm comm);
+PetscErrorCode app_train(MPI_Comm comm);
 
 #endif

@@ -103,4 +103,76 @@ PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayo
  * `pack` must live until io_wait_all. */
 PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack);
 
+/* ------------------------------------------------------------ samples
+ * What training and prediction read (docs/MODEL.md section 1): normalised
+ * fast drivers and their prefix sums for slow blocks, static features,
+ * targets, the split of every location and its geographic neighbours, for
+ * the usable locations of this rank's tile plus halo ("compact" indices).
+ * Normalisation statistics are global (reduced over ranks) over the
+ * training locations. */
+
+#include <raci/model.h>
+
+typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
+
+#define DATA_MAX_BOXES 8
+#define DATA_MAX_CATS 16
+
+/* Which locations train, validate and test: -split_test_box, -split_test_sites,
+ * -split_val_frac, -split_seed. Shared by train, predict and eval. */
+typedef struct {
+  PetscReal box[4 * DATA_MAX_BOXES]; /* lon0, lon1, lat0, lat1 per box */
+  int       nbox;
+  char      sites[DATA_MAX_VARS][32];
+  int       nsites;
+  PetscReal val_frac;
+  PetscInt  seed;
+} SplitOptions;
+
+PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so);
+
+typedef struct {
+  const Dataset *ds;
+  int            F, S, T;       /* fast variables, static features, targets */
+  int            Lf, Ls, P, Kf; /* window geometry and neighbours */
+  PetscInt       nt;
+  /* normalisation */
+  float fmean[DATA_MAX_VARS], fstd[DATA_MAX_VARS];
+  float tmean[DATA_MAX_VARS], tstd[DATA_MAX_VARS];
+  float smean[DATA_MAX_VARS], sstd[DATA_MAX_VARS]; /* numeric slow variables */
+  int   ncat[DATA_MAX_VARS];                       /* categories of a class variable, 0 if numeric */
+  float cat[DATA_MAX_VARS][DATA_MAX_CATS];
+  char  target[DATA_MAX_VARS][NC_MAX_NAME + 1];
+  /* locations (compact) */
+  int            nloc;
+  int           *ghost;   /* (nloc) index in the tile plus halo */
+  int64_t       *gid;     /* (nloc) global location id: y * nx + x, or the site index */
+  double        *lon, *lat;
+  unsigned char *owned, *split;
+  float         *xn;      /* (nloc, nt, F) normalised fast drivers */
+  float         *cum;     /* (nloc, nt + 1, F) prefix sums of xn */
+  float         *sf;      /* (nloc, S) static features */
+  float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing */
+  int32_t       *nbr;     /* (nloc, Kf) compact neighbours (owned locations), -1 none */
+  int            count[4]; /* owned locations per split */
+  int64_t        nglobal[4]; /* locations per split, all ranks */
+} SampleSet;
+
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, SampleSet **ss);
+PetscErrorCode data_samples_destroy(SampleSet **ss);
+
+/* A batch under construction: queries (location, day) and the rows they need. */
+typedef struct {
+  int      maxq, maxr, Q, R;
+  int     *rloc, *rday;   /* (maxr) location and day of each fast-encoder row */
+  float   *xf, *xb, *s, *y;
+  uint8_t *eb;
+  int32_t *nb, *owner;
+} SampleBatch;
+
+PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, SampleBatch *b);
+PetscErrorCode data_batch_destroy(SampleBatch *b);
+/* Fill b from Q queries (compact location, day >= Lf - 1) and point mb at it. */
+PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b, ModelBatch *mb);
+
 #endif

@@ -96,6 +96,24 @@ PetscErrorCode io_wait_all(IoFile *f);
 /* Close and rename the temporary file into place. */
 PetscErrorCode io_commit(IoFile **f);
 
+/* Checkpoints: named binary sections in one file, "RACICKPT", a format
+ * version, the sections, and an FNV-1a checksum of all that precedes it.
+ * Written by rank 0 to a temporary name, flushed to disk and renamed; read
+ * by rank 0, checked, and broadcast. A truncated, corrupt or foreign file is
+ * an error naming the file. */
+#define IO_CKPT_VERSION 1
+typedef struct {
+  char   name[16];
+  void  *data;  /* write: caller's; read: owned by the section list */
+  size_t bytes;
+} IoSection;
+
+PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *sec, int n);
+PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **sec, int *n);
+PetscErrorCode io_ckpt_free(IoSection **sec, int n);
+/* The section called name, or an error naming the file and the section. */
+PetscErrorCode io_ckpt_find(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name, size_t bytes, const void **data);
+
 /* CF time axis: "<unit> since <date>" with a calendar. */
 typedef enum { CF_CAL_STANDARD, CF_CAL_PROLEPTIC, CF_CAL_JULIAN, CF_CAL_NOLEAP, CF_CAL_ALLLEAP, CF_CAL_360 } CfCalendar;
 typedef struct {

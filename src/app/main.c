@@ -13,6 +13,8 @@ static const char usage[] =
   "                            fraction per variable, time span\n"
   "  simulate -o OUT           the process-based simulator: daily drivers, static maps\n"
   "                            and fluxes over North America (docs/SIMULATOR.md)\n"
+  "  train -data IN -o CKPT    train RACI (or -model lstm|ealstm|transformer) on a\n"
+  "                            spatial split, report held-out errors, write a checkpoint\n"
   "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
   "                            ranks (tile + halo for grids, blocks for sites) and write\n"
   "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
@@ -45,7 +47,10 @@ static PetscErrorCode app_main(int argc, char **argv)
   } else if (!strcmp(cmd, "simulate")) {
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci simulate takes no positional argument (got '%s'); use -o FILE", file);
     PetscCall(app_simulate(comm));
-  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, convert)", cmd);
+  } else if (!strcmp(cmd, "train")) {
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci train takes no positional argument (got '%s'); use -data FILE", file);
+    PetscCall(app_train(comm));
+  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, convert)", cmd);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

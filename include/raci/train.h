@@ -1,0 +1,58 @@
+/* train: the optimiser, the functional memory bank, batches, gradient
+ * reduction and the training loop (docs/MODEL.md section 7).
+ *
+ * Sampling is keyed by global location ids and (seed, epoch, step), so the
+ * samples of a step do not depend on the rank count; the gradient lives in
+ * one buffer reduced with one MPI_Allreduce per step and divided by the
+ * global number of observed target values; every rank applies the same AdamW
+ * update, so parameters stay identical. */
+#ifndef RACI_TRAIN_H
+#define RACI_TRAIN_H
+
+#include <raci/data.h>
+#include <raci/model.h>
+
+/* PyTorch's AdamW: p -= lr wd p (if decay), then the Adam step; t counts from 1. */
+void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps, float wd, int decay, long t);
+
+typedef struct {
+  char      model[16];
+  PetscBool no_retrieval, no_slow, no_film;
+  PetscInt  Lf, Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
+  PetscReal lr, wd;
+  PetscInt  batch, steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
+  PetscBool quiet;
+} TrainOptions;
+
+PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to);
+/* Queries a batch holds at most: the model's and the batches' capacity. */
+static inline int train_max_queries(const TrainOptions *to) { return (int)PetscMax(4 * to->batch, 64); }
+/* The network configuration for a sample set under these options. */
+PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, ModelConfig *cfg);
+
+/* The functional memory bank, gathered from all ranks (MPI_Allgatherv). */
+typedef struct {
+  int      M, Z, V;
+  float   *key, *val; /* (M, Z), (M, V) owned */
+  int32_t *owner;     /* (M) global location id */
+} Bank;
+
+PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank);
+PetscErrorCode train_bank_free(Bank *bank);
+
+/* Loss and per-target squared errors over every (location, day) of a split,
+ * days Lf-1, Lf-1+stride, ...; collective. sse, n: (T) sums over ranks in
+ * physical units. */
+PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split, int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
+
+typedef struct {
+  double best_val, last_train;
+  long   epochs_run, steps_run, samples;
+  double seconds;
+} TrainResult;
+
+/* Train m's params (initialised by the caller) in place; on return params
+ * hold the best validation model. */
+PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet *ss, const TrainOptions *to, Bank *bank, TrainResult *res);
+
+#endif

@@ -1,0 +1,300 @@
+/* train: AdamW, the memory bank, evaluation and the training loop. */
+#include <raci/train.h>
+
+#include <math.h>
+#include <string.h>
+
+void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps, float wd, int decay, long t)
+{
+  float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+  for (size_t i = 0; i < n; i++) {
+    if (decay) p[i] -= lr * wd * p[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    p[i] -= lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+  }
+}
+
+PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(to, sizeof *to));
+  PetscCall(PetscStrcpy(to->model, "raci"));
+  to->Lf = 30, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8, to->Kf = 8, to->Ho = 64;
+  to->D = 32, to->NH = 4, to->FF = 64;
+  to->lr = 1e-3, to->wd = 1e-4;
+  to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8, to->bank_every = 1, to->val_stride = 5;
+  PetscOptionsBegin(comm, NULL, "raci training options", NULL);
+  PetscCall(PetscOptionsString("-model", "raci, lstm, ealstm or transformer", NULL, to->model, to->model, sizeof to->model, NULL));
+  PetscCall(PetscOptionsBool("-raci_no_retrieval", "Ablation: no functional or geographic retrieval", NULL, to->no_retrieval, &to->no_retrieval, NULL));
+  PetscCall(PetscOptionsBool("-raci_no_slow", "Ablation: no slow encoder (and so no functional retrieval)", NULL, to->no_slow, &to->no_slow, NULL));
+  PetscCall(PetscOptionsBool("-raci_no_film", "Ablation: concatenate instead of FiLM", NULL, to->no_film, &to->no_film, NULL));
+  PetscCall(PetscOptionsInt("-raci_fast_days", "L_f: days of the fast window", NULL, to->Lf, &to->Lf, NULL));
+  PetscCall(PetscOptionsInt("-raci_slow_days", "L_s: days of the slow window", NULL, to->Ls, &to->Ls, NULL));
+  PetscCall(PetscOptionsInt("-raci_blocks", "P: blocks of the slow window", NULL, to->P, &to->P, NULL));
+  PetscCall(PetscOptionsInt("-raci_hidden", "H_f: fast encoder (and baseline) hidden size", NULL, to->Hf, &to->Hf, NULL));
+  PetscCall(PetscOptionsInt("-raci_slow_hidden", "H_s: slow encoder hidden size", NULL, to->Hs, &to->Hs, NULL));
+  PetscCall(PetscOptionsInt("-raci_z", "Z: regime embedding size", NULL, to->Z, &to->Z, NULL));
+  PetscCall(PetscOptionsInt("-raci_attn", "A: attention size", NULL, to->A, &to->A, NULL));
+  PetscCall(PetscOptionsInt("-raci_ks", "K_s: functional neighbours", NULL, to->Ks, &to->Ks, NULL));
+  PetscCall(PetscOptionsInt("-raci_kf", "K_f: geographic neighbours", NULL, to->Kf, &to->Kf, NULL));
+  PetscCall(PetscOptionsInt("-raci_head", "H_o: head hidden size", NULL, to->Ho, &to->Ho, NULL));
+  PetscCall(PetscOptionsReal("-train_lr", "AdamW learning rate", NULL, to->lr, &to->lr, NULL));
+  PetscCall(PetscOptionsReal("-train_wd", "AdamW weight decay (matrices only)", NULL, to->wd, &to->wd, NULL));
+  PetscCall(PetscOptionsInt("-train_batch", "Expected samples per step (all ranks)", NULL, to->batch, &to->batch, NULL));
+  PetscCall(PetscOptionsInt("-train_steps", "Steps per epoch", NULL, to->steps, &to->steps, NULL));
+  PetscCall(PetscOptionsInt("-train_epochs", "Maximum epochs", NULL, to->epochs, &to->epochs, NULL));
+  PetscCall(PetscOptionsInt("-train_patience", "Epochs without validation improvement before stopping", NULL, to->patience, &to->patience, NULL));
+  PetscCall(PetscOptionsInt("-train_seed", "Seed of initialisation and sampling", NULL, to->seed, &to->seed, NULL));
+  PetscCall(PetscOptionsInt("-train_patch", "Grid cells per side of a sampling patch", NULL, to->patch, &to->patch, NULL));
+  PetscCall(PetscOptionsInt("-train_bank_days", "Days per location averaged into its bank key", NULL, to->bank_days, &to->bank_days, NULL));
+  PetscCall(PetscOptionsInt("-train_bank_every", "R: rebuild the memory bank every R epochs", NULL, to->bank_every, &to->bank_every, NULL));
+  PetscCall(PetscOptionsInt("-train_val_stride", "Validation uses every n-th day", NULL, to->val_stride, &to->val_stride, NULL));
+  PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, to->quiet, &to->quiet, NULL));
+  PetscOptionsEnd();
+  PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") || !strcmp(to->model, "transformer"), comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
+  PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 && to->bank_days > 0 && to->bank_every > 0, comm, RACI_ERR_INPUT, "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, -train_bank_*) must be positive");
+  PetscCheck(to->Lf > 0 && to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT, "-raci_slow_days must be a positive multiple of -raci_blocks, and -raci_fast_days positive");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, ModelConfig *c)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(c, sizeof *c));
+  c->kind = !strcmp(to->model, "lstm") ? MODEL_LSTM : !strcmp(to->model, "ealstm") ? MODEL_EALSTM : !strcmp(to->model, "transformer") ? MODEL_TRANSFORMER : MODEL_RACI;
+  c->no_retrieval = to->no_retrieval, c->no_slow = to->no_slow, c->no_film = to->no_film;
+  c->F = ss->F, c->S = ss->S, c->T = ss->T, c->Lf = (int)to->Lf, c->P = (int)to->P;
+  c->Hf = (int)to->Hf, c->Hs = (int)to->Hs, c->Hz = (int)to->Hz, c->Z = (int)to->Z, c->A = (int)to->A, c->Ks = (int)to->Ks, c->Kf = (int)to->Kf, c->Ho = (int)to->Ho;
+  c->D = (int)to->D, c->NH = (int)to->NH, c->FF = (int)to->FF;
+  PetscCheck(ss->T <= MODEL_MAX_TARGETS, PETSC_COMM_SELF, RACI_ERR_DATA, "at most %d targets", MODEL_MAX_TARGETS);
+  for (int k = 0; k < ss->T; k++) {
+    PetscCall(PetscStrncpy(c->target[k], ss->target[k], sizeof c->target[k]));
+    c->mu[k] = ss->tmean[k], c->sigma[k] = ss->tstd[k], c->w[k] = 1.0f;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscBool uses_bank(const Model *m)
+{
+  const ModelConfig *c = model_config(m);
+  return (PetscBool)(c->kind == MODEL_RACI && !c->no_slow && !c->no_retrieval);
+}
+
+/* A valid day for location c: at least Lf days of drivers. */
+static int day_draw(const SampleSet *ss, double u) { return (int)(ss->Lf - 1 + floor(u * (double)(ss->nt - ss->Lf + 1))); }
+
+PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank)
+{
+  const ModelConfig *c = model_config(m);
+  int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0;
+  float             *key, *val, *z;
+  int32_t           *own;
+  int                loc[1024], day[1024];
+  ModelBatch         mb;
+
+  PetscFunctionBeginUser;
+  PetscCall(train_bank_free(bank));
+  bank->Z = Z, bank->V = V;
+  if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int i = 0; i < ss->nloc; i++) nown += ss->owned[i] && ss->split[i] == SPLIT_TRAIN;
+  PetscCall(PetscMalloc3((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own));
+  PetscCall(PetscMalloc1((size_t)sb->maxq * Z, &z));
+  for (int i = 0, j = 0; i < ss->nloc; i++) {
+    if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) continue;
+    float *k = key + (size_t)j * Z, *v = val + (size_t)j * V;
+    int    nd = (int)PetscMin(to->bank_days, sb->maxq);
+    /* key: mean z over bank_days days of the location, keyed by (seed, epoch, location) */
+    for (int d = 0; d < nd; d++) {
+      loc[d] = i;
+      day[d] = day_draw(ss, core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, 0xba4cULL + (uint64_t)d));
+    }
+    PetscCall(data_batch_fill(ss, loc, day, nd, sb, &mb));
+    model_encode_z(m, params, &mb, z);
+    for (int q = 0; q < Z; q++) {
+      double s = 0;
+      for (int d = 0; d < nd; d++) s += z[d * Z + q];
+      k[q] = v[q] = (float)(s / nd);
+    }
+    /* summary of the location's observed response: mean and sd of its normalised targets */
+    for (int t = 0; t < T; t++) {
+      double s = 0, s2 = 0, n = 0;
+      for (PetscInt d = 0; d < ss->nt; d++) {
+        float y = ss->y[((size_t)i * ss->nt + d) * T + t];
+        if (isnan(y)) continue;
+        y = (y - ss->tmean[t]) / ss->tstd[t];
+        s += y, s2 += (double)y * y, n += 1;
+      }
+      v[Z + t]     = n > 0 ? (float)(s / n) : 0.0f;
+      v[Z + T + t] = n > 1 ? (float)sqrt(fmax(s2 / n - (s / n) * (s / n), 0)) : 0.0f;
+    }
+    own[j++] = (int32_t)ss->gid[i];
+  }
+  /* every rank gets every training location's entry */
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(PetscMalloc2(size, &counts, size, &displs));
+  PetscCallMPI(MPI_Allgather(&nown, 1, MPI_INT, counts, 1, MPI_INT, comm));
+  for (int r = 0; r < size; r++) displs[r] = M, M += counts[r];
+  bank->M = M;
+  PetscCall(PetscMalloc3((size_t)M * Z + 1, &bank->key, (size_t)M * V + 1, &bank->val, M + 1, &bank->owner));
+  PetscCallMPI(MPI_Allgatherv(own, nown, MPI_INT32_T, bank->owner, counts, displs, MPI_INT32_T, comm));
+  for (int r = 0; r < size; r++) counts[r] *= Z, displs[r] *= Z;
+  PetscCallMPI(MPI_Allgatherv(key, nown * Z, MPI_FLOAT, bank->key, counts, displs, MPI_FLOAT, comm));
+  for (int r = 0; r < size; r++) counts[r] = counts[r] / Z * V, displs[r] = displs[r] / Z * V;
+  PetscCallMPI(MPI_Allgatherv(val, nown * V, MPI_FLOAT, bank->val, counts, displs, MPI_FLOAT, comm));
+  PetscCall(PetscFree2(counts, displs));
+  PetscCall(PetscFree3(key, val, own));
+  PetscCall(PetscFree(z));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_bank_free(Bank *bank)
+{
+  PetscFunctionBeginUser;
+  if (bank->key) PetscCall(PetscFree3(bank->key, bank->val, bank->owner));
+  bank->M = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static void attach_bank(ModelBatch *mb, const Bank *bank)
+{
+  mb->bank_key = bank->key, mb->bank_val = bank->val, mb->bank_owner = bank->owner, mb->M = bank->M, mb->bank_idx = NULL;
+}
+
+PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split, int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n)
+{
+  int        T = ss->T, nq = 0, *loc, *day;
+  double     acc[2 + 2 * MODEL_MAX_TARGETS] = {0};
+  float     *yhat;
+  ModelBatch mb;
+  long       total = 0, done = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(sb->maxq, &loc, sb->maxq, &day, (size_t)sb->maxq * T, &yhat));
+  for (int i = 0; i < ss->nloc; i++)
+    if (ss->owned[i] && ss->split[i] == (unsigned char)split) total += (ss->nt - ss->Lf) / stride + 1;
+  for (int i = 0; i < ss->nloc; i++) {
+    if (!ss->owned[i] || ss->split[i] != (unsigned char)split) continue;
+    for (int d = ss->Lf - 1; d < ss->nt; d += stride) {
+      loc[nq] = i, day[nq] = d, nq++;
+      done++;
+      if (nq == sb->maxq || done == total) {
+        double cnt, sum;
+        PetscCall(data_batch_fill(ss, loc, day, nq, sb, &mb));
+        attach_bank(&mb, bank);
+        sum = model_forward(m, params, &mb, yhat, &cnt);
+        acc[0] += sum, acc[1] += cnt;
+        for (int q = 0; q < nq; q++)
+          for (int t = 0; t < T; t++) {
+            float y = mb.y[q * T + t];
+            if (isnan(y)) continue;
+            acc[2 + t] += (double)(yhat[q * T + t] - y) * (yhat[q * T + t] - y);
+            acc[2 + MODEL_MAX_TARGETS + t] += 1;
+          }
+        nq = 0;
+      }
+    }
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, 2 + 2 * MODEL_MAX_TARGETS, MPI_DOUBLE, MPI_SUM, comm));
+  *loss = acc[1] > 0 ? acc[0] / acc[1] : NAN;
+  for (int t = 0; t < T; t++) sse[t] = acc[2 + t], n[t] = acc[2 + MODEL_MAX_TARGETS + t];
+  PetscCall(PetscFree3(loc, day, yhat));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The queries of a step on this rank: owned training locations whose patch
+ * (grid: patch x patch cells on a fixed lattice; sites: the site) is drawn,
+ * each on its patch's day. Depends on global ids only, not on the ranks. */
+static int step_queries(const SampleSet *ss, const TrainOptions *to, long epoch, long step, int maxq, int *loc, int *day)
+{
+  const Tile *t    = &ss->ds->tile;
+  double      rate = PetscMin(1.0, (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]); /* E[Q] = rate * training locations */
+  uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step;
+  int         Q    = 0;
+  for (int i = 0; i < ss->nloc && Q < maxq; i++) {
+    uint64_t patch = (uint64_t)ss->gid[i];
+    if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) continue;
+    if (ss->ds->layout == LAYOUT_GRID) {
+      int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx;
+      patch = (uint64_t)((y / to->patch) * ((t->nx + to->patch - 1) / to->patch) + x / to->patch);
+    }
+    if (core_rng_uniform((uint64_t)to->seed, patch, key, 0x9a7cULL) >= rate) continue;
+    loc[Q] = i;
+    day[Q] = day_draw(ss, core_rng_uniform((uint64_t)to->seed, patch, key, 0xda7ULL));
+    Q++;
+  }
+  return Q;
+}
+
+PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet *ss, const TrainOptions *to, Bank *bank, TrainResult *res)
+{
+  size_t      np = model_nparams(m);
+  float      *grads, *mom, *vel, *best, *yhat;
+  int        *loc, *day, maxq = train_max_queries(to), bad = 0;
+  SampleBatch sb;
+  ModelBatch  mb;
+  long        t = 0;
+  double      t0 = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS];
+  PetscMPIInt rank;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscMemzero(res, sizeof *res));
+  res->best_val = INFINITY;
+  PetscCall(PetscCalloc4(np, &grads, np, &mom, np, &vel, np, &best));
+  PetscCall(PetscMalloc3(maxq, &loc, maxq, &day, (size_t)maxq * ss->T, &yhat));
+  PetscCall(data_batch_create(ss, maxq, &sb));
+  PetscCall(PetscArraycpy(best, params, np));
+  for (long epoch = 0; epoch < to->epochs; epoch++) {
+    double tl = 0, tc = 0, val;
+    if (epoch % to->bank_every == 0) PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, bank));
+    for (long step = 0; step < to->steps; step++, t++) {
+      double cnt[2] = {0, 0}, sum = 0;
+      int    Q = step_queries(ss, to, epoch, step, maxq, loc, day);
+      PetscCall(PetscArrayzero(grads, np));
+      if (Q > 0) {
+        PetscCall(data_batch_fill(ss, loc, day, Q, &sb, &mb));
+        attach_bank(&mb, bank);
+        sum    = model_forward(m, params, &mb, yhat, &cnt[0]);
+        cnt[1] = sum;
+      }
+      /* the global count of observed values normalises the loss of every rank */
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_DOUBLE, MPI_SUM, comm));
+      if (cnt[0] == 0) continue;
+      if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, grads, (int)np, MPI_FLOAT, MPI_SUM, comm));
+      for (int i = 0; i < model_ntensors(m); i++) {
+        const ModelTensor *mt = model_tensor(m, i);
+        size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
+        adamw_step(params + o, grads + o, mom + o, vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, t + 1);
+      }
+      tl += cnt[1], tc += cnt[0];
+      res->samples += (long)Q;
+    }
+    PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, bank, &sb, &val, sse, n));
+    if (ss->nglobal[SPLIT_VAL] == 0) val = tc > 0 ? tl / tc : INFINITY; /* no validation locations: the training loss decides */
+    res->last_train = tc > 0 ? tl / tc : NAN;
+    res->epochs_run = epoch + 1;
+    if (val < res->best_val) {
+      res->best_val = val;
+      bad           = 0;
+      PetscCall(PetscArraycpy(best, params, np));
+    } else bad++;
+    if (!to->quiet) {
+      double el = MPI_Wtime() - t0;
+      PetscCall(PetscPrintf(comm, "epoch %3ld  train loss %.4f  val loss %.4f%s  %.0f samples/s  %.0f s, at most %.0f s left\n", epoch + 1, res->last_train, val, bad ? "" : " *", (double)res->samples / el, el, el / (epoch + 1) * (to->epochs - epoch - 1)));
+    }
+    if (bad >= to->patience) break;
+  }
+  PetscCall(PetscArraycpy(params, best, np));
+  {
+    long s = res->samples;
+    PetscCallMPI(MPI_Allreduce(&s, &res->samples, 1, MPI_LONG, MPI_SUM, comm));
+  }
+  res->steps_run = t;
+  res->seconds   = MPI_Wtime() - t0;
+  PetscCall(data_batch_destroy(&sb));
+  PetscCall(PetscFree4(grads, mom, vel, best));
+  PetscCall(PetscFree3(loc, day, yhat));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
