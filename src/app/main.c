@@ -1,6 +1,8 @@
 /* raci: one binary, one subcommand per job. */
 #include <raci/app.h>
 
+#include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
 
   ierr = PetscInitialize(&argc, &argv, NULL, usage);
   if (ierr) return 1;
+  /* one BLAS thread per rank unless asked otherwise: ranks already fill the cores */
+  if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   ierr = core_initialize(argc, argv);
   if (!ierr) ierr = app_main(argc, argv);
   return core_finish(ierr);

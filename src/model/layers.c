@@ -1,5 +1,6 @@
 /* model: layers, forward and backward (docs/MODEL.md section 2). */
 #include <raci/model.h>
+#include "mathf.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -25,7 +26,7 @@ void linear_backward(float *dinp, float *dW, float *db, const float *dout, const
 
 void tanh_forward(float *out, const float *inp, size_t n)
 {
-  for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+  for (size_t i = 0; i < n; i++) out[i] = raci_tanhf(inp[i]);
 }
 
 void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
@@ -76,7 +77,7 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
         float r = sigm(x[j] + gb[j]);
         float z = sigm(x[H + j] + gb[H + j]);
         float a = gb[2 * H + j];
-        float n = tanhf(x[2 * H + j] + r * a);
+        float n = raci_tanhf(x[2 * H + j] + r * a);
         ghn[t * BH + (size_t)b * H + j] = a;
         gb[j]         = r;
         gb[H + j]     = z;

@@ -2,6 +2,7 @@
  * LSTM, EA-LSTM, layer norm, GELU, multi-head self-attention and the
  * sinusoidal position encoding, forward and backward. */
 #include <raci/model.h>
+#include "mathf.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -30,10 +31,10 @@ void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const fl
       float *gb = g + (size_t)b * 4 * H;
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)b * H + j;
-        float  ig = sigm(gb[j]), fg = sigm(gb[H + j]), gg = tanhf(gb[2 * H + j]), og = sigm(gb[3 * H + j]);
+        float  ig = sigm(gb[j]), fg = sigm(gb[H + j]), gg = raci_tanhf(gb[2 * H + j]), og = sigm(gb[3 * H + j]);
         gb[j] = ig, gb[H + j] = fg, gb[2 * H + j] = gg, gb[3 * H + j] = og;
         cn[i1] = fg * c[i1] + ig * gg;
-        hn[i1] = og * tanhf(cn[i1]);
+        hn[i1] = og * raci_tanhf(cn[i1]);
       }
     }
   }
@@ -56,7 +57,7 @@ void lstm_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *db
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)b * H + j;
         float  ig = gb[j], fg = gb[H + j], gg = gb[2 * H + j], og = gb[3 * H + j];
-        float  tc = tanhf(cn[i1]), d = dh[i1];
+        float  tc = raci_tanhf(cn[i1]), d = dh[i1];
         float  dcc = dc[i1] + d * og * (1.0f - tc * tc); // through h = o tanh(c), plus from c_{t+1}
         dgb[j]         = dcc * gg * ig * (1.0f - ig);
         dgb[H + j]     = dcc * c[i1] * fg * (1.0f - fg);
@@ -91,10 +92,10 @@ void ealstm_forward(float *hs, float *cs, float *gates, float *ig, const float *
       float *gb = g + (size_t)n * 3 * H;
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)n * H + j;
-        float  fg = sigm(gb[j]), gg = tanhf(gb[H + j]), og = sigm(gb[2 * H + j]);
+        float  fg = sigm(gb[j]), gg = raci_tanhf(gb[H + j]), og = sigm(gb[2 * H + j]);
         gb[j] = fg, gb[H + j] = gg, gb[2 * H + j] = og;
         cn[i1] = fg * c[i1] + ig[i1] * gg;
-        hn[i1] = og * tanhf(cn[i1]);
+        hn[i1] = og * raci_tanhf(cn[i1]);
       }
     }
   }
@@ -117,7 +118,7 @@ void ealstm_backward(float *dinp, float *ds, float *dWi, float *dbi, float *dWih
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)n * H + j;
         float  fg = gb[j], gg = gb[H + j], og = gb[2 * H + j];
-        float  tc = tanhf(cn[i1]), d = dh[i1];
+        float  tc = raci_tanhf(cn[i1]), d = dh[i1];
         float  dcc = dc[i1] + d * og * (1.0f - tc * tc);
         di[i1] += dcc * gg;
         dgb[j]         = dcc * c[i1] * fg * (1.0f - fg);
@@ -179,14 +180,14 @@ void gelu_forward(float *out, const float *inp, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     float x = inp[i];
-    out[i]  = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+    out[i]  = 0.5f * x * (1.0f + raci_tanhf(GELU_K * (x + GELU_C * x * x * x)));
   }
 }
 
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    float x = inp[i], th = tanhf(GELU_K * (x + GELU_C * x * x * x));
+    float x = inp[i], th = raci_tanhf(GELU_K * (x + GELU_C * x * x * x));
     float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
     dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
   }

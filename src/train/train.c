@@ -173,9 +173,10 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
   PetscCall(PetscMalloc3(sb->maxq, &loc, sb->maxq, &day, (size_t)sb->maxq * T, &yhat));
   for (int i = 0; i < ss->nloc; i++)
     if (ss->owned[i] && ss->split[i] == (unsigned char)split) total += (ss->nt - ss->Lf) / stride + 1;
-  for (int i = 0; i < ss->nloc; i++) {
-    if (!ss->owned[i] || ss->split[i] != (unsigned char)split) continue;
-    for (int d = ss->Lf - 1; d < ss->nt; d += stride) {
+  /* day by day, so that the queries of a batch share their neighbours' rows */
+  for (int d = ss->Lf - 1; d < ss->nt; d += stride) {
+    for (int i = 0; i < ss->nloc; i++) {
+      if (!ss->owned[i] || ss->split[i] != (unsigned char)split) continue;
       loc[nq] = i, day[nq] = d, nq++;
       done++;
       if (nq == sb->maxq || done == total) {
