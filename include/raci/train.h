@@ -47,8 +47,9 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
 
 typedef struct {
   double best_val, last_train;
-  long   epochs_run, steps_run, samples;
-  double seconds;
+  long   epochs_run, steps_run, samples, rows; /* samples and fast-encoder rows, all ranks */
+  double seconds;                              /* the whole run, bank and validation included */
+  double step_seconds;                         /* batches, forward, backward, reduction, AdamW only (max over ranks) */
 } TrainResult;
 
 /* Train m's params (initialised by the caller) in place; on return params

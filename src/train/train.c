@@ -250,7 +250,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet
     double tl = 0, tc = 0, val;
     if (epoch % to->bank_every == 0) PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, bank));
     for (long step = 0; step < to->steps; step++, t++) {
-      double cnt[2] = {0, 0}, sum = 0;
+      double cnt[2] = {0, 0}, sum = 0, ts = MPI_Wtime();
       int    Q = step_queries(ss, to, epoch, step, maxq, loc, day);
       PetscCall(PetscArrayzero(grads, np));
       if (Q > 0) {
@@ -271,6 +271,8 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet
       }
       tl += cnt[1], tc += cnt[0];
       res->samples += (long)Q;
+      res->rows += Q > 0 ? (long)mb.R : 0;
+      res->step_seconds += MPI_Wtime() - ts;
     }
     PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, bank, &sb, &val, sse, n));
     if (ss->nglobal[SPLIT_VAL] == 0) val = tc > 0 ? tl / tc : INFINITY; /* no validation locations: the training loss decides */
@@ -289,8 +291,10 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet
   }
   PetscCall(PetscArraycpy(params, best, np));
   {
-    long s = res->samples;
-    PetscCallMPI(MPI_Allreduce(&s, &res->samples, 1, MPI_LONG, MPI_SUM, comm));
+    long s[2] = {res->samples, res->rows};
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_LONG, MPI_SUM, comm));
+    res->samples = s[0], res->rows = s[1];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->step_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
   }
   res->steps_run = t;
   res->seconds   = MPI_Wtime() - t0;
