@@ -41,7 +41,7 @@ bin/raci: $(BUILD)/src/app/main.o $(BUILD)/libraci.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a $(wildcard include/raci/*.h) | $(DEPS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a $(wildcard include/raci/*.h tests/unit/*.h) | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ $< $(BUILD)/libraci.a $(LDLIBS)
 

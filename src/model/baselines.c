@@ -15,17 +15,6 @@ enum { X_WIN, X_BIN, X_LN1G, X_LN1B, X_WQKV, X_BQKV, X_WO, X_BO, X_LN2G, X_LN2B,
 /* transformer activations in m->tf[] */
 enum { A_X0, A_X1, A_M1, A_R1, A_QKV, A_ATT, A_Y, A_ATTN, A_X2, A_X3, A_M2, A_R2, A_F1, A_G1, A_X4, A_XL, A_MF, A_RF, A_DX0, A_DX1, A_DX2, A_DX3, A_DG, A_WORK };
 
-static void add(Model *m, const char *name, int rows, int cols)
-{
-  ModelTensor *t = &m->tensor[m->ntensor++];
-  snprintf(t->name, sizeof t->name, "%s", name);
-  t->rows   = rows;
-  t->cols   = cols;
-  t->offset = m->nparams;
-  t->decay  = strstr(name, ".W") != NULL;
-  m->nparams += (size_t)rows * cols;
-}
-
 void baseline_layout(Model *m)
 {
   const ModelConfig *c = &m->cfg;
@@ -33,43 +22,43 @@ void baseline_layout(Model *m)
 
   switch (c->kind) {
   case MODEL_LSTM:
-    add(m, "lstm.W_ih", 4 * H, in);
-    add(m, "lstm.W_hh", 4 * H, H);
-    add(m, "lstm.b_ih", 4 * H, 1);
-    add(m, "lstm.b_hh", 4 * H, 1);
+    model_add_tensor(m, "lstm.W_ih", 4 * H, in);
+    model_add_tensor(m, "lstm.W_hh", 4 * H, H);
+    model_add_tensor(m, "lstm.b_ih", 4 * H, 1);
+    model_add_tensor(m, "lstm.b_hh", 4 * H, 1);
     break;
   case MODEL_EALSTM:
-    add(m, "ea.W_i", H, c->S);
-    add(m, "ea.b_i", H, 1);
-    add(m, "ea.W_ih", 3 * H, c->F);
-    add(m, "ea.W_hh", 3 * H, H);
-    add(m, "ea.b", 3 * H, 1);
+    model_add_tensor(m, "ea.W_i", H, c->S);
+    model_add_tensor(m, "ea.b_i", H, 1);
+    model_add_tensor(m, "ea.W_ih", 3 * H, c->F);
+    model_add_tensor(m, "ea.W_hh", 3 * H, H);
+    model_add_tensor(m, "ea.b", 3 * H, 1);
     break;
   case MODEL_TRANSFORMER:
-    add(m, "tf.W_in", c->D, in);
-    add(m, "tf.b_in", c->D, 1);
-    add(m, "ln1.g", c->D, 1);
-    add(m, "ln1.b", c->D, 1);
-    add(m, "attn.W_qkv", 3 * c->D, c->D);
-    add(m, "attn.b_qkv", 3 * c->D, 1);
-    add(m, "attn.W_o", c->D, c->D);
-    add(m, "attn.b_o", c->D, 1);
-    add(m, "ln2.g", c->D, 1);
-    add(m, "ln2.b", c->D, 1);
-    add(m, "ff.W1", c->FF, c->D);
-    add(m, "ff.b1", c->FF, 1);
-    add(m, "ff.W2", c->D, c->FF);
-    add(m, "ff.b2", c->D, 1);
-    add(m, "lnf.g", c->D, 1);
-    add(m, "lnf.b", c->D, 1);
+    model_add_tensor(m, "tf.W_in", c->D, in);
+    model_add_tensor(m, "tf.b_in", c->D, 1);
+    model_add_tensor(m, "ln1.g", c->D, 1);
+    model_add_tensor(m, "ln1.b", c->D, 1);
+    model_add_tensor(m, "attn.W_qkv", 3 * c->D, c->D);
+    model_add_tensor(m, "attn.b_qkv", 3 * c->D, 1);
+    model_add_tensor(m, "attn.W_o", c->D, c->D);
+    model_add_tensor(m, "attn.b_o", c->D, 1);
+    model_add_tensor(m, "ln2.g", c->D, 1);
+    model_add_tensor(m, "ln2.b", c->D, 1);
+    model_add_tensor(m, "ff.W1", c->FF, c->D);
+    model_add_tensor(m, "ff.b1", c->FF, 1);
+    model_add_tensor(m, "ff.W2", c->D, c->FF);
+    model_add_tensor(m, "ff.b2", c->D, 1);
+    model_add_tensor(m, "lnf.g", c->D, 1);
+    model_add_tensor(m, "lnf.b", c->D, 1);
     hin = c->D;
     break;
   default: break;
   }
-  add(m, "head.W1", c->Ho, hin);
-  add(m, "head.b1", c->Ho, 1);
-  add(m, "head.W2", m->Th, c->Ho);
-  add(m, "head.b2", m->Th, 1);
+  model_add_tensor(m, "head.W1", c->Ho, hin);
+  model_add_tensor(m, "head.b1", c->Ho, 1);
+  model_add_tensor(m, "head.W2", m->Th, c->Ho);
+  model_add_tensor(m, "head.b2", m->Th, 1);
 }
 
 void baseline_alloc(Model *m)

@@ -8,7 +8,7 @@
 
 /* ------------------------------------------------------------ layout */
 
-static void add_tensor(Model *m, const char *name, int rows, int cols)
+void model_add_tensor(Model *m, const char *name, int rows, int cols)
 {
   ModelTensor *t = &m->tensor[m->ntensor++];
   snprintf(t->name, sizeof t->name, "%s", name);
@@ -21,10 +21,10 @@ static void add_tensor(Model *m, const char *name, int rows, int cols)
 
 static void head_tensors(Model *m, int in)
 {
-  add_tensor(m, "head.W1", m->cfg.Ho, in);
-  add_tensor(m, "head.b1", m->cfg.Ho, 1);
-  add_tensor(m, "head.W2", m->Th, m->cfg.Ho);
-  add_tensor(m, "head.b2", m->Th, 1);
+  model_add_tensor(m, "head.W1", m->cfg.Ho, in);
+  model_add_tensor(m, "head.b1", m->cfg.Ho, 1);
+  model_add_tensor(m, "head.W2", m->Th, m->cfg.Ho);
+  model_add_tensor(m, "head.b2", m->Th, 1);
 }
 
 static void layout(Model *m)
@@ -34,33 +34,33 @@ static void layout(Model *m)
 
   switch (c->kind) {
   case MODEL_RACI:
-    add_tensor(m, "fast.W_ih", 3 * c->Hf, c->F);
-    add_tensor(m, "fast.W_hh", 3 * c->Hf, c->Hf);
-    add_tensor(m, "fast.b_ih", 3 * c->Hf, 1);
-    add_tensor(m, "fast.b_hh", 3 * c->Hf, 1);
-    add_tensor(m, "slow.empty", c->F, 1);
-    add_tensor(m, "slow.W_ih", 3 * c->Hs, c->F);
-    add_tensor(m, "slow.W_hh", 3 * c->Hs, c->Hs);
-    add_tensor(m, "slow.b_ih", 3 * c->Hs, 1);
-    add_tensor(m, "slow.b_hh", 3 * c->Hs, 1);
-    add_tensor(m, "z.W1", c->Hz, c->Hs + c->S);
-    add_tensor(m, "z.b1", c->Hz, 1);
-    add_tensor(m, "z.W2", c->Z, c->Hz);
-    add_tensor(m, "z.b2", c->Z, 1);
-    add_tensor(m, "rs.Wq", c->A, c->Z);
-    add_tensor(m, "rs.bq", c->A, 1);
-    add_tensor(m, "rs.Wk", c->A, V);
-    add_tensor(m, "rs.bk", c->A, 1);
-    add_tensor(m, "rs.Wv", c->A, V);
-    add_tensor(m, "rs.bv", c->A, 1);
-    add_tensor(m, "rf.Wq", c->A, c->Hf);
-    add_tensor(m, "rf.bq", c->A, 1);
-    add_tensor(m, "rf.Wk", c->A, c->Hf);
-    add_tensor(m, "rf.bk", c->A, 1);
-    add_tensor(m, "rf.Wv", c->A, c->Hf);
-    add_tensor(m, "rf.bv", c->A, 1);
-    add_tensor(m, "film.W", 2 * c->Hf, c->Z + c->A);
-    add_tensor(m, "film.b", 2 * c->Hf, 1);
+    model_add_tensor(m, "fast.W_ih", 3 * c->Hf, c->F);
+    model_add_tensor(m, "fast.W_hh", 3 * c->Hf, c->Hf);
+    model_add_tensor(m, "fast.b_ih", 3 * c->Hf, 1);
+    model_add_tensor(m, "fast.b_hh", 3 * c->Hf, 1);
+    model_add_tensor(m, "slow.empty", c->F, 1);
+    model_add_tensor(m, "slow.W_ih", 3 * c->Hs, c->F);
+    model_add_tensor(m, "slow.W_hh", 3 * c->Hs, c->Hs);
+    model_add_tensor(m, "slow.b_ih", 3 * c->Hs, 1);
+    model_add_tensor(m, "slow.b_hh", 3 * c->Hs, 1);
+    model_add_tensor(m, "z.W1", c->Hz, c->Hs + c->S);
+    model_add_tensor(m, "z.b1", c->Hz, 1);
+    model_add_tensor(m, "z.W2", c->Z, c->Hz);
+    model_add_tensor(m, "z.b2", c->Z, 1);
+    model_add_tensor(m, "rs.Wq", c->A, c->Z);
+    model_add_tensor(m, "rs.bq", c->A, 1);
+    model_add_tensor(m, "rs.Wk", c->A, V);
+    model_add_tensor(m, "rs.bk", c->A, 1);
+    model_add_tensor(m, "rs.Wv", c->A, V);
+    model_add_tensor(m, "rs.bv", c->A, 1);
+    model_add_tensor(m, "rf.Wq", c->A, c->Hf);
+    model_add_tensor(m, "rf.bq", c->A, 1);
+    model_add_tensor(m, "rf.Wk", c->A, c->Hf);
+    model_add_tensor(m, "rf.bk", c->A, 1);
+    model_add_tensor(m, "rf.Wv", c->A, c->Hf);
+    model_add_tensor(m, "rf.bv", c->A, 1);
+    model_add_tensor(m, "film.W", 2 * c->Hf, c->Z + c->A);
+    model_add_tensor(m, "film.b", 2 * c->Hf, 1);
     head_tensors(m, c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A);
     break;
   default: baseline_layout(m); break;

@@ -37,6 +37,8 @@ struct Model {
 };
 
 float *model_carve(Model *m, size_t n);
+/* Appends a tensor to the parameter layout (docs/MODEL.md section 5). */
+void   model_add_tensor(Model *m, const char *name, int rows, int cols);
 int    model_alloc(Model *m);
 
 /* baselines.c */
