@@ -86,7 +86,7 @@ static inline double core_rng_normal(uint64_t seed, uint64_t a, uint64_t b, uint
 }
 
 /* Log stages, so -log_view shows where time goes. */
-typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;
+typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_RETRIEVAL, CORE_STAGE_FORWARD, CORE_STAGE_BACKWARD, CORE_STAGE_REDUCE, CORE_STAGE_OPTIMIZER, CORE_STAGE_EVAL, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;
 PetscErrorCode core_stage_push(CoreStage s);
 PetscErrorCode core_stage_pop(void);
 

@@ -64,9 +64,11 @@ PetscErrorCode app_train(MPI_Comm comm)
 
     PetscCallMPI(MPI_Comm_rank(comm, &rank));
     PetscCall(data_batch_create(ss, train_max_queries(&to), &sb));
+    PetscCall(core_stage_push(CORE_STAGE_EVAL));
     PetscCall(train_bank_build(comm, m, params, ss, &to, res.epochs_run, &sb, &bank));
     /* every test day; training and validation days at a stride (diagnostics) */
     for (int i = 0; i < 3; i++) PetscCall(train_evaluate(comm, m, params, ss, sp[i], i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)to.val_stride, &bank, &sb, &loss[i], sse[i], n[i]));
+    PetscCall(core_stage_pop());
     PetscCall(data_batch_destroy(&sb));
     PetscCall(PetscPrintf(comm, "raci train: %ld epochs, %ld steps, %ld samples in %.1f s; training steps alone %.1f s: %.0f samples/s, %.1f fast-encoder rows per sample\n", res.epochs_run, res.steps_run, res.samples, res.seconds, res.step_seconds, res.samples / res.step_seconds, (double)res.rows / (double)PetscMax(res.samples, 1)));
     for (int i = 0; i < 3; i++) {

@@ -58,7 +58,7 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
 
 PetscErrorCode core_initialize(int argc, char **argv)
 {
-  static const char *names[CORE_NUM_STAGES] = {"Load", "Simulate", "Write"};
+  static const char *names[CORE_NUM_STAGES] = {"Load", "Simulate", "Retrieval", "Forward", "Backward", "Reduction", "Optimizer", "Evaluate", "Write"};
 
   PetscFunctionBeginUser;
   core.argc = argc;

@@ -248,33 +248,49 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet
   PetscCall(PetscArraycpy(best, params, np));
   for (long epoch = 0; epoch < to->epochs; epoch++) {
     double tl = 0, tc = 0, val;
-    if (epoch % to->bank_every == 0) PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, bank));
+    if (epoch % to->bank_every == 0) {
+      PetscCall(core_stage_push(CORE_STAGE_RETRIEVAL));
+      PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, bank));
+      PetscCall(core_stage_pop());
+    }
     for (long step = 0; step < to->steps; step++, t++) {
       double cnt[2] = {0, 0}, sum = 0, ts = MPI_Wtime();
       int    Q = step_queries(ss, to, epoch, step, maxq, loc, day);
       PetscCall(PetscArrayzero(grads, np));
+      PetscCall(core_stage_push(CORE_STAGE_FORWARD));
       if (Q > 0) {
         PetscCall(data_batch_fill(ss, loc, day, Q, &sb, &mb));
         attach_bank(&mb, bank);
         sum    = model_forward(m, params, &mb, yhat, &cnt[0]);
         cnt[1] = sum;
       }
+      PetscCall(core_stage_pop());
       /* the global count of observed values normalises the loss of every rank */
+      PetscCall(core_stage_push(CORE_STAGE_REDUCE));
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_DOUBLE, MPI_SUM, comm));
+      PetscCall(core_stage_pop());
       if (cnt[0] == 0) continue;
+      PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
       if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);
+      PetscCall(core_stage_pop());
+      PetscCall(core_stage_push(CORE_STAGE_REDUCE));
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, grads, (int)np, MPI_FLOAT, MPI_SUM, comm));
+      PetscCall(core_stage_pop());
+      PetscCall(core_stage_push(CORE_STAGE_OPTIMIZER));
       for (int i = 0; i < model_ntensors(m); i++) {
         const ModelTensor *mt = model_tensor(m, i);
         size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
         adamw_step(params + o, grads + o, mom + o, vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, t + 1);
       }
+      PetscCall(core_stage_pop());
       tl += cnt[1], tc += cnt[0];
       res->samples += (long)Q;
       res->rows += Q > 0 ? (long)mb.R : 0;
       res->step_seconds += MPI_Wtime() - ts;
     }
+    PetscCall(core_stage_push(CORE_STAGE_EVAL));
     PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, bank, &sb, &val, sse, n));
+    PetscCall(core_stage_pop());
     if (ss->nglobal[SPLIT_VAL] == 0) val = tc > 0 ? tl / tc : INFINITY; /* no validation locations: the training loss decides */
     res->last_train = tc > 0 ? tl / tc : NAN;
     res->epochs_run = epoch + 1;
