@@ -21,6 +21,7 @@ typedef struct {
   PetscInt  Lf, Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscReal lr, wd;
   PetscInt  batch, steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
+  PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscBool quiet;
 } TrainOptions;
 

@@ -50,6 +50,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(PetscOptionsInt("-train_bank_days", "Days per location averaged into its bank key", NULL, to->bank_days, &to->bank_days, NULL));
   PetscCall(PetscOptionsInt("-train_bank_every", "R: rebuild the memory bank every R epochs", NULL, to->bank_every, &to->bank_every, NULL));
   PetscCall(PetscOptionsInt("-train_val_stride", "Validation uses every n-th day", NULL, to->val_stride, &to->val_stride, NULL));
+  PetscCall(PetscOptionsInt("-train_check_every", "Debug: every n steps, check that all ranks hold identical parameters (0: never)", NULL, to->check_every, &to->check_every, NULL));
   PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, to->quiet, &to->quiet, NULL));
   PetscOptionsEnd();
   PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") || !strcmp(to->model, "transformer"), comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
@@ -283,6 +284,15 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet
         adamw_step(params + o, grads + o, mom + o, vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, t + 1);
       }
       PetscCall(core_stage_pop());
+      if (to->check_every > 0 && (t + 1) % to->check_every == 0) {
+        /* FNV-1a of the parameter bytes: the same on every rank, or the run is wrong */
+        uint64_t h = 0xcbf29ce484222325ULL, lo, hi;
+        const unsigned char *b = (const unsigned char *)params;
+        for (size_t i = 0; i < np * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+        PetscCallMPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, comm));
+        PetscCallMPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, comm));
+        PetscCheck(lo == hi, comm, PETSC_ERR_PLIB, "parameters differ between ranks after step %ld (checksums %016llx and %016llx)", t + 1, (unsigned long long)lo, (unsigned long long)hi);
+      }
       tl += cnt[1], tc += cnt[0];
       res->samples += (long)Q;
       res->rows += Q > 0 ? (long)mb.R : 0;

@@ -1,13 +1,14 @@
 #!/bin/sh
 # raci train end to end on a small simulation, NP ranks: every model trains and
 # beats the climatological mean on held-out cells; the checkpoint and report
-# are written; bad options are refused before any work.  usage: test_train.sh NP
+# are written; all ranks hold identical parameters (checked every 5 steps);
+# bad options are refused before any work.  usage: test_train.sh NP
 . "$(dirname "$0")/../lib/common.sh"
 NP=${1:?usage: test_train.sh NP}
 PY=/usr/bin/python3
 
 run_np 1 simulate -quiet -o "$TMP/sim.nc" -sim_lon -100,-80 -sim_lat 35,50 -sim_years 1 -sim_seed 5 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "simulate"; }
-SMALL="-raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4 -train_epochs 3 -train_steps 15 -train_batch 32 -train_lr 3e-3"
+SMALL="-train_check_every 5 -raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4 -train_epochs 3 -train_steps 15 -train_batch 32 -train_lr 3e-3"
 SPLIT="-split_test_box -92,-88,40,44"
 
 for spec in "raci" "raci -raci_no_retrieval" "raci -raci_no_slow" "raci -raci_no_film" "lstm" "ealstm" "transformer"; do
