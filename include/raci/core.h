@@ -53,6 +53,12 @@ PetscErrorCode core_check_unused_options(MPI_Comm comm);
  * SOURCE_DATE_EPOCH when set (reproducible outputs), else from the clock. */
 PetscErrorCode core_history_line(char *buf, size_t len);
 
+/* SIGTERM and SIGUSR1 (Slurm's preemption and time-limit warnings) set a
+ * flag instead of killing the process; long loops poll it at safe points,
+ * save their state and exit 0. */
+PetscErrorCode core_signal_install(void);
+int            core_signal_received(void); /* local: the signal number, or 0 */
+
 /* Unfinished output files: registered when created under a temporary name,
  * released when renamed into place. core_finish() deletes the ones left. */
 PetscErrorCode core_pending_add(const char *path);

@@ -46,15 +46,35 @@ PetscErrorCode train_bank_free(Bank *bank);
  * physical units. */
 PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split, int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
 
+/* Everything a run needs to continue exactly where it stopped: parameters,
+ * AdamW moments, the best model so far, position, early-stopping state and the
+ * memory bank in use. Saved in checkpoints; one allocation per array, owned. */
 typedef struct {
-  double best_val, last_train;
-  long   epochs_run, steps_run, samples, rows; /* samples and fast-encoder rows, all ranks */
+  size_t np;
+  float *params, *mom, *vel, *best; /* (np) each, the layout of the model's tensors */
+  long   epoch, step, t;            /* next epoch, next step in it, steps done */
+  long   bad;                       /* epochs without validation improvement */
+  double best_val, tl, tc;          /* best validation loss; the epoch's training loss sum and count */
+  long   finished;                  /* 1 once training has ended (patience or epochs) */
+  Bank   bank;
+} TrainState;
+
+PetscErrorCode train_state_create(const Model *m, uint64_t seed, TrainState *st);
+PetscErrorCode train_state_destroy(TrainState *st);
+
+typedef struct {
+  long   epochs_run, steps_run, samples, rows; /* samples and fast-encoder rows of this run, all ranks */
+  double last_train;
   double seconds;                              /* the whole run, bank and validation included */
   double step_seconds;                         /* batches, forward, backward, reduction, AdamW only (max over ranks) */
+  int    interrupted;                          /* stopped by SIGTERM or SIGUSR1 at a step boundary */
 } TrainResult;
 
-/* Train m's params (initialised by the caller) in place; on return params
- * hold the best validation model. */
-PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet *ss, const TrainOptions *to, Bank *bank, TrainResult *res);
+/* Continue training from st until the epochs run out, patience ends it, or a
+ * signal asks to stop (then st holds the next step, ready to save). With
+ * ckpt_path, the state is saved there after every epoch as well. On a normal
+ * end st->params holds the best validation model. */
+typedef PetscErrorCode (*TrainSaveFn)(void *ctx, const TrainState *st);
+PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const TrainOptions *to, TrainState *st, TrainSaveFn save, void *save_ctx, TrainResult *res);
 
 #endif

@@ -1,15 +1,142 @@
 /* raci train -data FILE -o CKPT: train RACI or a baseline (docs/MODEL.md),
- * report validation and held-out (test) errors, write a checkpoint. */
+ * report validation and held-out (test) errors, write a checkpoint.
+ *
+ * The checkpoint is rewritten after every epoch and when SIGTERM or SIGUSR1
+ * arrives (at the next step boundary; then raci exits 0). -resume continues
+ * from it, giving the same final model as a run that never stopped. */
 #include <raci/app.h>
 #include <raci/train.h>
 
 #include <stdio.h>
 #include <string.h>
 
+/* What a checkpoint's "state" section holds besides the arrays. */
+typedef struct {
+  long   epoch, step, t, bad, finished;
+  double best_val, tl, tc;
+} StateRecord;
+
+typedef struct {
+  MPI_Comm            comm;
+  const char         *path;
+  const ModelConfig  *cfg;
+  const TrainOptions *to;
+  const SampleSet    *ss;
+  const char         *roles;
+} SaveCtx;
+
+/* "fast:A,B;slow:C;target:D": the variables, in the order the model reads them. */
+static PetscErrorCode roles_text(const Dataset *ds, char *buf, size_t len)
+{
+  PetscFunctionBeginUser;
+  buf[0] = '\0';
+  for (int r = ROLE_FAST; r < NUM_ROLES; r++) {
+    int first = 1;
+    PetscCall(PetscStrlcat(buf, role_name[r], len));
+    PetscCall(PetscStrlcat(buf, ":", len));
+    for (int k = 0; k < ds->nvar; k++) {
+      if (ds->var[k].role != (Role)r) continue;
+      if (!first) PetscCall(PetscStrlcat(buf, ",", len));
+      PetscCall(PetscStrlcat(buf, ds->var[k].name, len));
+      first = 0;
+    }
+    PetscCall(PetscStrlcat(buf, ";", len));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode save_state(void *ctx, const TrainState *st)
+{
+  SaveCtx    *c = ctx;
+  StateRecord rec = {st->epoch, st->step, st->t, st->bad, st->finished, st->best_val, st->tl, st->tc};
+  char        hist[4096];
+  size_t      nb = st->np * sizeof(float);
+  IoSection   sec[] = {
+    {"config", (void *)c->cfg, sizeof *c->cfg},
+    {"train_opts", (void *)c->to, sizeof *c->to},
+    {"roles", (void *)c->roles, strlen(c->roles) + 1},
+    {"norm_fast", (void *)c->ss->fmean, 2 * DATA_MAX_VARS * sizeof(float)},
+    {"norm_slow", (void *)c->ss->smean, 2 * DATA_MAX_VARS * sizeof(float)},
+    {"norm_ncat", (void *)c->ss->ncat, sizeof c->ss->ncat},
+    {"norm_cat", (void *)c->ss->cat, sizeof c->ss->cat},
+    {"state", &rec, sizeof rec},
+    {"params", st->params, nb},
+    {"best", st->best, nb},
+    {"adam_m", st->mom, nb},
+    {"adam_v", st->vel, nb},
+    {"bank_key", st->bank.key, (size_t)st->bank.M * st->bank.Z * sizeof(float)},
+    {"bank_val", st->bank.val, (size_t)st->bank.M * st->bank.V * sizeof(float)},
+    {"bank_owner", st->bank.owner, (size_t)st->bank.M * sizeof(int32_t)},
+    {"history", hist, 0},
+  };
+  int n = (int)(sizeof sec / sizeof sec[0]);
+
+  PetscFunctionBeginUser;
+  PetscCall(core_history_line(hist, sizeof hist));
+  sec[n - 1].bytes = strlen(hist) + 1;
+  PetscCall(io_ckpt_write(c->comm, c->path, sec, n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Continue from the checkpoint at path: it must come from the same data
+ * roles, network and training options (the number of epochs may grow). */
+static PetscErrorCode load_state(SaveCtx *c, const Model *m, TrainState *st)
+{
+  IoSection         *sec;
+  int                n;
+  const void        *p;
+  const StateRecord *rec;
+  TrainOptions       a = *c->to, b;
+  size_t             nb = st->np * sizeof(float);
+  MPI_Comm           comm = c->comm;
+
+  PetscFunctionBeginUser;
+  PetscCall(io_ckpt_read(comm, c->path, &sec, &n));
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "roles", 0, &p));
+  PetscCheck(!strcmp(p, c->roles), comm, RACI_ERR_INPUT, "checkpoint '%s' was trained on other variables (%s) than these (%s)", c->path, (const char *)p, c->roles);
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "config", sizeof(ModelConfig), &p));
+  PetscCheck(!memcmp(p, c->cfg, sizeof(ModelConfig)), comm, RACI_ERR_INPUT, "checkpoint '%s' is from a different model configuration (model, its sizes, or the targets' normalisation); resume with the options of the run that wrote it", c->path);
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "train_opts", sizeof(TrainOptions), &p));
+  memcpy(&b, p, sizeof b);
+  a.epochs = b.epochs = 0, a.quiet = b.quiet = PETSC_FALSE, a.check_every = b.check_every = 0; /* free to change */
+  PetscCheck(!memcmp(&a, &b, sizeof a), comm, RACI_ERR_INPUT, "checkpoint '%s' was written with other training options (only -train_epochs, -train_check_every and -quiet may change on -resume)", c->path);
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "state", sizeof(StateRecord), (const void **)&rec));
+  st->epoch = rec->epoch, st->step = rec->step, st->t = rec->t, st->bad = rec->bad, st->finished = rec->finished;
+  st->best_val = rec->best_val, st->tl = rec->tl, st->tc = rec->tc;
+  if (st->finished && st->epoch < c->to->epochs && st->bad < c->to->patience) st->finished = 0; /* more epochs were asked for */
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "params", nb, &p));
+  PetscCall(PetscArraycpy(st->params, (const float *)p, st->np));
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "best", nb, &p));
+  PetscCall(PetscArraycpy(st->best, (const float *)p, st->np));
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "adam_m", nb, &p));
+  PetscCall(PetscArraycpy(st->mom, (const float *)p, st->np));
+  PetscCall(io_ckpt_find(comm, c->path, sec, n, "adam_v", nb, &p));
+  PetscCall(PetscArraycpy(st->vel, (const float *)p, st->np));
+  {
+    const void *k, *v, *o;
+    size_t      bo = 0;
+    PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_owner", 0, &o));
+    for (int i = 0; i < n; i++)
+      if (!strcmp(sec[i].name, "bank_owner")) bo = sec[i].bytes;
+    st->bank.M = (int)(bo / sizeof(int32_t));
+    st->bank.Z = model_config(m)->Z, st->bank.V = model_config(m)->Z + 2 * model_config(m)->T;
+    PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_key", (size_t)st->bank.M * st->bank.Z * sizeof(float), &k));
+    PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_val", (size_t)st->bank.M * st->bank.V * sizeof(float), &v));
+    if (st->bank.M > 0) {
+      PetscCall(PetscMalloc3((size_t)st->bank.M * st->bank.Z, &st->bank.key, (size_t)st->bank.M * st->bank.V, &st->bank.val, st->bank.M, &st->bank.owner));
+      PetscCall(PetscArraycpy(st->bank.key, (const float *)k, (size_t)st->bank.M * st->bank.Z));
+      PetscCall(PetscArraycpy(st->bank.val, (const float *)v, (size_t)st->bank.M * st->bank.V));
+      PetscCall(PetscArraycpy(st->bank.owner, (const int32_t *)o, st->bank.M));
+    }
+  }
+  PetscCall(io_ckpt_free(&sec, n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode app_train(MPI_Comm comm)
 {
-  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "";
-  PetscBool    have_data, have_out;
+  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", roles[4096];
+  PetscBool    have_data, have_out, resume = PETSC_FALSE;
   PetscInt     halo = 1;
   RoleOptions  ro;
   SplitOptions so;
@@ -18,15 +145,18 @@ PetscErrorCode app_train(MPI_Comm comm)
   SampleSet   *ss;
   ModelConfig  cfg;
   Model       *m;
-  float       *params;
-  Bank         bank = {0};
+  TrainState   st;
   TrainResult  res;
+  SaveCtx      sc;
   PetscInt     unusable, total;
+  PetscMPIInt  rank;
 
   PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscOptionsBegin(comm, NULL, "raci train options", NULL);
   PetscCall(PetscOptionsString("-data", "Training data (NetCDF, gridded or sites)", NULL, data, data, sizeof data, &have_data));
-  PetscCall(PetscOptionsString("-o", "Checkpoint to write", NULL, out, out, sizeof out, &have_out));
+  PetscCall(PetscOptionsString("-o", "Checkpoint to write (after every epoch and on SIGTERM/SIGUSR1)", NULL, out, out, sizeof out, &have_out));
+  PetscCall(PetscOptionsBool("-resume", "Continue from the checkpoint -o if it exists", NULL, resume, &resume, NULL));
   PetscCall(PetscOptionsString("-train_report", "Also write the validation and test errors as JSON here", NULL, report, report, sizeof report, NULL));
   PetscCall(PetscOptionsInt("-grid_halo", "Halo width in cells (geographic neighbours)", NULL, halo, &halo, NULL));
   PetscOptionsEnd();
@@ -45,32 +175,50 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(data_samples_create(ds, &so, (int)to.Lf, (int)to.Ls, (int)to.P, (int)to.Kf, &ss));
   PetscCall(train_model_config(&to, ss, &cfg));
   PetscCheck(!model_create(&cfg, train_max_queries(&to), train_max_queries(&to) * ((int)to.Kf + 1), &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
-  PetscCall(PetscMalloc1(model_nparams(m), &params));
-  model_init_params(m, params, (uint64_t)to.seed);
+  PetscCall(train_state_create(m, (uint64_t)to.seed, &st));
+  PetscCall(roles_text(ds, roles, sizeof roles));
+  sc = (SaveCtx){comm, out, &cfg, &to, ss, roles};
+  if (resume) {
+    int exists = 0;
+    if (rank == 0) {
+      FILE *fp = fopen(out, "rb");
+      exists   = fp != NULL;
+      if (fp) fclose(fp);
+    }
+    PetscCallMPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
+    if (exists) {
+      PetscCall(load_state(&sc, m, &st));
+      if (!to.quiet) PetscCall(PetscPrintf(comm, "raci train: resuming from %s at epoch %ld, step %ld\n", out, st.epoch + 1, st.step));
+    }
+  }
   if (!to.quiet)
     PetscCall(PetscPrintf(comm, "raci train: %s on %s: %" PetscInt_FMT " locations (%lld train, %lld validation, %lld test, %" PetscInt_FMT " unusable), %" PetscInt_FMT " days, %d fast, %d static features, %d targets; %zu parameters\n", to.model, data, total, (long long)ss->nglobal[SPLIT_TRAIN], (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST], unusable,
                           ds->nt, ss->F, ss->S, ss->T, model_nparams(m)));
 
-  PetscCall(train_run(comm, m, params, ss, &to, &bank, &res));
+  PetscCall(core_signal_install());
+  PetscCall(train_run(comm, m, ss, &to, &st, save_state, &sc, &res));
+  if (res.interrupted) {
+    PetscCall(save_state(&sc, &st));
+    PetscCall(PetscPrintf(comm, "raci train: stopped by signal %d after step %ld; state saved to %s (continue with the same command and -resume)\n", core_signal_received(), st.t, out));
+    goto done;
+  }
 
-  /* the best model, its bank, and its errors on validation and test locations */
+  /* the best model, its bank, and its errors on training, validation and test locations */
   {
     SampleBatch sb;
     double      loss[3], sse[3][MODEL_MAX_TARGETS], n[3][MODEL_MAX_TARGETS];
     Split       sp[3] = {SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST};
     const char *spn[3] = {"train", "validation", "test (held out)"};
     FILE       *fp = NULL;
-    PetscMPIInt rank;
 
-    PetscCallMPI(MPI_Comm_rank(comm, &rank));
     PetscCall(data_batch_create(ss, train_max_queries(&to), &sb));
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
-    PetscCall(train_bank_build(comm, m, params, ss, &to, res.epochs_run, &sb, &bank));
+    PetscCall(train_bank_build(comm, m, st.params, ss, &to, st.epoch, &sb, &st.bank));
     /* every test day; training and validation days at a stride (diagnostics) */
-    for (int i = 0; i < 3; i++) PetscCall(train_evaluate(comm, m, params, ss, sp[i], i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)to.val_stride, &bank, &sb, &loss[i], sse[i], n[i]));
+    for (int i = 0; i < 3; i++) PetscCall(train_evaluate(comm, m, st.params, ss, sp[i], i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)to.val_stride, &st.bank, &sb, &loss[i], sse[i], n[i]));
     PetscCall(core_stage_pop());
     PetscCall(data_batch_destroy(&sb));
-    PetscCall(PetscPrintf(comm, "raci train: %ld epochs, %ld steps, %ld samples in %.1f s; training steps alone %.1f s: %.0f samples/s, %.1f fast-encoder rows per sample\n", res.epochs_run, res.steps_run, res.samples, res.seconds, res.step_seconds, res.samples / res.step_seconds, (double)res.rows / (double)PetscMax(res.samples, 1)));
+    PetscCall(PetscPrintf(comm, "raci train: %ld epochs, %ld steps in all; this run %ld samples in %.1f s; training steps alone %.1f s: %.0f samples/s, %.1f fast-encoder rows per sample\n", st.epoch, st.t, res.samples, res.seconds, res.step_seconds, res.samples / PetscMax(res.step_seconds, 1e-9), (double)res.rows / (double)PetscMax(res.samples, 1)));
     for (int i = 0; i < 3; i++) {
       char line[512];
       int  used = snprintf(line, sizeof line, "  %-16s loss %.4f  RMSE", spn[i], loss[i]);
@@ -82,7 +230,7 @@ PetscErrorCode app_train(MPI_Comm comm)
       snprintf(tmp, sizeof tmp, "%s.tmp", report);
       fp = fopen(tmp, "w");
       if (fp) {
-        fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, res.epochs_run, res.samples, res.rows, res.seconds, res.step_seconds, model_nparams(m));
+        fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, model_nparams(m));
         for (int i = 0; i < 3; i++) {
           fprintf(fp, ", \"%s\": {\"loss\": %.6g", i == 0 ? "train" : i == 1 ? "validation" : "test", loss[i]);
           for (int t = 0; t < ss->T; t++) fprintf(fp, ", \"rmse_%s\": %.6g, \"n_%s\": %.0f", ss->target[t], n[i][t] > 0 ? sqrt(sse[i][t] / n[i][t]) : -1.0, ss->target[t], n[i][t]);
@@ -98,27 +246,10 @@ PetscErrorCode app_train(MPI_Comm comm)
       PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write the report '%s'", report);
     }
   }
-
-  /* checkpoint: configuration, normalisation, parameters, bank, options */
-  {
-    char      hist[4096];
-    IoSection sec[8] = {
-      {"config", &cfg, sizeof cfg},
-      {"train_opts", &to, sizeof to},
-      {"norm_fast", ss->fmean, 2 * DATA_MAX_VARS * sizeof(float)},
-      {"norm_slow", ss->smean, 2 * DATA_MAX_VARS * sizeof(float)},
-      {"params", params, model_nparams(m) * sizeof(float)},
-      {"bank_key", bank.key, (size_t)bank.M * bank.Z * sizeof(float)},
-      {"bank_val", bank.val, (size_t)bank.M * bank.V * sizeof(float)},
-      {"history", hist, 0},
-    };
-    PetscCall(core_history_line(hist, sizeof hist));
-    sec[7].bytes = strlen(hist) + 1;
-    PetscCall(io_ckpt_write(comm, out, sec, 8));
-    PetscCall(PetscPrintf(comm, "raci train: wrote checkpoint %s\n", out));
-  }
-  PetscCall(train_bank_free(&bank));
-  PetscCall(PetscFree(params));
+  PetscCall(save_state(&sc, &st)); /* the final model with the bank it was scored with */
+  PetscCall(PetscPrintf(comm, "raci train: wrote checkpoint %s\n", out));
+done:
+  PetscCall(train_state_destroy(&st));
   model_destroy(&m);
   PetscCall(data_samples_destroy(&ss));
   PetscCall(data_close(&ds));

@@ -2,6 +2,7 @@
 #include <raci/core.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -93,6 +94,24 @@ int core_finish(PetscErrorCode status)
   (void)PetscFinalize();
   return 1;
 }
+
+static volatile sig_atomic_t core_signal;
+
+static void core_on_signal(int sig) { core_signal = sig; }
+
+PetscErrorCode core_signal_install(void)
+{
+  struct sigaction sa;
+
+  PetscFunctionBeginUser;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = core_on_signal;
+  sigemptyset(&sa.sa_mask);
+  PetscCheck(!sigaction(SIGTERM, &sa, NULL) && !sigaction(SIGUSR1, &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the SIGTERM/SIGUSR1 handlers: %s", strerror(errno));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int core_signal_received(void) { return (int)core_signal; }
 
 PetscErrorCode core_agree(MPI_Comm comm, PetscBool local_ok, PetscBool *all_ok)
 {

@@ -228,104 +228,139 @@ static int step_queries(const SampleSet *ss, const TrainOptions *to, long epoch,
   return Q;
 }
 
-PetscErrorCode train_run(MPI_Comm comm, Model *m, float *params, const SampleSet *ss, const TrainOptions *to, Bank *bank, TrainResult *res)
+PetscErrorCode train_state_create(const Model *m, uint64_t seed, TrainState *st)
 {
-  size_t      np = model_nparams(m);
-  float      *grads, *mom, *vel, *best, *yhat;
-  int        *loc, *day, maxq = train_max_queries(to), bad = 0;
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(st, sizeof *st));
+  st->np       = model_nparams(m);
+  st->best_val = INFINITY;
+  PetscCall(PetscCalloc4(st->np, &st->params, st->np, &st->mom, st->np, &st->vel, st->np, &st->best));
+  model_init_params(m, st->params, seed);
+  PetscCall(PetscArraycpy(st->best, st->params, st->np));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_state_destroy(TrainState *st)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree4(st->params, st->mom, st->vel, st->best));
+  PetscCall(train_bank_free(&st->bank));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const TrainOptions *to, TrainState *st, TrainSaveFn save, void *save_ctx, TrainResult *res)
+{
+  size_t      np = st->np;
+  float      *grads, *yhat, *params = st->params;
+  int        *loc, *day, maxq = train_max_queries(to);
   SampleBatch sb;
   ModelBatch  mb;
-  long        t = 0;
   double      t0 = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS];
-  PetscMPIInt rank;
+  long        samples0 = 0;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(PetscMemzero(res, sizeof *res));
-  res->best_val = INFINITY;
-  PetscCall(PetscCalloc4(np, &grads, np, &mom, np, &vel, np, &best));
+  PetscCall(PetscCalloc1(np, &grads));
   PetscCall(PetscMalloc3(maxq, &loc, maxq, &day, (size_t)maxq * ss->T, &yhat));
   PetscCall(data_batch_create(ss, maxq, &sb));
-  PetscCall(PetscArraycpy(best, params, np));
-  for (long epoch = 0; epoch < to->epochs; epoch++) {
-    double tl = 0, tc = 0, val;
-    if (epoch % to->bank_every == 0) {
+  while (!st->finished && st->epoch < to->epochs) {
+    long   epoch = st->epoch;
+    double val;
+    int    stop = 0;
+    if (st->step == 0 && epoch % to->bank_every == 0) {
       PetscCall(core_stage_push(CORE_STAGE_RETRIEVAL));
-      PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, bank));
+      PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, &st->bank));
       PetscCall(core_stage_pop());
     }
-    for (long step = 0; step < to->steps; step++, t++) {
-      double cnt[2] = {0, 0}, sum = 0, ts = MPI_Wtime();
-      int    Q = step_queries(ss, to, epoch, step, maxq, loc, day);
+    for (; st->step < to->steps; st->step++, st->t++) {
+      double cnt[3] = {0, 0, (double)core_signal_received()}, sum = 0, ts = MPI_Wtime();
+      int    Q = step_queries(ss, to, epoch, st->step, maxq, loc, day);
       PetscCall(PetscArrayzero(grads, np));
       PetscCall(core_stage_push(CORE_STAGE_FORWARD));
       if (Q > 0) {
         PetscCall(data_batch_fill(ss, loc, day, Q, &sb, &mb));
-        attach_bank(&mb, bank);
+        attach_bank(&mb, &st->bank);
         sum    = model_forward(m, params, &mb, yhat, &cnt[0]);
         cnt[1] = sum;
       }
       PetscCall(core_stage_pop());
-      /* the global count of observed values normalises the loss of every rank */
+      /* the global count of observed values normalises the loss of every rank;
+       * a stop request on any rank travels with it */
       PetscCall(core_stage_push(CORE_STAGE_REDUCE));
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_DOUBLE, MPI_SUM, comm));
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_DOUBLE, MPI_SUM, comm));
       PetscCall(core_stage_pop());
-      if (cnt[0] == 0) continue;
-      PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
-      if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);
-      PetscCall(core_stage_pop());
-      PetscCall(core_stage_push(CORE_STAGE_REDUCE));
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, grads, (int)np, MPI_FLOAT, MPI_SUM, comm));
-      PetscCall(core_stage_pop());
-      PetscCall(core_stage_push(CORE_STAGE_OPTIMIZER));
-      for (int i = 0; i < model_ntensors(m); i++) {
-        const ModelTensor *mt = model_tensor(m, i);
-        size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
-        adamw_step(params + o, grads + o, mom + o, vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, t + 1);
+      stop = cnt[2] > 0;
+      if (cnt[0] > 0) {
+        PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
+        if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);
+        PetscCall(core_stage_pop());
+        PetscCall(core_stage_push(CORE_STAGE_REDUCE));
+        PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, grads, (int)np, MPI_FLOAT, MPI_SUM, comm));
+        PetscCall(core_stage_pop());
+        PetscCall(core_stage_push(CORE_STAGE_OPTIMIZER));
+        for (int i = 0; i < model_ntensors(m); i++) {
+          const ModelTensor *mt = model_tensor(m, i);
+          size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
+          adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, st->t + 1);
+        }
+        PetscCall(core_stage_pop());
+        if (to->check_every > 0 && (st->t + 1) % to->check_every == 0) {
+          /* FNV-1a of the parameter bytes: the same on every rank, or the run is wrong */
+          uint64_t             h = 0xcbf29ce484222325ULL, lo, hi;
+          const unsigned char *b = (const unsigned char *)params;
+          for (size_t i = 0; i < np * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+          PetscCallMPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, comm));
+          PetscCallMPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, comm));
+          PetscCheck(lo == hi, comm, PETSC_ERR_PLIB, "parameters differ between ranks after step %ld (checksums %016llx and %016llx)", st->t + 1, (unsigned long long)lo, (unsigned long long)hi);
+        }
+        st->tl += cnt[1], st->tc += cnt[0];
+        res->samples += (long)Q;
+        res->rows += Q > 0 ? (long)mb.R : 0;
       }
-      PetscCall(core_stage_pop());
-      if (to->check_every > 0 && (t + 1) % to->check_every == 0) {
-        /* FNV-1a of the parameter bytes: the same on every rank, or the run is wrong */
-        uint64_t h = 0xcbf29ce484222325ULL, lo, hi;
-        const unsigned char *b = (const unsigned char *)params;
-        for (size_t i = 0; i < np * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-        PetscCallMPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, comm));
-        PetscCallMPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, comm));
-        PetscCheck(lo == hi, comm, PETSC_ERR_PLIB, "parameters differ between ranks after step %ld (checksums %016llx and %016llx)", t + 1, (unsigned long long)lo, (unsigned long long)hi);
-      }
-      tl += cnt[1], tc += cnt[0];
-      res->samples += (long)Q;
-      res->rows += Q > 0 ? (long)mb.R : 0;
       res->step_seconds += MPI_Wtime() - ts;
+      if (stop && st->step + 1 < to->steps) { /* the epoch's last step finishes the epoch first */
+        st->step++, st->t++;
+        res->interrupted = 1;
+        break;
+      }
     }
+    if (res->interrupted) break;
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
-    PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, bank, &sb, &val, sse, n));
+    PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, &st->bank, &sb, &val, sse, n));
     PetscCall(core_stage_pop());
-    if (ss->nglobal[SPLIT_VAL] == 0) val = tc > 0 ? tl / tc : INFINITY; /* no validation locations: the training loss decides */
-    res->last_train = tc > 0 ? tl / tc : NAN;
-    res->epochs_run = epoch + 1;
-    if (val < res->best_val) {
-      res->best_val = val;
-      bad           = 0;
-      PetscCall(PetscArraycpy(best, params, np));
-    } else bad++;
+    if (ss->nglobal[SPLIT_VAL] == 0) val = st->tc > 0 ? st->tl / st->tc : INFINITY; /* no validation locations: the training loss decides */
+    res->last_train = st->tc > 0 ? st->tl / st->tc : NAN;
+    if (val < st->best_val) {
+      st->best_val = val;
+      st->bad      = 0;
+      PetscCall(PetscArraycpy(st->best, params, np));
+    } else st->bad++;
     if (!to->quiet) {
-      double el = MPI_Wtime() - t0;
-      PetscCall(PetscPrintf(comm, "epoch %3ld  train loss %.4f  val loss %.4f%s  %.0f samples/s  %.0f s, at most %.0f s left\n", epoch + 1, res->last_train, val, bad ? "" : " *", (double)res->samples / el, el, el / (epoch + 1) * (to->epochs - epoch - 1)));
+      double el = MPI_Wtime() - t0, rate = (double)(res->samples - samples0) / PetscMax(el, 1e-9);
+      PetscCall(PetscPrintf(comm, "epoch %3ld  train loss %.4f  val loss %.4f%s  %.0f samples/s  %.0f s, at most %.0f s left\n", epoch + 1, res->last_train, val, st->bad ? "" : " *", rate, el, el / (res->epochs_run + 1) * (to->epochs - epoch - 1)));
     }
-    if (bad >= to->patience) break;
+    res->epochs_run++;
+    st->epoch++, st->step = 0, st->tl = st->tc = 0;
+    if (st->bad >= to->patience || st->epoch >= to->epochs) {
+      st->finished = 1;
+      PetscCall(PetscArraycpy(params, st->best, np)); /* the best validation model */
+    }
+    if (save) PetscCall(save(save_ctx, st));
+    if (stop) {
+      res->interrupted = !st->finished;
+      break;
+    }
   }
-  PetscCall(PetscArraycpy(params, best, np));
   {
     long s[2] = {res->samples, res->rows};
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_LONG, MPI_SUM, comm));
     res->samples = s[0], res->rows = s[1];
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->step_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
   }
-  res->steps_run = t;
+  res->steps_run = st->t;
   res->seconds   = MPI_Wtime() - t0;
   PetscCall(data_batch_destroy(&sb));
-  PetscCall(PetscFree4(grads, mom, vel, best));
+  PetscCall(PetscFree(grads));
   PetscCall(PetscFree3(loc, day, yhat));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

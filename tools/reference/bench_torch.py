@@ -15,6 +15,13 @@ the data). RACI gets a precomputed `bank_idx` (K_s random distinct entries per
 query, all valid), so the search for the K_s nearest bank keys that raci does
 inside its step is not timed here; the network's work does not depend on which
 entries are chosen.
+
+`-rnn unbind` swaps raci_ref's three recurrent loops (GRU, LSTM, EA-LSTM) for
+copies that take the time steps of the input projection with `unbind(0)`
+instead of indexing `gx[t]`: the same operations in the same order (the script
+checks that the loss and every gradient agree), but autograd then builds the
+gradient of gx once instead of adding L_f full-size tensors, each zero except
+for one time step, which is what makes the reference's backward pass slow.
 """
 import argparse
 import json
@@ -30,6 +37,87 @@ import raci_ref  # noqa: E402
 
 DEFAULT_DIMS = {"L_f": 30, "P": 12, "F": 6, "S": 14, "H_f": 64, "H_s": 32, "H_z": 32, "Z": 16, "A": 32,
                 "K_s": 8, "K_f": 8, "H_o": 64, "D": 32, "n_heads": 4, "FF": 64}
+
+
+def gru_last_unbind(x, W_ih, W_hh, b_ih, b_hh):
+    """raci_ref.gru_last with the time steps of gx taken by unbind(0)."""
+    H = W_hh.shape[1]
+    h = x.new_zeros(x.shape[1], H)
+    for g in raci_ref.linear(x, W_ih, b_ih).unbind(0):
+        gh = raci_ref.linear(h, W_hh, b_hh)
+        r = torch.sigmoid(g[:, :H] + gh[:, :H])
+        z = torch.sigmoid(g[:, H:2 * H] + gh[:, H:2 * H])
+        n = torch.tanh(g[:, 2 * H:] + r * gh[:, 2 * H:])
+        h = (1 - z) * n + z * h
+    return h
+
+
+def lstm_last_unbind(x, W_ih, W_hh, b_ih, b_hh):
+    """raci_ref.lstm_last with the time steps of gx taken by unbind(0)."""
+    H = W_hh.shape[1]
+    h = x.new_zeros(x.shape[1], H)
+    c = x.new_zeros(x.shape[1], H)
+    for gt in raci_ref.linear(x, W_ih, b_ih).unbind(0):
+        g = gt + raci_ref.linear(h, W_hh, b_hh)
+        i = torch.sigmoid(g[:, :H])
+        f = torch.sigmoid(g[:, H:2 * H])
+        gg = torch.tanh(g[:, 2 * H:3 * H])
+        o = torch.sigmoid(g[:, 3 * H:])
+        c = f * c + i * gg
+        h = o * torch.tanh(c)
+    return h
+
+
+def ealstm_last_unbind(x, s, W_i, b_i, W_ih, W_hh, b):
+    """raci_ref.ealstm_last with the time steps of gx taken by unbind(0)."""
+    H = W_hh.shape[1]
+    i = torch.sigmoid(raci_ref.linear(s, W_i, b_i))
+    h = x.new_zeros(x.shape[1], H)
+    c = x.new_zeros(x.shape[1], H)
+    for gt in raci_ref.linear(x, W_ih, b).unbind(0):
+        g = gt + raci_ref.linear(h, W_hh)
+        f = torch.sigmoid(g[:, :H])
+        gg = torch.tanh(g[:, H:2 * H])
+        o = torch.sigmoid(g[:, 2 * H:])
+        c = f * c + i * gg
+        h = o * torch.tanh(c)
+    return h
+
+
+def gru_last_nn(x, W_ih, W_hh, b_ih, b_hh):
+    """torch.nn.GRU's kernel (torch.gru) with raci_ref's weights (same gate order and shapes)."""
+    h0 = x.new_zeros(1, x.shape[1], W_hh.shape[1])
+    _, h = torch.gru(x, h0, [W_ih, W_hh, b_ih, b_hh], True, 1, 0.0, True, False, False)
+    return h[0]
+
+
+def lstm_last_nn(x, W_ih, W_hh, b_ih, b_hh):
+    """torch.nn.LSTM's kernel (torch.lstm) with raci_ref's weights (same gate order and shapes)."""
+    h0 = x.new_zeros(1, x.shape[1], W_hh.shape[1])
+    _, h, _ = torch.lstm(x, (h0, h0), [W_ih, W_hh, b_ih, b_hh], True, 1, 0.0, True, False, False)
+    return h[0]
+
+
+RNN = {  # EA-LSTM has no torch.nn counterpart: its "nn" version is the unbind loop
+    "unbind": {"gru_last": gru_last_unbind, "lstm_last": lstm_last_unbind, "ealstm_last": ealstm_last_unbind},
+    "nn": {"gru_last": gru_last_nn, "lstm_last": lstm_last_nn, "ealstm_last": ealstm_last_unbind},
+}
+
+
+def use_rnn(kind):
+    """Point raci_ref's module-level recurrent functions (looked up by RaciRef,
+    LstmRef, EaLstmRef at call time) at the chosen version; "ref" restores them."""
+    for name in ("gru_last", "lstm_last", "ealstm_last"):
+        if not hasattr(raci_ref, "_orig_" + name):
+            setattr(raci_ref, "_orig_" + name, getattr(raci_ref, name))
+        setattr(raci_ref, name, RNN[kind][name] if kind in RNN else getattr(raci_ref, "_orig_" + name))
+
+
+def loss_and_grad(model, b):
+    model.zero_grad(set_to_none=True)
+    loss = model.loss(model(b), b["y"])
+    loss.backward()
+    return loss.detach().clone(), model.flat_grad().clone()
 
 
 def make_batch(rng, d, Q, R, M, T, dtype):
@@ -68,6 +156,9 @@ def main(argv=None):
     ap.add_argument("-batches", type=int, default=4, help="distinct random batches, used in turn")
     ap.add_argument("-threads", type=int, default=1)
     ap.add_argument("-seed", type=int, default=1)
+    ap.add_argument("-rnn", default="ref", choices=("ref", "unbind", "nn"),
+                    help="recurrent layers: raci_ref's loops as they are, the loops with unbind(0), "
+                         "or torch.nn.GRU/LSTM's kernels (same math)")
     ap.add_argument("-json", default="", help="also write the figures to this JSON file")
     for k, v in DEFAULT_DIMS.items():
         ap.add_argument("-" + k, type=int, default=v)
@@ -106,6 +197,19 @@ def main(argv=None):
     rng = np.random.default_rng(a.seed)
     batches = [make_batch(rng, dims, Q, R, M, T, dtype) for _ in range(max(1, a.batches))]
 
+    if a.rnn != "ref" and model_name != "transformer":
+        # same math: loss and gradients agree with raci_ref's own loops to float32 rounding
+        use_rnn("ref")
+        l0, g0 = loss_and_grad(model, batches[0])
+        use_rnn(a.rnn)
+        l1, g1 = loss_and_grad(model, batches[0])
+        err = float((g1 - g0).abs().max() / g0.abs().max().clamp(min=1e-30))
+        if not (torch.allclose(l0, l1, rtol=1e-5, atol=0) and err < 1e-4):
+            print("bench_torch: -rnn %s disagrees with raci_ref: loss %r vs %r, gradient %.3g" % (a.rnn, float(l0), float(l1), err), file=sys.stderr)
+            return 1
+        print("bench_torch: -rnn %s agrees with raci_ref: loss %r vs %r, largest gradient difference %.2g of the largest gradient" % (a.rnn, float(l0), float(l1), err), file=sys.stderr)
+    use_rnn(a.rnn)
+
     def step(b):
         opt.zero_grad(set_to_none=True)
         loss = model.loss(model(b), b["y"])
@@ -119,11 +223,11 @@ def main(argv=None):
     for i in range(a.steps):
         loss = step(batches[i % len(batches)])
     dt = time.perf_counter() - t0
-    out = {"model": a.model, "Q": Q, "R": R, "M": M, "steps": a.steps, "warmup": a.warmup, "seconds": dt,
+    out = {"model": a.model, "rnn": a.rnn, "Q": Q, "R": R, "M": M, "steps": a.steps, "warmup": a.warmup, "seconds": dt,
            "samples_per_s": Q * a.steps / dt, "parameters": raci_ref.n_params(model.spec), "threads": torch.get_num_threads(),
            "torch": torch.__version__, "last_loss": float(loss), "bank_idx": "precomputed" if model_name == "raci" else "none"}
-    print("torch %s: Q %d, R %d, M %d, %d parameters; %d steps in %.3f s: %.0f samples/s" %
-          (a.model, Q, R, M, out["parameters"], a.steps, dt, out["samples_per_s"]))
+    print("torch %s (%s loops): Q %d, R %d, M %d, %d parameters; %d steps in %.3f s: %.0f samples/s" %
+          (a.model, a.rnn, Q, R, M, out["parameters"], a.steps, dt, out["samples_per_s"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f)
