@@ -51,7 +51,7 @@ while above "$(load1)" "$MAXLOAD" && [ "$waited" -lt "$WAIT" ]; do
   sleep 30; waited=$((waited + 30))
 done
 LOAD0=$(load1)
-QUIET="load $LOAD0 at the start"
+QUIET="$LOAD0 at the start"
 above "$LOAD0" "$MAXLOAD" && QUIET="$QUIET (still above $MAXLOAD after waiting $waited s: figures disturbed)"
 [ "$waited" -gt 0 ] && QUIET="$QUIET, after waiting $waited s"
 
@@ -72,14 +72,20 @@ for model in $MODELS; do
   log="$DIR/$model.log"
   rm -f "$DIR/$model-torch-"*.json
   bin/raci train $TRAIN -train_report "$DIR/$model.json" -model "$model" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
-  steps=$(sed -n 's/^raci train: [0-9]* epochs, \([0-9]*\) steps,.*/\1/p' "$log")
+  set -- $(json "$DIR/$model.json" "r['samples'], r['rows'], r['step_seconds'], r['parameters'], r['epochs'], ','.join(k[5:] for k in r['train'] if k.startswith('rmse_'))")
+  samples=$1 rows=$2 secs=$3 nparam=$4 epochs=$5 targets=$6
+  # steps run (a step with no observed target is skipped): from raci's last line, else epochs x STEPS
+  steps=$(sed -n 's/^raci train: [0-9]* epochs, \([0-9]*\) steps[ ,].*/\1/p' "$log")
+  steps=${steps:-$((epochs * STEPS))}
   M=$(sed -n 's/.*locations (\([0-9]*\) train,.*/\1/p' "$log")
-  set -- $(json "$DIR/$model.json" "r['samples'], r['rows'], r['step_seconds'], r['parameters'], ','.join(k[5:] for k in r['train'] if k.startswith('rmse_'))")
-  samples=$1 rows=$2 secs=$3 nparam=$4 targets=$5
   F=$(sed -n 's/.* days, \([0-9]*\) fast, \([0-9]*\) static features.*/\1/p' "$log")
   S=$(sed -n 's/.* days, \([0-9]*\) fast, \([0-9]*\) static features.*/\2/p' "$log")
-  Q=$(awk -v s="$samples" -v n="$steps" 'BEGIN{printf "%d", s / n + 0.5}')
-  R=$(awk -v s="$samples" -v r="$rows" -v q="$Q" 'BEGIN{printf "%d", q * r / s + 0.5}')
+  M=${M:-2500} F=${F:-6} S=${S:-14}
+  Q=$(awk -v s="$samples" -v n="$steps" 'BEGIN{printf "%d", (n > 0 ? s / n + 0.5 : 0)}')
+  R=$(awk -v s="$samples" -v r="$rows" -v q="$Q" 'BEGIN{printf "%d", (s > 0 ? q * r / s + 0.5 : 0)}')
+  if [ "$Q" -lt 1 ] || [ "$Q" -gt 4096 ] || [ "$R" -lt "$Q" ] || [ "$R" -gt $((Q * 9)) ]; then
+    echo "bench-train: $model: implausible batch shape Q $Q, R $R (samples $samples, rows $rows, steps $steps): see $log" >&2; exit 1
+  fi
   share="-"
   if [ $PERF = 1 ]; then
     perf record -q -e cpu-clock -F 1000 -o "$DIR/$model.perf" -- bin/raci train $TRAIN -quiet -train_report "$DIR/$model-perf.json" -model "$model" > "$DIR/$model-perf.log" 2>&1
@@ -105,7 +111,7 @@ for model in $MODELS; do
 done
 LOAD1=$(load1)
 
-echo "raci train benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), one core used"
+echo "raci train benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(getconf _NPROCESSORS_ONLN) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), one core used"
 echo "command: $CMD"
 echo "raci: bin/raci train $TRAIN -model MODEL, OPENBLAS_NUM_THREADS=1, one process; samples/s = samples / step_seconds of -train_report"
 echo "PyTorch $($PY -c 'import torch; print(torch.__version__)'): tools/reference/bench_torch.py, 1 thread, float32, $TSTEPS timed steps after 5, Q and R of raci's run, M = training locations, precomputed bank_idx"

@@ -24,10 +24,16 @@ echo "== 3. maps of annual GPP and annual CH4"
 /usr/bin/python3 tools/plot_map.py "$OUT/simulation.nc" FCH4 "$OUT/ch4-mean.png" --cmap magma \
   --title "Simulated mean CH4 flux, North America (raci simulate, $NP ranks)" --credit "$CREDIT"
 echo
-echo "Outputs:"
-echo "  $OUT/simulation.nc   CF-1.8 CDF-5, (time, lat, lon): 6 fast drivers, 8 slow maps, 4 targets"
-echo "  $OUT/gpp-annual.png  annual GPP"
-echo "  $OUT/ch4-mean.png    mean CH4 flux"
+echo "== 4. raci train on $NP ranks: RACI with the central US held out (never seen in training)"
+mpirun -q -n "$NP" bin/raci train -data "$OUT/simulation.nc" -o "$OUT/raci.ckpt" \
+  -split_test_box -100,-88,33,45 -train_epochs 3 -train_steps 100 -train_batch 64 -train_report "$OUT/raci-train.json"
 echo
-echo "Not yet: training RACI on this simulation and predicting the continent (issues 4 and 5);"
+echo "Outputs:"
+echo "  $OUT/simulation.nc     CF-1.8 CDF-5, (time, lat, lon): 6 fast drivers, 8 slow maps, 4 targets"
+echo "  $OUT/gpp-annual.png    annual GPP"
+echo "  $OUT/ch4-mean.png      mean CH4 flux"
+echo "  $OUT/raci.ckpt         the trained model (checkpoint)"
+echo "  $OUT/raci-train.json   its training, validation and held-out errors"
+echo
+echo "Not yet: predicting the continent with the trained model, evaluation maps (issue 5);"
 echo "the demo grows with them. raci convert and raci info also read real grids (README.md)."

@@ -16,12 +16,18 @@ query, all valid), so the search for the K_s nearest bank keys that raci does
 inside its step is not timed here; the network's work does not depend on which
 entries are chosen.
 
-`-rnn unbind` swaps raci_ref's three recurrent loops (GRU, LSTM, EA-LSTM) for
-copies that take the time steps of the input projection with `unbind(0)`
-instead of indexing `gx[t]`: the same operations in the same order (the script
-checks that the loss and every gradient agree), but autograd then builds the
-gradient of gx once instead of adding L_f full-size tensors, each zero except
-for one time step, which is what makes the reference's backward pass slow.
+`-rnn` chooses the recurrent layers (GRU, LSTM, EA-LSTM), which the script
+swaps in raci_ref's module namespace; all three compute the same function (the
+script checks the loss and every gradient against raci_ref's own loops first):
+
+- `ref` (default): raci_ref's loops as they are. They index the input
+  projection as `gx[t]`, so autograd builds the gradient of gx by adding L_f
+  full-size tensors, each zero but for one time step: most of the backward time.
+- `unbind`: the same loops taking the time steps with `gx.unbind(0)`: the same
+  operations in the same order (bitwise the same results), gx's gradient built once.
+- `nn`: the kernels of torch.nn.GRU and torch.nn.LSTM (`torch.gru`,
+  `torch.lstm`) with raci_ref's weights, which have their gate order and shapes.
+  EA-LSTM has no torch.nn counterpart and uses the `unbind` loop.
 """
 import argparse
 import json
@@ -174,7 +180,7 @@ def main(argv=None):
     Q, M = a.Q, a.M
     model_name, _ = raci_ref.parse_variant(a.model)
     R = (a.R or Q) if model_name == "raci" else Q  # baselines read rows 0..Q-1 only
-    assert R >= Q and Q > 0 and M >= dims["K_s"]
+    assert Q > 0 and Q <= R <= Q * (dims["K_f"] + 1) and M >= dims["K_s"], (Q, R, M)
 
     model = raci_ref.build(a.model, dims, targets, [0.0] * T, [1.0] * T, None, dtype)
     # MODEL.md section 5 initialisation: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), layer norms 1/0
