@@ -57,11 +57,16 @@ above "$LOAD0" "$MAXLOAD" && QUIET="$QUIET (still above $MAXLOAD after waiting $
 
 # share of the samples of the raci process in sgemm* symbols, over the
 # training steps: from its first to its last sample in a backward pass or AdamW
+# (so reading the data, building the bank and evaluating are left out); then
+# the same over the whole process, and the symbols over 2 % of the steps' samples
 sgemm_share() {
   perf script -i "$1" -F comm,time,ip,sym 2> /dev/null | awk '
     $1 == "raci" { n++; T[n] = $2 + 0; S[n] = $4; if ($4 ~ /backward|adamw_step/) { if (!lo || T[n] < lo) lo = T[n]; if (T[n] > hi) hi = T[n] } }
-    END { for (i = 1; i <= n; i++) { all++; if (S[i] ~ /sgemm/) ga++; if (T[i] >= lo && T[i] <= hi) { w++; if (S[i] ~ /sgemm/) g++ } }
-          if (w > 0) printf "%.3f %d %.3f %d\n", g / w, w, ga / all, all; else print "nan 0 nan 0" }'
+    END { for (i = 1; i <= n; i++) { all++; if (S[i] ~ /sgemm/) ga++; if (T[i] >= lo && T[i] <= hi) { w++; c[S[i]]++; if (S[i] ~ /sgemm/) g++ } }
+          if (w == 0) { print "nan 0 nan 0"; exit }
+          printf "%.3f %d %.3f %d", g / w, w, ga / all, all
+          for (k in c) if (c[k] > 0.02 * w) printf " %s:%.0f%%", k, 100 * c[k] / w
+          printf "\n" }'
 }
 json() { $PY -c "import json,sys; r=json.load(open(sys.argv[1])); v=($2); print(*(v if isinstance(v, tuple) else (v,)))" "$1"; }
 
@@ -92,6 +97,8 @@ for model in $MODELS; do
     set -- $(sgemm_share "$DIR/$model.perf")
     share=$(awk -v a="$1" 'BEGIN{printf "%.0f %%", 100 * a}')
     echo "bench-train: $model: sgemm $1 of $2 raci samples over the training steps ($3 of $4 over the whole process)" >&2
+    shift 4
+    echo "bench-train: $model: symbols over 2 % of the training steps' samples: $*" >&2
   fi
   tj() { json "$DIR/$model-torch-$1.json" "'%.0f %d' % (r['samples_per_s'], r['parameters'])"; }
   for rnn in ref unbind nn; do

@@ -32,5 +32,5 @@ for spec in "raci" "raci_no_retrieval -raci_no_retrieval" "raci_no_slow -raci_no
   [ $((i % JOBS)) -eq 0 ] && wait
 done
 wait
-/usr/bin/python3 tools/results_table.py "$OUT" > docs/RESULTS.md
+/usr/bin/python3 tools/results_table.py "$OUT" docs/RESULTS.md
 echo "wrote docs/RESULTS.md"
