@@ -4,7 +4,9 @@
 # training steps in PyTorch (tools/reference/bench_torch.py, the networks of
 # tools/reference/raci_ref.py in float32 on one thread), and the share of
 # raci's training time spent in OpenBLAS's sgemm (perf). Raci then PyTorch for
-# each model, side by side in one run; prints a markdown table.
+# each model, side by side in one run; prints a markdown table. PyTorch runs
+# three versions of the recurrent layers (bench_torch.py -rnn ref|unbind|nn:
+# raci_ref's loops as written, the same loops with unbind, torch.nn's kernels).
 #
 # usage: tools/bench-train.sh [STEPS] [MODEL ...]   (default: 200 raci lstm ealstm transformer)
 # environment: RACI_BENCH_DIR (out/bench), RACI_BENCH_MAXLOAD (1.5) and
@@ -93,6 +95,7 @@ for model in $MODELS; do
   fi
   share="-"
   if [ $PERF = 1 ]; then
+    rm -f "$DIR/$model.perf" "$DIR/$model.perf.old"
     perf record -q -e cpu-clock -F 1000 -o "$DIR/$model.perf" -- bin/raci train $TRAIN -quiet -train_report "$DIR/$model-perf.json" -model "$model" > "$DIR/$model-perf.log" 2>&1
     set -- $(sgemm_share "$DIR/$model.perf")
     share=$(awk -v a="$1" 'BEGIN{printf "%.0f %%", 100 * a}')
