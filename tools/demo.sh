@@ -21,8 +21,10 @@ echo
 echo "== 3. maps of annual GPP and annual CH4"
 /usr/bin/python3 tools/plot_map.py "$OUT/simulation.nc" GPP "$OUT/gpp-annual.png" --annual "g C m-2 yr-1" \
   --title "Simulated annual GPP, North America (raci simulate, $NP ranks)" --credit "$CREDIT"
-/usr/bin/python3 tools/plot_map.py "$OUT/simulation.nc" FCH4 "$OUT/ch4-mean.png" --cmap magma \
-  --title "Simulated mean CH4 flux, North America (raci simulate, $NP ranks)" --credit "$CREDIT"
+# nmol CH4 m-2 s-1 as a yearly mass: x 86400 s x 365 d x 16.04e-9 g/nmol
+/usr/bin/python3 tools/plot_map.py "$OUT/simulation.nc" FCH4 "$OUT/ch4-annual.png" --cmap magma \
+  --annual "g CH4 m-2 yr-1" --scale 0.50584 \
+  --title "Simulated annual CH4 emission, North America (raci simulate, $NP ranks)" --credit "$CREDIT"
 echo
 echo "== 4. raci train on $NP ranks: RACI with the central US held out (never seen in training)"
 mpirun -q -n "$NP" bin/raci train -data "$OUT/simulation.nc" -o "$OUT/raci.ckpt" \
@@ -31,7 +33,7 @@ echo
 echo "Outputs:"
 echo "  $OUT/simulation.nc     CF-1.8 CDF-5, (time, lat, lon): 6 fast drivers, 8 slow maps, 4 targets"
 echo "  $OUT/gpp-annual.png    annual GPP"
-echo "  $OUT/ch4-mean.png      mean CH4 flux"
+echo "  $OUT/ch4-annual.png    annual CH4 emission"
 echo "  $OUT/raci.ckpt         the trained model (checkpoint)"
 echo "  $OUT/raci-train.json   its training, validation and held-out errors"
 echo

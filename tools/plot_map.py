@@ -32,6 +32,8 @@ def main():
     p.add_argument("--credit", default=None, help="data credit printed under the map")
     p.add_argument("--annual", default=None, metavar="UNITS",
                    help="plot the annual total (time mean x 365) with these units, e.g. 'g C m-2 yr-1'")
+    p.add_argument("--scale", type=float, default=None, metavar="FACTOR",
+                   help="with --annual: factor from the time mean to the annual total (default 365, for per-day units)")
     p.add_argument("--cmap", default="viridis")
     a = p.parse_args()
     with netCDF4.Dataset(a.file) as ds:
@@ -44,7 +46,7 @@ def main():
             data = data.mean(axis=0)
             label = "mean " + label
             if a.annual:
-                data = data * 365.0
+                data = data * (a.scale if a.scale is not None else 365.0)
                 label = f"annual {a.var} ({a.annual})"
         if data.ndim != 2:
             sys.exit(f"plot_map.py: error: {a.file}: '{a.var}' is not a map (dims {v.dimensions})")
