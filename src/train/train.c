@@ -207,13 +207,15 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
 /* The queries of a step on this rank: owned training locations whose patch
  * (grid: patch x patch cells on a fixed lattice; sites: the site) is drawn,
  * each on its patch's day. Depends on global ids only, not on the ranks. */
-static int step_queries(const SampleSet *ss, const TrainOptions *to, long epoch, long step, int maxq, int *loc, int *day)
+static PetscErrorCode step_queries(const SampleSet *ss, const TrainOptions *to, long epoch, long step, int maxq, int *loc, int *day, int *nq)
 {
   const Tile *t    = &ss->ds->tile;
   double      rate = PetscMin(1.0, (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]); /* E[Q] = rate * training locations */
   uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step;
   int         Q    = 0;
-  for (int i = 0; i < ss->nloc && Q < maxq; i++) {
+
+  PetscFunctionBeginUser;
+  for (int i = 0; i < ss->nloc; i++) {
     uint64_t patch = (uint64_t)ss->gid[i];
     if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) continue;
     if (ss->ds->layout == LAYOUT_GRID) {
@@ -221,11 +223,15 @@ static int step_queries(const SampleSet *ss, const TrainOptions *to, long epoch,
       patch = (uint64_t)((y / to->patch) * ((t->nx + to->patch - 1) / to->patch) + x / to->patch);
     }
     if (core_rng_uniform((uint64_t)to->seed, patch, key, 0x9a7cULL) >= rate) continue;
+    /* dropping samples would make the run depend on the rank count: refuse instead
+     * (with 4x the expected batch as capacity this does not happen in practice) */
+    PetscCheck(Q < maxq, PETSC_COMM_SELF, RACI_ERR_INPUT, "step %ld of epoch %ld drew more than %d samples on one rank; use a larger -train_batch or a smaller -train_patch", step + 1, epoch + 1, maxq);
     loc[Q] = i;
     day[Q] = day_draw(ss, core_rng_uniform((uint64_t)to->seed, patch, key, 0xda7ULL));
     Q++;
   }
-  return Q;
+  *nq = Q;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode train_state_create(const Model *m, uint64_t seed, TrainState *st)
@@ -274,7 +280,8 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     }
     for (; st->step < to->steps; st->step++, st->t++) {
       double cnt[3] = {0, 0, (double)core_signal_received()}, sum = 0, ts = MPI_Wtime();
-      int    Q = step_queries(ss, to, epoch, st->step, maxq, loc, day);
+      int    Q;
+      PetscCall(step_queries(ss, to, epoch, st->step, maxq, loc, day, &Q));
       PetscCall(PetscArrayzero(grads, np));
       PetscCall(core_stage_push(CORE_STAGE_FORWARD));
       if (Q > 0) {
