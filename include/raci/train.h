@@ -22,6 +22,7 @@ typedef struct {
   PetscReal lr, wd;
   PetscInt  batch, steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
+  PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */
   PetscBool quiet;
 } TrainOptions;
 
@@ -67,6 +68,7 @@ typedef struct {
   double last_train;
   double seconds;                              /* the whole run, bank and validation included */
   double step_seconds;                         /* batches, forward, backward, reduction, AdamW only (max over ranks) */
+  double bank_seconds;                         /* building and gathering the memory bank (max over ranks) */
   int    interrupted;                          /* stopped by SIGTERM or SIGUSR1 at a step boundary */
 } TrainResult;
 

@@ -218,7 +218,7 @@ PetscErrorCode app_train(MPI_Comm comm)
     for (int i = 0; i < 3; i++) PetscCall(train_evaluate(comm, m, st.params, ss, sp[i], i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)to.val_stride, &st.bank, &sb, &loss[i], sse[i], n[i]));
     PetscCall(core_stage_pop());
     PetscCall(data_batch_destroy(&sb));
-    PetscCall(PetscPrintf(comm, "raci train: %ld epochs, %ld steps in all; this run %ld samples in %.1f s; training steps alone %.1f s: %.0f samples/s, %.1f fast-encoder rows per sample\n", st.epoch, st.t, res.samples, res.seconds, res.step_seconds, res.samples / PetscMax(res.step_seconds, 1e-9), (double)res.rows / (double)PetscMax(res.samples, 1)));
+    PetscCall(PetscPrintf(comm, "raci train: %ld epochs, %ld steps in all; this run %ld samples in %.1f s; training steps alone %.1f s: %.0f samples/s, %.1f fast-encoder rows per sample; memory bank (%d entries) %.2f s\n", st.epoch, st.t, res.samples, res.seconds, res.step_seconds, res.samples / PetscMax(res.step_seconds, 1e-9), (double)res.rows / (double)PetscMax(res.samples, 1), st.bank.M, res.bank_seconds));
     for (int i = 0; i < 3; i++) {
       char line[512];
       int  used = snprintf(line, sizeof line, "  %-16s loss %.4f  RMSE", spn[i], loss[i]);
@@ -230,7 +230,7 @@ PetscErrorCode app_train(MPI_Comm comm)
       snprintf(tmp, sizeof tmp, "%s.tmp", report);
       fp = fopen(tmp, "w");
       if (fp) {
-        fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, model_nparams(m));
+        fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"bank_seconds\": %.3f, \"bank_entries\": %d, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, res.bank_seconds, st.bank.M, model_nparams(m));
         for (int i = 0; i < 3; i++) {
           fprintf(fp, ", \"%s\": {\"loss\": %.6g", i == 0 ? "train" : i == 1 ? "validation" : "test", loss[i]);
           for (int t = 0; t < ss->T; t++) fprintf(fp, ", \"rmse_%s\": %.6g, \"n_%s\": %.0f", ss->target[t], n[i][t] > 0 ? sqrt(sse[i][t] / n[i][t]) : -1.0, ss->target[t], n[i][t]);

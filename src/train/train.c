@@ -23,6 +23,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   to->Lf = 30, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8, to->Kf = 8, to->Ho = 64;
   to->D = 32, to->NH = 4, to->FF = 64;
   to->lr = 1e-3, to->wd = 1e-4;
+  to->bank_max = 4096;
   to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8, to->bank_every = 1, to->val_stride = 5;
   PetscOptionsBegin(comm, NULL, "raci training options", NULL);
   PetscCall(PetscOptionsString("-model", "raci, lstm, ealstm or transformer", NULL, to->model, to->model, sizeof to->model, NULL));
@@ -49,12 +50,13 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(PetscOptionsInt("-train_patch", "Grid cells per side of a sampling patch", NULL, to->patch, &to->patch, NULL));
   PetscCall(PetscOptionsInt("-train_bank_days", "Days per location averaged into its bank key", NULL, to->bank_days, &to->bank_days, NULL));
   PetscCall(PetscOptionsInt("-train_bank_every", "R: rebuild the memory bank every R epochs", NULL, to->bank_every, &to->bank_every, NULL));
+  PetscCall(PetscOptionsInt("-train_bank_max", "M: with more training locations, a random subset of about M of them makes the bank", NULL, to->bank_max, &to->bank_max, NULL));
   PetscCall(PetscOptionsInt("-train_val_stride", "Validation uses every n-th day", NULL, to->val_stride, &to->val_stride, NULL));
   PetscCall(PetscOptionsInt("-train_check_every", "Debug: every n steps, check that all ranks hold identical parameters (0: never)", NULL, to->check_every, &to->check_every, NULL));
   PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, to->quiet, &to->quiet, NULL));
   PetscOptionsEnd();
   PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") || !strcmp(to->model, "transformer"), comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
-  PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 && to->bank_days > 0 && to->bank_every > 0, comm, RACI_ERR_INPUT, "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, -train_bank_*) must be positive");
+  PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 && to->bank_days > 0 && to->bank_every > 0 && to->bank_max > 0, comm, RACI_ERR_INPUT, "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, -train_bank_*) must be positive");
   PetscCheck(to->Lf > 0 && to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT, "-raci_slow_days must be a positive multiple of -raci_blocks, and -raci_fast_days positive");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -85,6 +87,15 @@ static PetscBool uses_bank(const Model *m)
 /* A valid day for location c: at least Lf days of drivers. */
 static int day_draw(const SampleSet *ss, double u) { return (int)(ss->Lf - 1 + floor(u * (double)(ss->nt - ss->Lf + 1))); }
 
+/* Owned training locations in the bank: all of them, or with more than
+ * bank_max in all a draw keyed by location id (the same on any rank count). */
+static PetscBool in_bank(const SampleSet *ss, const TrainOptions *to, int i)
+{
+  double keep = (double)to->bank_max / (double)ss->nglobal[SPLIT_TRAIN];
+  if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) return PETSC_FALSE;
+  return (PetscBool)(keep >= 1.0 || core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], 0, 0xba6eULL) < keep);
+}
+
 PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank)
 {
   const ModelConfig *c = model_config(m);
@@ -98,11 +109,11 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   PetscCall(train_bank_free(bank));
   bank->Z = Z, bank->V = V;
   if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
-  for (int i = 0; i < ss->nloc; i++) nown += ss->owned[i] && ss->split[i] == SPLIT_TRAIN;
+  for (int i = 0; i < ss->nloc; i++) nown += in_bank(ss, to, i);
   PetscCall(PetscMalloc3((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own));
   PetscCall(PetscMalloc1((size_t)sb->maxq * Z, &z));
   for (int i = 0, j = 0; i < ss->nloc; i++) {
-    if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) continue;
+    if (!in_bank(ss, to, i)) continue;
     float *k = key + (size_t)j * Z, *v = val + (size_t)j * V;
     int    nd = (int)PetscMin(to->bank_days, sb->maxq);
     /* key: mean z over bank_days days of the location, keyed by (seed, epoch, location) */
@@ -274,9 +285,11 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     double val;
     int    stop = 0;
     if (st->step == 0 && epoch % to->bank_every == 0) {
+      double tb = MPI_Wtime();
       PetscCall(core_stage_push(CORE_STAGE_RETRIEVAL));
       PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, &st->bank));
       PetscCall(core_stage_pop());
+      res->bank_seconds += MPI_Wtime() - tb;
     }
     for (; st->step < to->steps; st->step++, st->t++) {
       double cnt[3] = {0, 0, (double)core_signal_received()}, sum = 0, ts = MPI_Wtime();
@@ -363,6 +376,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_LONG, MPI_SUM, comm));
     res->samples = s[0], res->rows = s[1];
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->step_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->bank_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
   }
   res->steps_run = st->t;
   res->seconds   = MPI_Wtime() - t0;
