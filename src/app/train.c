@@ -7,6 +7,7 @@
 #include <raci/app.h>
 #include <raci/train.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,8 +233,14 @@ PetscErrorCode app_train(MPI_Comm comm)
       if (fp) {
         fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"bank_seconds\": %.3f, \"bank_entries\": %d, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, res.bank_seconds, st.bank.M, model_nparams(m));
         for (int i = 0; i < 3; i++) {
-          fprintf(fp, ", \"%s\": {\"loss\": %.6g", i == 0 ? "train" : i == 1 ? "validation" : "test", loss[i]);
-          for (int t = 0; t < ss->T; t++) fprintf(fp, ", \"rmse_%s\": %.6g, \"n_%s\": %.0f", ss->target[t], n[i][t] > 0 ? sqrt(sse[i][t] / n[i][t]) : -1.0, ss->target[t], n[i][t]);
+          /* JSON has no NaN: a split without locations reports null */
+          fprintf(fp, ", \"%s\": {\"loss\": ", i == 0 ? "train" : i == 1 ? "validation" : "test");
+          fprintf(fp, isfinite(loss[i]) ? "%.6g" : "null", loss[i]);
+          for (int t = 0; t < ss->T; t++) {
+            fprintf(fp, ", \"rmse_%s\": ", ss->target[t]);
+            fprintf(fp, n[i][t] > 0 ? "%.6g" : "null", n[i][t] > 0 ? sqrt(sse[i][t] / n[i][t]) : 0.0);
+            fprintf(fp, ", \"n_%s\": %.0f", ss->target[t], n[i][t]);
+          }
           fprintf(fp, "}");
         }
         fprintf(fp, "}\n");
