@@ -102,7 +102,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0;
   float             *key, *val, *z;
   int32_t           *own;
-  int                loc[1024], day[1024];
+  int               *loc, *day; /* (maxq) the days averaged into one key */
   ModelBatch         mb;
 
   PetscFunctionBeginUser;
@@ -111,7 +111,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
   for (int i = 0; i < ss->nloc; i++) nown += in_bank(ss, to, i);
   PetscCall(PetscMalloc3((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own));
-  PetscCall(PetscMalloc1((size_t)sb->maxq * Z, &z));
+  PetscCall(PetscMalloc3((size_t)sb->maxq * Z, &z, sb->maxq, &loc, sb->maxq, &day));
   for (int i = 0, j = 0; i < ss->nloc; i++) {
     if (!in_bank(ss, to, i)) continue;
     float *k = key + (size_t)j * Z, *v = val + (size_t)j * V;
@@ -156,7 +156,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   PetscCallMPI(MPI_Allgatherv(val, nown * V, MPI_FLOAT, bank->val, counts, displs, MPI_FLOAT, comm));
   PetscCall(PetscFree2(counts, displs));
   PetscCall(PetscFree3(key, val, own));
-  PetscCall(PetscFree(z));
+  PetscCall(PetscFree3(z, loc, day));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
