@@ -9,5 +9,7 @@ PetscErrorCode app_info(MPI_Comm comm, const char *file);
 PetscErrorCode app_convert(MPI_Comm comm);
 PetscErrorCode app_simulate(MPI_Comm comm);
 PetscErrorCode app_train(MPI_Comm comm);
+PetscErrorCode app_predict(MPI_Comm comm);
+PetscErrorCode app_eval(MPI_Comm comm);
 
 #endif

@@ -95,6 +95,10 @@ typedef struct {
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L);
 /* Define mode: a float field over (time, y, x) / (time, site), or without time. */
 PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid);
+/* The same with any leading dimension (lead: output dimension id, -1 for
+ * none), e.g. a component axis; data_iput_field writes it with t0, nt as the
+ * start and count along that dimension. */
+PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead, int *varid);
 /* Data mode: write the coordinate values (collective, completes its writes). */
 PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayout *L);
 /* Data mode: pack the owned part of `ghosted` (nt planes of tile t plus its
@@ -131,18 +135,23 @@ typedef struct {
 
 PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so);
 
+/* Normalisation: computed over the training locations by training, stored
+ * in its checkpoint, given back to prediction. */
+typedef struct {
+  float fmean[DATA_MAX_VARS], fstd[DATA_MAX_VARS];
+  float smean[DATA_MAX_VARS], sstd[DATA_MAX_VARS]; /* numeric slow variables */
+  float tmean[DATA_MAX_VARS], tstd[DATA_MAX_VARS];
+  int   ncat[DATA_MAX_VARS];                       /* categories of a class variable, 0 if numeric */
+  float cat[DATA_MAX_VARS][DATA_MAX_CATS];
+} SampleNorm;
+
 typedef struct {
   const Dataset *ds;
   int            F, S, T;       /* fast variables, static features, targets */
   int            Lf, Ls, P, Kf; /* window geometry and neighbours */
-  PetscInt       nt;
-  /* normalisation */
-  float fmean[DATA_MAX_VARS], fstd[DATA_MAX_VARS];
-  float tmean[DATA_MAX_VARS], tstd[DATA_MAX_VARS];
-  float smean[DATA_MAX_VARS], sstd[DATA_MAX_VARS]; /* numeric slow variables */
-  int   ncat[DATA_MAX_VARS];                       /* categories of a class variable, 0 if numeric */
-  float cat[DATA_MAX_VARS][DATA_MAX_CATS];
-  char  target[DATA_MAX_VARS][NC_MAX_NAME + 1];
+  PetscInt       t0, nt;        /* days held: record days [t0, t0 + nt); day indices below are relative to t0 */
+  SampleNorm     norm;
+  char           target[DATA_MAX_VARS][NC_MAX_NAME + 1];
   /* locations (compact) */
   int            nloc;
   int           *ghost;   /* (nloc) index in the tile plus halo */
@@ -152,27 +161,43 @@ typedef struct {
   float         *xn;      /* (nloc, nt, F) normalised fast drivers */
   float         *cum;     /* (nloc, nt + 1, F) prefix sums of xn */
   float         *sf;      /* (nloc, S) static features */
-  float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing */
+  float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
   int32_t       *nbr;     /* (nloc, Kf) compact neighbours (owned locations), -1 none */
   int            count[4]; /* owned locations per split */
   int64_t        nglobal[4]; /* locations per split, all ranks */
 } SampleSet;
 
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, SampleSet **ss);
+/* From the days data_read holds. norm NULL (training): normalisation computed
+ * over the training locations, targets required. norm given (prediction):
+ * used as is, class variables must have its categories, and targets are not
+ * read (y = NULL, T = 0). */
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **ss);
 PetscErrorCode data_samples_destroy(SampleSet **ss);
+
+/* Every owned location (usable or not) in the order of ds->usable and of
+ * data_iput_field's packing: id, coordinates and split. */
+typedef struct {
+  int64_t       gid;
+  double        lon, lat;
+  unsigned char split;
+  char          id[32]; /* site id; empty on grids */
+} DataLocation;
+PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, DataLocation *loc);
 
 /* A batch under construction: queries (location, day) and the rows they need. */
 typedef struct {
-  int      maxq, maxr, Q, R;
+  int      maxq, maxr, Q, R, T;
   int     *rloc, *rday;   /* (maxr) location and day of each fast-encoder row */
   float   *xf, *xb, *s, *y;
   uint8_t *eb;
   int32_t *nb, *owner;
 } SampleBatch;
 
-PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, SampleBatch *b);
+/* T: targets per query (the model's; ss->T when 0) */
+PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBatch *b);
 PetscErrorCode data_batch_destroy(SampleBatch *b);
-/* Fill b from Q queries (compact location, day >= Lf - 1) and point mb at it. */
+/* Fill b from Q queries (compact location, day >= Lf - 1) and point mb at it;
+ * without targets in ss, mb->y holds NaN for T targets as b was created for. */
 PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b, ModelBatch *mb);
 
 #endif

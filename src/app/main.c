@@ -17,6 +17,11 @@ static const char usage[] =
   "                            and fluxes over North America (docs/SIMULATOR.md)\n"
   "  train -data IN -o CKPT    train RACI (or -model lstm|ealstm|transformer) on a\n"
   "                            spatial split, report held-out errors, write a checkpoint\n"
+  "  predict -ckpt CKPT -data IN -o OUT\n"
+  "                            the trained model over every location and day of IN\n"
+  "                            (time chunks, parallel writes), regime map, role shares\n"
+  "  eval -pred P -data IN     RMSE, nRMSE, R2, NSE and bias of predictions against the\n"
+  "                            observed targets, per location, class and pooled\n"
   "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
   "                            ranks (tile + halo for grids, blocks for sites) and write\n"
   "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
@@ -52,7 +57,13 @@ static PetscErrorCode app_main(int argc, char **argv)
   } else if (!strcmp(cmd, "train")) {
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci train takes no positional argument (got '%s'); use -data FILE", file);
     PetscCall(app_train(comm));
-  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, convert)", cmd);
+  } else if (!strcmp(cmd, "predict")) {
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci predict takes no positional argument (got '%s'); use -data FILE", file);
+    PetscCall(app_predict(comm));
+  } else if (!strcmp(cmd, "eval")) {
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci eval takes no positional argument (got '%s'); use -pred FILE -data FILE", file);
+    PetscCall(app_eval(comm));
+  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert)", cmd);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

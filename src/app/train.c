@@ -24,6 +24,7 @@ typedef struct {
   const TrainOptions *to;
   const SampleSet    *ss;
   const char         *roles;
+  const char         *tatts;
 } SaveCtx;
 
 /* "fast:A,B;slow:C;target:D": the variables, in the order the model reads them. */
@@ -46,6 +47,31 @@ static PetscErrorCode roles_text(const Dataset *ds, char *buf, size_t len)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* One line per target, "name|units|long_name|standard_name", so that
+ * predictions carry the units of what the model was trained on. */
+static PetscErrorCode target_atts_text(const Dataset *ds, char *buf, size_t len)
+{
+  static const char *att[3] = {"units", "long_name", "standard_name"};
+
+  PetscFunctionBeginUser;
+  buf[0] = '\0';
+  for (int k = 0; k < ds->nvar; k++) {
+    if (ds->var[k].role != ROLE_TARGET) continue;
+    PetscCall(PetscStrlcat(buf, ds->var[k].name, len));
+    for (int a = 0; a < 3; a++) {
+      char      v[256] = "";
+      PetscBool found;
+      PetscCall(io_att_text(ds->file, ds->var[k].varid, att[a], v, sizeof v, &found));
+      for (char *p = v; *p; p++)
+        if (*p == '|' || *p == '\n') *p = ' ';
+      PetscCall(PetscStrlcat(buf, "|", len));
+      PetscCall(PetscStrlcat(buf, found ? v : "", len));
+    }
+    PetscCall(PetscStrlcat(buf, "\n", len));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode save_state(void *ctx, const TrainState *st)
 {
   SaveCtx    *c = ctx;
@@ -56,10 +82,11 @@ static PetscErrorCode save_state(void *ctx, const TrainState *st)
     {"config", (void *)c->cfg, sizeof *c->cfg},
     {"train_opts", (void *)c->to, sizeof *c->to},
     {"roles", (void *)c->roles, strlen(c->roles) + 1},
-    {"norm_fast", (void *)c->ss->fmean, 2 * DATA_MAX_VARS * sizeof(float)},
-    {"norm_slow", (void *)c->ss->smean, 2 * DATA_MAX_VARS * sizeof(float)},
-    {"norm_ncat", (void *)c->ss->ncat, sizeof c->ss->ncat},
-    {"norm_cat", (void *)c->ss->cat, sizeof c->ss->cat},
+    {"target_atts", (void *)c->tatts, strlen(c->tatts) + 1},
+    {"norm_fast", (void *)c->ss->norm.fmean, 2 * DATA_MAX_VARS * sizeof(float)},
+    {"norm_slow", (void *)c->ss->norm.smean, 2 * DATA_MAX_VARS * sizeof(float)},
+    {"norm_ncat", (void *)c->ss->norm.ncat, sizeof c->ss->norm.ncat},
+    {"norm_cat", (void *)c->ss->norm.cat, sizeof c->ss->norm.cat},
     {"state", &rec, sizeof rec},
     {"params", st->params, nb},
     {"best", st->best, nb},
@@ -136,7 +163,7 @@ static PetscErrorCode load_state(SaveCtx *c, const Model *m, TrainState *st)
 
 PetscErrorCode app_train(MPI_Comm comm)
 {
-  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", roles[4096];
+  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", roles[4096], tatts[4096];
   PetscBool    have_data, have_out, resume = PETSC_FALSE;
   PetscInt     halo = 1;
   RoleOptions  ro;
@@ -173,12 +200,13 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(data_read(ds, 0, ds->nt));
   PetscCall(data_check_usable(ds, &unusable, &total));
   PetscCheck(ds->nt >= to.Lf, comm, RACI_ERR_DATA, "%s: %" PetscInt_FMT " time steps, fewer than the fast window of %" PetscInt_FMT " days", data, ds->nt, to.Lf);
-  PetscCall(data_samples_create(ds, &so, (int)to.Lf, (int)to.Ls, (int)to.P, (int)to.Kf, &ss));
+  PetscCall(data_samples_create(ds, &so, (int)to.Lf, (int)to.Ls, (int)to.P, (int)to.Kf, NULL, &ss));
   PetscCall(train_model_config(&to, ss, &cfg));
   PetscCheck(!model_create(&cfg, train_max_queries(&to), train_max_queries(&to) * ((int)to.Kf + 1), &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
   PetscCall(train_state_create(m, (uint64_t)to.seed, &st));
   PetscCall(roles_text(ds, roles, sizeof roles));
-  sc = (SaveCtx){comm, out, &cfg, &to, ss, roles};
+  PetscCall(target_atts_text(ds, tatts, sizeof tatts));
+  sc = (SaveCtx){comm, out, &cfg, &to, ss, roles, tatts};
   if (resume) {
     int exists = 0;
     if (rank == 0) {
@@ -212,7 +240,7 @@ PetscErrorCode app_train(MPI_Comm comm)
     const char *spn[3] = {"train", "validation", "test (held out)"};
     FILE       *fp = NULL;
 
-    PetscCall(data_batch_create(ss, train_max_queries(&to), &sb));
+    PetscCall(data_batch_create(ss, train_max_queries(&to), 0, &sb));
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
     PetscCall(train_bank_build(comm, m, st.params, ss, &to, st.epoch, &sb, &st.bank));
     /* every test day; training and validation days at a stride (diagnostics) */

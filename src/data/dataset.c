@@ -186,8 +186,11 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
   for (int r = ROLE_FAST; r < NUM_ROLES; r++)
     for (int i = 0; i < ro->n[r]; i++)
       PetscCheck(io_find_var(f, ro->name[r][i]) >= 0, comm, RACI_ERR_DATA, "%s: variable '%s' named by -%s is not in the file", path, ro->name[r][i], role_name[r]);
+  /* within a role: the order of its option when given (so a model's inputs
+   * keep their order whatever the file's order), else the file's order */
   for (int r = ROLE_FAST; r < NUM_ROLES; r++) {
-    for (int v = 0; v < f->nvars; v++) {
+    for (int i = 0; i < (ro->given[r] ? ro->n[r] : f->nvars); i++) {
+      int  v = ro->given[r] ? io_find_var(f, ro->name[r][i]) : i;
       Role role;
       PetscCall(data_var_role(f, v, ro, &role));
       if (role != (Role)r) continue;

@@ -109,14 +109,20 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
 
 PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid)
 {
+  PetscFunctionBeginUser;
+  PetscCheck(!timevarying || L->tdim >= 0, ds->comm, PETSC_ERR_ARG_WRONG, "field '%s' is time-varying but the output has no time dimension", name);
+  PetscCall(data_def_field_lead(ds, out, L, name, timevarying ? L->tdim : -1, varid));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead, int *varid)
+{
   int   dims[3], n = 0;
   float fill = DATA_FILL;
 
   PetscFunctionBeginUser;
-  if (timevarying) {
-    PetscCheck(L->tdim >= 0, ds->comm, PETSC_ERR_ARG_WRONG, "field '%s' is time-varying but the output has no time dimension", name);
-    dims[n++] = L->tdim;
-  }
+  (void)ds;
+  if (lead >= 0) dims[n++] = lead;
   if (L->ydim >= 0) dims[n++] = L->ydim;
   dims[n++] = L->xdim;
   PetscCall(io_def_var(out, name, NC_FLOAT, n, dims, varid));

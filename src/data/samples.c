@@ -76,6 +76,30 @@ static PetscErrorCode read_lonlat(const Dataset *ds, double *lon, double *lat)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Site ids of the tile plus halo, (ng, *len) NUL-terminated; NULL for grids
+ * and files without site_id(site, nchar). */
+static PetscErrorCode read_site_ids(const Dataset *ds, char **ids, size_t *len)
+{
+  const Tile *t  = &ds->tile;
+  PetscInt    ng = grid_ghost_count(t);
+  int         v  = io_find_var(ds->file, "site_id");
+
+  PetscFunctionBeginUser;
+  *ids = NULL, *len = 0;
+  if (ds->layout != LAYOUT_SITE || v < 0 || ds->file->vars[v].ndims != 2) PetscFunctionReturn(PETSC_SUCCESS);
+  {
+    MPI_Offset nch = ds->file->dims[ds->file->vars[v].dimids[1]].len, s0[2] = {t->gxs, 0}, c0[2] = {t->gxm, nch};
+    char      *raw;
+    PetscCall(PetscCalloc1(ng * (nch + 1) + 1, ids));
+    PetscCall(PetscMalloc1(ng * nch + 1, &raw));
+    PetscCall(io_read_text(ds->file, v, s0, c0, raw));
+    for (PetscInt g = 0; g < ng; g++) memcpy(*ids + g * (nch + 1), raw + g * nch, (size_t)nch);
+    PetscCall(PetscFree(raw));
+    *len = (size_t)nch + 1;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static Split split_of(const SplitOptions *so, double lon, double lat, int64_t gid, const char *site)
 {
   for (int b = 0; b < so->nbox; b++) {
@@ -87,7 +111,7 @@ static Split split_of(const SplitOptions *so, double lon, double lat, int64_t gi
   return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, 0x5917ULL) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
 }
 
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, SampleSet **out)
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **out)
 {
   const Tile *t = &ds->tile;
   SampleSet  *ss;
@@ -99,15 +123,15 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf = 0, ns = 0, ntg = 0, S = 0;
 
   PetscFunctionBeginUser;
-  PetscCheck(ds->t0 == 0 && ds->ntr == ds->nt, ds->comm, PETSC_ERR_ARG_WRONGSTATE, "data_samples_create needs the whole record read");
+  PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE, "training samples need the whole record read");
   PetscCall(PetscNew(&ss));
-  ss->ds = ds, ss->Lf = Lf, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->nt = nt;
+  ss->ds = ds, ss->Lf = Lf, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = nt;
   for (int k = 0; k < ds->nvar; k++) {
     if (ds->var[k].role == ROLE_FAST) fast[nf++] = k;
     else if (ds->var[k].role == ROLE_SLOW) slow[ns++] = k;
-    else targ[ntg++] = k;
+    else if (!norm) targ[ntg++] = k; /* prediction does not read targets */
   }
-  PetscCheck(nf > 0 && ntg > 0, ds->comm, RACI_ERR_DATA, "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path, nf, ntg);
+  PetscCheck(nf > 0 && (norm || ntg > 0), ds->comm, RACI_ERR_DATA, "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path, nf, ntg);
   PetscCheck(Ls % P == 0, ds->comm, RACI_ERR_INPUT, "the slow window (%d days) must be a multiple of the number of blocks (%d)", Ls, P);
   for (int k = 0; k < ntg; k++) PetscCall(PetscStrncpy(ss->target[k], ds->var[targ[k]].name, sizeof ss->target[k]));
   /* class variables: one-hot over their flag_values */
@@ -115,8 +139,13 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
     double vals[DATA_MAX_CATS];
     int    n;
     PetscCall(io_att_doubles(ds->file, ds->var[slow[k]].varid, "flag_values", vals, DATA_MAX_CATS, &n));
-    ss->ncat[k] = n;
-    for (int c = 0; c < n; c++) ss->cat[k][c] = (float)vals[c];
+    if (norm) { /* the categories the model was trained with */
+      PetscBool same = (PetscBool)(n == norm->ncat[k]);
+      for (int c = 0; c < n && same; c++) same = (PetscBool)((float)vals[c] == norm->cat[k][c]);
+      PetscCheck(same, ds->comm, RACI_ERR_DATA, "%s: slow variable '%s' has other classes (flag_values) than the model was trained with (%d classes)", ds->file->path, ds->var[slow[k]].name, norm->ncat[k]);
+    }
+    ss->norm.ncat[k] = n;
+    for (int c = 0; c < n; c++) ss->norm.cat[k][c] = (float)vals[c];
     S += n ? n : 1;
   }
   ss->F = nf, ss->S = S, ss->T = ntg;
@@ -132,25 +161,12 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
     for (int k = 0; k < ns && ok; k++) ok = (PetscBool)!isnan(ds->var[slow[k]].val[g]);
     compact[g] = ok ? ss->nloc++ : -1;
   }
-  if (ds->layout == LAYOUT_SITE) {
-    int v = io_find_var(ds->file, "site_id");
-    if (v >= 0 && ds->file->vars[v].ndims == 2) {
-      MPI_Offset nch = ds->file->dims[ds->file->vars[v].dimids[1]].len, s0[2] = {t->gxs, 0}, c0[2] = {t->gxm, nch};
-      PetscCall(PetscCalloc1(ng * (nch + 1) + 1, &site_ids));
-      {
-        char *raw;
-        PetscCall(PetscMalloc1(ng * nch + 1, &raw));
-        PetscCall(io_read_text(ds->file, v, s0, c0, raw));
-        for (PetscInt g = 0; g < ng; g++) memcpy(site_ids + g * (nch + 1), raw + g * nch, (size_t)nch);
-        PetscCall(PetscFree(raw));
-      }
-      site_len = (size_t)nch + 1;
-    }
-  }
+  PetscCall(read_site_ids(ds, &site_ids, &site_len));
   {
     int n = ss->nloc;
     PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1, &ss->split));
-    PetscCall(PetscMalloc4((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * (nt + 1) * nf + 1, &ss->cum, (size_t)n * S + 1, &ss->sf, (size_t)n * nt * ntg + 1, &ss->y));
+    PetscCall(PetscMalloc3((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * (nt + 1) * nf + 1, &ss->cum, (size_t)n * S + 1, &ss->sf));
+    if (ntg) PetscCall(PetscMalloc1((size_t)n * nt * ntg, &ss->y));
     PetscCall(PetscMalloc1((size_t)n * Kf + 1, &ss->nbr));
   }
   for (PetscInt g = 0; g < ng; g++) {
@@ -168,10 +184,15 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   PetscCall(PetscFree(site_ids));
   for (int k = 0; k < 4; k++) ss->nglobal[k] = ss->count[k];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->nglobal, 4, MPIU_INT64, MPI_SUM, ds->comm));
-  PetscCheck(ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA, "%s: no usable training location (every usable location is in a test box, test site or the validation draw)", ds->file->path);
+  PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA, "%s: no usable training location (every usable location is in a test box, test site or the validation draw)", ds->file->path);
 
   /* normalisation over the owned training locations, reduced over ranks */
-  {
+  if (norm) {
+    PetscCall(PetscArraycpy(ss->norm.fmean, norm->fmean, DATA_MAX_VARS));
+    PetscCall(PetscArraycpy(ss->norm.fstd, norm->fstd, DATA_MAX_VARS));
+    PetscCall(PetscArraycpy(ss->norm.smean, norm->smean, DATA_MAX_VARS));
+    PetscCall(PetscArraycpy(ss->norm.sstd, norm->sstd, DATA_MAX_VARS));
+  } else {
     double acc[3 * DATA_MAX_VARS * 3] = {0}; /* fast, slow, target: sum, sum of squares, count */
     for (int c = 0; c < ss->nloc; c++) {
       if (!ss->owned[c] || ss->split[c] != SPLIT_TRAIN) continue;
@@ -197,11 +218,11 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
       for (int k = 0; k < (r == 0 ? nf : r == 1 ? ns : ntg); k++) {
         double *a = acc + 3 * (r * DATA_MAX_VARS + k), n = a[2], mean = n > 0 ? a[0] / n : 0, var = n > 1 ? fmax(a[1] / n - mean * mean, 0) : 0;
         float   sd = var > 1e-12 ? (float)sqrt(var) : 1.0f; /* a constant variable is only centred */
-        if (r == 0) ss->fmean[k] = (float)mean, ss->fstd[k] = sd;
-        else if (r == 1) ss->smean[k] = (float)mean, ss->sstd[k] = sd;
+        if (r == 0) ss->norm.fmean[k] = (float)mean, ss->norm.fstd[k] = sd;
+        else if (r == 1) ss->norm.smean[k] = (float)mean, ss->norm.sstd[k] = sd;
         else {
           PetscCheck(n > 0, ds->comm, RACI_ERR_DATA, "%s: target '%s' has no observed value at the training locations", ds->file->path, ss->target[k]);
-          ss->tmean[k] = (float)mean, ss->tstd[k] = sd;
+          ss->norm.tmean[k] = (float)mean, ss->norm.tstd[k] = sd;
         }
       }
   }
@@ -211,16 +232,16 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
     int    g  = ss->ghost[c];
     float *xn = ss->xn + (size_t)c * nt * nf, *cum = ss->cum + (size_t)c * (nt + 1) * nf, *sf = ss->sf + (size_t)c * S;
     for (PetscInt d = 0; d < nt; d++)
-      for (int k = 0; k < nf; k++) xn[d * nf + k] = (ds->var[fast[k]].val[d * ng + g] - ss->fmean[k]) / ss->fstd[k];
+      for (int k = 0; k < nf; k++) xn[d * nf + k] = (ds->var[fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
     for (int k = 0; k < nf; k++) cum[k] = 0;
     for (PetscInt d = 0; d < nt; d++)
       for (int k = 0; k < nf; k++) cum[(d + 1) * nf + k] = cum[d * nf + k] + xn[d * nf + k];
     for (int k = 0, o = 0; k < ns; k++) {
       float v = ds->var[slow[k]].val[g];
-      if (ss->ncat[k]) {
-        for (int j = 0; j < ss->ncat[k]; j++) sf[o + j] = v == ss->cat[k][j] ? 1.0f : 0.0f;
-        o += ss->ncat[k];
-      } else sf[o++] = (v - ss->smean[k]) / ss->sstd[k];
+      if (ss->norm.ncat[k]) {
+        for (int j = 0; j < ss->norm.ncat[k]; j++) sf[o + j] = v == ss->norm.cat[k][j] ? 1.0f : 0.0f;
+        o += ss->norm.ncat[k];
+      } else sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];
     }
     for (PetscInt d = 0; d < nt; d++)
       for (int k = 0; k < ntg; k++) ss->y[((size_t)c * nt + d) * ntg + k] = ds->var[targ[k]].val[d * ng + g];
@@ -267,21 +288,23 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscFunctionBeginUser;
   if (!ss) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFree6(ss->ghost, ss->gid, ss->lon, ss->lat, ss->owned, ss->split));
-  PetscCall(PetscFree4(ss->xn, ss->cum, ss->sf, ss->y));
+  PetscCall(PetscFree3(ss->xn, ss->cum, ss->sf));
+  PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
   PetscCall(PetscFree(ss));
   *pss = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, SampleBatch *b)
+PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBatch *b)
 {
   int maxr = maxq * (ss->Kf + 1);
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(b, sizeof *b));
-  b->maxq = maxq, b->maxr = maxr;
-  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf, (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * ss->T, &b->y));
+  b->maxq = maxq, b->maxr = maxr, b->T = T ? T : ss->T;
+  PetscCheck(!ss->y || b->T == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d", b->T, ss->T);
+  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf, (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * b->T + 1, &b->y));
   PetscCall(PetscMalloc3((size_t)maxq * ss->P, &b->eb, (size_t)maxq * ss->Kf, &b->nb, maxq, &b->owner));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -334,9 +357,38 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
       for (int k = 0; k < F; k++) xb[k] = d1 > d0 ? (cum[d1 * F + k] - cum[d0 * F + k]) / (float)(d1 - d0) : 0.0f;
     }
     memcpy(b->s + (size_t)q * ss->S, ss->sf + (size_t)loc[q] * ss->S, sizeof(float) * ss->S);
-    memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
+    if (ss->y) memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
+    else
+      for (int k = 0; k < b->T; k++) b->y[(size_t)q * b->T + k] = NAN;
     b->owner[q] = (int32_t)ss->gid[loc[q]];
   }
   *mb = (ModelBatch){.Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .owner = b->owner};
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, DataLocation *loc)
+{
+  const Tile *t  = &ds->tile;
+  PetscInt    ng = grid_ghost_count(t);
+  double     *lon, *lat;
+  char       *ids;
+  size_t      len;
+  int         o = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(ng, &lon, ng, &lat));
+  PetscCall(read_lonlat(ds, lon, lat));
+  PetscCall(read_site_ids(ds, &ids, &len));
+  for (PetscInt y = t->ys; y < t->ys + t->ym; y++)
+    for (PetscInt x = t->xs; x < t->xs + t->xm; x++, o++) {
+      PetscInt g = data_ghost_index(t, x, y);
+      loc[o].gid = (int64_t)y * t->nx + x;
+      loc[o].lon = lon[g], loc[o].lat = lat[g];
+      loc[o].split = (unsigned char)split_of(so, lon[g], lat[g], loc[o].gid, ids ? ids + g * len : NULL);
+      loc[o].id[0] = '\0';
+      if (ids) PetscCall(PetscStrncpy(loc[o].id, ids + g * len, sizeof loc[o].id));
+    }
+  PetscCall(PetscFree2(lon, lat));
+  PetscCall(PetscFree(ids));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

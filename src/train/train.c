@@ -73,7 +73,7 @@ PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, M
   PetscCheck(ss->T <= MODEL_MAX_TARGETS, PETSC_COMM_SELF, RACI_ERR_DATA, "at most %d targets", MODEL_MAX_TARGETS);
   for (int k = 0; k < ss->T; k++) {
     PetscCall(PetscStrncpy(c->target[k], ss->target[k], sizeof c->target[k]));
-    c->mu[k] = ss->tmean[k], c->sigma[k] = ss->tstd[k], c->w[k] = 1.0f;
+    c->mu[k] = ss->norm.tmean[k], c->sigma[k] = ss->norm.tstd[k], c->w[k] = 1.0f;
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -134,7 +134,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
       for (PetscInt d = 0; d < ss->nt; d++) {
         float y = ss->y[((size_t)i * ss->nt + d) * T + t];
         if (isnan(y)) continue;
-        y = (y - ss->tmean[t]) / ss->tstd[t];
+        y = (y - ss->norm.tmean[t]) / ss->norm.tstd[t];
         s += y, s2 += (double)y * y, n += 1;
       }
       v[Z + t]     = n > 0 ? (float)(s / n) : 0.0f;
@@ -279,7 +279,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
   PetscCall(PetscMemzero(res, sizeof *res));
   PetscCall(PetscCalloc1(np, &grads));
   PetscCall(PetscMalloc3(maxq, &loc, maxq, &day, (size_t)maxq * ss->T, &yhat));
-  PetscCall(data_batch_create(ss, maxq, &sb));
+  PetscCall(data_batch_create(ss, maxq, 0, &sb));
   while (!st->finished && st->epoch < to->epochs) {
     long   epoch = st->epoch;
     double val;

@@ -1,0 +1,31 @@
+/* eval: RMSE, nRMSE, R2, NSE and bias from sums (include/raci/eval.h). */
+#include <raci/eval.h>
+
+#include <math.h>
+
+void eval_merge(EvalSums *into, const EvalSums *s)
+{
+  into->n += s->n, into->sp += s->sp, into->so += s->so, into->spp += s->spp;
+  into->soo += s->soo, into->spo += s->spo, into->sse += s->sse, into->sabs += s->sabs;
+}
+
+void eval_metrics(const EvalSums *s, EvalMetrics *m)
+{
+  double n = s->n;
+  m->n     = n;
+  if (n <= 0) {
+    m->rmse = m->nrmse = m->r2 = m->nse = m->bias = m->obs_mean = NAN;
+    return;
+  }
+  {
+    double mo = s->so / n, mp = s->sp / n;
+    double vo = s->soo / n - mo * mo, vp = s->spp / n - mp * mp, cov = s->spo / n - mo * mp;
+    double sso = vo * n; /* sum of (o - mean o)^2 */
+    m->obs_mean = mo;
+    m->rmse     = sqrt(s->sse / n);
+    m->nrmse    = s->sabs > 0 ? m->rmse / (s->sabs / n) : NAN;
+    m->bias     = mp - mo;
+    m->r2       = vo > 0 && vp > 0 ? cov * cov / (vo * vp) : NAN;
+    m->nse      = sso > 0 ? 1.0 - s->sse / sso : NAN;
+  }
+}
