@@ -357,7 +357,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     } else st->bad++;
     if (!to->quiet) {
       double el = MPI_Wtime() - t0, rate = (double)(res->samples - samples0) / PetscMax(el, 1e-9);
-      PetscCall(PetscPrintf(comm, "epoch %3ld  train loss %.4f  val loss %.4f%s  %.0f samples/s  %.0f s, at most %.0f s left\n", epoch + 1, res->last_train, val, st->bad ? "" : " *", rate, el, el / (res->epochs_run + 1) * (to->epochs - epoch - 1)));
+      PetscCall(PetscPrintf(comm, "epoch %3ld  train loss %.7g  val loss %.7g%s  %.0f samples/s  %.0f s, at most %.0f s left\n", epoch + 1, res->last_train, val, st->bad ? "" : " *", rate, el, el / (res->epochs_run + 1) * (to->epochs - epoch - 1)));
     }
     res->epochs_run++;
     st->epoch++, st->step = 0, st->tl = st->tc = 0;

@@ -1,0 +1,121 @@
+#!/bin/sh
+# raci train, predict and eval across NP ranks on a small simulation:
+#  - the loss curve of training on NP ranks matches 1 rank (relative 1e-5);
+#  - predictions on NP ranks match 1 rank, and time chunks do not change them;
+#  - NEE = RECO - GPP in the predictions; fill outside land and before the
+#    first full fast window;
+#  - raci eval's held-out RMSE equals the one raci train computed itself, and
+#    its metrics equal numpy's from the two files;
+#  - bad input: truncated checkpoint, a grid without a variable the model
+#    reads, other class values, wrong-shaped predictions: one error line,
+#    non-zero exit, nothing written.
+# usage: test_predict.sh NP
+. "$(dirname "$0")/../lib/common.sh"
+NP=${1:?usage: test_predict.sh NP}
+PY=/usr/bin/python3
+
+run_np 1 simulate -quiet -o "$TMP/sim.nc" -sim_lon -100,-80 -sim_lat 35,50 -sim_years 1 -sim_seed 5 -sim_noise 0.1 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "simulate"; }
+SMALL="-raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4 -train_epochs 3 -train_steps 15 -train_batch 32 -train_lr 3e-3 -train_seed 2"
+SPLIT="-split_test_box -92,-88,40,44"
+
+# training: NP ranks against 1 rank, epoch by epoch
+for np in 1 "$NP"; do
+  run_np "$np" train -data "$TMP/sim.nc" -o "$TMP/r$np.ckpt" $SMALL $SPLIT -train_report "$TMP/r$np.json" > "$TMP/train$np.log" 2>&1 || { cat "$TMP/train$np.log"; fail "train on $np ranks"; }
+done
+$PY - "$TMP/train1.log" "$TMP/train$NP.log" <<'EOF' || fail "loss curves differ between 1 and $NP ranks"
+import sys, re
+def curve(p):
+    return [(float(m.group(1)), float(m.group(2))) for m in re.finditer(r"train loss (\S+)\s+val loss (\S+)", open(p).read())]
+a, b = curve(sys.argv[1]), curve(sys.argv[2])
+assert len(a) == len(b) == 3, (a, b)
+worst = max(abs(x - y) / abs(x) for p, q in zip(a, b) for x, y in zip(p, q))
+print(f"  loss curve on {sys.argv[2].split('train')[-1][:-4]} ranks vs 1: largest relative difference {worst:.2e}")
+assert worst < 1e-5, worst
+EOF
+
+# predictions: 1 rank in one chunk, NP ranks in chunks of 50 days
+run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1.nc" -quiet || fail "predict on 1 rank"
+run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pn.nc" -predict_chunk_days 50 > "$TMP/pred.log" 2>&1 || { cat "$TMP/pred.log"; fail "predict on $NP ranks"; }
+grep -q "chunk 8/8" "$TMP/pred.log" || { cat "$TMP/pred.log"; fail "no progress per chunk"; }
+ls "$TMP"/*.tmp > /dev/null 2>&1 && fail "temporary file left"
+$PY - "$TMP/p1.nc" "$TMP/pn.nc" "$TMP/sim.nc" <<'EOF' || fail "predictions"
+import sys, numpy as np, netCDF4
+a, b, s = (netCDF4.Dataset(p) for p in sys.argv[1:4])
+for v in ("GPP", "RECO", "NEE", "FCH4", "regime_embedding", "share_fast", "share_slow"):
+    x, y = (np.ma.filled(d[v][:].astype(float), np.nan) for d in (a, b))
+    assert np.array_equal(np.isnan(x), np.isnan(y)), v
+    rel = np.nanmax(np.abs(x - y)) / max(np.nanmax(np.abs(x)), 1e-30)
+    assert rel < 1e-5, (v, rel)
+g, r, n = (np.ma.filled(a[v][:].astype(float), np.nan) for v in ("GPP", "RECO", "NEE"))
+assert np.nanmax(np.abs(n - (r - g))) < 1e-5 * np.nanmax(np.abs(r)), "NEE != RECO - GPP"
+assert np.nanmin(g) >= 0 and np.nanmin(r) >= 0
+land = ~np.ma.getmaskarray(s["TA"][0])
+assert np.all(np.isnan(g[:29])), "predictions before the first full 30-day window"
+assert np.array_equal(~np.isnan(g[29]), land), "predicted cells are not the land cells"
+fs, ss = (np.ma.filled(a[v][:].astype(float), np.nan) for v in ("share_fast", "share_slow"))
+assert np.allclose((fs + ss)[land], 1, atol=1e-5) and np.nanmin(fs) >= 0
+assert a["GPP"].units == s["GPP"].units and a.Conventions == "CF-1.8"
+print(f"  predictions on {sys.argv[2]} match 1 rank; NEE = RECO - GPP; {land.sum()} land cells")
+EOF
+
+# eval: the held-out RMSE of raci train, and numpy's metrics from the files
+run_np "$NP" eval -pred "$TMP/p1.nc" -data "$TMP/sim.nc" $SPLIT -eval_json "$TMP/ev.json" > "$TMP/eval.log" 2>&1 || { cat "$TMP/eval.log"; fail "eval"; }
+grep -q "GPP .*pooled" "$TMP/eval.log" || { cat "$TMP/eval.log"; fail "eval table"; }
+$PY - "$TMP/ev.json" "$TMP/r1.json" "$TMP/p1.nc" "$TMP/sim.nc" <<'EOF' || fail "eval metrics"
+import sys, json, numpy as np, netCDF4
+ev, tr = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+p, s = netCDF4.Dataset(sys.argv[3]), netCDF4.Dataset(sys.argv[4])
+lon, lat = s["lon"][:], s["lat"][:]
+box = ((lat >= 40) & (lat <= 44))[:, None] & ((lon >= -92) & (lon <= -88))[None, :]
+for t in ("GPP", "RECO", "NEE", "FCH4"):
+    m = ev["fluxes"][t]["pooled"]
+    assert abs(m["rmse"] - tr["test"]["rmse_" + t]) <= 1e-4 * tr["test"]["rmse_" + t], (t, m["rmse"], tr["test"]["rmse_" + t])
+    x, o = (np.ma.filled(d[t][:].astype(float), np.nan)[:, box] for d in (p, s))
+    ok = ~np.isnan(x) & ~np.isnan(o)
+    x, o = x[ok], o[ok]
+    want = {"n": x.size, "rmse": np.sqrt(np.mean((x - o) ** 2)), "bias": np.mean(x - o)}
+    if np.std(o) > 0:
+        want["nse"] = 1 - np.sum((x - o) ** 2) / np.sum((o - o.mean()) ** 2)
+        want["r2"] = np.corrcoef(x, o)[0, 1] ** 2
+        want["nrmse"] = want["rmse"] / np.mean(np.abs(o))
+    for k, v in want.items():
+        assert abs(m[k] - v) <= 1e-4 * max(abs(v), 1e-3), (t, k, m[k], v)
+    locs = ev["fluxes"][t]["locations"]
+    assert len(locs) == int(box.sum()) and sum(l["metrics"]["n"] for l in locs) == x.size
+print("  eval: held-out RMSE as raci train reported; metrics as numpy computes them")
+EOF
+
+# bad input: one error line, non-zero exit, nothing written
+bad() { # label, expected message part, raci args...
+  label=$1 want=$2; shift 2
+  rm -f "$TMP/bad.nc"
+  if run_np "$NP" "$@" > "$TMP/out" 2> "$TMP/err"; then fail "$label: accepted"; fi
+  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$label: not one error line"; }
+  grep -q "$want" "$TMP/err" || { cat "$TMP/err"; fail "$label: message does not say '$want'"; }
+  [ ! -e "$TMP/bad.nc" ] && ! ls "$TMP"/*.tmp > /dev/null 2>&1 || fail "$label: output written"
+  echo "ok refuses $label: $(cat "$TMP/err")"
+}
+head -c 5000 "$TMP/r1.ckpt" > "$TMP/trunc.ckpt"
+bad "a truncated checkpoint" "trunc.ckpt" predict -ckpt "$TMP/trunc.ckpt" -data "$TMP/sim.nc" -o "$TMP/bad.nc"
+$PY - "$TMP/sim.nc" "$TMP/noswc.nc" "$TMP/cls.nc" <<'EOF'
+import sys, netCDF4
+src = netCDF4.Dataset(sys.argv[1])
+for out, mode in ((sys.argv[2], "drop"), (sys.argv[3], "classes")):
+    with netCDF4.Dataset(out, "w", format="NETCDF3_64BIT_DATA") as d:
+        for n, dim in src.dimensions.items(): d.createDimension(n, len(dim))
+        for n, v in src.variables.items():
+            if mode == "drop" and n == "SWC": continue
+            w = d.createVariable(n, v.dtype, v.dimensions, fill_value=getattr(v, "_FillValue", None))
+            for a in v.ncattrs():
+                if a == "_FillValue": continue
+                val = v.getncattr(a)
+                if mode == "classes" and n == "class" and a == "flag_values": val = val[:-1]
+                w.setncattr(a, val)
+            w[:] = v[:]
+EOF
+bad "a grid without a fast driver" "no variable 'SWC'" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/noswc.nc" -o "$TMP/bad.nc"
+bad "other class values" "other classes" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/cls.nc" -o "$TMP/bad.nc"
+run_np 1 simulate -quiet -o "$TMP/other.nc" -sim_lon -100,-90 -sim_lat 35,50 -sim_years 1 -sim_seed 5 > /dev/null 2>&1 || fail "simulate"
+bad "predictions of another grid" "evaluate predictions on the file they were made for" eval -pred "$TMP/p1.nc" -data "$TMP/other.nc" -eval_json "$TMP/bad.nc"
+bad "a checkpoint that is not one" "not a raci checkpoint" predict -ckpt "$TMP/sim.nc" -data "$TMP/sim.nc" -o "$TMP/bad.nc"
+echo "test_predict: ok at $NP ranks"
