@@ -1,6 +1,7 @@
 #!/bin/sh
-# `make demo`: the main job on the embedded default data, as far as raci goes
-# today (README.md, "What raci does today"). Outputs go to out/demo/.
+# `make demo`: the main job on the embedded default data: simulate, train with
+# a spatial hold-out, predict the continent, evaluate the held-out region, and
+# draw the maps (README.md). Outputs go to out/demo/.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=out/demo
@@ -26,16 +27,33 @@ echo "== 3. maps of annual GPP and annual CH4"
   --annual "g CH4 m-2 yr-1" --scale 0.50584 \
   --title "Simulated annual CH4 emission, North America (raci simulate, $NP ranks)" --credit "$CREDIT"
 echo
-echo "== 4. raci train on $NP ranks: RACI with the central US held out (never seen in training)"
+BOX="-100,-88,33,45"
+echo "== 4. raci train on $NP ranks: RACI with the central US ($BOX) held out, never seen in training"
 mpirun -q -n "$NP" bin/raci train -data "$OUT/simulation.nc" -o "$OUT/raci.ckpt" \
-  -split_test_box -100,-88,33,45 -train_epochs 3 -train_steps 100 -train_batch 64 -train_report "$OUT/raci-train.json"
+  -split_test_box "$BOX" -train_epochs 4 -train_steps 100 -train_batch 64 -train_report "$OUT/raci-train.json"
 echo
-echo "Outputs:"
-echo "  $OUT/simulation.nc     CF-1.8 CDF-5, (time, lat, lon): 6 fast drivers, 8 slow maps, 4 targets"
-echo "  $OUT/gpp-annual.png    annual GPP"
-echo "  $OUT/ch4-annual.png    annual CH4 emission"
-echo "  $OUT/raci.ckpt         the trained model (checkpoint)"
-echo "  $OUT/raci-train.json   its training, validation and held-out errors"
+echo "== 5. raci predict on $NP ranks: every land cell and day of the continent"
+mpirun -q -n "$NP" bin/raci predict -ckpt "$OUT/raci.ckpt" -data "$OUT/simulation.nc" -o "$OUT/prediction.nc"
 echo
-echo "Not yet: predicting the continent with the trained model, evaluation maps (issue 5);"
-echo "the demo grows with them. raci convert and raci info also read real grids (README.md)."
+echo "== 6. raci eval: the held-out region, per regime class and pooled"
+mpirun -q -n "$NP" bin/raci eval -pred "$OUT/prediction.nc" -data "$OUT/simulation.nc" \
+  -split_test_box "$BOX" -eval_json "$OUT/eval-heldout.json"
+echo
+echo "== 7. maps of the predictions and of the held-out errors"
+PCREDIT="RACI trained on $CREDIT"
+/usr/bin/python3 tools/plot_map.py "$OUT/prediction.nc" GPP "$OUT/pred-gpp-annual.png" --annual "g C m-2 yr-1" \
+  --title "Predicted annual GPP, North America (RACI, $NP ranks)" --credit "$PCREDIT"
+/usr/bin/python3 tools/plot_map.py "$OUT/prediction.nc" NEE "$OUT/pred-nee-annual.png" --annual "g C m-2 yr-1" --cmap RdBu_r \
+  --title "Predicted annual NEE, North America (RACI, $NP ranks)" --credit "$PCREDIT"
+/usr/bin/python3 tools/plot_errors.py "$OUT/eval-heldout.json" "$OUT/heldout-errors.png" --fluxes GPP,NEE \
+  --title "RACI errors on the held-out central US ($BOX)" --credit "$PCREDIT"
+echo
+echo "Outputs (in $OUT/):"
+echo "  simulation.nc         CF-1.8 CDF-5, (time, lat, lon): 6 fast drivers, 8 slow maps, 4 targets"
+echo "  gpp-annual.png        simulated annual GPP;  ch4-annual.png  simulated annual CH4 emission"
+echo "  raci.ckpt             the trained model (checkpoint); raci-train.json its training errors"
+echo "  prediction.nc         predicted GPP, RECO, NEE, FCH4 for every land cell and day,"
+echo "                        the regime-embedding map and the role shares"
+echo "  eval-heldout.json     held-out scores per cell, per class and pooled"
+echo "  pred-gpp-annual.png   predicted annual GPP;  pred-nee-annual.png  predicted annual NEE"
+echo "  heldout-errors.png    per-cell RMSE of GPP and NEE on the held-out region"
