@@ -206,7 +206,7 @@ int model_alloc(Model *m)
       m->mask_s = (uint8_t *)model_carve(m, (Q * c->Ks + 3) / 4);
       m->mask_f = (uint8_t *)model_carve(m, (Q * c->Kf + 3) / 4);
       m->bidx   = (int32_t *)model_carve(m, Q * c->Ks);
-      m->dist   = model_carve(m, (size_t)c->Ks);
+      m->dist   = model_carve(m, (size_t)Q * c->Ks + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + (size_t)Q);
     }
     if (pass == 0) {
       m->buf = calloc(m->bufused + 16, sizeof(float));
@@ -289,33 +289,52 @@ void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z
   memcpy(z, m->z, sizeof(float) * (size_t)b->Q * m->cfg.Z);
 }
 
-/* The Ks nearest keys to z(q), never the query's own location. */
+/* The Ks nearest keys to z(q), never the query's own location. Keys go in
+ * blocks of MODEL_BANK_BLOCK, transposed, so the squared distances of a
+ * block vectorise across keys while each one is summed in the same order
+ * whatever the batch (results do not depend on batch composition, hence on
+ * the rank count). Each query keeps a sorted short list; ties: first wins. */
 static void bank_select(Model *m, const ModelBatch *b)
 {
-  const ModelConfig *c = &m->cfg;
-  for (int q = 0; q < b->Q; q++) {
-    int32_t *idx = m->bidx + (size_t)q * c->Ks;
-    float   *best = m->dist;
-    int      n = 0;
-    for (int j = 0; j < b->M; j++) {
-      float d = 0;
-      if (b->bank_owner[j] == b->owner[q]) continue;
-      for (int k = 0; k < c->Z; k++) {
-        float e = m->z[(size_t)q * c->Z + k] - b->bank_key[(size_t)j * c->Z + k];
-        d += e * e;
+  const ModelConfig *c  = &m->cfg;
+  const int          Q  = b->Q, Z = c->Z, Ks = c->Ks;
+  float             *best = m->dist, *keyT = m->dist + (size_t)Q * Ks, *d = keyT + (size_t)Z * MODEL_BANK_BLOCK;
+  int               *n    = (int *)(d + MODEL_BANK_BLOCK);
+
+  for (int q = 0; q < Q; q++) n[q] = 0;
+  for (int j0 = 0; j0 < b->M; j0 += MODEL_BANK_BLOCK) {
+    int nb = b->M - j0 < MODEL_BANK_BLOCK ? b->M - j0 : MODEL_BANK_BLOCK;
+    for (int j = 0; j < nb; j++)
+      for (int k = 0; k < Z; k++) keyT[(size_t)k * nb + j] = b->bank_key[(size_t)(j0 + j) * Z + k];
+    for (int q = 0; q < Q; q++) {
+      int32_t     *idx = m->bidx + (size_t)q * Ks;
+      float       *bq  = best + (size_t)q * Ks;
+      const float *zq  = m->z + (size_t)q * Z;
+      for (int j = 0; j < nb; j++) d[j] = 0;
+      for (int k = 0; k < Z; k++) {
+        const float  zk = zq[k];
+        const float *kt = keyT + (size_t)k * nb;
+        for (int j = 0; j < nb; j++) {
+          float e = zk - kt[j];
+          d[j] += e * e;
+        }
       }
-      if (n == c->Ks && d >= best[n - 1]) continue;
-      int pos = n < c->Ks ? n++ : n - 1;
-      while (pos > 0 && best[pos - 1] > d) { /* insertion into the sorted short list */
-        best[pos] = best[pos - 1];
-        idx[pos]  = idx[pos - 1];
-        pos--;
+      for (int j = 0; j < nb; j++) {
+        if (n[q] == Ks && d[j] >= bq[Ks - 1]) continue;
+        if (b->bank_owner[j0 + j] == b->owner[q]) continue;
+        int pos = n[q] < Ks ? n[q]++ : Ks - 1;
+        while (pos > 0 && bq[pos - 1] > d[j]) { /* insertion into the sorted short list */
+          bq[pos]  = bq[pos - 1];
+          idx[pos] = idx[pos - 1];
+          pos--;
+        }
+        bq[pos]  = d[j];
+        idx[pos] = j0 + j;
       }
-      best[pos] = d;
-      idx[pos]  = j;
     }
-    for (int k = n; k < c->Ks; k++) idx[k] = -1;
   }
+  for (int q = 0; q < Q; q++)
+    for (int k = n[q]; k < Ks; k++) m->bidx[(size_t)q * Ks + k] = -1;
 }
 
 static void raci_forward(Model *m, const float *params, const ModelBatch *b)

@@ -36,6 +36,7 @@ struct Model {
   float *tf[24]; /* transformer activations, see baselines.c */
 };
 
+#define MODEL_BANK_BLOCK 256 /* bank keys per distance sgemm */
 float *model_carve(Model *m, size_t n);
 /* Appends a tensor to the parameter layout (docs/MODEL.md section 5). */
 void   model_add_tensor(Model *m, const char *name, int rows, int cols);
