@@ -109,7 +109,7 @@ PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int va
 
 /* ------------------------------------------------------------ samples
  * What training and prediction read (docs/MODEL.md section 1): normalised
- * fast drivers and their prefix sums for slow blocks, static features,
+ * fast drivers (slow blocks are their block means), static features,
  * targets, the split of every location and its geographic neighbours, for
  * the usable locations of this rank's tile plus halo ("compact" indices).
  * Normalisation statistics are global (reduced over ranks) over the
@@ -159,7 +159,6 @@ typedef struct {
   double        *lon, *lat;
   unsigned char *owned, *split;
   float         *xn;      /* (nloc, nt, F) normalised fast drivers */
-  float         *cum;     /* (nloc, nt + 1, F) prefix sums of xn */
   float         *sf;      /* (nloc, S) static features */
   float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
   int32_t       *nbr;     /* (nloc, Kf) compact neighbours (owned locations), -1 none */

@@ -20,7 +20,9 @@ typedef struct {
   DM       da;                /* owned here; NULL for sites */
 } Tile;
 
-PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, Tile *tile);
+/* row_weight (ny) or NULL: with whole-row tiles (the default when every rank
+ * gets 8 rows or more), rows are split into ranges of about equal weight. */
+PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight, Tile *tile);
 PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *tile);
 PetscErrorCode grid_tile_destroy(Tile *tile);
 

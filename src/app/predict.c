@@ -241,6 +241,12 @@ PetscErrorCode app_predict(MPI_Comm comm)
     PetscCall(data_samples_create(ds, &so, (int)tr.to->Lf, (int)tr.to->Ls, (int)tr.to->P, (int)tr.to->Kf, &tr.norm, &ss));
     PetscCheck(ss->F == tr.cfg->F && ss->S == tr.cfg->S, comm, RACI_ERR_DATA, "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", data, ss->F, ss->S, ckpt, tr.cfg->F, tr.cfg->S);
     PetscCall(data_batch_create(ss, (int)batch, tr.cfg->T, &sb));
+    if (ci == 0 && !quiet) { /* the balance of the decomposition */
+      int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
+      mm[0] = -own, mm[1] = own;
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
+      PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
+    }
     PetscCall(predict_out_reset(&po, (int)(c1 - c0)));
     t1 = MPI_Wtime();
     PetscCall(core_stage_push(CORE_STAGE_FORWARD));

@@ -334,7 +334,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   nx = (PetscInt)round((ctx.lon[1] - ctx.lon[0]) / ctx.res);
   ny = (PetscInt)round((ctx.lat[1] - ctx.lat[0]) / ctx.res);
   nt = ctx.years * 365;
-  PetscCall(grid_tile_create(comm, nx, ny, 0, &tile));
+  PetscCall(grid_tile_create(comm, nx, ny, 0, NULL, &tile));
   PetscCall(core_check_unused_options(comm));
   PetscCall(PetscMalloc1(180 * 360, &land));
   PetscCall(read_mask(comm, ctx.mask, land));

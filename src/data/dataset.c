@@ -204,7 +204,31 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
   PetscCheck(ds->nvar > 0, comm, RACI_ERR_DATA, "%s: no variable has a role; add raci_role attributes or name variables with -fast, -slow and -target", path);
   PetscCall(check_layout(ds));
   PetscCall(read_time(ds));
-  if (ds->layout == LAYOUT_GRID) PetscCall(grid_tile_create(comm, (PetscInt)f->dims[ds->xdim].len, (PetscInt)f->dims[ds->ydim].len, halo, &ds->tile));
+  if (ds->layout == LAYOUT_GRID) {
+    /* ranks get about equal numbers of valued cells (land): the cells where the
+     * first fast variable has a value at the first time step; without fast
+     * variables (eval's files) rows are split evenly, so that two files of
+     * the same grid opened without fast variables get the same tiles */
+    PetscInt   nx = (PetscInt)f->dims[ds->xdim].len, ny = (PetscInt)f->dims[ds->ydim].len;
+    PetscMPIInt size;
+    double    *w = NULL;
+    float     *plane = NULL;
+    PetscCallMPI(MPI_Comm_size(comm, &size));
+    int k = -1;
+    for (int i = ds->nvar - 1; i >= 0; i--)
+      if (ds->var[i].role == ROLE_FAST) k = i;
+    if (size > 1 && k >= 0) {
+      MPI_Offset start[3] = {0, 0, 0}, count[3] = {1, ny, nx};
+      PetscCall(PetscMalloc2(ny, &w, (size_t)nx * ny, &plane));
+      PetscCall(io_read_float(f, ds->var[k].varid, f->vars[ds->var[k].varid].ndims == 3 ? start : start + 1, f->vars[ds->var[k].varid].ndims == 3 ? count : count + 1, plane));
+      for (PetscInt j = 0; j < ny; j++) {
+        w[j] = 0.05 * (double)nx; /* cells without values still cost a little (I/O) */
+        for (PetscInt i = 0; i < nx; i++) w[j] += !isnan(plane[j * nx + i]);
+      }
+    }
+    PetscCall(grid_tile_create(comm, nx, ny, halo, w, &ds->tile));
+    if (w) PetscCall(PetscFree2(w, plane));
+  }
   else PetscCall(grid_sites_create(comm, (PetscInt)f->dims[ds->xdim].len, &ds->tile));
   PetscCall(PetscMalloc1(grid_owned_count(&ds->tile) + 1, &ds->usable));
   memset(ds->usable, 1, (size_t)grid_owned_count(&ds->tile));

@@ -165,7 +165,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   {
     int n = ss->nloc;
     PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1, &ss->split));
-    PetscCall(PetscMalloc3((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * (nt + 1) * nf + 1, &ss->cum, (size_t)n * S + 1, &ss->sf));
+    PetscCall(PetscMalloc2((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * S + 1, &ss->sf));
     if (ntg) PetscCall(PetscMalloc1((size_t)n * nt * ntg, &ss->y));
     PetscCall(PetscMalloc1((size_t)n * Kf + 1, &ss->nbr));
   }
@@ -227,15 +227,12 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
       }
   }
 
-  /* normalised drivers, prefix sums, static features, targets */
+  /* normalised drivers, static features, targets */
   for (int c = 0; c < ss->nloc; c++) {
     int    g  = ss->ghost[c];
-    float *xn = ss->xn + (size_t)c * nt * nf, *cum = ss->cum + (size_t)c * (nt + 1) * nf, *sf = ss->sf + (size_t)c * S;
+    float *xn = ss->xn + (size_t)c * nt * nf, *sf = ss->sf + (size_t)c * S;
     for (PetscInt d = 0; d < nt; d++)
       for (int k = 0; k < nf; k++) xn[d * nf + k] = (ds->var[fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
-    for (int k = 0; k < nf; k++) cum[k] = 0;
-    for (PetscInt d = 0; d < nt; d++)
-      for (int k = 0; k < nf; k++) cum[(d + 1) * nf + k] = cum[d * nf + k] + xn[d * nf + k];
     for (int k = 0, o = 0; k < ns; k++) {
       float v = ds->var[slow[k]].val[g];
       if (ss->norm.ncat[k]) {
@@ -288,7 +285,7 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscFunctionBeginUser;
   if (!ss) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFree6(ss->ghost, ss->gid, ss->lon, ss->lat, ss->owned, ss->split));
-  PetscCall(PetscFree3(ss->xn, ss->cum, ss->sf));
+  PetscCall(PetscFree2(ss->xn, ss->sf));
   PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
   PetscCall(PetscFree(ss));
@@ -347,14 +344,19 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
   for (int r = 0; r < b->R; r++)
     for (int t = 0; t < Lf; t++) memcpy(b->xf + ((size_t)t * b->R + r) * F, ss->xn + ((size_t)b->rloc[r] * nt + b->rday[r] - Lf + 1 + t) * F, sizeof(float) * F);
   for (int q = 0; q < Q; q++) {
-    const float *cum = ss->cum + (size_t)loc[q] * (nt + 1) * F;
+    const float *xn = ss->xn + (size_t)loc[q] * nt * F;
     for (int p = 0; p < P; p++) {
       int    d0 = day[q] - ss->Ls + 1 + p * Lb, d1 = d0 + Lb; /* [d0, d1) clipped to the record */
       float *xb = b->xb + ((size_t)p * Q + q) * F;
       d0 = d0 < 0 ? 0 : d0;
       d1 = d1 > nt ? nt : d1;
       b->eb[q * P + p] = d1 <= d0;
-      for (int k = 0; k < F; k++) xb[k] = d1 > d0 ? (cum[d1 * F + k] - cum[d0 * F + k]) / (float)(d1 - d0) : 0.0f;
+      /* summed day by day, not from prefix sums: the same value whatever
+       * the first day held (prediction holds windows of the record) */
+      for (int k = 0; k < F; k++) xb[k] = 0.0f;
+      for (int d = d0; d < d1; d++)
+        for (int k = 0; k < F; k++) xb[k] += xn[(size_t)d * F + k];
+      for (int k = 0; k < F; k++) xb[k] = d1 > d0 ? xb[k] / (float)(d1 - d0) : 0.0f;
     }
     memcpy(b->s + (size_t)q * ss->S, ss->sf + (size_t)loc[q] * ss->S, sizeof(float) * ss->S);
     if (ss->y) memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);

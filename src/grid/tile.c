@@ -1,10 +1,10 @@
 /* grid: DMDA tiles with a halo for grids, contiguous blocks for sites. */
 #include <raci/grid.h>
 
-PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, Tile *t)
+PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight, Tile *t)
 {
   PetscMPIInt size;
-  PetscInt    px, py;
+  PetscInt    px, py, *ly = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(t, sizeof *t));
@@ -25,7 +25,23 @@ PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscIn
       py = size;
     }
   }
-  PetscCall(DMDACreate2d(comm, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_BOX, nx, ny, px, py, 1, halo, NULL, NULL, &t->da));
+  /* Whole rows with weights: contiguous row ranges of about equal weight
+   * (e.g. land cells, so that ranks get equal work), each at least
+   * max(halo, 1) rows as the DMDA needs. */
+  if (row_weight && px == 1 && size > 1) {
+    double   total = 0, acc = 0;
+    PetscInt minr = PetscMax(halo, 1), r = 0;
+    for (PetscInt j = 0; j < ny; j++) total += row_weight[j];
+    PetscCall(PetscMalloc1(size, &ly));
+    for (PetscMPIInt p = 0; p < size; p++) {
+      PetscInt start = r, left = (PetscInt)(size - p - 1) * minr; /* rows the later ranks need */
+      double   goal  = total * (double)(p + 1) / size;
+      while (r < ny - left && (r - start < minr || (p == size - 1) || acc + 0.5 * row_weight[r] < goal)) acc += row_weight[r++];
+      ly[p] = r - start;
+    }
+  }
+  PetscCall(DMDACreate2d(comm, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_BOX, nx, ny, px, py, 1, halo, NULL, ly, &t->da));
+  PetscCall(PetscFree(ly));
   PetscCall(DMSetFromOptions(t->da));
   PetscCall(DMSetUp(t->da));
   PetscCall(DMDAGetCorners(t->da, &t->xs, &t->ys, NULL, &t->xm, &t->ym, NULL));

@@ -34,7 +34,7 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
   for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigm(float x) { return raci_sigmoidf(x); }
 
 void sigmoid_forward(float *out, const float *inp, size_t n)
 {

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigm(float x) { return raci_sigmoidf(x); }
 
 void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const float *Wih, const float *Whh, const float *bih, const float *bhh, int T, int B, int IN, int H)
 {
