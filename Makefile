@@ -3,7 +3,7 @@
 # Missing Debian packages are installed by tools/install-deps.sh first.
 
 CC       = mpicc
-CFLAGS  ?= -O3 -g
+CFLAGS  ?= -O3 -g -fno-trapping-math
 WARN     = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 PKGS     = PETSc pnetcdf openblas
 # recursive (=) so pkg-config runs after the dependencies are installed

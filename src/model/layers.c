@@ -57,6 +57,23 @@ void softplus_backward(float *dinp, const float *dout, const float *inp, size_t 
   for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (inp[i] > 20.0f ? 1.0f : sigm(inp[i]));
 }
 
+/* One row of GRU gates: gb holds W_hh h + b_hh on entry and r, z, n on exit;
+ * separate arrays (restrict), so the loop vectorises. */
+static void gru_gates(const float *restrict x, float *restrict gb, float *restrict ghn, float *restrict hn, const float *restrict h, int H)
+{
+  for (int j = 0; j < H; j++) {
+    float r = sigm(x[j] + gb[j]);
+    float z = sigm(x[H + j] + gb[H + j]);
+    float a = gb[2 * H + j];
+    float n = raci_tanhf(x[2 * H + j] + r * a);
+    ghn[j]        = a;
+    gb[j]         = r;
+    gb[H + j]     = z;
+    gb[2 * H + j] = n;
+    hn[j]         = (1.0f - z) * n + z * h[j];
+  }
+}
+
 void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh, const float *bih, const float *bhh, float *work, int T, int B, int IN, int H)
 {
   // hs (T+1, B, H), gates (T, B, 3H), ghn (T, B, H), inp (T, B, IN), work (T, B, 3H) = input projections
@@ -70,21 +87,7 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
     float       *hn = hs + (t + 1) * BH;
     float       *g  = gates + t * B3H; // first W_hh h + b_hh, then the gates in place
     linear_forward(g, h, Whh, bhh, B, H, 3 * H);
-    for (int b = 0; b < B; b++) {
-      const float *x = gx + t * B3H + (size_t)b * 3 * H;
-      float       *gb = g + (size_t)b * 3 * H;
-      for (int j = 0; j < H; j++) {
-        float r = sigm(x[j] + gb[j]);
-        float z = sigm(x[H + j] + gb[H + j]);
-        float a = gb[2 * H + j];
-        float n = raci_tanhf(x[2 * H + j] + r * a);
-        ghn[t * BH + (size_t)b * H + j] = a;
-        gb[j]         = r;
-        gb[H + j]     = z;
-        gb[2 * H + j] = n;
-        hn[(size_t)b * H + j] = (1.0f - z) * n + z * h[(size_t)b * H + j];
-      }
-    }
+    for (int b = 0; b < B; b++) gru_gates(gx + t * B3H + (size_t)b * 3 * H, g + (size_t)b * 3 * H, ghn + t * BH + (size_t)b * H, hn + (size_t)b * H, h + (size_t)b * H, H);
   }
 }
 
