@@ -23,7 +23,7 @@ run() { # name, options
   echo "done $name"
 }
 i=0
-for spec in "raci" "raci_no_retrieval -raci_no_retrieval" "raci_no_slow -raci_no_slow" "raci_no_film -raci_no_film" \
+for spec in "raci" "raci_z32 -raci_z 32 -raci_slow_hidden 64" "raci_no_retrieval -raci_no_retrieval" "raci_no_slow -raci_no_slow" "raci_no_film -raci_no_film" \
             "lstm -model lstm" "ealstm -model ealstm" "transformer -model transformer"; do
   set -- $spec
   name=$1; shift

@@ -18,7 +18,7 @@ if os.path.exists(doc):
         keep = text[text.index("<!-- analysis -->"):]
 buf = io.StringIO()
 sys.stdout = buf
-order = ["raci", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer"]
+order = ["raci", "raci_z32", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer"]
 rows = {}
 for name in order:
     path = os.path.join(out, name + ".json")
@@ -48,7 +48,8 @@ for name in order:
         v = r["test"]["rmse_" + t]
         cells.append(f"**{v:.3f}**" if v == best[t] else f"{v:.3f}")
     print(f"| {name} | " + " | ".join(cells) + f" | {r['test']['loss']:.4f} | {r['validation']['loss']:.4f} | {r['epochs']} | {r['parameters']} |")
-print("\nBold: the lowest held-out RMSE of each flux. Speed is measured in docs/PERFORMANCE.md, not here")
+print("\n`raci_z32` is RACI with `-raci_z 32 -raci_slow_hidden 64` (a larger regime embedding and slow")
+print("encoder), the one tuned variant. Bold: the lowest held-out RMSE of each flux. Speed is measured in docs/PERFORMANCE.md, not here")
 print("(these runs shared the machine two at a time).\n")
 sys.stdout = sys.__stdout__
 tmp = doc + ".tmp"
