@@ -217,7 +217,7 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
     int k = -1;
     for (int i = ds->nvar - 1; i >= 0; i--)
       if (ds->var[i].role == ROLE_FAST) k = i;
-    if (size > 1 && k >= 0) {
+    if (size > 1 && k >= 0 && ds->nt > 0) {
       MPI_Offset start[3] = {0, 0, 0}, count[3] = {1, ny, nx};
       PetscCall(PetscMalloc2(ny, &w, (size_t)nx * ny, &plane));
       PetscCall(io_read_float(f, ds->var[k].varid, f->vars[ds->var[k].varid].ndims == 3 ? start : start + 1, f->vars[ds->var[k].varid].ndims == 3 ? count : count + 1, plane));

@@ -6,6 +6,7 @@
 #    first full fast window;
 #  - raci eval's held-out RMSE equals the one raci train computed itself, and
 #    its metrics equal numpy's from the two files;
+#  - the same on a site file (time, site) with held-out sites;
 #  - bad input: truncated checkpoint, a grid without a variable the model
 #    reads, other class values, wrong-shaped predictions: one error line,
 #    non-zero exit, nothing written.
@@ -91,6 +92,53 @@ for t in ("GPP", "RECO", "NEE", "FCH4"):
     locs = ev["fluxes"][t]["locations"]
     assert len(locs) == int(box.sum()) and sum(l["metrics"]["n"] for l in locs) == x.size
 print("  eval: held-out RMSE as raci train reported; metrics as numpy computes them")
+EOF
+
+# sites: the same grid as a tower file (every 7th land cell), three sites held out
+$PY - "$TMP/sim.nc" "$TMP/sites.nc" <<'EOF' || fail "making the site file"
+import sys, numpy as np, netCDF4
+src = netCDF4.Dataset(sys.argv[1])
+land = np.argwhere(~np.ma.getmaskarray(src["TA"][0]))[::7]
+with netCDF4.Dataset(sys.argv[2], "w", format="NETCDF3_64BIT_DATA") as d:
+    d.setncatts({a: src.getncattr(a) for a in src.ncattrs()})
+    d.createDimension("time", len(src.dimensions["time"]))
+    d.createDimension("site", len(land))
+    d.createDimension("nchar", 8)
+    for n, v in src.variables.items():
+        if n in ("lat", "lon"):
+            w = d.createVariable(n, "f8", ("site",))
+            w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a not in ("axis", "_FillValue")})
+            w[:] = [(src["lat"][j] if n == "lat" else src["lon"][i]) for j, i in land]
+            continue
+        if n == "time":
+            dims = ("time",)
+        elif v.dimensions[-2:] == ("lat", "lon"):
+            dims = v.dimensions[:-2] + ("site",)
+        else:
+            continue
+        w = d.createVariable(n, v.dtype, dims, fill_value=getattr(v, "_FillValue", None))
+        w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a != "_FillValue"})
+        x = v[:]
+        w[:] = x if n == "time" else x[..., land[:, 0], land[:, 1]]
+    sid = d.createVariable("site_id", "S1", ("site", "nchar"))
+    sid[:] = netCDF4.stringtochar(np.array([f"S{k:03d}" for k in range(len(land))], dtype="S8"))
+EOF
+run_np "$NP" train -quiet -data "$TMP/sites.nc" -o "$TMP/s.ckpt" $SMALL -split_test_sites S001,S010,S020 -train_report "$TMP/s.json" > "$TMP/s.log" 2>&1 || { cat "$TMP/s.log"; fail "train on sites"; }
+run_np "$NP" predict -quiet -ckpt "$TMP/s.ckpt" -data "$TMP/sites.nc" -o "$TMP/ps.nc" -predict_chunk_days 100 || fail "predict on sites"
+run_np 1 predict -quiet -ckpt "$TMP/s.ckpt" -data "$TMP/sites.nc" -o "$TMP/ps1.nc" || fail "predict on sites, 1 rank"
+run_np "$NP" eval -pred "$TMP/ps.nc" -data "$TMP/sites.nc" -split_test_sites S001,S010,S020 -eval_json "$TMP/evs.json" > "$TMP/evs.log" 2>&1 || { cat "$TMP/evs.log"; fail "eval on sites"; }
+grep -q "site S010" "$TMP/evs.log" || { cat "$TMP/evs.log"; fail "no per-site rows"; }
+$PY - "$TMP/evs.json" "$TMP/s.json" "$TMP/ps.nc" "$TMP/ps1.nc" <<'EOF' || fail "sites"
+import sys, json, numpy as np, netCDF4
+ev, tr = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for t in ("GPP", "NEE"):
+    a, b = ev["fluxes"][t]["pooled"]["rmse"], tr["test"]["rmse_" + t]
+    assert abs(a - b) <= 1e-4 * b, (t, a, b)
+    assert sorted(l["id"] for l in ev["fluxes"][t]["locations"]) == ["S001", "S010", "S020"]
+x, y = (np.ma.filled(netCDF4.Dataset(p)["GPP"][:].astype(float), np.nan) for p in sys.argv[3:5])
+assert x.shape[1] == y.shape[1] and np.nanmax(np.abs(x - y)) <= 1e-5 * np.nanmax(np.abs(y))
+assert netCDF4.Dataset(sys.argv[3])["share_fast"].dimensions == ("site",)
+print(f"  sites: {x.shape[1]} sites predicted; held-out RMSE of eval equals raci train's")
 EOF
 
 # bad input: one error line, non-zero exit, nothing written
