@@ -91,6 +91,22 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
   }
 }
 
+/* One row of the GRU gates' backward pass (see gru_backward); restrict
+ * arrays, so the loop vectorises. */
+static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *restrict dhprev, const float *restrict g, const float *restrict ghn, const float *restrict h, const float *restrict dh, int H)
+{
+  for (int j = 0; j < H; j++) {
+    float r = g[j], z = g[H + j], n = g[2 * H + j], a = ghn[j];
+    float d  = dh[j];
+    float dn = d * (1.0f - z) * (1.0f - n * n); // through tanh
+    float dz = d * (h[j] - n) * z * (1.0f - z);
+    float dr = dn * a * r * (1.0f - r);
+    dgx[j] = dr, dgx[H + j] = dz, dgx[2 * H + j] = dn;
+    dgh[j] = dr, dgh[H + j] = dz, dgh[2 * H + j] = dn * r;
+    dhprev[j] += d * z; // direct path h -> h'
+  }
+}
+
 void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs, const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh, float *work, int T, int B, int IN, int H)
 {
   // work: dgx (T, B, 3H) then dgh (T, B, 3H)
@@ -102,18 +118,8 @@ void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbh
     const float *g  = gates + t * B3H;
     float       *dh = dhs + (t + 1) * BH;
     for (int b = 0; b < B; b++) {
-      for (int j = 0; j < H; j++) {
-        size_t i3 = (size_t)b * 3 * H, i1 = (size_t)b * H + j;
-        float  r = g[i3 + j], z = g[i3 + H + j], n = g[i3 + 2 * H + j], a = ghn[t * BH + i1];
-        float  d = dh[i1];
-        float  dn = d * (1.0f - z) * (1.0f - n * n); // through tanh
-        float  dz = d * (h[i1] - n) * z * (1.0f - z);
-        float  dr = dn * a * r * (1.0f - r);
-        float *x = dgx + t * B3H + i3, *y = dgh + t * B3H + i3;
-        x[j] = dr, x[H + j] = dz, x[2 * H + j] = dn;
-        y[j] = dr, y[H + j] = dz, y[2 * H + j] = dn * r;
-        dhs[t * BH + i1] += d * z; // direct path h -> h'
-      }
+      size_t i3 = (size_t)b * 3 * H, i1 = (size_t)b * H;
+      gru_gates_backward(dgx + t * B3H + i3, dgh + t * B3H + i3, dhs + t * BH + i1, g + i3, ghn + t * BH + i1, h + i1, dh + i1, H);
     }
     // recurrent path: dh_prev += dgh_t Whh
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dgh + t * B3H, 3 * H, Whh, H, 1.0f, dhs + t * BH, H);

@@ -10,6 +10,29 @@
 
 static inline float sigm(float x) { return raci_sigmoidf(x); }
 
+/* One row of LSTM gates, activated in place: without ig, gb holds the
+ * pre-activations of i, f, g, o (4H); with ig (EA-LSTM's static input gate)
+ * those of f, g, o (3H). c' = f c + i g, h' = o tanh(c'). Separate arrays
+ * (restrict), so the loop vectorises. */
+static void lstm_gates(float *restrict gb, float *restrict cn, float *restrict hn, const float *restrict c, const float *restrict ig, int H)
+{
+  if (ig) {
+    for (int j = 0; j < H; j++) {
+      float fg = sigm(gb[j]), gg = raci_tanhf(gb[H + j]), og = sigm(gb[2 * H + j]);
+      gb[j] = fg, gb[H + j] = gg, gb[2 * H + j] = og;
+      cn[j] = fg * c[j] + ig[j] * gg;
+      hn[j] = og * raci_tanhf(cn[j]);
+    }
+  } else {
+    for (int j = 0; j < H; j++) {
+      float i = sigm(gb[j]), fg = sigm(gb[H + j]), gg = raci_tanhf(gb[2 * H + j]), og = sigm(gb[3 * H + j]);
+      gb[j] = i, gb[H + j] = fg, gb[2 * H + j] = gg, gb[3 * H + j] = og;
+      cn[j] = fg * c[j] + i * gg;
+      hn[j] = og * raci_tanhf(cn[j]);
+    }
+  }
+}
+
 void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const float *Wih, const float *Whh, const float *bih, const float *bhh, int T, int B, int IN, int H)
 {
   // hs, cs (T+1, B, H), gates (T, B, 4H), inp (T, B, IN)
@@ -27,16 +50,7 @@ void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const fl
     float       *hn = hs + (t + 1) * BH, *cn = cs + (t + 1) * BH;
     float       *g = gates + t * B4H;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, 4 * H, H, 1.0f, h, H, Whh, H, 1.0f, g, 4 * H);
-    for (int b = 0; b < B; b++) {
-      float *gb = g + (size_t)b * 4 * H;
-      for (int j = 0; j < H; j++) {
-        size_t i1 = (size_t)b * H + j;
-        float  ig = sigm(gb[j]), fg = sigm(gb[H + j]), gg = raci_tanhf(gb[2 * H + j]), og = sigm(gb[3 * H + j]);
-        gb[j] = ig, gb[H + j] = fg, gb[2 * H + j] = gg, gb[3 * H + j] = og;
-        cn[i1] = fg * c[i1] + ig * gg;
-        hn[i1] = og * raci_tanhf(cn[i1]);
-      }
-    }
+    for (int b = 0; b < B; b++) lstm_gates(g + (size_t)b * 4 * H, cn + (size_t)b * H, hn + (size_t)b * H, c + (size_t)b * H, NULL, H);
   }
 }
 
@@ -88,16 +102,7 @@ void ealstm_forward(float *hs, float *cs, float *gates, float *ig, const float *
     float       *hn = hs + (t + 1) * BH, *cn = cs + (t + 1) * BH;
     float       *g = gates + t * B3H;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, 3 * H, H, 1.0f, h, H, Whh, H, 1.0f, g, 3 * H);
-    for (int n = 0; n < B; n++) {
-      float *gb = g + (size_t)n * 3 * H;
-      for (int j = 0; j < H; j++) {
-        size_t i1 = (size_t)n * H + j;
-        float  fg = sigm(gb[j]), gg = raci_tanhf(gb[H + j]), og = sigm(gb[2 * H + j]);
-        gb[j] = fg, gb[H + j] = gg, gb[2 * H + j] = og;
-        cn[i1] = fg * c[i1] + ig[i1] * gg;
-        hn[i1] = og * raci_tanhf(cn[i1]);
-      }
-    }
+    for (int n = 0; n < B; n++) lstm_gates(g + (size_t)n * 3 * H, cn + (size_t)n * H, hn + (size_t)n * H, c + (size_t)n * H, ig + (size_t)n * H, H);
   }
 }
 

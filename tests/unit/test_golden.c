@@ -76,7 +76,7 @@ static int strs(const char *js, const char *key, char out[][16], int max)
 
 static void *bin(const char *dir, const char *name, size_t expect_bytes)
 {
-  char   path[1024];
+  char   path[2048];
   size_t len;
   snprintf(path, sizeof path, "%s/%s.bin", dir, name);
   char *b = slurp(path, &len);
