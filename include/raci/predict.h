@@ -18,13 +18,13 @@ typedef struct {
   float *y;            /* (T, nd, ng) predictions, physical units; NaN where none */
   /* diagnostics, accumulated over the diagnostic days of every call */
   double *zsum;        /* (Z, ng) sum of the regime embedding z */
-  double *fast, *slow; /* (ng) sums of the fast and slow role shares */
+  double *fast;        /* (ng) sum of the fast role's share (the slow one's is ndiag - fast) */
   double *ndiag;       /* (ng) diagnostic days summed */
   long    cell_days;   /* predictions made (owned location-days) */
-  long    rows;        /* fast-encoder rows computed */
 } PredictOut;
 
-PetscErrorCode predict_out_create(const Model *m, const SampleSet *ss, int nd, PredictOut *po);
+/* Buffers for nd days of the model's outputs over the planes of tile t. */
+PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, PredictOut *po);
 PetscErrorCode predict_out_destroy(PredictOut *po);
 /* Next chunk: nd days (at most those of create), predictions reset to NaN;
  * the diagnostics keep accumulating. */

@@ -87,6 +87,7 @@ PetscErrorCode app_eval(MPI_Comm comm)
   {
     IoFile *pf;
     PetscCall(io_open(comm, pred, &pf));
+    PetscCheck(!have_cls || io_find_var(dd->file, cls_name) >= 0, comm, RACI_ERR_INPUT, "%s: no variable '%s' (named by -eval_class)", data, cls_name);
     for (int k = 0; k < dd->nvar; k++) {
       if (dd->var[k].role == ROLE_TARGET && io_find_var(pf, dd->var[k].name) >= 0 && T < MODEL_MAX_TARGETS) {
         PetscBool found;

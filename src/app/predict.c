@@ -149,10 +149,8 @@ PetscErrorCode app_predict(MPI_Comm comm)
   double       t_start, t_io = 0, t_pred = 0;
   long         cell_days = 0;
   size_t       nown;
-  PetscMPIInt  rank;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscOptionsBegin(comm, NULL, "raci predict options", NULL);
   PetscCall(PetscOptionsString("-ckpt", "Checkpoint of raci train", NULL, ckpt, ckpt, sizeof ckpt, &have_ckpt));
   PetscCall(PetscOptionsString("-data", "Drivers and attributes to predict on (NetCDF, gridded or sites)", NULL, data, data, sizeof data, &have_data));
@@ -205,7 +203,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
     target_att(tr.tatts, tr.cfg->target[k], 2, att, sizeof att);
     if (att[0]) PetscCall(io_put_att_text(f, vy[k], "standard_name", att));
   }
-  PetscCall(predict_out_create(m, &(SampleSet){.ds = ds}, (int)PetscMin(chunk, ds->nt), &po));
+  PetscCall(predict_out_create(m, &ds->tile, (int)PetscMin(chunk, ds->nt), &po));
   if (po.Z && diag_stride) {
     PetscCall(io_def_dim(f, "regime", po.Z, &zdim));
     PetscCall(data_def_field_lead(ds, f, &L, "regime_embedding", zdim, &vz));
@@ -279,7 +277,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
       double n = po.ndiag[g];
       for (int k = 0; k < po.Z; k++) plane[(size_t)k * po.ng + g] = n > 0 ? (float)(po.zsum[(size_t)k * po.ng + g] / n) : NAN;
       plane[(size_t)po.Z * po.ng + g]       = n > 0 ? (float)(po.fast[g] / n) : NAN;
-      plane[(size_t)(po.Z + 1) * po.ng + g] = n > 0 ? (float)(po.slow[g] / n) : NAN;
+      plane[(size_t)(po.Z + 1) * po.ng + g] = n > 0 ? (float)((n - po.fast[g]) / n) : NAN;
     }
     PetscCall(core_stage_push(CORE_STAGE_WRITE));
     if (vz >= 0) PetscCall(data_iput_field(&ds->tile, ds->layout, f, vz, PETSC_TRUE, 0, po.Z, plane, pack));

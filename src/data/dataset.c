@@ -207,8 +207,8 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
   if (ds->layout == LAYOUT_GRID) {
     /* ranks get about equal numbers of valued cells (land): the cells where the
      * first fast variable has a value at the first time step; without fast
-     * variables (eval's files) rows are split evenly, so that two files of
-     * the same grid opened without fast variables get the same tiles */
+     * variables (eval's files) rows are split evenly, so that two files of the
+     * same grid opened without fast variables get the same tiles */
     PetscInt   nx = (PetscInt)f->dims[ds->xdim].len, ny = (PetscInt)f->dims[ds->ydim].len;
     PetscMPIInt size;
     double    *w = NULL;
@@ -218,16 +218,24 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
     for (int i = ds->nvar - 1; i >= 0; i--)
       if (ds->var[i].role == ROLE_FAST) k = i;
     if (size > 1 && k >= 0 && ds->nt > 0) {
-      MPI_Offset start[3] = {0, 0, 0}, count[3] = {1, ny, nx};
-      PetscCall(PetscMalloc2(ny, &w, (size_t)nx * ny, &plane));
-      PetscCall(io_read_float(f, ds->var[k].varid, f->vars[ds->var[k].varid].ndims == 3 ? start : start + 1, f->vars[ds->var[k].varid].ndims == 3 ? count : count + 1, plane));
-      for (PetscInt j = 0; j < ny; j++) {
+      /* each rank counts an even share of the rows, then the counts are summed */
+      PetscMPIInt rank;
+      PetscCallMPI(MPI_Comm_rank(comm, &rank));
+      PetscInt   r0 = ny * rank / size, r1 = ny * (rank + 1) / size;
+      MPI_Offset start[3] = {0, r0, 0}, count[3] = {1, r1 - r0, nx};
+      int        three = f->vars[ds->var[k].varid].ndims == 3;
+      PetscCall(PetscCalloc1(ny, &w));
+      PetscCall(PetscMalloc1((size_t)nx * (r1 - r0) + 1, &plane));
+      PetscCall(io_read_float(f, ds->var[k].varid, three ? start : start + 1, three ? count : count + 1, plane));
+      for (PetscInt j = r0; j < r1; j++) {
         w[j] = 0.05 * (double)nx; /* cells without values still cost a little (I/O) */
-        for (PetscInt i = 0; i < nx; i++) w[j] += !isnan(plane[j * nx + i]);
+        for (PetscInt i = 0; i < nx; i++) w[j] += !isnan(plane[(j - r0) * nx + i]);
       }
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, w, (PetscMPIInt)ny, MPI_DOUBLE, MPI_SUM, comm));
     }
     PetscCall(grid_tile_create(comm, nx, ny, halo, w, &ds->tile));
-    if (w) PetscCall(PetscFree2(w, plane));
+    PetscCall(PetscFree(w));
+    PetscCall(PetscFree(plane));
   }
   else PetscCall(grid_sites_create(comm, (PetscInt)f->dims[ds->xdim].len, &ds->tile));
   PetscCall(PetscMalloc1(grid_owned_count(&ds->tile) + 1, &ds->usable));

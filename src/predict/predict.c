@@ -8,7 +8,7 @@
 
 #define PREDICT_BLOCK 16 /* grid queries go in blocks of 16 x 16 cells, so neighbours' rows are shared */
 
-PetscErrorCode predict_out_create(const Model *m, const SampleSet *ss, int nd, PredictOut *po)
+PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, PredictOut *po)
 {
   const ModelConfig *c = model_config(m);
 
@@ -17,9 +17,9 @@ PetscErrorCode predict_out_create(const Model *m, const SampleSet *ss, int nd, P
   po->T  = c->T;
   po->Z  = c->kind == MODEL_RACI && !c->no_slow ? c->Z : 0;
   po->nd = po->ndmax = nd;
-  po->ng = (size_t)grid_ghost_count(&ss->ds->tile);
+  po->ng = (size_t)grid_ghost_count(t);
   PetscCall(PetscMalloc1((size_t)po->T * nd * po->ng + 1, &po->y));
-  PetscCall(PetscCalloc4((size_t)po->Z * po->ng + 1, &po->zsum, po->ng, &po->fast, po->ng, &po->slow, po->ng, &po->ndiag));
+  PetscCall(PetscCalloc3((size_t)po->Z * po->ng + 1, &po->zsum, po->ng, &po->fast, po->ng, &po->ndiag));
   for (size_t i = 0; i < (size_t)po->T * nd * po->ng; i++) po->y[i] = NAN;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -37,7 +37,7 @@ PetscErrorCode predict_out_destroy(PredictOut *po)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscFree(po->y));
-  PetscCall(PetscFree4(po->zsum, po->fast, po->slow, po->ndiag));
+  PetscCall(PetscFree3(po->zsum, po->fast, po->ndiag));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -114,7 +114,6 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
       for (int q = 0; q < Q; q++)
         for (int k = 0; k < T; k++) po->y[((size_t)k * po->nd + (d - d0)) * po->ng + ss->ghost[loc[q]]] = yhat[q * T + k];
       po->cell_days += Q;
-      po->rows += mb.R;
       if (!diag) continue;
       /* regime embedding */
       if (po->Z) {
@@ -137,8 +136,7 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
         size_t g   = (size_t)ss->ghost[loc[q]];
         double tot = (double)dslow[q] + dfast[q];
         po->ndiag[g] += 1;
-        if (tot > 0) po->fast[g] += dfast[q] / tot, po->slow[g] += dslow[q] / tot;
-        else po->fast[g] += 0.5, po->slow[g] += 0.5;
+        po->fast[g] += tot > 0 ? dfast[q] / tot : 0.5;
       }
     }
   }
