@@ -123,7 +123,9 @@ typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
 #define DATA_MAX_CATS 16
 
 /* Which locations train, validate and test: -split_test_box, -split_test_sites,
- * -split_val_frac, -split_seed. Shared by train, predict and eval. */
+ * -split_folds/-split_fold/-split_strata (site files: leave-sites-out k-fold,
+ * stratified by class), -split_val_frac, -split_seed. Shared by train,
+ * predict and eval; docs/DATA.md "Splits". */
 typedef struct {
   PetscReal box[4 * DATA_MAX_BOXES]; /* lon0, lon1, lat0, lat1 per box */
   int       nbox;
@@ -131,6 +133,9 @@ typedef struct {
   int       nsites;
   PetscReal val_frac;
   PetscInt  seed;
+  PetscInt  nfolds, fold;                /* -split_folds K -split_fold k: sites of fold k are the test set */
+  char      strata[NC_MAX_NAME + 1];     /* -split_strata: class variable the folds are stratified by */
+  PetscBool strata_set;
 } SplitOptions;
 
 PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so);
@@ -162,6 +167,12 @@ typedef struct {
   float         *sf;      /* (nloc, S) static features */
   float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
   int32_t       *nbr;     /* (nloc, Kf) compact neighbours (owned locations), -1 none */
+  /* query days: days d whose fast window [d - Lf + 1, d] has every driver
+   * (towers on a shared time axis miss days outside their record) */
+  int           *nq;      /* (nloc) number of query days */
+  int64_t       *qoff;    /* (nloc) -1: every day held is present (days Lf-1 .. nt-1); else offset in qday */
+  int32_t       *qday;    /* the ascending query days of the locations with gaps */
+  int64_t        nunusable; /* owned locations, all ranks, with a missing slow value or no query day */
   int            count[4]; /* owned locations per split */
   int64_t        nglobal[4]; /* locations per split, all ranks */
 } SampleSet;
@@ -172,6 +183,9 @@ typedef struct {
  * read (y = NULL, T = 0). */
 PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **ss);
 PetscErrorCode data_samples_destroy(SampleSet **ss);
+/* The k-th query day of location c (0 <= k < ss->nq[c]), and whether day d is one. */
+int       data_query_day(const SampleSet *ss, int c, int k);
+PetscBool data_query_valid(const SampleSet *ss, int c, int d);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */

@@ -51,7 +51,7 @@ PetscErrorCode app_eval(MPI_Comm comm)
   SplitOptions so;
   Dataset     *dd = NULL, *dp = NULL;
   int          split = -1, T = 0, kd[MODEL_MAX_TARGETS], kp[MODEL_MAX_TARGETS], kc = -1, ncls = 1;
-  char         tname[MODEL_MAX_TARGETS][NC_MAX_NAME + 1], units[MODEL_MAX_TARGETS][64], meanings[1024] = "", *clsname[EVAL_MAX_CLASSES];
+  char         tname[MODEL_MAX_TARGETS][NC_MAX_NAME + 1], oname[MODEL_MAX_TARGETS][NC_MAX_NAME + 16], units[MODEL_MAX_TARGETS][64], meanings[1024] = "", *clsname[EVAL_MAX_CLASSES];
   double       clsval[DATA_MAX_CATS];
   DataLocation *loc;
   EvalSums    *ls, cs[EVAL_MAX_CLASSES][MODEL_MAX_TARGETS], ps[MODEL_MAX_TARGETS];
@@ -91,7 +91,12 @@ PetscErrorCode app_eval(MPI_Comm comm)
     for (int k = 0; k < dd->nvar; k++) {
       if (dd->var[k].role == ROLE_TARGET && io_find_var(pf, dd->var[k].name) >= 0 && T < MODEL_MAX_TARGETS) {
         PetscBool found;
+        char meas[NC_MAX_NAME + 16];
         PetscCall(PetscStrncpy(tname[T], dd->var[k].name, sizeof tname[T]));
+        /* a target trained on gap-filled values is scored on its measured days
+         * (raci prep -prep_use_gapfilled keeps them as X_measured) */
+        snprintf(meas, sizeof meas, "%s_measured", dd->var[k].name);
+        PetscCall(PetscStrncpy(oname[T], io_find_var(dd->file, meas) >= 0 ? meas : dd->var[k].name, sizeof oname[T]));
         PetscCall(io_att_text(dd->file, dd->var[k].varid, "units", units[T], sizeof units[T], &found));
         if (!found) units[T][0] = '\0';
         T++;
@@ -110,7 +115,7 @@ PetscErrorCode app_eval(MPI_Comm comm)
   PetscCall(PetscMemzero(&rp, sizeof rp));
   for (int r = ROLE_FAST; r < NUM_ROLES; r++) rd.given[r] = rp.given[r] = PETSC_TRUE;
   for (int k = 0; k < T; k++) {
-    PetscCall(PetscStrncpy(rd.name[ROLE_TARGET][k], tname[k], sizeof rd.name[0][0]));
+    PetscCall(PetscStrncpy(rd.name[ROLE_TARGET][k], oname[k], sizeof rd.name[0][0]));
     PetscCall(PetscStrncpy(rp.name[ROLE_TARGET][k], tname[k], sizeof rp.name[0][0]));
   }
   rd.n[ROLE_TARGET] = rp.n[ROLE_TARGET] = T;
@@ -124,7 +129,7 @@ PetscErrorCode app_eval(MPI_Comm comm)
              pred, dp->tile.nx, dp->tile.ny, dp->nt, data, dd->tile.nx, dd->tile.ny, dd->nt);
   for (int k = 0; k < dd->nvar; k++) {
     for (int j = 0; j < T; j++)
-      if (!strcmp(dd->var[k].name, tname[j]) && dd->var[k].role == ROLE_TARGET) kd[j] = k;
+      if (!strcmp(dd->var[k].name, oname[j]) && dd->var[k].role == ROLE_TARGET) kd[j] = k;
     if (dd->var[k].role == ROLE_SLOW) kc = k;
   }
   for (int k = 0; k < dp->nvar; k++)

@@ -161,9 +161,65 @@ static PetscErrorCode load_state(SaveCtx *c, const Model *m, TrainState *st)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Start from the parameters of another run (-init_from), e.g. pretrained on
+ * simulations before fine-tuning on towers: same variables in the same roles
+ * and the same network; the optimiser, the epochs and the normalisation
+ * (this data's) start afresh. */
+static PetscErrorCode init_from(SaveCtx *c, const char *path, TrainState *st)
+{
+  IoSection  *sec;
+  int         n;
+  const void *p;
+  ModelConfig a = *c->cfg, b;
+  MPI_Comm    comm = c->comm;
+
+  PetscFunctionBeginUser;
+  PetscCall(io_ckpt_read(comm, path, &sec, &n));
+  PetscCall(io_ckpt_find(comm, path, sec, n, "roles", 0, &p));
+  PetscCheck(!strcmp(p, c->roles), comm, RACI_ERR_INPUT, "-init_from '%s' was trained on other variables (%s) than these (%s); give both runs the same -fast, -slow and -target", path, (const char *)p, c->roles);
+  PetscCall(io_ckpt_find(comm, path, sec, n, "config", sizeof(ModelConfig), &p));
+  memcpy(&b, p, sizeof b);
+  memset(a.mu, 0, sizeof a.mu), memset(a.sigma, 0, sizeof a.sigma), memset(b.mu, 0, sizeof b.mu), memset(b.sigma, 0, sizeof b.sigma); /* the data's own */
+  PetscCheck(!memcmp(&a, &b, sizeof a), comm, RACI_ERR_INPUT, "-init_from '%s' is a different network (model, ablation flags, sizes or target weights); use the model options of the run that wrote it", path);
+  PetscCall(io_ckpt_find(comm, path, sec, n, "params", st->np * sizeof(float), &p));
+  PetscCall(PetscArraycpy(st->params, (const float *)p, st->np));
+  PetscCall(PetscArraycpy(st->best, st->params, st->np));
+  PetscCall(io_ckpt_free(&sec, n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* JSON list of the ids (site ids, or global location ids on grids) of the
+ * locations of one split, from every rank; written by rank 0. */
+static PetscErrorCode report_split(MPI_Comm comm, FILE *fp, const SampleSet *ss, Split split, const char *name)
+{
+  PetscMPIInt size, rank, nloc = 0, *counts, *displs, total = 0;
+  int64_t    *mine, *all;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscMalloc1(ss->nloc + 1, &mine));
+  for (int c = 0; c < ss->nloc; c++)
+    if (ss->owned[c] && ss->split[c] == (unsigned char)split) mine[nloc++] = ss->gid[c];
+  PetscCall(PetscMalloc2(size, &counts, size, &displs));
+  PetscCallMPI(MPI_Allgather(&nloc, 1, MPI_INT, counts, 1, MPI_INT, comm));
+  for (int r = 0; r < size; r++) displs[r] = total, total += counts[r];
+  PetscCall(PetscMalloc1(total + 1, &all));
+  PetscCallMPI(MPI_Gatherv(mine, nloc, MPI_INT64_T, all, counts, displs, MPI_INT64_T, 0, comm));
+  if (rank == 0 && fp) {
+    fprintf(fp, ", \"%s_locations\": [", name);
+    for (int i = 0; i < total; i++) fprintf(fp, "%s%lld", i ? ", " : "", (long long)all[i]);
+    fprintf(fp, "]");
+  }
+  PetscCall(PetscFree(all));
+  PetscCall(PetscFree2(counts, displs));
+  PetscCall(PetscFree(mine));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode app_train(MPI_Comm comm)
 {
-  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", roles[4096], tatts[4096];
+  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", init[PETSC_MAX_PATH_LEN] = "", roles[4096], tatts[4096];
   PetscBool    have_data, have_out, resume = PETSC_FALSE;
   PetscInt     halo = 1;
   RoleOptions  ro;
@@ -185,6 +241,7 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(PetscOptionsString("-data", "Training data (NetCDF, gridded or sites)", NULL, data, data, sizeof data, &have_data));
   PetscCall(PetscOptionsString("-o", "Checkpoint to write (after every epoch and on SIGTERM/SIGUSR1)", NULL, out, out, sizeof out, &have_out));
   PetscCall(PetscOptionsBool("-resume", "Continue from the checkpoint -o if it exists", NULL, resume, &resume, NULL));
+  PetscCall(PetscOptionsString("-init_from", "Start from the parameters of this checkpoint (same variables and network; fine-tuning)", NULL, init, init, sizeof init, NULL));
   PetscCall(PetscOptionsString("-train_report", "Also write the validation and test errors as JSON here", NULL, report, report, sizeof report, NULL));
   PetscCall(PetscOptionsInt("-grid_halo", "Halo width in cells (geographic neighbours)", NULL, halo, &halo, NULL));
   PetscOptionsEnd();
@@ -207,6 +264,10 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(roles_text(ds, roles, sizeof roles));
   PetscCall(target_atts_text(ds, tatts, sizeof tatts));
   sc = (SaveCtx){comm, out, &cfg, &to, ss, roles, tatts};
+  if (init[0]) {
+    PetscCall(init_from(&sc, init, &st));
+    if (!to.quiet) PetscCall(PetscPrintf(comm, "raci train: parameters from %s\n", init));
+  }
   if (resume) {
     int exists = 0;
     if (rank == 0) {
@@ -221,7 +282,7 @@ PetscErrorCode app_train(MPI_Comm comm)
     }
   }
   if (!to.quiet)
-    PetscCall(PetscPrintf(comm, "raci train: %s on %s: %" PetscInt_FMT " locations (%lld train, %lld validation, %lld test, %" PetscInt_FMT " unusable), %" PetscInt_FMT " days, %d fast, %d static features, %d targets; %zu parameters\n", to.model, data, total, (long long)ss->nglobal[SPLIT_TRAIN], (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST], unusable,
+    PetscCall(PetscPrintf(comm, "raci train: %s on %s: %" PetscInt_FMT " locations (%lld train, %lld validation, %lld test, %lld unusable), %" PetscInt_FMT " days, %d fast, %d static features, %d targets; %zu parameters\n", to.model, data, total, (long long)ss->nglobal[SPLIT_TRAIN], (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST], (long long)ss->nunusable,
                           ds->nt, ss->F, ss->S, ss->T, model_nparams(m)));
 
   PetscCall(core_signal_install());
@@ -239,6 +300,7 @@ PetscErrorCode app_train(MPI_Comm comm)
     Split       sp[3] = {SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST};
     const char *spn[3] = {"train", "validation", "test (held out)"};
     FILE       *fp = NULL;
+    char        tmp_report[PETSC_MAX_PATH_LEN + 16];
 
     PetscCall(data_batch_create(ss, train_max_queries(&to), 0, &sb));
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
@@ -255,9 +317,8 @@ PetscErrorCode app_train(MPI_Comm comm)
       PetscCall(PetscPrintf(comm, "%s\n", line));
     }
     if (report[0] && rank == 0) {
-      char tmp[PETSC_MAX_PATH_LEN + 16];
-      snprintf(tmp, sizeof tmp, "%s.tmp", report);
-      fp = fopen(tmp, "w");
+      snprintf(tmp_report, sizeof tmp_report, "%s.tmp", report);
+      fp = fopen(tmp_report, "w");
       if (fp) {
         fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"bank_seconds\": %.3f, \"bank_entries\": %d, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, res.bank_seconds, st.bank.M, model_nparams(m));
         for (int i = 0; i < 3; i++) {
@@ -271,9 +332,18 @@ PetscErrorCode app_train(MPI_Comm comm)
           }
           fprintf(fp, "}");
         }
-        fprintf(fp, "}\n");
-        if (fclose(fp) || rename(tmp, report)) fp = NULL;
       }
+    }
+    /* which locations were in which split, and whose entries the bank holds
+     * (every rank takes part; rank 0 writes) */
+    PetscCall(report_split(comm, fp, ss, SPLIT_TRAIN, "train"));
+    PetscCall(report_split(comm, fp, ss, SPLIT_VAL, "validation"));
+    PetscCall(report_split(comm, fp, ss, SPLIT_TEST, "test"));
+    if (fp) {
+      fprintf(fp, ", \"bank_locations\": [");
+      for (int i = 0; i < st.bank.M; i++) fprintf(fp, "%s%d", i ? ", " : "", (int)st.bank.owner[i]);
+      fprintf(fp, "]}\n");
+      if (fclose(fp) || rename(tmp_report, report)) fp = NULL;
     }
     {
       int ok = rank != 0 || !report[0] || fp != NULL;

@@ -15,12 +15,18 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
   PetscCall(PetscMemzero(so, sizeof *so));
   so->val_frac = 0.1;
   so->seed     = 1;
+  PetscCall(PetscStrncpy(so->strata, "class", sizeof so->strata));
   PetscOptionsBegin(comm, NULL, "Training, validation and test locations", NULL);
   PetscCall(PetscOptionsRealArray("-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)", NULL, so->box, &n, NULL));
   PetscCall(PetscOptionsStringArray("-split_test_sites", "Test locations: site ids", NULL, sites, &ns, NULL));
   PetscCall(PetscOptionsReal("-split_val_frac", "Fraction of the other locations used for validation", NULL, so->val_frac, &so->val_frac, NULL));
-  PetscCall(PetscOptionsInt("-split_seed", "Seed of the validation draw", NULL, so->seed, &so->seed, NULL));
+  PetscCall(PetscOptionsInt("-split_seed", "Seed of the validation draw and of the fold assignment", NULL, so->seed, &so->seed, NULL));
+  PetscCall(PetscOptionsInt("-split_folds", "Leave-sites-out cross-validation with this many folds (site files; 0: off)", NULL, so->nfolds, &so->nfolds, NULL));
+  PetscCall(PetscOptionsInt("-split_fold", "The fold whose sites are the test set, 0 .. folds-1", NULL, so->fold, &so->fold, NULL));
+  PetscCall(PetscOptionsString("-split_strata", "Class variable the folds are stratified by", NULL, so->strata, so->strata, sizeof so->strata, &so->strata_set));
   PetscOptionsEnd();
+  PetscCheck(so->nfolds >= 0 && so->nfolds != 1, comm, RACI_ERR_INPUT, "-split_folds must be 0 (off) or at least 2; got %" PetscInt_FMT, so->nfolds);
+  PetscCheck(!so->nfolds || (so->fold >= 0 && so->fold < so->nfolds), comm, RACI_ERR_INPUT, "-split_fold must be in 0 .. %" PetscInt_FMT " (-split_folds %" PetscInt_FMT "); got %" PetscInt_FMT, so->nfolds - 1, so->nfolds, so->fold);
   PetscCheck(n % 4 == 0, comm, RACI_ERR_INPUT, "-split_test_box takes groups of four numbers lon0,lon1,lat0,lat1; got %" PetscInt_FMT, n);
   PetscCheck(so->val_frac >= 0 && so->val_frac < 1, comm, RACI_ERR_INPUT, "-split_val_frac must be in [0, 1)");
   so->nbox = (int)(n / 4);
@@ -100,8 +106,57 @@ static PetscErrorCode read_site_ids(const Dataset *ds, char **ids, size_t *len)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static Split split_of(const SplitOptions *so, double lon, double lat, int64_t gid, const char *site)
+typedef struct {
+  double  cls, u;
+  int64_t gid;
+} FoldItem;
+
+static int fold_cmp(const void *a, const void *b)
 {
+  const FoldItem *x = a, *y = b;
+  if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+  if (x->u != y->u) return x->u < y->u ? -1 : 1;
+  return (x->gid > y->gid) - (x->gid < y->gid);
+}
+
+/* Fold of every site of the file (NULL without -split_folds): sites sorted
+ * by class, then by a draw keyed by (seed, site index), dealt to the folds in
+ * turn, so each class is spread evenly over the folds and the assignment
+ * does not depend on the rank count or the site order in the file. */
+static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int **fold)
+{
+  const IoFile *f = ds->file;
+  PetscInt      n;
+  int           v;
+  float        *cls;
+  FoldItem     *it;
+
+  PetscFunctionBeginUser;
+  *fold = NULL;
+  if (!so->nfolds) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCheck(ds->layout == LAYOUT_SITE, ds->comm, RACI_ERR_INPUT, "%s: -split_folds holds out whole sites and needs a site file; on grids use -split_test_box", f->path);
+  n = ds->tile.nx;
+  PetscCheck(so->nfolds <= n, ds->comm, RACI_ERR_INPUT, "%s: -split_folds %" PetscInt_FMT " exceeds the %" PetscInt_FMT " sites", f->path, so->nfolds, n);
+  v = io_find_var(f, so->strata);
+  PetscCheck(v >= 0 || !so->strata_set, ds->comm, RACI_ERR_INPUT, "%s: -split_strata: no variable '%s'", f->path, so->strata);
+  PetscCall(PetscMalloc2(n, &cls, n, &it));
+  PetscCall(PetscMalloc1(n, fold));
+  if (v >= 0) {
+    MPI_Offset s0 = 0, c0 = n;
+    PetscCheck(f->vars[v].ndims == 1, ds->comm, RACI_ERR_INPUT, "%s: -split_strata variable '%s' must be one value per site", f->path, so->strata);
+    PetscCall(io_read_float(f, v, &s0, &c0, cls));
+  } else
+    for (PetscInt i = 0; i < n; i++) cls[i] = 0;
+  for (PetscInt i = 0; i < n; i++) it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i], core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, 0xf01dULL), i};
+  qsort(it, (size_t)n, sizeof *it, fold_cmp);
+  for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds);
+  PetscCall(PetscFree2(cls, it));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static Split split_of(const SplitOptions *so, const int *fold, double lon, double lat, int64_t gid, const char *site)
+{
+  if (fold && fold[gid] == so->fold) return SPLIT_TEST;
   for (int b = 0; b < so->nbox; b++) {
     const PetscReal *x = so->box + 4 * b;
     if (lon >= x[0] && lon <= x[1] && lat >= x[2] && lat <= x[3]) return SPLIT_TEST;
@@ -120,7 +175,8 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   double     *lon, *lat;
   char       *site_ids = NULL; /* (ng, site_len) site ids of the tile, NUL-terminated */
   size_t      site_len = 0;
-  int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf = 0, ns = 0, ntg = 0, S = 0;
+  int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf = 0, ns = 0, ntg = 0, S = 0, *nqg, *fold;
+  int64_t     nqgap = 0;
 
   PetscFunctionBeginUser;
   PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE, "training samples need the whole record read");
@@ -150,38 +206,63 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   }
   ss->F = nf, ss->S = S, ss->T = ntg;
 
-  /* usable locations of the tile plus halo: every fast and slow value present */
-  PetscCall(PetscMalloc3(ng, &compact, ng, &lon, ng, &lat));
+  /* usable locations of the tile plus halo: every slow value present and at
+   * least one query day (Lf days in a row with every fast driver) */
+  PetscCall(PetscMalloc4(ng, &compact, ng, &lon, ng, &lat, ng, &nqg));
   PetscCall(read_lonlat(ds, lon, lat));
   ss->nloc = 0;
   for (PetscInt g = 0; g < ng; g++) {
     PetscBool ok = PETSC_TRUE;
-    for (int k = 0; k < nf && ok; k++)
-      for (PetscInt d = 0; d < nt && ok; d++) ok = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
+    int       run = 0;
     for (int k = 0; k < ns && ok; k++) ok = (PetscBool)!isnan(ds->var[slow[k]].val[g]);
-    compact[g] = ok ? ss->nloc++ : -1;
+    nqg[g] = 0;
+    for (PetscInt d = 0; d < nt && ok; d++) {
+      PetscBool p = PETSC_TRUE;
+      for (int k = 0; k < nf && p; k++) p = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
+      run = p ? run + 1 : 0;
+      nqg[g] += run >= Lf;
+    }
+    compact[g] = ok && nqg[g] > 0 ? ss->nloc++ : -1;
+    if (compact[g] < 0 && g % t->gxm + t->gxs >= t->xs && g % t->gxm + t->gxs < t->xs + t->xm && g / t->gxm + t->gys >= t->ys && g / t->gxm + t->gys < t->ys + t->ym) ss->nunusable++;
+    if (compact[g] >= 0 && nqg[g] < nt - Lf + 1) nqgap += nqg[g];
   }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
   PetscCall(read_site_ids(ds, &site_ids, &site_len));
+  PetscCall(fold_table(ds, so, &fold));
   {
     int n = ss->nloc;
     PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1, &ss->split));
     PetscCall(PetscMalloc2((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * S + 1, &ss->sf));
     if (ntg) PetscCall(PetscMalloc1((size_t)n * nt * ntg, &ss->y));
     PetscCall(PetscMalloc1((size_t)n * Kf + 1, &ss->nbr));
+    PetscCall(PetscMalloc3(n + 1, &ss->nq, n + 1, &ss->qoff, nqgap + 1, &ss->qday));
   }
-  for (PetscInt g = 0; g < ng; g++) {
+  for (PetscInt g = 0, off = 0; g < ng; g++) {
     int      c = compact[g];
     PetscInt x = t->gxs + g % t->gxm, y = t->gys + g / t->gxm;
     if (c < 0) continue;
+    ss->nq[c]   = nqg[g];
+    ss->qoff[c] = -1;
+    if (nqg[g] < nt - Lf + 1) { /* a location with gaps lists its query days */
+      int run = 0;
+      ss->qoff[c] = off;
+      for (PetscInt d = 0; d < nt; d++) {
+        PetscBool p = PETSC_TRUE;
+        for (int k = 0; k < nf && p; k++) p = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
+        run = p ? run + 1 : 0;
+        if (run >= Lf) ss->qday[off++] = (int32_t)d;
+      }
+    }
     ss->ghost[c] = (int)g;
     ss->gid[c]   = (int64_t)y * t->nx + x;
     ss->lon[c]   = lon[g];
     ss->lat[c]   = lat[g];
     ss->owned[c] = (x >= t->xs && x < t->xs + t->xm && y >= t->ys && y < t->ys + t->ym);
-    ss->split[c] = (unsigned char)split_of(so, lon[g], lat[g], ss->gid[c], site_ids ? site_ids + g * site_len : NULL);
+    ss->split[c] = (unsigned char)split_of(so, fold, lon[g], lat[g], ss->gid[c], site_ids ? site_ids + g * site_len : NULL);
     if (ss->owned[c]) ss->count[ss->split[c]]++;
   }
   PetscCall(PetscFree(site_ids));
+  PetscCall(PetscFree(fold));
   for (int k = 0; k < 4; k++) ss->nglobal[k] = ss->count[k];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->nglobal, 4, MPIU_INT64, MPI_SUM, ds->comm));
   PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA, "%s: no usable training location (every usable location is in a test box, test site or the validation draw)", ds->file->path);
@@ -200,6 +281,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
       for (int k = 0; k < nf; k++)
         for (PetscInt d = 0; d < nt; d++) {
           double v = ds->var[fast[k]].val[d * ng + g];
+          if (isnan(v)) continue; /* outside a tower's record */
           acc[3 * k] += v, acc[3 * k + 1] += v * v, acc[3 * k + 2] += 1;
         }
       for (int k = 0; k < ns; k++) {
@@ -273,7 +355,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
       for (int k = 0; k < Kf && k < n; k++) nb[k] = cand[k];
     }
   }
-  PetscCall(PetscFree3(compact, lon, lat));
+  PetscCall(PetscFree4(compact, lon, lat, nqg));
   *out = ss;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -288,9 +370,28 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscCall(PetscFree2(ss->xn, ss->sf));
   PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
+  PetscCall(PetscFree3(ss->nq, ss->qoff, ss->qday));
   PetscCall(PetscFree(ss));
   *pss = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+int data_query_day(const SampleSet *ss, int c, int k)
+{
+  return ss->qoff[c] < 0 ? ss->Lf - 1 + k : ss->qday[ss->qoff[c] + k];
+}
+
+PetscBool data_query_valid(const SampleSet *ss, int c, int d)
+{
+  const int32_t *q = ss->qday + (ss->qoff[c] < 0 ? 0 : ss->qoff[c]);
+  int            lo = 0, hi = ss->nq[c];
+  if (ss->qoff[c] < 0) return (PetscBool)(d >= ss->Lf - 1 && d < ss->nt);
+  while (lo < hi) { /* first query day >= d */
+    int mid = (lo + hi) / 2;
+    if (q[mid] < d) lo = mid + 1;
+    else hi = mid;
+  }
+  return (PetscBool)(lo < ss->nq[c] && q[lo] == d);
 }
 
 PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBatch *b)
@@ -339,7 +440,7 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
   }
   for (int q = 0; q < Q; q++) {
     const int32_t *nb = ss->nbr + (size_t)loc[q] * ss->Kf;
-    for (int k = 0; k < ss->Kf; k++) b->nb[q * ss->Kf + k] = nb[k] < 0 ? -1 : row_of(b, nb[k], day[q]);
+    for (int k = 0; k < ss->Kf; k++) b->nb[q * ss->Kf + k] = nb[k] < 0 || !data_query_valid(ss, nb[k], day[q]) ? -1 : row_of(b, nb[k], day[q]);
   }
   for (int r = 0; r < b->R; r++)
     for (int t = 0; t < Lf; t++) memcpy(b->xf + ((size_t)t * b->R + r) * F, ss->xn + ((size_t)b->rloc[r] * nt + b->rday[r] - Lf + 1 + t) * F, sizeof(float) * F);
@@ -350,13 +451,19 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
       float *xb = b->xb + ((size_t)p * Q + q) * F;
       d0 = d0 < 0 ? 0 : d0;
       d1 = d1 > nt ? nt : d1;
-      b->eb[q * P + p] = d1 <= d0;
       /* summed day by day, not from prefix sums: the same value whatever
        * the first day held (prediction holds windows of the record) */
+      int    n = 0;
       for (int k = 0; k < F; k++) xb[k] = 0.0f;
-      for (int d = d0; d < d1; d++)
+      for (int d = d0; d < d1; d++) { /* days missing a driver (outside a tower's record) are left out */
+        int ok = 1;
+        for (int k = 0; k < F; k++) ok &= !isnan(xn[(size_t)d * F + k]);
+        if (!ok) continue;
         for (int k = 0; k < F; k++) xb[k] += xn[(size_t)d * F + k];
-      for (int k = 0; k < F; k++) xb[k] = d1 > d0 ? xb[k] / (float)(d1 - d0) : 0.0f;
+        n++;
+      }
+      for (int k = 0; k < F; k++) xb[k] = n > 0 ? xb[k] / (float)n : 0.0f;
+      b->eb[q * P + p] = n == 0;
     }
     memcpy(b->s + (size_t)q * ss->S, ss->sf + (size_t)loc[q] * ss->S, sizeof(float) * ss->S);
     if (ss->y) memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
@@ -375,22 +482,24 @@ PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, D
   double     *lon, *lat;
   char       *ids;
   size_t      len;
-  int         o = 0;
+  int         o = 0, *fold;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc2(ng, &lon, ng, &lat));
   PetscCall(read_lonlat(ds, lon, lat));
   PetscCall(read_site_ids(ds, &ids, &len));
+  PetscCall(fold_table(ds, so, &fold));
   for (PetscInt y = t->ys; y < t->ys + t->ym; y++)
     for (PetscInt x = t->xs; x < t->xs + t->xm; x++, o++) {
       PetscInt g = data_ghost_index(t, x, y);
       loc[o].gid = (int64_t)y * t->nx + x;
       loc[o].lon = lon[g], loc[o].lat = lat[g];
-      loc[o].split = (unsigned char)split_of(so, lon[g], lat[g], loc[o].gid, ids ? ids + g * len : NULL);
+      loc[o].split = (unsigned char)split_of(so, fold, lon[g], lat[g], loc[o].gid, ids ? ids + g * len : NULL);
       loc[o].id[0] = '\0';
       if (ids) PetscCall(PetscStrncpy(loc[o].id, ids + g * len, sizeof loc[o].id));
     }
   PetscCall(PetscFree2(lon, lat));
   PetscCall(PetscFree(ids));
+  PetscCall(PetscFree(fold));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -90,7 +90,7 @@ static void output_change(const ModelConfig *c, const float *a, const float *b, 
 PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0, int diag_stride, SampleBatch *sb, PredictOut *po)
 {
   const ModelConfig *c = model_config(m);
-  int                T = c->T, maxq = sb->maxq, nq, *order, *day;
+  int                T = c->T, maxq = sb->maxq, nq, *order, *valid, *day;
   float             *yhat, *yocc, *dslow, *dfast, *z = NULL;
   ModelBatch         mb;
   double             cnt;
@@ -99,14 +99,18 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
   PetscCheck(sb->T == T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for a model of %d", sb->T, T);
   PetscCheck(d0 >= 0 && d0 + po->nd <= ss->nt, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "days [%d, %d) outside the %" PetscInt_FMT " days held", d0, d0 + po->nd, ss->nt);
   PetscCall(PetscMalloc6(ss->nloc + 1, &order, maxq, &day, (size_t)maxq * T, &yhat, (size_t)maxq * T, &yocc, maxq, &dslow, maxq, &dfast));
+  PetscCall(PetscMalloc1(ss->nloc + 1, &valid));
   if (po->Z) PetscCall(PetscMalloc1((size_t)maxq * po->Z, &z));
   PetscCall(query_order(ss, order, &nq));
   for (int d = PetscMax(d0, ss->Lf - 1); d < d0 + po->nd; d++) {
     PetscBool diag = (PetscBool)(diag_stride > 0 && (ss->t0 + d) % diag_stride == 0);
+    int       nv   = 0;
     for (int q = 0; q < maxq; q++) day[q] = d;
-    for (int b0 = 0; b0 < nq; b0 += maxq) {
-      int  Q   = PetscMin(maxq, nq - b0);
-      int *loc = order + b0;
+    for (int i = 0; i < nq; i++) /* the locations with a full fast window on day d */
+      if (data_query_valid(ss, order[i], d)) valid[nv++] = order[i];
+    for (int b0 = 0; b0 < nv; b0 += maxq) {
+      int  Q   = PetscMin(maxq, nv - b0);
+      int *loc = valid + b0;
 
       PetscCall(data_batch_fill(ss, loc, day, Q, sb, &mb));
       mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_owner = bank->owner, mb.M = bank->M, mb.bank_idx = NULL;
@@ -141,6 +145,7 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
     }
   }
   PetscCall(PetscFree6(order, day, yhat, yocc, dslow, dfast));
+  PetscCall(PetscFree(valid));
   PetscCall(PetscFree(z));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

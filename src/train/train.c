@@ -84,8 +84,8 @@ static PetscBool uses_bank(const Model *m)
   return (PetscBool)(c->kind == MODEL_RACI && !c->no_slow && !c->no_retrieval);
 }
 
-/* A valid day for location c: at least Lf days of drivers. */
-static int day_draw(const SampleSet *ss, double u) { return (int)(ss->Lf - 1 + floor(u * (double)(ss->nt - ss->Lf + 1))); }
+/* A query day of location c (a full fast window), uniform over them. */
+static int day_draw(const SampleSet *ss, int c, double u) { return data_query_day(ss, c, (int)floor(u * (double)ss->nq[c])); }
 
 /* Owned training locations in the bank: all of them, or with more than
  * bank_max in all a draw keyed by location id (the same on any rank count). */
@@ -119,7 +119,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
     /* key: mean z over bank_days days of the location, keyed by (seed, epoch, location) */
     for (int d = 0; d < nd; d++) {
       loc[d] = i;
-      day[d] = day_draw(ss, core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, 0xba4cULL + (uint64_t)d));
+      day[d] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, 0xba4cULL + (uint64_t)d));
     }
     PetscCall(data_batch_fill(ss, loc, day, nd, sb, &mb));
     model_encode_z(m, params, &mb, z);
@@ -183,12 +183,13 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc3(sb->maxq, &loc, sb->maxq, &day, (size_t)sb->maxq * T, &yhat));
-  for (int i = 0; i < ss->nloc; i++)
-    if (ss->owned[i] && ss->split[i] == (unsigned char)split) total += (ss->nt - ss->Lf) / stride + 1;
+  for (int d = ss->Lf - 1; d < ss->nt; d += stride)
+    for (int i = 0; i < ss->nloc; i++)
+      if (ss->owned[i] && ss->split[i] == (unsigned char)split && data_query_valid(ss, i, d)) total++;
   /* day by day, so that the queries of a batch share their neighbours' rows */
   for (int d = ss->Lf - 1; d < ss->nt; d += stride) {
     for (int i = 0; i < ss->nloc; i++) {
-      if (!ss->owned[i] || ss->split[i] != (unsigned char)split) continue;
+      if (!ss->owned[i] || ss->split[i] != (unsigned char)split || !data_query_valid(ss, i, d)) continue;
       loc[nq] = i, day[nq] = d, nq++;
       done++;
       if (nq == sb->maxq || done == total) {
@@ -221,7 +222,7 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
 static PetscErrorCode step_queries(const SampleSet *ss, const TrainOptions *to, long epoch, long step, int maxq, int *loc, int *day, int *nq)
 {
   const Tile *t    = &ss->ds->tile;
-  double      rate = PetscMin(1.0, (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]); /* E[Q] = rate * training locations */
+  double      rate = (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]; /* E[Q] = rate * training locations */
   uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step;
   int         Q    = 0;
 
@@ -233,13 +234,17 @@ static PetscErrorCode step_queries(const SampleSet *ss, const TrainOptions *to, 
       int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx;
       patch = (uint64_t)((y / to->patch) * ((t->nx + to->patch - 1) / to->patch) + x / to->patch);
     }
-    if (core_rng_uniform((uint64_t)to->seed, patch, key, 0x9a7cULL) >= rate) continue;
-    /* dropping samples would make the run depend on the rank count: refuse instead
-     * (with 4x the expected batch as capacity this does not happen in practice) */
-    PetscCheck(Q < maxq, PETSC_COMM_SELF, RACI_ERR_INPUT, "step %ld of epoch %ld drew more than %d samples on one rank; use a larger -train_batch or a smaller -train_patch", step + 1, epoch + 1, maxq);
-    loc[Q] = i;
-    day[Q] = day_draw(ss, core_rng_uniform((uint64_t)to->seed, patch, key, 0xda7ULL));
-    Q++;
+    /* draw j of a patch, j < rate: with fewer training locations than the
+     * batch (a few dozen towers) each takes several days per step */
+    for (int j = 0; j < rate; j++) {
+      if (core_rng_uniform((uint64_t)to->seed, patch, key, 0x9a7cULL + (uint64_t)j) >= rate - j) continue;
+      /* dropping samples would make the run depend on the rank count: refuse instead
+       * (with 4x the expected batch as capacity this does not happen in practice) */
+      PetscCheck(Q < maxq, PETSC_COMM_SELF, RACI_ERR_INPUT, "step %ld of epoch %ld drew more than %d samples on one rank; use a larger -train_batch or a smaller -train_patch", step + 1, epoch + 1, maxq);
+      loc[Q] = i;
+      day[Q] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, patch, key, 0xda7ULL + (uint64_t)j));
+      Q++;
+    }
   }
   *nq = Q;
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -15,7 +15,7 @@ GRID="$RACI_SHARED_DATA/gridded"
 
 # A scratch directory removed at exit.
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/raci-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -46,4 +46,17 @@ same_nc() {
     printf '%s\n' "$out" >&2
     return 1
   fi
+}
+
+# refuses LABEL WANT OUT raci-args...: raci on $NP ranks must fail with exactly
+# one line "raci: error: ..." containing WANT, and leave neither OUT nor a
+# temporary file in $TMP.
+refuses() {
+  label=$1 want=$2 out=$3; shift 3
+  rm -f "$out"
+  if run_np "$NP" "$@" > "$TMP/out" 2> "$TMP/err"; then fail "$label: accepted"; fi
+  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$label: not one error line"; }
+  grep -q "$want" "$TMP/err" || { cat "$TMP/err"; fail "$label: message does not say '$want'"; }
+  [ ! -e "$out" ] && ! ls "$TMP"/*.tmp > /dev/null 2>&1 || fail "$label: output written"
+  echo "ok refuses $label: $(cat "$TMP/err")"
 }
