@@ -16,7 +16,7 @@ export RACI_SHARED_DATA
 BUILD = build
 DEPS  = $(BUILD)/.deps-ok
 
-LIB_SRC  = $(wildcard src/core/*.c src/io/*.c src/grid/*.c src/data/*.c src/sim/*.c src/model/*.c src/train/*.c src/predict/*.c src/eval/*.c)
+LIB_SRC  = $(wildcard src/core/*.c src/io/*.c src/grid/*.c src/data/*.c src/sim/*.c src/model/*.c src/train/*.c src/predict/*.c src/eval/*.c src/prep/*.c)
 APP_SRC  = $(filter-out src/app/main.c,$(wildcard src/app/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c)

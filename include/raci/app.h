@@ -11,5 +11,6 @@ PetscErrorCode app_simulate(MPI_Comm comm);
 PetscErrorCode app_train(MPI_Comm comm);
 PetscErrorCode app_predict(MPI_Comm comm);
 PetscErrorCode app_eval(MPI_Comm comm);
+PetscErrorCode app_prep(MPI_Comm comm);
 
 #endif

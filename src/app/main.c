@@ -25,6 +25,9 @@ static const char usage[] =
   "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
   "                            ranks (tile + halo for grids, blocks for sites) and write\n"
   "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
+  "  prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT\n"
+  "                            daily tower CSVs of one directory into one site\n"
+  "                            file (time, site) with fast, slow and target roles\n"
   "\n"
   "options shared by commands that read data:\n"
   "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
@@ -63,7 +66,10 @@ static PetscErrorCode app_main(int argc, char **argv)
   } else if (!strcmp(cmd, "eval")) {
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci eval takes no positional argument (got '%s'); use -pred FILE -data FILE", file);
     PetscCall(app_eval(comm));
-  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert)", cmd);
+  } else if (!strcmp(cmd, "prep")) {
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci prep takes no positional argument (got '%s'); use -i DIR", file);
+    PetscCall(app_prep(comm));
+  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)", cmd);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
