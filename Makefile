@@ -22,7 +22,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c)
 TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check demo deps clean
+.PHONY: all check demo deps slurm-deps clean
 all: bin/raci
 
 deps: $(DEPS)
@@ -45,7 +45,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a $(wildcard include/raci/*.h 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ $< $(BUILD)/libraci.a $(LDLIBS)
 
-check: bin/raci $(TEST_BIN)
+# the Slurm job tests need slurm-wlm and munge (RACI_SKIP_SLURM=1 skips them)
+slurm-deps:
+	@[ "$${RACI_SKIP_SLURM:-0}" = 1 ] || tools/install-deps.sh slurm
+
+check: bin/raci $(TEST_BIN) slurm-deps
 	@tests/run-tests.sh
 
 demo: bin/raci

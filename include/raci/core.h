@@ -96,4 +96,18 @@ typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_RETRIEVAL, CORE_
 PetscErrorCode core_stage_push(CoreStage s);
 PetscErrorCode core_stage_pop(void);
 
+/* Run record (-run_record FILE, any command): a JSON file written by rank 0
+ * at the end of a successful run, for job scripts and scaling studies
+ * (docs/SCALING.md): version, command line, rank count, Slurm job ids, wall
+ * time, the wall time of each stage (the innermost stage pushed owns the
+ * time; max and mean over ranks), bytes read and written with PnetCDF and
+ * the write rate, and the entries the commands add below (process grid, tile
+ * sizes, throughput). Entries are local values; the commands add them on
+ * every rank with the same key (rank 0's value is written). */
+PetscErrorCode core_record_int(const char *key, long long v);
+PetscErrorCode core_record_real(const char *key, double v);
+PetscErrorCode core_record_text(const char *key, const char *v);
+void           core_record_io(double bytes_read, double bytes_written); /* local, added up */
+PetscErrorCode core_record_write(MPI_Comm comm);
+
 #endif

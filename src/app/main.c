@@ -32,7 +32,9 @@ static const char usage[] =
   "options shared by commands that read data:\n"
   "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
   "  -grid_halo W                        halo width in cells (default 1)\n"
-  "  -options_file F, -log_view, -help   PETSc conventions\n";
+  "  -options_file F, -log_view, -help   PETSc conventions\n"
+  "  -run_record FILE                    a JSON record of the run: ranks, process grid,\n"
+  "                                      time per stage, I/O rate (job scripts, scaling)\n";
 
 static PetscErrorCode app_main(int argc, char **argv)
 {
@@ -83,5 +85,6 @@ int main(int argc, char **argv)
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   ierr = core_initialize(argc, argv);
   if (!ierr) ierr = app_main(argc, argv);
+  if (!ierr) ierr = core_record_write(PETSC_COMM_WORLD);
   return core_finish(ierr);
 }

@@ -293,6 +293,10 @@ PetscErrorCode app_predict(MPI_Comm comm)
     PetscMPIInt size;
     PetscCallMPI(MPI_Comm_size(comm, &size));
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tp, 1, MPI_DOUBLE, MPI_MAX, comm));
+    PetscCall(core_record_int("cell_days", cell_days));
+    PetscCall(core_record_real("inference_seconds", tp));
+    PetscCall(core_record_real("cell_days_per_second_per_rank", cell_days / PetscMax(tp, 1e-9) / size));
+    PetscCall(core_record_real("read_write_seconds", t_io));
     if (!quiet) PetscCall(PetscPrintf(comm, "raci predict: wrote %s: %ld cell-days in %.1f s (inference %.1f s: %.0f cell-days/s per rank on %d rank(s); read and write %.1f s)\n", out, cell_days, el, tp, cell_days / PetscMax(tp, 1e-9) / size, size, t_io));
   }
   PetscCall(predict_out_destroy(&po));

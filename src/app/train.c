@@ -287,6 +287,17 @@ PetscErrorCode app_train(MPI_Comm comm)
 
   PetscCall(core_signal_install());
   PetscCall(train_run(comm, m, ss, &to, &st, save_state, &sc, &res));
+  PetscCall(core_record_text("model", to.model));
+  PetscCall(core_record_int("parameters", (long long)model_nparams(m)));
+  PetscCall(core_record_int("training_locations", (long long)ss->nglobal[SPLIT_TRAIN]));
+  PetscCall(core_record_int("epochs", st.epoch));
+  PetscCall(core_record_int("steps", st.t));
+  PetscCall(core_record_int("samples", res.samples));
+  PetscCall(core_record_real("train_seconds", res.seconds));
+  PetscCall(core_record_real("step_seconds", res.step_seconds));
+  PetscCall(core_record_real("samples_per_second", res.samples / PetscMax(res.step_seconds, 1e-9)));
+  PetscCall(core_record_real("bank_seconds", res.bank_seconds));
+  PetscCall(core_record_int("interrupted", res.interrupted ? 1 : 0));
   if (res.interrupted) {
     PetscCall(save_state(&sc, &st));
     PetscCall(PetscPrintf(comm, "raci train: stopped by signal %d after step %ld; state saved to %s (continue with the same command and -resume)\n", core_signal_received(), st.t, out));

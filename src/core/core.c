@@ -2,6 +2,8 @@
 #include <raci/core.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 #include <unistd.h>
 
 #define CORE_MAX_PENDING 16
+#define CORE_MAX_RECORD  32
+#define CORE_STACK       16
 
 static struct {
   int       argc;
@@ -18,7 +22,18 @@ static struct {
   PetscBool failed_local; /* an error was raised on a smaller communicator */
   char      pending[CORE_MAX_PENDING][PETSC_MAX_PATH_LEN];
   PetscLogStage stage[CORE_NUM_STAGES];
+  /* run record */
+  double    t_start, t_last;        /* MPI_Wtime at initialise and at the last stage change */
+  double    t_stage[CORE_NUM_STAGES + 1]; /* seconds per stage; the last: outside every stage */
+  int       stack[CORE_STACK], depth;
+  double    io_read, io_written;
+  int       nrec;
+  char      rec_key[CORE_MAX_RECORD][48];
+  char      rec_val[CORE_MAX_RECORD][256]; /* JSON text of the value */
+  char      rec_path[PETSC_MAX_PATH_LEN];   /* -run_record, "" without */
 } core;
+
+static const char *stage_names[CORE_NUM_STAGES] = {"Load", "Simulate", "Retrieval", "Forward", "Backward", "Reduction", "Optimizer", "Evaluate", "Write"};
 
 static PetscBool is_user_error(PetscErrorCode n)
 {
@@ -59,13 +74,13 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
 
 PetscErrorCode core_initialize(int argc, char **argv)
 {
-  static const char *names[CORE_NUM_STAGES] = {"Load", "Simulate", "Retrieval", "Forward", "Backward", "Reduction", "Optimizer", "Evaluate", "Write"};
-
   PetscFunctionBeginUser;
   core.argc = argc;
   core.argv = argv;
+  core.t_start = core.t_last = MPI_Wtime();
   PetscCall(PetscPushErrorHandler(core_error_handler, NULL));
-  for (int s = 0; s < CORE_NUM_STAGES; s++) PetscCall(PetscLogStageRegister(names[s], &core.stage[s]));
+  for (int s = 0; s < CORE_NUM_STAGES; s++) PetscCall(PetscLogStageRegister(stage_names[s], &core.stage[s]));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-run_record", core.rec_path, sizeof core.rec_path, NULL)); /* read now: any command takes it */
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -191,9 +206,20 @@ PetscErrorCode core_pending_remove(const char *path)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The time since the last change goes to the stage on top of the stack. */
+static void stage_clock(void)
+{
+  double now = MPI_Wtime();
+  core.t_stage[core.depth > 0 ? core.stack[core.depth - 1] : CORE_NUM_STAGES] += now - core.t_last;
+  core.t_last = now;
+}
+
 PetscErrorCode core_stage_push(CoreStage s)
 {
   PetscFunctionBeginUser;
+  stage_clock();
+  if (core.depth < CORE_STACK) core.stack[core.depth] = (int)s;
+  core.depth++;
   PetscCall(PetscLogStagePush(core.stage[s]));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -201,6 +227,122 @@ PetscErrorCode core_stage_push(CoreStage s)
 PetscErrorCode core_stage_pop(void)
 {
   PetscFunctionBeginUser;
+  stage_clock();
+  if (core.depth > 0) core.depth--;
   PetscCall(PetscLogStagePop());
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode record_put(const char *key, const char *json)
+{
+  int i = 0;
+
+  PetscFunctionBeginUser;
+  while (i < core.nrec && strcmp(core.rec_key[i], key)) i++;
+  PetscCheck(i < CORE_MAX_RECORD, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "more than %d run-record entries", CORE_MAX_RECORD);
+  if (i == core.nrec) core.nrec++;
+  PetscCall(PetscStrncpy(core.rec_key[i], key, sizeof core.rec_key[i]));
+  PetscCall(PetscStrncpy(core.rec_val[i], json, sizeof core.rec_val[i]));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode core_record_int(const char *key, long long v)
+{
+  char buf[32];
+  snprintf(buf, sizeof buf, "%lld", v);
+  return record_put(key, buf);
+}
+
+PetscErrorCode core_record_real(const char *key, double v)
+{
+  char buf[32];
+  if (isfinite(v)) snprintf(buf, sizeof buf, "%.6g", v);
+  else snprintf(buf, sizeof buf, "null");
+  return record_put(key, buf);
+}
+
+/* JSON string of text (quotes, backslashes and control characters escaped). */
+static void json_string(char *buf, size_t len, const char *text)
+{
+  size_t o = 0;
+  if (len < 3) return;
+  buf[o++] = '"';
+  for (const char *p = text; *p && o + 8 < len; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\') buf[o++] = '\\', buf[o++] = (char)c;
+    else if (c < 0x20) o += (size_t)snprintf(buf + o, len - o, "\\u%04x", c);
+    else buf[o++] = (char)c;
+  }
+  buf[o++] = '"';
+  buf[o]   = '\0';
+}
+
+PetscErrorCode core_record_text(const char *key, const char *v)
+{
+  char buf[256];
+  json_string(buf, sizeof buf, v);
+  return record_put(key, buf);
+}
+
+void core_record_io(double bytes_read, double bytes_written)
+{
+  core.io_read += bytes_read;
+  core.io_written += bytes_written;
+}
+
+PetscErrorCode core_record_write(MPI_Comm comm)
+{
+  const char *path = core.rec_path;
+  char        tmp[PETSC_MAX_PATH_LEN + 8];
+  double      loc[CORE_NUM_STAGES + 4], mx[CORE_NUM_STAGES + 4], sum[CORE_NUM_STAGES + 4];
+  PetscMPIInt size, rank;
+  int         ok = 1, n = CORE_NUM_STAGES + 1;
+
+  PetscFunctionBeginUser;
+  if (!path[0]) PetscFunctionReturn(PETSC_SUCCESS);
+  stage_clock();
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  for (int s = 0; s < n; s++) loc[s] = core.t_stage[s];
+  loc[n] = MPI_Wtime() - core.t_start, loc[n + 1] = core.io_read, loc[n + 2] = core.io_written;
+  PetscCallMPI(MPI_Reduce(loc, mx, n + 3, MPI_DOUBLE, MPI_MAX, 0, comm));
+  PetscCallMPI(MPI_Reduce(loc, sum, n + 3, MPI_DOUBLE, MPI_SUM, 0, comm));
+  if (rank == 0) {
+    FILE       *fp;
+    char        hist[4096], js[4200], stamp[32];
+    time_t      now = time(NULL);
+    const char *env[] = {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES", "SLURM_NTASKS", "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION"};
+    double      wsec = mx[CORE_STAGE_WRITE];
+
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    PetscCall(core_history_line(hist, sizeof hist));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fp = fopen(tmp, "w");
+    if (fp) {
+      json_string(js, sizeof js, hist);
+      fprintf(fp, "{\n \"version\": \"%s\",\n \"finished\": \"%s\",\n \"command\": %s,\n \"ranks\": %d,\n", RACI_VERSION, stamp, js, (int)size);
+      fprintf(fp, " \"slurm\": {");
+      for (size_t i = 0, first = 1; i < sizeof env / sizeof env[0]; i++) {
+        const char *v = getenv(env[i]);
+        if (!v) continue;
+        json_string(js, sizeof js, v);
+        fprintf(fp, "%s\"%s\": %s", first ? "" : ", ", env[i], js);
+        first = 0;
+      }
+      fprintf(fp, "},\n \"wall_seconds\": %.6g,\n \"stages_max_seconds\": {", mx[n]);
+      for (int s = 0; s < n; s++) fprintf(fp, "%s\"%s\": %.6g", s ? ", " : "", s < CORE_NUM_STAGES ? stage_names[s] : "Other", mx[s]);
+      fprintf(fp, "},\n \"stages_mean_seconds\": {");
+      for (int s = 0; s < n; s++) fprintf(fp, "%s\"%s\": %.6g", s ? ", " : "", s < CORE_NUM_STAGES ? stage_names[s] : "Other", sum[s] / size);
+      fprintf(fp, "},\n \"bytes_read\": %.0f,\n \"bytes_written\": %.0f,\n \"write_MB_per_s\": ", sum[n + 1], sum[n + 2]);
+      if (wsec > 0 && sum[n + 2] > 0) fprintf(fp, "%.6g", sum[n + 2] / wsec / 1e6);
+      else fprintf(fp, "null");
+      for (int i = 0; i < core.nrec; i++) fprintf(fp, ",\n \"%s\": %s", core.rec_key[i], core.rec_val[i]);
+      fprintf(fp, "\n}\n");
+      ok = !fclose(fp) && !rename(tmp, path);
+      if (!ok) unlink(tmp);
+    } else ok = 0;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write the run record '%s'", path);
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,6 +1,25 @@
 /* grid: DMDA tiles with a halo for grids, contiguous blocks for sites. */
 #include <raci/grid.h>
 
+/* The decomposition in the run record: process grid, domain, and the
+ * locations per rank (owned and owned plus halo), min and max. */
+static PetscErrorCode record_tile(MPI_Comm comm, const Tile *t)
+{
+  PetscInt loc[4] = {-grid_owned_count(t), grid_owned_count(t), -grid_ghost_count(t), grid_ghost_count(t)};
+  char     buf[64];
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, loc, 4, MPIU_INT, MPI_MAX, comm));
+  snprintf(buf, sizeof buf, "%dx%d", (int)t->px, (int)t->py);
+  PetscCall(core_record_text("process_grid", buf));
+  snprintf(buf, sizeof buf, "%dx%d", (int)t->nx, (int)t->ny);
+  PetscCall(core_record_text("domain", buf));
+  PetscCall(core_record_int("tile_locations_min", (long long)-loc[0]));
+  PetscCall(core_record_int("tile_locations_max", (long long)loc[1]));
+  PetscCall(core_record_int("tile_with_halo_max", (long long)loc[3]));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight, Tile *t)
 {
   PetscMPIInt size;
@@ -52,6 +71,7 @@ PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscIn
   t->halo = halo;
   t->px   = (PetscMPIInt)px;
   t->py   = (PetscMPIInt)py;
+  PetscCall(record_tile(comm, t));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -78,6 +98,7 @@ PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *t)
   t->ym = t->gym = 1;
   t->px = size;
   t->py = 1;
+  PetscCall(record_tile(comm, t));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -168,6 +168,10 @@ PetscErrorCode io_close(IoFile **pf)
   PetscFunctionBeginUser;
   if (!f) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(!f->writing, f->comm, PETSC_ERR_ARG_WRONGSTATE, "io_close on an output file; use io_commit");
+  {
+    MPI_Offset got = 0;
+    if (ncmpi_inq_get_size(f->ncid, &got) == NC_NOERR) core_record_io((double)got, 0);
+  }
   PetscCall(io_agree_nc(f->comm, ncmpi_close(f->ncid), RACI_ERR_READ, f->path, "closing"));
   PetscCall(PetscFree(f->dims));
   PetscCall(PetscFree(f->vars));
@@ -540,6 +544,10 @@ PetscErrorCode io_commit(IoFile **pf)
 
   PetscFunctionBeginUser;
   PetscCheck(f->writing, f->comm, PETSC_ERR_ARG_WRONGSTATE, "io_commit on an input file");
+  {
+    MPI_Offset put = 0, got = 0;
+    if (ncmpi_inq_put_size(f->ncid, &put) == NC_NOERR && ncmpi_inq_get_size(f->ncid, &got) == NC_NOERR) core_record_io((double)got, (double)put);
+  }
   PetscCall(io_agree_nc(f->comm, ncmpi_close(f->ncid), RACI_ERR_WRITE, f->path, "closing the output"));
   PetscCallMPI(MPI_Comm_rank(f->comm, &rank));
   if (rank == 0) {

@@ -1,0 +1,47 @@
+#!/bin/sh
+# The whole job as four dependent Slurm jobs (each starts only if the one
+# before succeeded, --dependency=afterok):
+#   1. raci simulate (or raci prep of tower CSVs)   -> OUTDIR/data.nc
+#   2. raci train (jobs/train.sbatch, preemption-safe) -> OUTDIR/model.ckpt
+#   3. raci predict (jobs/predict.sbatch)            -> OUTDIR/pred.nc
+#   4. raci eval on the held-out locations           -> OUTDIR/eval.json
+#
+# usage: jobs/pipeline.sh OUTDIR [OPTS_PREFIX]
+#
+# Options come from files PREFIX-simulate.opts (or PREFIX-prep.opts),
+# PREFIX-train.opts, PREFIX-predict.opts and PREFIX-eval.opts, each read with
+# -options_file by its step (default prefix inputs/pipeline; a missing file
+# means no extra options). The split options (-split_*) belong in both the
+# train and the eval file. Environment:
+#   RACI_HOME       the raci tree (default: this script's parent directory)
+#   RACI_NTASKS     ranks per job (default 2)
+#   RACI_PREP_DIR   with PREFIX-prep.opts: the CSV directory (raci prep -i)
+#   RACI_SBATCH_OPTS  extra sbatch options for every job (partition, account, time)
+#   RACI_SHARED_DATA  the shared data (simulator's land mask; default RACI_HOME/../shared/data)
+# Prints the job ids and writes them to OUTDIR/pipeline.jobs; every job writes
+# its run record next to its output.
+set -eu
+[ $# -ge 1 ] || { echo "usage: jobs/pipeline.sh OUTDIR [OPTS_PREFIX]" >&2; exit 2; }
+RACI_HOME=${RACI_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
+export RACI_HOME
+export RACI_SHARED_DATA=${RACI_SHARED_DATA:-$RACI_HOME/../shared/data}
+OUT=$1
+PREFIX=${2:-$RACI_HOME/inputs/pipeline}
+PREFIX=$(cd "$(dirname "$PREFIX")" && pwd)/$(basename "$PREFIX") # the jobs run in OUTDIR
+N=${RACI_NTASKS:-2}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+opts() { [ -f "$PREFIX-$1.opts" ] && echo "-options_file $PREFIX-$1.opts" || true; }
+sb() { sbatch --parsable --ntasks="$N" ${RACI_SBATCH_OPTS:-} --chdir="$OUT" "$@" | cut -d';' -f1; }
+
+if [ -f "$PREFIX-prep.opts" ]; then
+  [ -n "${RACI_PREP_DIR:-}" ] || { echo "pipeline: $PREFIX-prep.opts needs RACI_PREP_DIR (the tower CSV directory)" >&2; exit 2; }
+  j1=$(sb --job-name=raci-prep --output="$OUT/prep-%j.out" "$RACI_HOME/jobs/step.sbatch" "$OUT/data.nc" prep -i "$RACI_PREP_DIR" -o "$OUT/data.nc" $(opts prep))
+else
+  j1=$(sb --job-name=raci-simulate --output="$OUT/simulate-%j.out" "$RACI_HOME/jobs/step.sbatch" "$OUT/data.nc" simulate -o "$OUT/data.nc" $(opts simulate))
+fi
+j2=$(sb --dependency=afterok:"$j1" --output="$OUT/train-%j.out" "$RACI_HOME/jobs/train.sbatch" "$OUT/data.nc" "$OUT/model.ckpt" $(opts train))
+j3=$(sb --dependency=afterok:"$j2" --output="$OUT/predict-%j.out" "$RACI_HOME/jobs/predict.sbatch" "$OUT/model.ckpt" "$OUT/data.nc" "$OUT/pred.nc" $(opts predict))
+j4=$(sb --dependency=afterok:"$j3" --job-name=raci-eval --output="$OUT/eval-%j.out" "$RACI_HOME/jobs/step.sbatch" "$OUT/eval.json" eval -pred "$OUT/pred.nc" -data "$OUT/data.nc" -eval_json "$OUT/eval.json" $(opts eval))
+echo "$j1 $j2 $j3 $j4" > "$OUT/pipeline.jobs"
+echo "pipeline: jobs $j1 (data) -> $j2 (train) -> $j3 (predict) -> $j4 (eval); outputs in $OUT"

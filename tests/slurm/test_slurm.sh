@@ -1,0 +1,116 @@
+#!/bin/sh
+# The job scripts of jobs/ on a real single-node Slurm cluster (munge,
+# slurmctld, slurmd), submitted with sbatch and followed with scontrol:
+#  - jobs/pipeline.sh: simulate -> train -> predict -> eval as dependent jobs
+#    (--dependency=afterok); every output and every run record is there, and
+#    the records name the job, the ranks and the process grid;
+#  - preemption: `scontrol requeue` of jobs/train.sbatch mid-run; the job
+#    checkpoints, comes back, resumes, and ends with the parameters, optimiser
+#    state and memory bank of the same training run without interruption;
+#  - jobs/scaling-strong.sbatch and scaling-weak.sbatch as job arrays over 1, 2
+#    and 4 ranks (4 oversubscribed), and tools/scaling-report on their records;
+#    the strong runs on 2 and 4 ranks predict the 1-rank maps.
+# Needs root and the slurm group of tools/install-deps.sh; fails with the
+# reason otherwise, unless RACI_SKIP_SLURM=1.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/cluster.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PY=/usr/bin/python3
+if [ "${RACI_SKIP_SLURM:-0}" = 1 ]; then
+  echo "test_slurm: skipped (RACI_SKIP_SLURM=1)"
+  exit 0
+fi
+SL="$TMP/slurm"
+trap 'slurm_stop "$SL"; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
+why=$(slurm_start "$SL") || fail "cannot start a Slurm cluster: $why"
+export SLURM_CONF="$SL/slurm.conf" RACI_HOME="$ROOT" RACI="$RACI" RACI_SHARED_DATA
+echo "  Slurm $(sinfo -V | cut -d' ' -f2) up: $(sinfo -h -o '%n %T, %c CPUs')"
+
+# 1. the pipeline, on a small domain
+P="$TMP/pipe"
+mkdir -p "$P"
+cat > "$TMP/tiny-simulate.opts" <<OPTS
+-sim_lon -100,-80
+-sim_lat 34,50
+-sim_years 1
+-sim_seed 5
+-sim_noise 0.1
+OPTS
+SMALL="-raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4"
+# options files take one "-name value" per line
+opts_file() { out=$1; shift; echo "$*" | sed 's/ -\([a-z]\)/\n-\1/g' > "$out"; }
+opts_file "$TMP/tiny-train.opts" $SMALL -train_epochs 2 -train_steps 20 -train_batch 32 -split_test_box -92,-88,40,44
+opts_file "$TMP/tiny-eval.opts" -split_test_box -92,-88,40,44
+RACI_NTASKS=2 "$ROOT/jobs/pipeline.sh" "$P" "$TMP/tiny" > "$TMP/pipe.log" 2>&1 || { cat "$TMP/pipe.log"; fail "pipeline.sh"; }
+cat "$TMP/pipe.log"
+set -- $(cat "$P/pipeline.jobs")
+[ $# -eq 4 ] || fail "pipeline.jobs: $*"
+scontrol show job "$2" | grep -q "Dependency=afterok:$1" || fail "train job $2 does not depend on $1: $(scontrol show job "$2" | grep -o 'Dependency=[^ ]*')"
+slurm_wait "$@" || { tail -n 20 "$P"/*.out; fail "pipeline jobs"; }
+for f in data.nc model.ckpt pred.nc eval.json data.nc.run.json model.ckpt.run.json pred.nc.run.json eval.json.run.json; do
+  [ -s "$P/$f" ] || { ls -l "$P"; fail "pipeline: no $f"; }
+done
+$PY - "$P" "$1" "$2" "$3" "$4" <<'PYEOF' || fail "pipeline run records"
+import sys, json
+p, jobs = sys.argv[1], sys.argv[2:]
+for f, j, cmd in zip(("data.nc", "model.ckpt", "pred.nc", "eval.json"), jobs, ("simulate", "train", "predict", "eval")):
+    r = json.load(open(f"{p}/{f}.run.json"))
+    assert r["slurm"]["SLURM_JOB_ID"] == j, (f, r["slurm"])
+    assert r["ranks"] == 2 and f" {cmd} " in r["command"], (f, r["ranks"], r["command"])
+    assert r["process_grid"] in ("1x2", "2x1"), r["process_grid"]
+    assert r["wall_seconds"] > 0 and set(r["stages_max_seconds"]) >= {"Load", "Write", "Other"}
+e = json.load(open(f"{p}/eval.json"))
+print(f"  pipeline: 4 dependent jobs, run records with job ids, 2 ranks, process grid; held-out GPP RMSE {e['fluxes']['GPP']['pooled']['rmse']:.3g}")
+PYEOF
+
+# 2. preemption: requeue a training job mid-run
+Q="$TMP/pre"
+mkdir -p "$Q"
+A="$SMALL -train_epochs 3 -train_steps 300 -train_batch 32 -split_test_box -92,-88,40,44"
+mpirun -q -n 2 "$RACI" train -data "$P/data.nc" -o "$Q/full.ckpt" $A > "$Q/full.log" 2>&1 || { cat "$Q/full.log"; fail "uninterrupted run"; }
+j=$(cd "$Q" && sbatch --parsable --ntasks=2 --output="$Q/train-%j.out" "$ROOT/jobs/train.sbatch" "$P/data.nc" "$Q/part.ckpt" $A)
+t=0
+until [ -f "$Q/part.ckpt" ] && [ "$(job_state "$j")" = RUNNING ]; do # the first epoch's checkpoint
+  t=$((t + 1)); [ $t -gt 1200 ] && fail "training job $j: no checkpoint after 120 s ($(job_state "$j"))"
+  sleep 0.1
+done
+scontrol requeue "$j" || fail "scontrol requeue $j"
+echo "  requeued job $j after its first checkpoint"
+slurm_wait "$j" || { cat "$Q"/train-*.out; fail "requeued training job"; }
+grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-*.out; fail "the requeued job did not resume"; }
+[ "$(scontrol show job "$j" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')" -ge 1 ] || fail "job $j did not restart"
+[ -s "$Q/part.ckpt.run-r1.json" ] || { ls -l "$Q"; fail "no run record of the restarted job"; }
+$PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner || fail "the requeued run differs from the uninterrupted one"
+echo "  preempted and requeued training ends with the uninterrupted run's model (restarts: $(scontrol show job "$j" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p'))"
+
+# 3. scaling arrays over 1, 2, 4 ranks
+S="$TMP/scaling"
+mkdir -p "$S"
+opts_file "$TMP/sc-train.opts" $SMALL -train_epochs 1 -train_steps 20 -train_batch 32 -train_val_stride 30 -split_test_box -92,-88,40,44 -quiet
+opts_file "$TMP/sc-predict.opts" -quiet
+opts_file "$TMP/sc-simulate.opts" -sim_years 1 -sim_seed 3 -quiet
+js=$(cd "$S" && sbatch --parsable --array=0-2%1 --ntasks=4 --overcommit --output="$S/strong-%A_%a.out" "$ROOT/jobs/scaling-strong.sbatch" "$P/data.nc" "$S" "$TMP/sc")
+jw=$(cd "$S" && RACI_WEAK_ROWS=8 RACI_WEAK_LON=-100,-85 RACI_WEAK_LAT0=34 sbatch --parsable --array=0-2%1 --ntasks=4 --overcommit --output="$S/weak-%A_%a.out" "$ROOT/jobs/scaling-weak.sbatch" "$S" "$TMP/sc")
+slurm_wait "${js}_0" "${js}_1" "${js}_2" "${jw}_0" "${jw}_1" "${jw}_2" || { tail -n 5 "$S"/*.out; fail "scaling arrays"; }
+"$ROOT/tools/scaling-report" "$S" "$S/scaling" > "$TMP/report.log" || { cat "$TMP/report.log"; fail "scaling-report"; }
+cat "$TMP/report.log"
+[ -s "$S/scaling-strong.png" ] && [ -s "$S/scaling-weak.png" ] || fail "scaling plots"
+$PY - "$S" <<'PYEOF' || fail "scaling records"
+import sys, csv, numpy as np, netCDF4
+s = sys.argv[1]
+rows = list(csv.DictReader(open(f"{s}/scaling.csv")))
+got = {(r["study"], r["command"], int(r["ranks"])) for r in rows}
+want = {(st, c, n) for st, cs in (("strong", ("train", "predict")), ("weak", ("simulate", "train", "predict"))) for c in cs for n in (1, 2, 4)}
+assert got == want, sorted(want - got)
+weak = {int(r["ranks"]): r for r in rows if r["study"] == "weak" and r["command"] == "simulate"}
+assert weak[1]["tile_locations_max"] == weak[4]["tile_locations_max"], "weak scaling: the tile per rank changed"
+a = netCDF4.Dataset(f"{s}/strong-pred-n1.nc")["GPP"][:]
+for n in (2, 4):
+    b = netCDF4.Dataset(f"{s}/strong-pred-n{n}.nc")["GPP"][:]
+    assert (np.ma.getmaskarray(a) == np.ma.getmaskarray(b)).all()
+    rel = float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
+    assert rel < 1e-4, (n, rel)  # separately trained models: the same loss curve to 1e-5
+print(f"  scaling arrays: records of 1, 2, 4 ranks (strong: train, predict; weak: simulate, train, predict); same tile per rank in weak scaling; strong-scaling maps on 2 and 4 ranks equal 1 rank's")
+PYEOF
+echo "test_slurm: ok"
