@@ -7,6 +7,8 @@
 #  - preemption: `scontrol requeue` of jobs/train.sbatch mid-run; the job
 #    checkpoints, comes back, resumes, and ends with the parameters, optimiser
 #    state and memory bank of the same training run without interruption;
+#    the same after SIGUSR1 to the batch shell (what --signal=B:USR1@300
+#    sends before the time limit), where the job requeues itself;
 #  - jobs/scaling-strong.sbatch and scaling-weak.sbatch as job arrays over 1, 2
 #    and 4 ranks (4 oversubscribed), and tools/scaling-report on their records;
 #    the strong runs on 2 and 4 ranks predict the 1-rank maps.
@@ -83,6 +85,22 @@ grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-*.out; fail "the
 [ -s "$Q/part.ckpt.run-r1.json" ] || { ls -l "$Q"; fail "no run record of the restarted job"; }
 $PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner || fail "the requeued run differs from the uninterrupted one"
 echo "  preempted and requeued training ends with the uninterrupted run's model (restarts: $(scontrol show job "$j" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p'))"
+
+# 2b. the warning before the time limit: SIGUSR1 to the batch shell, as
+# --signal=B:USR1@300 sends it; the script passes it on, raci checkpoints, the
+# job requeues itself and finishes the run
+rm -f "$Q/part.ckpt" "$Q"/part.ckpt.run*.json
+j=$(cd "$Q" && sbatch --parsable --ntasks=2 --output="$Q/train-%j.out" "$ROOT/jobs/train.sbatch" "$P/data.nc" "$Q/part.ckpt" $A)
+t=0
+until [ -f "$Q/part.ckpt" ] && [ "$(job_state "$j")" = RUNNING ]; do
+  t=$((t + 1)); [ $t -gt 1200 ] && fail "training job $j: no checkpoint after 120 s ($(job_state "$j"))"
+  sleep 0.1
+done
+scancel --batch --signal=USR1 "$j" || fail "scancel --batch --signal=USR1 $j"
+slurm_wait "$j" || { cat "$Q"/train-"$j".out; fail "training job after USR1"; }
+grep -q "requeueing job $j" "$Q"/train-"$j".out && grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-"$j".out; fail "USR1 did not checkpoint, requeue and resume"; }
+$PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner > /dev/null || fail "the run requeued on USR1 differs from the uninterrupted one"
+echo "  USR1 before the time limit: checkpoint, self-requeue, resume, the uninterrupted run's model"
 
 # 3. scaling arrays over 1, 2, 4 ranks
 S="$TMP/scaling"
