@@ -119,10 +119,11 @@ static int fold_cmp(const void *a, const void *b)
   return (x->gid > y->gid) - (x->gid < y->gid);
 }
 
-/* Fold of every site of the file (NULL without -split_folds): sites sorted
- * by class, then by a draw keyed by (seed, site index), dealt to the folds in
- * turn, so each class is spread evenly over the folds and the assignment
- * does not depend on the rank count or the site order in the file. */
+/* Split of every site of the file under -split_folds (NULL without): sites
+ * sorted by class, then by a draw keyed by (seed, site index), dealt to the
+ * folds in turn, so each class is spread evenly over the folds and the
+ * assignment depends on neither the rank count nor the site order in the
+ * file; fold -split_fold is the test set, the rest train or validate. */
 static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int **fold)
 {
   const IoFile *f = ds->file;
@@ -149,20 +150,32 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
     for (PetscInt i = 0; i < n; i++) cls[i] = 0;
   for (PetscInt i = 0; i < n; i++) it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i], core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, 0xf01dULL), i};
   qsort(it, (size_t)n, sizeof *it, fold_cmp);
-  for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds);
+  for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds) == so->fold ? SPLIT_TEST : SPLIT_TRAIN;
+  /* validation: a fixed share of the other sites, at least one, those of the
+   * smallest draws (a Bernoulli draw per site can leave a dozen towers
+   * without any) */
+  {
+    PetscInt nrest = 0, nval;
+    for (PetscInt i = 0; i < n; i++)
+      if ((*fold)[i] == SPLIT_TRAIN) it[nrest++] = (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, 0x5917ULL), i};
+    nval = (PetscInt)floor(so->val_frac * (double)nrest + 0.5);
+    if (so->val_frac > 0 && nval < 1 && nrest > 1) nval = 1;
+    qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
+    for (PetscInt j = 0; j < nval && j < nrest - 1; j++) (*fold)[it[j].gid] = SPLIT_VAL;
+  }
   PetscCall(PetscFree2(cls, it));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static Split split_of(const SplitOptions *so, const int *fold, double lon, double lat, int64_t gid, const char *site)
 {
-  if (fold && fold[gid] == so->fold) return SPLIT_TEST;
   for (int b = 0; b < so->nbox; b++) {
     const PetscReal *x = so->box + 4 * b;
     if (lon >= x[0] && lon <= x[1] && lat >= x[2] && lat <= x[3]) return SPLIT_TEST;
   }
   for (int i = 0; i < so->nsites && site; i++)
     if (!strcmp(site, so->sites[i])) return SPLIT_TEST;
+  if (fold) return (Split)fold[gid];
   return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, 0x5917ULL) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
 }
 

@@ -89,6 +89,7 @@ for k in range(5):
     assert not (tr & te) and not (va & te) and not (tr & va), f"fold {k}: a site in two splits"
     assert tr | va | te == set(range(n)), f"fold {k}: sites missing from every split"
     assert bank and bank <= tr, f"fold {k}: the memory bank holds non-training sites {sorted(bank - tr)}"
+    assert len(va) == max(1, round(0.1 * (n - len(te)))), f"fold {k}: {len(va)} validation sites of {n - len(te)}"
     seen.update(te)
     # stratified: each class has floor or ceil of its share in every fold
     for c in set(cls.tolist()):

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Scaling study on this machine through the real job scripts: stands up the
+# single-node Slurm cluster of tests/slurm (root, the slurm group of
+# tools/install-deps.sh), submits jobs/scaling-strong.sbatch and
+# jobs/scaling-weak.sbatch as arrays over 1, 2, 4 and 8 ranks (one task at a
+# time; 4 and 8 oversubscribe 2 cores: they check correctness, not speed),
+# and runs tools/scaling-report. Benchmark, not a test (docs/SCALING.md).
+# usage: tools/scaling-local.sh [OUTDIR]   (default out/scaling)
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${1:-out/scaling}
+make -s bin/raci
+tools/install-deps.sh slurm
+export OPENBLAS_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 RACI_HOME="$ROOT" RACI="$ROOT/bin/raci"
+export RACI_SHARED_DATA=${RACI_SHARED_DATA:-$ROOT/../shared/data}
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+. tests/slurm/cluster.sh
+SL=$(mktemp -d /tmp/raci-slurm.XXXXXX)
+trap 'slurm_stop "$SL"; rm -rf "$SL"' EXIT
+slurm_start "$SL" || exit 1
+export SLURM_CONF="$SL/slurm.conf"
+# the fixed problem of strong scaling: North America at 1 degree, 2 years
+bin/raci simulate -quiet -o "$OUT/na.nc" -options_file inputs/demo-simulate.opts
+js=$(cd "$OUT" && sbatch --parsable --array=0-3%1 --ntasks=8 --overcommit --output="$OUT/strong-%A_%a.out" "$ROOT/jobs/scaling-strong.sbatch" "$OUT/na.nc" "$OUT")
+jw=$(cd "$OUT" && sbatch --parsable --array=0-3%1 --ntasks=8 --overcommit --output="$OUT/weak-%A_%a.out" "$ROOT/jobs/scaling-weak.sbatch" "$OUT")
+SLURM_WAIT_LIMIT=3600 slurm_wait "${js}_0" "${js}_1" "${js}_2" "${js}_3" "${jw}_0" "${jw}_1" "${jw}_2" "${jw}_3"
+tools/scaling-report "$OUT" "$OUT/scaling"
+/usr/bin/python3 tools/perf-model "$OUT"
