@@ -30,3 +30,15 @@ jw=$(cd "$OUT" && sbatch --parsable --array=0-3%1 --ntasks=8 --overcommit --outp
 SLURM_WAIT_LIMIT=3600 slurm_wait "${js}_0" "${js}_1" "${js}_2" "${js}_3" "${jw}_0" "${jw}_1" "${jw}_2" "${jw}_3"
 tools/scaling-report "$OUT" "$OUT/scaling"
 /usr/bin/python3 tools/perf-model "$OUT"
+# correctness on more ranks than cores: the maps of the models trained on
+# 2, 4 and 8 ranks against the 1-rank map (same loss curve to 1e-5)
+/usr/bin/python3 - "$OUT" <<'PYEOF'
+import sys, numpy as np, netCDF4
+d = sys.argv[1]
+a = {k: netCDF4.Dataset(f"{d}/strong-pred-n1.nc")[k][:] for k in ("GPP", "RECO", "NEE", "FCH4")}
+for n in (2, 4, 8):
+    with netCDF4.Dataset(f"{d}/strong-pred-n{n}.nc") as f:
+        worst = max(float(np.max(np.abs(f[k][:] - a[k])) / np.max(np.abs(a[k]))) for k in a)
+        same = all((np.ma.getmaskarray(f[k][:]) == np.ma.getmaskarray(a[k])).all() for k in a)
+    print(f"strong scaling, {n} ranks: maps vs 1 rank: largest difference {worst:.2e} of the largest value; same cells and days: {same}")
+PYEOF
