@@ -24,7 +24,9 @@ set -eu
 [ $# -ge 1 ] || { echo "usage: jobs/pipeline.sh OUTDIR [OPTS_PREFIX]" >&2; exit 2; }
 RACI_HOME=${RACI_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
 export RACI_HOME
-export RACI_SHARED_DATA=${RACI_SHARED_DATA:-$RACI_HOME/../shared/data}
+RACI_SHARED_DATA=${RACI_SHARED_DATA:-$RACI_HOME/../shared/data}
+[ -d "$RACI_SHARED_DATA" ] && RACI_SHARED_DATA=$(cd "$RACI_SHARED_DATA" && pwd) # the jobs run in OUTDIR
+export RACI_SHARED_DATA
 OUT=$1
 PREFIX=${2:-$RACI_HOME/inputs/pipeline}
 PREFIX=$(cd "$(dirname "$PREFIX")" && pwd)/$(basename "$PREFIX") # the jobs run in OUTDIR

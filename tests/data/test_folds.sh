@@ -19,56 +19,7 @@ PY=/usr/bin/python3
 run_np 1 simulate -quiet -o "$TMP/sim.nc" -sim_lon -100,-80 -sim_lat 34,50 -sim_years 2 -sim_seed 9 -sim_noise 0.1 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "simulate"; }
 # 40 sites (every 6th land cell) with records of their own: site k keeps
 # drivers and targets on [a_k, b_k) and loses a 20-day gap inside for k % 5 == 0
-$PY - "$TMP/sim.nc" "$TMP/sites.nc" "$TMP/records.txt" <<'EOF' || fail "making the site file"
-import sys, numpy as np, netCDF4
-src = netCDF4.Dataset(sys.argv[1])
-land = np.argwhere(~np.ma.getmaskarray(src["TA"][0]))[::6][:40]
-nt = len(src.dimensions["time"])
-rec = []
-for k in range(len(land)):
-    a = (k * 37) % 200
-    b = nt - (k * 53) % 250
-    gap = (a + 100, a + 120) if k % 5 == 0 else None
-    rec.append((a, b, gap))
-with open(sys.argv[3], "w") as f:
-    for a, b, g in rec:
-        f.write(f"{a} {b} {g[0] if g else -1} {g[1] if g else -1}\n")
-with netCDF4.Dataset(sys.argv[2], "w", format="NETCDF3_64BIT_DATA") as d:
-    d.setncatts({a: src.getncattr(a) for a in src.ncattrs()})
-    d.createDimension("time", nt)
-    d.createDimension("site", len(land))
-    d.createDimension("nchar", 8)
-    for n, v in src.variables.items():
-        if n in ("lat", "lon"):
-            w = d.createVariable(n, "f8", ("site",))
-            w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a not in ("axis", "_FillValue")})
-            w[:] = [(src["lat"][j] if n == "lat" else src["lon"][i]) for j, i in land]
-            continue
-        if n == "time":
-            dims = ("time",)
-        elif v.dimensions[-2:] == ("lat", "lon"):
-            dims = v.dimensions[:-2] + ("site",)
-        else:
-            continue
-        fill = getattr(v, "_FillValue", None)
-        w = d.createVariable(n, v.dtype, dims, fill_value=fill)
-        w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a != "_FillValue"})
-        x = v[:]
-        if n == "time":
-            w[:] = x
-            continue
-        x = x[..., land[:, 0], land[:, 1]]
-        if x.ndim == 2:
-            x = np.ma.array(x)
-            for k, (a, b, g) in enumerate(rec):
-                x[:a, k] = np.ma.masked
-                x[b:, k] = np.ma.masked
-                if g:
-                    x[g[0]:g[1], k] = np.ma.masked
-        w[:] = x
-    sid = d.createVariable("site_id", "S1", ("site", "nchar"))
-    sid[:] = netCDF4.stringtochar(np.array([f"S{k:03d}" for k in range(len(land))], dtype="S8"))
-EOF
+$PY "$(dirname "$0")/../lib/grid_to_sites.py" "$TMP/sim.nc" "$TMP/sites.nc" 6 40 "$TMP/records.txt" || fail "making the site file"
 SMALL="-raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4 -train_epochs 2 -train_steps 10 -train_batch 64 -train_lr 3e-3 -train_seed 2"
 
 # folds: 1 rank and NP ranks

@@ -95,34 +95,7 @@ print("  eval: held-out RMSE as raci train reported; metrics as numpy computes t
 EOF
 
 # sites: the same grid as a tower file (every 7th land cell), three sites held out
-$PY - "$TMP/sim.nc" "$TMP/sites.nc" <<'EOF' || fail "making the site file"
-import sys, numpy as np, netCDF4
-src = netCDF4.Dataset(sys.argv[1])
-land = np.argwhere(~np.ma.getmaskarray(src["TA"][0]))[::7]
-with netCDF4.Dataset(sys.argv[2], "w", format="NETCDF3_64BIT_DATA") as d:
-    d.setncatts({a: src.getncattr(a) for a in src.ncattrs()})
-    d.createDimension("time", len(src.dimensions["time"]))
-    d.createDimension("site", len(land))
-    d.createDimension("nchar", 8)
-    for n, v in src.variables.items():
-        if n in ("lat", "lon"):
-            w = d.createVariable(n, "f8", ("site",))
-            w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a not in ("axis", "_FillValue")})
-            w[:] = [(src["lat"][j] if n == "lat" else src["lon"][i]) for j, i in land]
-            continue
-        if n == "time":
-            dims = ("time",)
-        elif v.dimensions[-2:] == ("lat", "lon"):
-            dims = v.dimensions[:-2] + ("site",)
-        else:
-            continue
-        w = d.createVariable(n, v.dtype, dims, fill_value=getattr(v, "_FillValue", None))
-        w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a != "_FillValue"})
-        x = v[:]
-        w[:] = x if n == "time" else x[..., land[:, 0], land[:, 1]]
-    sid = d.createVariable("site_id", "S1", ("site", "nchar"))
-    sid[:] = netCDF4.stringtochar(np.array([f"S{k:03d}" for k in range(len(land))], dtype="S8"))
-EOF
+$PY "$(dirname "$0")/../lib/grid_to_sites.py" "$TMP/sim.nc" "$TMP/sites.nc" 7 || fail "making the site file"
 run_np "$NP" train -quiet -data "$TMP/sites.nc" -o "$TMP/s.ckpt" $SMALL -split_test_sites S001,S010,S020 -train_report "$TMP/s.json" > "$TMP/s.log" 2>&1 || { cat "$TMP/s.log"; fail "train on sites"; }
 run_np "$NP" predict -quiet -ckpt "$TMP/s.ckpt" -data "$TMP/sites.nc" -o "$TMP/ps.nc" -predict_chunk_days 100 || fail "predict on sites"
 run_np 1 predict -quiet -ckpt "$TMP/s.ckpt" -data "$TMP/sites.nc" -o "$TMP/ps1.nc" || fail "predict on sites, 1 rank"
@@ -143,13 +116,9 @@ EOF
 
 # bad input: one error line, non-zero exit, nothing written
 bad() { # label, expected message part, raci args...
-  label=$1 want=$2; shift 2
-  rm -f "$TMP/bad.nc"
-  if run_np "$NP" "$@" > "$TMP/out" 2> "$TMP/err"; then fail "$label: accepted"; fi
-  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$label: not one error line"; }
-  grep -q "$want" "$TMP/err" || { cat "$TMP/err"; fail "$label: message does not say '$want'"; }
-  [ ! -e "$TMP/bad.nc" ] && ! ls "$TMP"/*.tmp > /dev/null 2>&1 || fail "$label: output written"
-  echo "ok refuses $label: $(cat "$TMP/err")"
+  label=$1 want=$2
+  shift 2
+  refuses "$label" "$want" "$TMP/bad.nc" "$@"
 }
 head -c 5000 "$TMP/r1.ckpt" > "$TMP/trunc.ckpt"
 bad "a truncated checkpoint" "trunc.ckpt" predict -ckpt "$TMP/trunc.ckpt" -data "$TMP/sim.nc" -o "$TMP/bad.nc"

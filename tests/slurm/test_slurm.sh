@@ -26,7 +26,10 @@ fi
 SL="$TMP/slurm"
 trap 'slurm_stop "$SL"; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 why=$(slurm_start "$SL") || fail "cannot start a Slurm cluster: $why"
+RACI_SHARED_DATA=$(cd "$RACI_SHARED_DATA" && pwd) # the jobs run in their output directories
 export SLURM_CONF="$SL/slurm.conf" RACI_HOME="$ROOT" RACI="$RACI" RACI_SHARED_DATA
+T0=$(date +%s)
+el() { echo "$(($(date +%s) - T0)) s"; }
 echo "  Slurm $(sinfo -V | cut -d' ' -f2) up: $(sinfo -h -o '%n %T, %c CPUs')"
 
 # 1. the pipeline, on a small domain
@@ -66,6 +69,7 @@ e = json.load(open(f"{p}/eval.json"))
 print(f"  pipeline: 4 dependent jobs, run records with job ids, 2 ranks, process grid; held-out GPP RMSE {e['fluxes']['GPP']['pooled']['rmse']:.3g}")
 PYEOF
 
+echo "  ($(el))"
 # 2. preemption: requeue a training job mid-run
 Q="$TMP/pre"
 mkdir -p "$Q"
@@ -86,6 +90,7 @@ grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-*.out; fail "the
 $PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner || fail "the requeued run differs from the uninterrupted one"
 echo "  preempted and requeued training ends with the uninterrupted run's model (restarts: $(scontrol show job "$j" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p'))"
 
+echo "  ($(el))"
 # 2b. the warning before the time limit: SIGUSR1 to the batch shell, as
 # --signal=B:USR1@300 sends it; the script passes it on, raci checkpoints, the
 # job requeues itself and finishes the run
@@ -102,6 +107,7 @@ grep -q "requeueing job $j" "$Q"/train-"$j".out && grep -q "resuming from" "$Q"/
 $PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner > /dev/null || fail "the run requeued on USR1 differs from the uninterrupted one"
 echo "  USR1 before the time limit: checkpoint, self-requeue, resume, the uninterrupted run's model"
 
+echo "  ($(el))"
 # 3. scaling arrays over 1, 2, 4 ranks
 S="$TMP/scaling"
 mkdir -p "$S"
@@ -131,4 +137,4 @@ for n in (2, 4):
     assert rel < 1e-4, (n, rel)  # separately trained models: the same loss curve to 1e-5
 print(f"  scaling arrays: records of 1, 2, 4 ranks (strong: train, predict; weak: simulate, train, predict); same tile per rank in weak scaling; strong-scaling maps on 2 and 4 ranks equal 1 rank's")
 PYEOF
-echo "test_slurm: ok"
+echo "test_slurm: ok ($(el))"
