@@ -26,7 +26,7 @@ export SLURM_CONF="$SL/slurm.conf"
 # the fixed problem of strong scaling: North America at 1 degree, 2 years
 bin/raci simulate -quiet -o "$OUT/na.nc" -options_file inputs/demo-simulate.opts
 js=$(cd "$OUT" && sbatch --parsable --array=0-3%1 --ntasks=8 --overcommit --output="$OUT/strong-%A_%a.out" "$ROOT/jobs/scaling-strong.sbatch" "$OUT/na.nc" "$OUT")
-jw=$(cd "$OUT" && sbatch --parsable --array=0-3%1 --ntasks=8 --overcommit --output="$OUT/weak-%A_%a.out" "$ROOT/jobs/scaling-weak.sbatch" "$OUT")
+jw=$(cd "$OUT" && sbatch --parsable --dependency=afterany:"$js" --array=0-3%1 --ntasks=8 --overcommit --output="$OUT/weak-%A_%a.out" "$ROOT/jobs/scaling-weak.sbatch" "$OUT")
 SLURM_WAIT_LIMIT=3600 slurm_wait "${js}_0" "${js}_1" "${js}_2" "${js}_3" "${jw}_0" "${jw}_1" "${jw}_2" "${jw}_3"
 tools/scaling-report "$OUT" "$OUT/scaling"
 /usr/bin/python3 tools/perf-model "$OUT"
