@@ -14,6 +14,8 @@ make -s bin/raci
 tools/install-deps.sh slurm
 export OPENBLAS_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1 RACI_HOME="$ROOT" RACI="$ROOT/bin/raci"
 export RACI_SHARED_DATA=${RACI_SHARED_DATA:-$ROOT/../shared/data}
+# weak scaling: 8 rows of 120 cells per rank from 10 N (8 ranks reach 74 N)
+export RACI_WEAK_LAT0=${RACI_WEAK_LAT0:-10} RACI_WEAK_LON=${RACI_WEAK_LON:--170,-50} RACI_WEAK_ROWS=${RACI_WEAK_ROWS:-8}
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -290,6 +290,11 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(core_record_text("model", to.model));
   PetscCall(core_record_int("parameters", (long long)model_nparams(m)));
   PetscCall(core_record_int("training_locations", (long long)ss->nglobal[SPLIT_TRAIN]));
+  {
+    int most = ss->count[SPLIT_TRAIN]; /* the rank with the most training locations sets the pace of a step */
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT, MPI_MAX, comm));
+    PetscCall(core_record_int("training_locations_rank_max", most));
+  }
   PetscCall(core_record_int("epochs", st.epoch));
   PetscCall(core_record_int("steps", st.t));
   PetscCall(core_record_int("samples", res.samples));
