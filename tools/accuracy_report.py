@@ -25,11 +25,14 @@ import numpy as np  # noqa: E402
 
 out, seeds, folds, epochs, doc, figdir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 VARIANTS = ["raci", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer"]
-TASKS = {"ch4": ("FCH4", "wetland CH4, FLUXNET-CH4 (13 sites)"), "fdk": ("GPP", "GPP, FluxDataKit (20 sites)")}
+TASKS = {"ch4": ("FCH4", "wetland CH4, FLUXNET-CH4 (13 sites)"), "fdk": ("GPP", "GPP, FluxDataKit (20 sites)"),
+         "nee": ("NEE", "NEE at the FLUXNET-CH4 wetland sites (13 sites, measured days)")}
+DATA = {"ch4": "ch4", "fdk": "fdk", "nee": "ch4"}
+EVAL_ARGS = {"nee": ["-target", "NEE"]}  # the tower file's own target role is FCH4
 TRANSFER = {"ch4_tr": "ch4", "fdk_tr": "fdk"}
 
 
-def merge_and_eval(task, data, name):
+def merge_and_eval(task, data, name, extra=()):
     """Merged held-out predictions of one (task, model, seed) scored by raci eval; None if a run is missing."""
     base = f"{out}/runs/{task}-{name}"
     files = [f"{base}-f{k}.nc" for k in range(folds)]
@@ -62,7 +65,7 @@ def merge_and_eval(task, data, name):
             dst[n][:] = x
     os.replace(merged + ".tmp", merged)
     js = f"{base}-eval.json"
-    subprocess.run([os.environ.get("RACI", "bin/raci"), "eval", "-pred", merged, "-data", data, "-eval_split", "all", "-eval_json", js],
+    subprocess.run([os.environ.get("RACI", "bin/raci"), "eval", "-pred", merged, "-data", data, "-eval_split", "all", "-eval_json", js, *extra],
                    check=True, stdout=subprocess.DEVNULL)
     return json.load(open(js))["fluxes"]
 
@@ -95,17 +98,19 @@ lines += [
     "d = 32, 2 heads), one rank. Nothing was tuned per model or per task: these are the defaults, and",
     "the budget was fixed before the first run. Inputs are the roles `raci prep` writes (docs/DATA.md):",
     "CH4 task fast TA, SW_IN, VPD, P, PA, WS; slow MAT, MAP, wetland class; target measured FCH4",
-    "(nmol m-2 s-1). GPP task fast TA, SW_IN, VPD, P, PA, WS, LAI; slow MAT, MAP, IGBP class, elev,",
+    "(nmol m-2 s-1); NEE task the same inputs, target measured NEE (g C m-2 d-1). GPP task fast TA, SW_IN, VPD, P, PA, WS, LAI; slow MAT, MAP, IGBP class, elev,",
     "whc; target GPP (g C m-2 d-1). Out-of-range values were set missing (`-prep_out_of_range",
     "missing`; the counts are in `out/accuracy/prep-*.log`).",
     "",
 ]
 evals = {}
 for task, (tgt, title) in TASKS.items():
-    data = f"{out}/{task}.nc"
+    data = f"{out}/{DATA[task]}.nc"
+    if not os.path.exists(f"{out}/runs/{task}-raci-s1-f0.nc"):
+        continue
     lines += [f"### {title}", "", f"| model | {tgt} RMSE | nRMSE | R2 | NSE | bias | held-out values |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for v in VARIANTS:
-        runs = [merge_and_eval(task, data, f"{v}-s{s}") for s in range(1, seeds + 1)]
+        runs = [merge_and_eval(task, data, f"{v}-s{s}", EVAL_ARGS.get(task, ())) for s in range(1, seeds + 1)]
         runs = [r[tgt] for r in runs if r and tgt in r]
         evals[(task, v)] = runs
         if not runs:
@@ -114,7 +119,7 @@ for task, (tgt, title) in TASKS.items():
         lines.append(f"| {v} | {stats([x['rmse'] for x in p])} | {stats([x['nrmse'] for x in p])} | {stats([x['r2'] for x in p])} | "
                      f"{stats([x['nse'] for x in p])} | {stats([x['bias'] for x in p])} | {p[0]['n']} |")
     classes = sorted({c for v in VARIANTS for r in evals.get((task, v), []) for c in r["classes"]})
-    lines += ["", f"{tgt} RMSE per class (mean over seeds; sites per class in brackets):", ""]
+    lines += ["", f"{tgt} per class: RMSE / nRMSE / R2, each the mean over seeds (sites per class in brackets):", ""]
     nsite = {}
     for r in evals.get((task, "raci"), [])[:1]:
         for loc in r["locations"]:
@@ -123,7 +128,7 @@ for task, (tgt, title) in TASKS.items():
     for v in VARIANTS:
         runs = evals.get((task, v), [])
         if runs:
-            lines.append(f"| {v} | " + " | ".join(f"{mean([r['classes'][c]['rmse'] for r in runs if c in r['classes']]):.3g}" for c in classes) + " |")
+            lines.append(f"| {v} | " + " | ".join(" / ".join(f"{mean([r['classes'][c][m] for r in runs if c in r['classes']]):.3g}" for m in ("rmse", "nrmse", "r2")) for c in classes) + " |")
     lines.append("")
 
     # figure: per-site RMSE by model (mean over seeds)
