@@ -4,6 +4,7 @@
 #   slurm_start DIR   start it (fails with the reason when it cannot)
 #   slurm_stop DIR    stop the daemons by the PIDs in their pid files
 #   slurm_wait JOB... wait until the jobs are COMPLETED (fails on any other end state)
+#   slurm_release JOB  start a requeued job now instead of after Slurm's 120 s hold
 
 slurm_start() {
   d=$1
@@ -85,6 +86,18 @@ slurm_stop() {
 # job_state JOB: the state scontrol reports (COMPLETED, RUNNING, ...)
 job_state() {
   scontrol show job "$1" 2> /dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1
+}
+
+# slurm_release JOB: once a requeued job is back in the queue, let it start
+# now: Slurm holds requeued jobs for 120 s (EligibleTime), which would only
+# make the test wait
+slurm_release() {
+  t=0
+  until [ "$(job_state "$1")" = PENDING ]; do
+    t=$((t + 1)); [ $t -gt 1200 ] && { echo "job $1 not back in the queue after 120 s ($(job_state "$1"))"; return 1; }
+    sleep 0.1
+  done
+  scontrol update JobId="$1" StartTime=now
 }
 
 slurm_wait() {

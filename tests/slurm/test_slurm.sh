@@ -83,6 +83,7 @@ until [ -f "$Q/part.ckpt" ] && [ "$(job_state "$j")" = RUNNING ]; do # the first
 done
 scontrol requeue "$j" || fail "scontrol requeue $j"
 echo "  requeued job $j after its first checkpoint"
+slurm_release "$j" || fail "requeued job $j"
 slurm_wait "$j" || { cat "$Q"/train-*.out; fail "requeued training job"; }
 grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-*.out; fail "the requeued job did not resume"; }
 [ "$(scontrol show job "$j" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')" -ge 1 ] || fail "job $j did not restart"
@@ -102,6 +103,7 @@ until [ -f "$Q/part.ckpt" ] && [ "$(job_state "$j")" = RUNNING ]; do
   sleep 0.1
 done
 scancel --batch --signal=USR1 "$j" || fail "scancel --batch --signal=USR1 $j"
+slurm_release "$j" || { cat "$Q"/train-"$j".out; fail "the job did not requeue itself on USR1"; }
 slurm_wait "$j" || { cat "$Q"/train-"$j".out; fail "training job after USR1"; }
 grep -q "requeueing job $j" "$Q"/train-"$j".out && grep -q "resuming from" "$Q"/train-"$j".out || { cat "$Q"/train-"$j".out; fail "USR1 did not checkpoint, requeue and resume"; }
 $PY "$HERE/../train/ckpt.py" "$Q/full.ckpt" "$Q/part.ckpt" params best adam_m adam_v state bank_key bank_val bank_owner > /dev/null || fail "the run requeued on USR1 differs from the uninterrupted one"
