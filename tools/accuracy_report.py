@@ -47,22 +47,20 @@ def merge_and_eval(task, data, name, extra=()):
         for n, v in src.variables.items():
             w = dst.createVariable(n, v.dtype, v.dimensions, fill_value=getattr(v, "_FillValue", None))
             w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a != "_FillValue"})
-            w[:] = v[:]
             if v.dimensions == ("time", "site"):
                 targets.append(n)
+            else:
+                w[:] = v[:]
         held = np.zeros(len(src.dimensions["site"]), bool)
-        for k in range(folds):
+        merged_vals = {n: np.ma.masked_all(src[n].shape, src[n].dtype) for n in targets}
+        for k in range(folds):  # each site from the fold that held it out
             test = json.load(open(f"{base}-f{k}.json"))["test_locations"]
             with netCDF4.Dataset(files[k]) as fk:
                 for n in targets:
-                    x = dst[n][:]
-                    x[:, test] = fk[n][:, test]
-                    dst[n][:] = x
+                    merged_vals[n][:, test] = fk[n][:, test]
             held[test] = True
-        for n in targets:  # sites no fold held out (unusable ones) carry no prediction
-            x = np.ma.array(dst[n][:])
-            x[:, ~held] = np.ma.masked
-            dst[n][:] = x
+        for n in targets:  # sites no fold held out (unusable ones) stay masked
+            dst[n][:] = merged_vals[n]
     os.replace(merged + ".tmp", merged)
     js = f"{base}-eval.json"
     subprocess.run([os.environ.get("RACI", "bin/raci"), "eval", "-pred", merged, "-data", data, "-eval_split", "all", "-eval_json", js, *extra],

@@ -139,7 +139,7 @@ PetscErrorCode app_convert(MPI_Comm comm)
     if (ds->layout == LAYOUT_GRID)
       PetscCall(PetscPrintf(comm, "  grid %" PetscInt_FMT " x %" PetscInt_FMT " cells, %" PetscInt_FMT " time steps; %d ranks as a %d x %d DMDA process grid, halo %" PetscInt_FMT "\n", ds->tile.nx, ds->tile.ny, ds->nt, size, ds->tile.px, ds->tile.py, ds->tile.halo));
     else PetscCall(PetscPrintf(comm, "  %" PetscInt_FMT " sites, %" PetscInt_FMT " time steps; %d ranks, contiguous site blocks\n", ds->tile.nx, ds->nt, size));
-    PetscCall(PetscPrintf(comm, "  %d fast, %d slow, %d target variables; %" PetscInt_FMT " of %" PetscInt_FMT " locations lack some fast or slow value (not usable)\n", nf, ns, ntg, unusable, total));
+    PetscCall(PetscPrintf(comm, "  %d fast, %d slow, %d target variables; %" PetscInt_FMT " of %" PetscInt_FMT " locations lack some fast or slow value (cells off land, towers outside their record)\n", nf, ns, ntg, unusable, total));
     PetscCall(PetscPrintf(comm, "  read %.3f s, wrote %.2f MB in %.3f s (%.1f MB/s)\n", t_read, bytes / 1e6, t_write, t_write > 0 ? bytes / 1e6 / t_write : 0.0));
   }
   PetscCall(data_close(&ds));

@@ -179,6 +179,14 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
   return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, 0x5917ULL) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
 }
 
+/* Whether every fast driver of location g (tile plus halo) is present on held day d. */
+static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscInt ng, PetscInt g, PetscInt d)
+{
+  for (int k = 0; k < nf; k++)
+    if (isnan(ds->var[fast[k]].val[d * ng + g])) return PETSC_FALSE;
+  return PETSC_TRUE;
+}
+
 PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **out)
 {
   const Tile *t = &ds->tile;
@@ -230,9 +238,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
     for (int k = 0; k < ns && ok; k++) ok = (PetscBool)!isnan(ds->var[slow[k]].val[g]);
     nqg[g] = 0;
     for (PetscInt d = 0; d < nt && ok; d++) {
-      PetscBool p = PETSC_TRUE;
-      for (int k = 0; k < nf && p; k++) p = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
-      run = p ? run + 1 : 0;
+      run = day_present(ds, fast, nf, ng, g, d) ? run + 1 : 0;
       nqg[g] += run >= Lf;
     }
     compact[g] = ok && nqg[g] > 0 ? ss->nloc++ : -1;
@@ -260,9 +266,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
       int run = 0;
       ss->qoff[c] = off;
       for (PetscInt d = 0; d < nt; d++) {
-        PetscBool p = PETSC_TRUE;
-        for (int k = 0; k < nf && p; k++) p = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
-        run = p ? run + 1 : 0;
+        run = day_present(ds, fast, nf, ng, g, d) ? run + 1 : 0;
         if (run >= Lf) ss->qday[off++] = (int32_t)d;
       }
     }
