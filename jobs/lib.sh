@@ -15,12 +15,14 @@ RACI_EARLY_SIGNAL=""
 trap 'RACI_EARLY_SIGNAL=USR1' USR1
 trap 'RACI_EARLY_SIGNAL=TERM' TERM
 
-# raci_launch N ARGS...: raci on N ranks inside the allocation
+# raci_launch N ARGS...: raci on N ranks inside the allocation. raci_run
+# starts it in a background subshell; exec makes that subshell the launcher
+# itself, so a signal sent to its pid reaches srun or mpirun.
 raci_launch() {
   n=$1; shift
   case ${RACI_LAUNCHER:-srun} in
-    srun) srun --mpi=pmix --ntasks="$n" --overcommit "$RACI" "$@" ;;
-    mpirun) mpirun -n "$n" "$RACI" "$@" ;;
+    srun) exec srun --mpi=pmix --ntasks="$n" --overcommit "$RACI" "$@" ;;
+    mpirun) exec mpirun -n "$n" "$RACI" "$@" ;;
     *) echo "raci job: RACI_LAUNCHER must be srun or mpirun (got '$RACI_LAUNCHER')" >&2; return 2 ;;
   esac
 }
@@ -52,6 +54,10 @@ raci_run() {
     wait $pid && rc=0 || rc=$?
     kill -0 $pid 2>/dev/null || break # still running: a trapped signal interrupted wait
   done
+  # A trapped signal may have interrupted the last wait (status 128 + signal)
+  # while raci went on to checkpoint and exit: ask again for raci's own status
+  # (bash keeps it), whatever the timing was.
+  wait $pid && rc=0 || rc=$?
   trap 'RACI_EARLY_SIGNAL=USR1' USR1
   trap 'RACI_EARLY_SIGNAL=TERM' TERM
   return $rc

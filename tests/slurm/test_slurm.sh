@@ -11,7 +11,13 @@
 #    sends before the time limit), where the job requeues itself;
 #  - jobs/scaling-strong.sbatch and scaling-weak.sbatch as job arrays over 1, 2
 #    and 4 ranks (4 oversubscribed), and tools/scaling-report on their records;
-#    the strong runs on 2 and 4 ranks predict the 1-rank maps.
+#    the map each strong run predicts on 2 and 4 ranks is the map its model
+#    gives on 1 rank. (Models trained on different rank counts are not
+#    compared: their gradient sums are grouped differently, so parameters
+#    differ in the last bits after the first step and AdamW amplifies that to
+#    1e-4 and more in 20 steps, by an amount that depends on the machine's
+#    BLAS kernels. Training's rank invariance is tests/train and
+#    tests/predict's loss-curve check.)
 # Needs root and the slurm group of tools/install-deps.sh; fails with the
 # reason otherwise, unless RACI_SKIP_SLURM=1.
 . "$(dirname "$0")/../lib/common.sh"
@@ -122,6 +128,9 @@ slurm_wait "${js}_0" "${js}_1" "${js}_2" "${jw}_0" "${jw}_1" "${jw}_2" || { tail
 "$ROOT/tools/scaling-report" "$S" "$S/scaling" > "$TMP/report.log" || { cat "$TMP/report.log"; fail "scaling-report"; }
 cat "$TMP/report.log"
 [ -s "$S/scaling-strong.png" ] && [ -s "$S/scaling-weak.png" ] || fail "scaling plots"
+for n in 2 4; do # each strong run's model, predicted on 1 rank
+  "$RACI" predict -ckpt "$S/strong-n$n.ckpt" -data "$P/data.nc" -o "$S/check-n$n.nc" -quiet || fail "predict strong-n$n.ckpt on 1 rank"
+done
 $PY - "$S" <<'PYEOF' || fail "scaling records"
 import sys, csv, numpy as np, netCDF4
 s = sys.argv[1]
@@ -131,12 +140,16 @@ want = {(st, c, n) for st, cs in (("strong", ("train", "predict")), ("weak", ("s
 assert got == want, sorted(want - got)
 weak = {int(r["ranks"]): r for r in rows if r["study"] == "weak" and r["command"] == "simulate"}
 assert weak[1]["tile_locations_max"] == weak[4]["tile_locations_max"], "weak scaling: the tile per rank changed"
-a = netCDF4.Dataset(f"{s}/strong-pred-n1.nc")["GPP"][:]
 for n in (2, 4):
-    b = netCDF4.Dataset(f"{s}/strong-pred-n{n}.nc")["GPP"][:]
-    assert (np.ma.getmaskarray(a) == np.ma.getmaskarray(b)).all()
-    rel = float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
-    assert rel < 1e-4, (n, rel)  # separately trained models: the same loss curve to 1e-5
-print(f"  scaling arrays: records of 1, 2, 4 ranks (strong: train, predict; weak: simulate, train, predict); same tile per rank in weak scaling; strong-scaling maps on 2 and 4 ranks equal 1 rank's")
+    a = netCDF4.Dataset(f"{s}/check-n{n}.nc")
+    b = netCDF4.Dataset(f"{s}/strong-pred-n{n}.nc")
+    for v in ("GPP", "RECO", "NEE", "FCH4"):
+        x, y = a[v][:], b[v][:]
+        assert (np.ma.getmaskarray(x) == np.ma.getmaskarray(y)).all(), (n, v)
+        # the same model: only the float rounding of sgemm rows in batches of
+        # another composition differs (docs/RELIABILITY.md: 1e-5 of the largest value)
+        rel = float(np.max(np.abs(x - y)) / np.max(np.abs(x)))
+        assert rel < 1e-5, (n, v, rel)
+print(f"  scaling arrays: records of 1, 2, 4 ranks (strong: train, predict; weak: simulate, train, predict); same tile per rank in weak scaling; each strong-scaling map on 2 and 4 ranks equals its model's map on 1 rank")
 PYEOF
 echo "test_slurm: ok ($(el))"
