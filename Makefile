@@ -1,10 +1,14 @@
 # raci — the everyday build. `make` builds bin/raci; `make check` runs every
 # test and ends with "N passed, N failed"; `make demo` runs the main job.
-# Missing Debian packages are installed by tools/install-deps.sh first.
+# `make deps`, `make check` and `make demo` install missing Debian packages
+# through tools/install-deps.sh (as root; otherwise it prints the command).
+# A plain `make` never calls apt: on a cluster it only builds, and says what
+# is missing when a library cannot be found.
 
 CC       = mpicc
 CFLAGS  ?= -O3 -g -fno-trapping-math
 WARN     = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
+DEPFLAGS = -MMD -MP
 PKGS     = PETSc pnetcdf openblas
 # recursive (=) so pkg-config runs after the dependencies are installed
 CPPFLAGS = -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -13,8 +17,8 @@ LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 RACI_SHARED_DATA ?= ../shared/data
 export RACI_SHARED_DATA
 
-BUILD = build
-DEPS  = $(BUILD)/.deps-ok
+BUILD   = build
+LIBS_OK = $(BUILD)/.libs-ok
 
 LIB_SRC  = $(wildcard src/core/*.c src/io/*.c src/grid/*.c src/data/*.c src/sim/*.c src/model/*.c src/train/*.c src/predict/*.c src/eval/*.c src/prep/*.c)
 APP_SRC  = $(filter-out src/app/main.c,$(wildcard src/app/*.c))
@@ -22,17 +26,24 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c)
 TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check demo deps slurm-deps clean
+# the Slurm job tests need slurm-wlm and munge (RACI_SKIP_SLURM=1 skips them)
+DEP_GROUPS = $(if $(filter 1,$(RACI_SKIP_SLURM)),,slurm)
+
+.PHONY: all check demo deps clean
 all: bin/raci
 
-deps: $(DEPS)
-$(DEPS): tools/install-deps.sh
-	@tools/install-deps.sh
+deps:
+	@tools/install-deps.sh $(DEP_GROUPS)
+
+# The libraries are there (pkg-config finds them), or one line says what to do.
+$(LIBS_OK):
+	@pkg-config --exists $(PKGS) || { echo "raci: pkg-config cannot find $(PKGS): run 'make deps' as root, or see INSTALL.md" >&2; exit 1; }
 	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/%.o: %.c $(wildcard include/raci/*.h) | $(DEPS)
+# Every object depends on the headers it includes (-MMD -MP writes build/**/*.d).
+$(BUILD)/%.o: %.c | $(LIBS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) $(CPPFLAGS) -c $< -o $@
 
 $(BUILD)/libraci.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -41,18 +52,19 @@ bin/raci: $(BUILD)/src/app/main.o $(BUILD)/libraci.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a $(wildcard include/raci/*.h tests/unit/*.h) | $(DEPS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a | $(LIBS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -o $@ $< $(BUILD)/libraci.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(WARN) $(DEPFLAGS) $(CPPFLAGS) -o $@ $< $(BUILD)/libraci.a $(LDLIBS)
 
-# the Slurm job tests need slurm-wlm and munge (RACI_SKIP_SLURM=1 skips them)
-slurm-deps:
-	@[ "$${RACI_SKIP_SLURM:-0}" = 1 ] || tools/install-deps.sh slurm
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/app/main.d $(TEST_BIN:=.d)
 
-check: bin/raci $(TEST_BIN) slurm-deps
+# install first, then build (a separate make, so pkg-config sees the packages)
+check: deps
+	@$(MAKE) --no-print-directory bin/raci $(TEST_BIN)
 	@tests/run-tests.sh
 
-demo: bin/raci
+demo: deps
+	@$(MAKE) --no-print-directory bin/raci
 	@tools/demo.sh
 
 clean:

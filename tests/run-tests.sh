@@ -4,19 +4,27 @@
 #   np = 0: run the command as it is; np >= 1: mpirun -n np command.
 #   @raci@, @tests@ and @data@ in the command stand for bin/raci, build/tests
 #   and $RACI_SHARED_DATA (default ../shared/data).
-# Logs: build/test-logs/<name>.log. RACI_TESTS=regex runs a subset.
+# Logs: $RACI_TEST_LOGS/<name>.log (default build/test-logs).
+#   tests/run-tests.sh              every test
+#   RACI_TESTS=regex tests/run-tests.sh   the tests whose names match
+#   tests/run-tests.sh NAME...      exactly these tests (CTest runs one each);
+#                                   an unknown name is a failure
 cd "$(dirname "$0")/.." || exit 2
 RACI="${RACI:-$PWD/bin/raci}"
 RACI_TESTBIN="${RACI_TESTBIN:-$PWD/build/tests}"
 RACI_SHARED_DATA="${RACI_SHARED_DATA:-$PWD/../shared/data}"
 export RACI RACI_TESTBIN RACI_SHARED_DATA OPENBLAS_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-logs=build/test-logs
+logs=${RACI_TEST_LOGS:-build/test-logs}
 mkdir -p "$logs"
 pass=0; fail=0; failed=""
+for want in "$@"; do
+  grep -Eq "^$want[[:space:]]" tests/tests.list || { echo "run-tests.sh: no test '$want' in tests/tests.list" >&2; exit 2; }
+done
 while read -r name np cmd; do
   case "$name" in ''|'#'*) continue ;; esac
   if [ -n "${RACI_TESTS:-}" ] && ! echo "$name" | grep -Eq "$RACI_TESTS"; then continue; fi
+  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
   cmd=$(echo "$cmd" | sed "s|@raci@|$RACI|g; s|@tests@|$RACI_TESTBIN|g; s|@data@|$RACI_SHARED_DATA|g")
   start=$(date +%s)
   if [ "$np" -ge 1 ]; then
