@@ -60,11 +60,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libraci.a | $(LIBS_OK)
 
 # install first, then build (a separate make, so pkg-config sees the packages)
 check: deps
-	@$(MAKE) --no-print-directory bin/raci $(TEST_BIN)
+	@$(MAKE) -s --no-print-directory bin/raci $(TEST_BIN)
 	@tests/run-tests.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory bin/raci
+	@$(MAKE) -s --no-print-directory bin/raci
 	@tools/demo.sh
 
 clean:

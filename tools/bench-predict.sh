@@ -16,7 +16,7 @@ echo "raci $(bin/raci -help 2>/dev/null | head -1 | cut -d' ' -f2) on $(nproc) c
 run 2 simulate -quiet -o "$OUT/sim.nc" -sim_res "$RES" -sim_years "$YEARS" -sim_seed 3
 TRAIN="-train_epochs 1 -train_steps 200 -train_batch 64 -split_val_frac 0.02 -split_test_box -100,-88,33,45"
 for np in 1 2; do
-  run "$np" train -quiet -data "$OUT/sim.nc" -o "$OUT/m$np.ckpt" $TRAIN -train_report "$OUT/train$np.json" > /dev/null
+  run "$np" train -quiet -data "$OUT/sim.nc" -o "$OUT/m$np.ckpt" -overwrite $TRAIN -train_report "$OUT/train$np.json" > /dev/null
 done
 for np in 1 2; do
   for diag in 10 0; do

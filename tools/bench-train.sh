@@ -34,7 +34,7 @@ above() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a > b)}'; }
 
 # the simulation: North America at 1 degree, 2 years
 bin/raci simulate -quiet -o "$DIR/sim.nc" -sim_res 1 -sim_years 2 > "$DIR/simulate.log"
-TRAIN="-data $DIR/sim.nc -o $DIR/x.ckpt -train_epochs 1 -train_steps $STEPS -train_batch 64 -train_val_stride 1000 -split_test_box -100,-88,33,45"
+TRAIN="-data $DIR/sim.nc -o $DIR/x.ckpt -overwrite -train_epochs 1 -train_steps $STEPS -train_batch 64 -train_val_stride 1000 -split_test_box -100,-88,33,45"
 
 # perf: software clock (a VM may have no hardware counters)
 PERF=0

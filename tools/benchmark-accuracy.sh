@@ -70,7 +70,7 @@ TRT=""
 : > "$OUT/jobs"
 for task in $TRT; do
   for seed in $(seq 1 "$SEEDS"); do
-    echo "$RACI train -data $OUT/sim.nc -o $OUT/runs/pre-$task-s$seed.ckpt $(task_roles $task) -model raci -train_epochs $EPOCHS -train_steps 50 -train_batch 64 -train_lr 1e-3 -train_wd 1e-4 -train_patience 5 -train_seed $seed -split_val_frac 0.1 -quiet > $OUT/runs/pre-$task-s$seed.log 2>&1" >> "$OUT/jobs"
+    echo "$RACI train -data $OUT/sim.nc -o $OUT/runs/pre-$task-s$seed.ckpt -overwrite $(task_roles $task) -model raci -train_epochs $EPOCHS -train_steps 50 -train_batch 64 -train_lr 1e-3 -train_wd 1e-4 -train_patience 5 -train_seed $seed -split_val_frac 0.1 -quiet > $OUT/runs/pre-$task-s$seed.log 2>&1" >> "$OUT/jobs"
   done
 done
 [ -s "$OUT/jobs" ] && xargs -P "$JOBS" -I CMD sh -c CMD < "$OUT/jobs"
@@ -83,7 +83,7 @@ for seed in $(seq 1 "$SEEDS"); do
     for task in $TASKS; do
       for v in $VARIANTS; do
         r="$OUT/runs/$task-$v-s$seed-f$fold"
-        echo "$RACI train -data $(task_data $task) -o $r.ckpt $(task_roles $task) $(variant_opts $v) $COMMON -split_fold $fold -train_seed $seed -train_report $r.json > $r.log 2>&1 && $RACI predict -quiet -ckpt $r.ckpt -data $(task_data $task) -o $r.nc >> $r.log 2>&1" >> "$OUT/jobs"
+        echo "$RACI train -data $(task_data $task) -o $r.ckpt -overwrite $(task_roles $task) $(variant_opts $v) $COMMON -split_fold $fold -train_seed $seed -train_report $r.json > $r.log 2>&1 && $RACI predict -quiet -ckpt $r.ckpt -data $(task_data $task) -o $r.nc >> $r.log 2>&1" >> "$OUT/jobs"
       done
     done
     # transfer: RACI on the transfer roles from scratch and from the pretrained model
@@ -93,7 +93,7 @@ for seed in $(seq 1 "$SEEDS"); do
         r="$OUT/runs/$task-raci_$init-s$seed-f$fold"
         extra=""
         [ $init = pretrained ] && extra="-init_from $OUT/runs/pre-$task-s$seed.ckpt"
-        echo "$RACI train -data $(task_data $base) -o $r.ckpt $(task_roles $task) -model raci $extra $COMMON -split_fold $fold -train_seed $seed -train_report $r.json > $r.log 2>&1 && $RACI predict -quiet -ckpt $r.ckpt -data $(task_data $base) -o $r.nc >> $r.log 2>&1" >> "$OUT/jobs"
+        echo "$RACI train -data $(task_data $base) -o $r.ckpt -overwrite $(task_roles $task) -model raci $extra $COMMON -split_fold $fold -train_seed $seed -train_report $r.json > $r.log 2>&1 && $RACI predict -quiet -ckpt $r.ckpt -data $(task_data $base) -o $r.nc >> $r.log 2>&1" >> "$OUT/jobs"
       done
     done
   done

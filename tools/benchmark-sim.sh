@@ -19,7 +19,7 @@ SPLIT="-split_test_box -100,-88,33,45,-125,-110,50,58 -split_val_frac 0.1 -split
 BUDGET="-train_epochs 30 -train_steps 100 -train_batch 64 -train_lr 1e-3 -train_patience 5 -train_seed 7"
 run() { # name, options
   name=$1; shift
-  bin/raci train -quiet -data "$DATA" -o "$OUT/$name.ckpt" $SPLIT $BUDGET -train_report "$OUT/$name.json" "$@" > "$OUT/$name.log" 2>&1
+  bin/raci train -quiet -data "$DATA" -o "$OUT/$name.ckpt" -overwrite $SPLIT $BUDGET -train_report "$OUT/$name.json" "$@" > "$OUT/$name.log" 2>&1
   echo "done $name"
 }
 i=0

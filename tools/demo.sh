@@ -29,7 +29,7 @@ echo "== 3. maps of annual GPP and annual CH4"
 echo
 BOX="-100,-88,33,45"
 echo "== 4. raci train on $NP ranks: RACI with the central US ($BOX) held out, never seen in training"
-mpirun -q -n "$NP" bin/raci train -data "$OUT/simulation.nc" -o "$OUT/raci.ckpt" \
+mpirun -q -n "$NP" bin/raci train -data "$OUT/simulation.nc" -o "$OUT/raci.ckpt" -overwrite \
   -split_test_box "$BOX" -train_epochs 4 -train_steps 100 -train_batch 64 -train_report "$OUT/raci-train.json"
 echo
 echo "== 5. raci predict on $NP ranks: every land cell and day of the continent"

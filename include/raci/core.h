@@ -60,9 +60,75 @@ PetscErrorCode core_signal_install(void);
 int            core_signal_received(void); /* local: the signal number, or 0 */
 
 /* Unfinished output files: registered when created under a temporary name,
- * released when renamed into place. core_finish() deletes the ones left. */
+ * released when renamed into place. core_finish() deletes the ones left, and
+ * so does SIGTERM, SIGINT, SIGHUP or SIGUSR1 (installed by core_initialize:
+ * the process then dies of the signal, a non-zero exit; train replaces the
+ * SIGTERM and SIGUSR1 handlers with core_signal_install). */
 PetscErrorCode core_pending_add(const char *path);
 PetscErrorCode core_pending_remove(const char *path);
+
+/* Outputs. Every output is written to "<path>.<pid>.tmp" (the pid of rank 0;
+ * core_tmp_path) and renamed into place when complete.
+ *
+ * core_check_paths: call right after a command has read its options, before
+ * any work. inputs and outputs are NULL-terminated lists of option name and
+ * path pairs, {"-data", data, "-ckpt", ckpt, NULL}; an empty path is skipped
+ * and -run_record is added to the outputs. Fails with one line naming both
+ * options when an output is the same file as an input (device and inode, so
+ * symbolic and hard links count) or as another output, or when an output
+ * cannot be created (its directory missing or read-only, a directory in its
+ * place). Removes stale temporaries of each output, "<path>.<pid>.tmp" whose
+ * process no longer runs on this node (kill(pid, 0) fails with ESRCH).
+ * Rank 0 checks; every rank fails. Collective. */
+PetscErrorCode core_check_paths(MPI_Comm comm, const char *const inputs[], const char *const outputs[]);
+void           core_tmp_path(char *buf, size_t len, const char *path, long pid); /* local */
+int            core_probe_writable(const char *path); /* local: 0 or the errno that stops creating path */
+/* A text output (JSON) written by one process: core_text_open gives a stream
+ * in memory and the temporary's name (into tmp); core_text_commit writes it
+ * to the temporary, checks every status (write, fsync, close) and renames it
+ * into place, or removes it, leaves the old file as it was and returns the
+ * errno. Local. */
+FILE          *core_text_open(const char *path, char *tmp, size_t len);
+int            core_text_commit(FILE *fp, const char *tmp, const char *path);
+/* Before PetscInitialize: Open MPI's file I/O through ROMIO unless the user
+ * chose (OMPI_MCA_io), and no lockedfile shared-file-pointer component
+ * unless the user chose (OMPI_MCA_sharedfp); see docs/ARCHITECTURE.md. */
+void           core_mpi_io_defaults(void);
+
+/* Command-line options (src/core/options.c). Every command reads its
+ * options with these, never with PetscOptionsInt and friends: a value that
+ * is missing ("-train_batch" then another option or nothing), malformed
+ * ("3.5" or "abc" for an integer, "nan" for a number), out of its range or
+ * a wrong count of array values fails with one RACI_ERR_INPUT line naming
+ * the option. *val is set to the default first; *set (may be NULL) tells
+ * whether the option was given. With -help (core_help()), they print one
+ * line per option (name, default, meaning, range) and read nothing; every
+ * command returns right after reading its options, before any work. */
+void           core_help_set(PetscBool on);
+PetscBool      core_help(void);
+PetscErrorCode core_opt_section(MPI_Comm comm, const char *title); /* a heading in -help */
+PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, PetscInt def, PetscInt min, PetscInt max, PetscInt *val, PetscBool *set);
+#define CORE_OPT_CLOSED   0
+#define CORE_OPT_OPEN_MIN 1 /* min itself excluded */
+#define CORE_OPT_OPEN_MAX 2 /* max itself excluded */
+/* finite, in [min, max] (open ends per `open`); max PETSC_MAX_REAL: no upper bound */
+PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min, PetscReal max, int open, PetscReal *val, PetscBool *set);
+PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val, PetscBool *set);
+/* default: the incoming contents of val; a value of len characters or more is refused */
+PetscErrorCode core_opt_string(MPI_Comm comm, const char *name, const char *help, char *val, size_t len, PetscBool *set);
+/* comma-separated names; *n in: the most accepted, out: the count; list[i]
+ * are PetscMalloc'ed (the caller frees them); empty names are refused */
+PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *help, char **list, PetscInt *n, PetscBool *set);
+/* nmin .. nmax comma-separated finite numbers; *n in: the count of defaults
+ * in val (shown by -help), out: the count read when given */
+PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help, PetscReal *val, PetscInt nmin, PetscInt nmax, PetscInt *n, PetscBool *set);
+/* Is this error PETSc's complaint about a malformed option value (options
+ * PETSc reads itself)? The error handler prints it as one line. */
+PetscBool      core_opt_petsc_error(PetscErrorCode n, const char *mess);
+/* Fails with RACI_ERR_INPUT "<what> would need about N GB of memory per
+ * rank, more than ..." when the largest of the ranks' estimates exceeds the
+ * node's physical memory divided by the ranks on the node. Collective. */
+PetscErrorCode core_check_memory(MPI_Comm comm, double bytes, const char *what);
 
 /* Counter-based random numbers: a pure function of (seed, a, b, c), so a
  * value depends on what it is for (for example global cell, day, stream) and

@@ -59,12 +59,37 @@ typedef struct {
   /* What data_read has seen so far, over owned locations of this rank: */
   PetscInt nvalid[DATA_MAX_VARS]; /* valid values per variable */
   unsigned char *usable;          /* (ym, xm) 1 while every fast and slow value is valid; owned */
+  /* value checks of data_read, off unless data_checks_enable turned them on (train, predict) */
+  PetscBool check_values, oor_missing;
+  PetscInt  checked_to;           /* out-of-range values of steps before this have been reported */
 } Dataset;
 
-/* Header checks, roles, decomposition. halo: grid halo width in cells. */
+/* What train and predict check beyond the layout: -out_of_range error|missing
+ * (values outside the physical range of a canonical variable, include/raci/quantity.h,
+ * are an error, or become missing). */
+typedef struct {
+  PetscBool oor_missing;
+} DataChecks;
+PetscErrorCode data_check_options(MPI_Comm comm, DataChecks *dc);
+
+/* Header checks, roles, decomposition. halo: grid halo width in cells.
+ * Refuses time units in months or years and unknown calendars. */
 PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro, PetscInt halo, Dataset **ds);
 /* Read every role variable for time steps [t0, t0 + nt) over tile plus halo. */
 PetscErrorCode data_read(Dataset *ds, PetscInt t0, PetscInt nt);
+/* For train and predict, after data_open: the time axis must have one step
+ * per day; training: every canonical variable must carry its canonical units;
+ * and from now on data_read refuses non-finite values (and, not canonical,
+ * values beyond 1e15: undeclared fill values), and values of canonical
+ * variables outside their physical range (or makes them missing). Errors
+ * name the variable, the location and the day. Collective. */
+PetscErrorCode data_checks_enable(Dataset *ds, const DataChecks *dc, PetscBool training);
+/* The units attribute of role variable k ("" when absent). Local. */
+PetscErrorCode data_var_units(const Dataset *ds, int k, char *buf, size_t len);
+/* A location id that depends on the location only, not on the file's layout:
+ * site id (when the file has them) or longitude and latitude rounded to
+ * 1e-4 degrees, longitudes taken modulo 360 (gid only without coordinates). Local. */
+int64_t data_location_key(double lon, double lat, const char *site, int64_t gid);
 PetscErrorCode data_close(Dataset **ds);
 
 /* After the reads: fails (RACI_ERR_DATA) when a fast or slow variable has no
@@ -132,6 +157,7 @@ typedef struct {
   char      sites[DATA_MAX_VARS][32];
   int       nsites;
   PetscReal val_frac;
+  PetscBool val_frac_set;                /* -split_val_frac was given (training refuses a draw of no location) */
   PetscInt  seed;
   PetscInt  nfolds, fold;                /* -split_folds K -split_fold k: sites of fold k are the test set */
   char      strata[NC_MAX_NAME + 1];     /* -split_strata: class variable the folds are stratified by */
@@ -161,6 +187,7 @@ typedef struct {
   int            nloc;
   int           *ghost;   /* (nloc) index in the tile plus halo */
   int64_t       *gid;     /* (nloc) global location id: y * nx + x, or the site index */
+  int64_t       *lkey;    /* (nloc) data_location_key: the same location in any file has the same key */
   double        *lon, *lat;
   unsigned char *owned, *split;
   float         *xn;      /* (nloc, nt, F) normalised fast drivers */
@@ -203,7 +230,8 @@ typedef struct {
   int     *rloc, *rday;   /* (maxr) location and day of each fast-encoder row */
   float   *xf, *xb, *s, *y;
   uint8_t *eb;
-  int32_t *nb, *owner;
+  int32_t *nb;
+  int64_t *lkey; /* (maxq) location key of each query */
 } SampleBatch;
 
 /* T: targets per query (the model's; ss->T when 0) */

@@ -110,8 +110,9 @@ typedef struct {
   const float   *bank_val; /* (M, Z + 2T) */
   const int32_t *bank_idx; /* (Q, Ks) bank entry or -1; NULL: the model picks the
                               Ks nearest keys to z, skipping entries of the query's own location */
-  const int32_t *bank_owner; /* (M) location id of each bank entry (when bank_idx is NULL) */
-  const int32_t *owner;      /* (Q) location id of each query (when bank_idx is NULL) */
+  const int64_t *bank_lkey;  /* (M) location key of each bank entry (when bank_idx is NULL) */
+  const int64_t *lkey;       /* (Q) location key of each query (when bank_idx is NULL): the same
+                                location has the same key in any file (data_location_key) */
   int            M;
 } ModelBatch;
 
@@ -119,6 +120,8 @@ typedef struct Model Model;
 
 /* Fills the derived parts of cfg (output kinds) and the parameter layout. */
 int    model_create(const ModelConfig *cfg, int max_q, int max_r, Model **m);
+/* What model_create would allocate, without allocating: bytes of buffers and parameters. */
+int    model_size(const ModelConfig *cfg, int max_q, int max_r, double *buf_bytes, double *nparams);
 void   model_destroy(Model **m);
 size_t model_nparams(const Model *m);
 int    model_ntensors(const Model *m);

@@ -36,7 +36,8 @@ PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, M
 typedef struct {
   int      M, Z, V;
   float   *key, *val; /* (M, Z), (M, V) owned */
-  int32_t *owner;     /* (M) global location id */
+  int32_t *owner;     /* (M) global location id in the training file (reports) */
+  int64_t *lkey;      /* (M) location key (data_location_key): what the search excludes */
 } Bank;
 
 PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank);

@@ -28,12 +28,12 @@ static PetscErrorCode convert_options(MPI_Comm comm, ConvertCtx *ctx)
   PetscFunctionBeginUser;
   ctx->halo  = 1;
   ctx->chunk = 365;
-  PetscOptionsBegin(comm, NULL, "raci convert options", NULL);
-  PetscCall(PetscOptionsString("-data", "Input NetCDF file", NULL, ctx->data, ctx->data, sizeof ctx->data, &have_data));
-  PetscCall(PetscOptionsString("-o", "Output NetCDF file (CDF-5)", NULL, ctx->out, ctx->out, sizeof ctx->out, &have_out));
-  PetscCall(PetscOptionsInt("-grid_halo", "Halo width in cells read around each tile", NULL, ctx->halo, &ctx->halo, NULL));
-  PetscCall(PetscOptionsInt("-convert_chunk", "Time steps read and written at once", NULL, ctx->chunk, &ctx->chunk, NULL));
-  PetscOptionsEnd();
+  PetscCall(core_opt_section(comm, "raci convert options"));
+  PetscCall(core_opt_string(comm, "-data", "Input NetCDF file; required", ctx->data, sizeof ctx->data, &have_data));
+  PetscCall(core_opt_string(comm, "-o", "Output NetCDF file (CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
+  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells read around each tile", ctx->halo, 0, 1000, &ctx->halo, NULL));
+  PetscCall(core_opt_int(comm, "-convert_chunk", "Time steps read and written at once", ctx->chunk, 1, 1000000, &ctx->chunk, NULL));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci convert needs -data FILE");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci convert needs -o FILE");
   PetscCheck(ctx->chunk > 0, comm, RACI_ERR_INPUT, "-convert_chunk must be positive, got %" PetscInt_FMT, ctx->chunk);
@@ -76,7 +76,11 @@ PetscErrorCode app_convert(MPI_Comm comm)
   PetscCall(PetscMemzero(&ctx, sizeof ctx));
   PetscCall(convert_options(comm, &ctx));
   PetscCall(data_role_options(comm, &ro));
-  PetscCall(io_check_writable(comm, ctx.out));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
+  {
+    const char *in[] = {"-data", ctx.data, NULL}, *outs[] = {"-o", ctx.out, NULL};
+    PetscCall(core_check_paths(comm, in, outs));
+  }
   PetscCall(data_open(comm, ctx.data, &ro, ctx.halo, &ds));
   PetscCall(core_check_unused_options(comm));
   PetscCallMPI(MPI_Comm_size(comm, &size));

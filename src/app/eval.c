@@ -5,6 +5,7 @@
 #include <raci/data.h>
 #include <raci/eval.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,24 +63,26 @@ PetscErrorCode app_eval(MPI_Comm comm)
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscOptionsBegin(comm, NULL, "raci eval options", NULL);
-  PetscCall(PetscOptionsString("-pred", "Predictions (raci predict output)", NULL, pred, pred, sizeof pred, &have_pred));
-  PetscCall(PetscOptionsString("-data", "Observations: the file with the targets, in the same layout", NULL, data, data, sizeof data, &have_data));
-  PetscCall(PetscOptionsString("-eval_split", "Locations scored: test, validation, train or all (default: test when a test box or site is given, else all)", NULL, split_s, split_s, sizeof split_s, NULL));
-  PetscCall(PetscOptionsString("-eval_class", "Slow class variable for the per-class scores (default: the first slow variable with flag_values)", NULL, cls_name, cls_name, sizeof cls_name, &have_cls));
-  PetscCall(PetscOptionsString("-eval_json", "Also write every score as JSON here", NULL, json, json, sizeof json, NULL));
-  PetscCall(PetscOptionsInt("-eval_chunk_days", "Days read at a time", NULL, chunk, &chunk, NULL));
-  PetscOptionsEnd();
-  PetscCheck(have_pred, comm, RACI_ERR_INPUT, "raci eval needs -pred FILE (the output of raci predict)");
-  PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci eval needs -data FILE (the observations)");
-  PetscCheck(chunk > 0, comm, RACI_ERR_INPUT, "-eval_chunk_days must be positive");
+  PetscCall(core_opt_section(comm, "raci eval options"));
+  PetscCall(core_opt_string(comm, "-pred", "Predictions (raci predict output); required", pred, sizeof pred, &have_pred));
+  PetscCall(core_opt_string(comm, "-data", "Observations: the file with the targets, in the same layout; required", data, sizeof data, &have_data));
+  PetscCall(core_opt_string(comm, "-eval_split", "Locations scored: test, validation, train or all (default: test when a test box or site is given, else all)", split_s, sizeof split_s, NULL));
+  PetscCall(core_opt_string(comm, "-eval_class", "Slow class variable for the per-class scores (default: the first slow variable with flag_values)", cls_name, sizeof cls_name, &have_cls));
+  PetscCall(core_opt_string(comm, "-eval_json", "Also write every score as JSON here", json, sizeof json, NULL));
+  PetscCall(core_opt_int(comm, "-eval_chunk_days", "Days read at a time", chunk, 1, 36600, &chunk, NULL));
+  PetscCheck(have_pred || core_help(), comm, RACI_ERR_INPUT, "raci eval needs -pred FILE (the output of raci predict)");
+  PetscCheck(have_data || core_help(), comm, RACI_ERR_INPUT, "raci eval needs -data FILE (the observations)");
   PetscCall(data_role_options(comm, &ro));
   PetscCall(data_split_options(comm, &so));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   if (!split_s[0]) split = so.nbox || so.nsites ? SPLIT_TEST : SPLIT_NONE;
   for (int i = 0; i < 4 && split < 0; i++)
     if (!strcmp(split_s, split_names[i])) split = i;
   PetscCheck(split >= 0, comm, RACI_ERR_INPUT, "-eval_split must be test, validation, train or all (got '%s')", split_s);
-  if (json[0]) PetscCall(io_check_writable(comm, json));
+  {
+    const char *in[] = {"-pred", pred, "-data", data, NULL}, *outs[] = {"-eval_json", json, NULL};
+    PetscCall(core_check_paths(comm, in, outs));
+  }
   PetscCall(core_check_unused_options(comm));
 
   /* the targets of the data that the predictions hold, and the class variable */
@@ -220,9 +223,9 @@ PetscErrorCode app_eval(MPI_Comm comm)
     }
     PetscCallMPI(MPI_Gatherv(mine, nbytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, comm));
     if (rank == 0) {
-      int   nl = (int)(total / sizeof(EvalLoc)), ok = 1;
+      int   nl = (int)(total / sizeof(EvalLoc)), err = 0;
       FILE *fp;
-      char  tmp[PETSC_MAX_PATH_LEN + 16];
+      char  tmp[PETSC_MAX_PATH_LEN + 32];
       printf("raci eval: %s against %s, %s locations: %d scored (RMSE and bias in the targets' units; nRMSE = RMSE / mean |observed|)\n", pred, data, split_names[split], nl);
       printf("%-8s %-24s %10s %10s %8s %8s %8s %10s\n", "flux", "scope", "n", "RMSE", "nRMSE", "R2", "NSE", "bias");
       for (int k = 0; k < T; k++) {
@@ -243,9 +246,8 @@ PetscErrorCode app_eval(MPI_Comm comm)
           }
       fflush(stdout);
       if (json[0]) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", json);
-        fp = fopen(tmp, "w");
-        ok = fp != NULL;
+        fp = core_text_open(json, tmp, sizeof tmp);
+        if (!fp) err = errno;
         if (fp) {
           fprintf(fp, "{\"pred\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", \"class_variable\": \"%s\", \"fluxes\": {", pred, data, split_names[split], cls_name);
           for (int k = 0; k < T; k++) {
@@ -269,18 +271,17 @@ PetscErrorCode app_eval(MPI_Comm comm)
             fprintf(fp, "]}");
           }
           fprintf(fp, "}}\n");
-          ok = !fclose(fp) && !rename(tmp, json);
-          if (!ok) remove(tmp);
+          err = core_text_commit(fp, tmp, json); /* every write checked; the old file stays on failure */
         }
       }
-      PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-      PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write '%s'", json);
+      PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
+      PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write '%s' (-eval_json): %s", json, strerror(err));
       PetscCall(PetscFree2(counts, displs));
       PetscCall(PetscFree(all));
     } else {
-      int ok;
-      PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-      PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write '%s'", json);
+      int err;
+      PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
+      PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write '%s' (-eval_json): %s", json, strerror(err));
     }
     PetscCall(PetscFree(mine));
   }

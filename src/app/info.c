@@ -117,8 +117,12 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
 
   PetscFunctionBeginUser;
   PetscCall(data_role_options(comm, &ro));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing is read */
   PetscCall(core_check_unused_options(comm));
-  if (!path) PetscFunctionReturn(PETSC_SUCCESS); /* -help */
+  {
+    const char *in[] = {"FILE", path, NULL}, *outs[] = {NULL};
+    PetscCall(core_check_paths(comm, in, outs));
+  }
   PetscCall(io_open(comm, path, &f));
   for (int r = ROLE_FAST; r < NUM_ROLES; r++)
     for (int i = 0; i < ro.n[r]; i++) PetscCheck(io_find_var(f, ro.name[r][i]) >= 0, comm, RACI_ERR_DATA, "%s: variable '%s' named by -%s is not in the file", path, ro.name[r][i], role_name[r]);

@@ -2,6 +2,7 @@
 #include <raci/app.h>
 
 #include <cblas.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,23 +33,66 @@ static const char usage[] =
   "options shared by commands that read data:\n"
   "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
   "  -grid_halo W                        halo width in cells (default 1)\n"
-  "  -options_file F, -log_view, -help   PETSc conventions\n"
+  "  -options_file F, -log_view          PETSc conventions\n"
+  "  raci COMMAND -help                  the command's options, defaults and ranges\n"
+  "                                      (runs nothing, writes nothing)\n"
   "  -run_record FILE                    a JSON record of the run: ranks, process grid,\n"
   "                                      time per stage, I/O rate (job scripts, scaling)\n";
+
+/* raci COMMAND -help: the command's options, read by its own option code in
+ * help mode (core_help()), which prints them and returns before any work. */
+static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
+{
+  static const struct {
+    const char *name, *synopsis;
+    PetscErrorCode (*run)(MPI_Comm);
+  } cmds[] = {
+    {"simulate", "simulate -o OUT [options]", app_simulate},
+    {"train", "train -data IN -o CKPT [options]", app_train},
+    {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
+    {"eval", "eval -pred P -data IN [options]", app_eval},
+    {"convert", "convert -data IN -o OUT [options]", app_convert},
+    {"prep", "prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT [options]", app_prep},
+    {"info", "info FILE [options]", NULL},
+  };
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    if (strcmp(cmd, cmds[i].name)) continue;
+    PetscCall(PetscPrintf(comm, "usage: raci %s   (also under mpirun -n N)\noptions: -name <default> meaning; accepted values\n", cmds[i].synopsis));
+    if (cmds[i].run) PetscCall(cmds[i].run(comm));
+    else PetscCall(app_info(comm, NULL));
+    PetscCall(PetscPrintf(comm, "\noptions of every command:\n"
+                                "  -run_record FILE           a JSON record of the run: ranks, process grid, time per stage, I/O rate\n"
+                                "  -options_file FILE         read options from FILE (PETSc); -log_view: time per stage (PETSc)\n"
+                                "  -help                      this list; nothing is read, run or written\n"));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)", cmd);
+}
 
 static PetscErrorCode app_main(int argc, char **argv)
 {
   const char *cmd  = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
   const char *file = cmd && argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
   MPI_Comm    comm = PETSC_COMM_WORLD;
-  PetscBool   help;
+  PetscBool   help = core_help();
 
   PetscFunctionBeginUser;
-  PetscCall(PetscOptionsHasHelp(NULL, &help));
   if (!cmd) {
     PetscCall(PetscPrintf(comm, "%s", usage));
     PetscCheck(help, comm, RACI_ERR_INPUT, "no command given (raci -help lists them)");
     PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (help) { /* whatever else is on the command line */
+    PetscCall(command_help(comm, cmd));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  { /* read by core_initialize: a missing value would silently mean no record */
+    const char *v;
+    PetscBool   set;
+    PetscCall(PetscOptionsFindPair(NULL, NULL, "-run_record", &v, &set));
+    PetscCheck(!set || (v && *v), comm, RACI_ERR_INPUT, "-run_record needs a value: the JSON file to write");
   }
   if (!strcmp(cmd, "info")) {
     PetscCheck(file || help, comm, RACI_ERR_INPUT, "usage: raci info FILE");
@@ -78,13 +122,27 @@ static PetscErrorCode app_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
   PetscErrorCode ierr;
+  PetscBool      help = PETSC_FALSE;
+  int            n    = 1;
 
+  /* -help is raci's: taken off the command line so PETSc does not print its
+   * generic help (and so that nothing runs, whatever else is given) */
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = PETSC_TRUE;
+    else argv[n++] = argv[i];
+  }
+  argv[n] = NULL;
+  argc    = n;
+  core_mpi_io_defaults(); /* environment read by MPI_Init */
   ierr = PetscInitialize(&argc, &argv, NULL, usage);
   if (ierr) return 1;
   /* one BLAS thread per rank unless asked otherwise: ranks already fill the cores */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   ierr = core_initialize(argc, argv);
+  if (!ierr && !help) ierr = PetscOptionsHasHelp(NULL, &help); /* -help in an options file or PETSC_OPTIONS */
+  core_help_set(help);
+  if (help) signal(SIGPIPE, SIG_IGN); /* raci train -help | head: no PETSc "Broken Pipe" traceback */
   if (!ierr) ierr = app_main(argc, argv);
-  if (!ierr) ierr = core_record_write(PETSC_COMM_WORLD);
+  if (!ierr && !help) ierr = core_record_write(PETSC_COMM_WORLD);
   return core_finish(ierr);
 }

@@ -5,6 +5,7 @@
  * variables (names, class values); its targets, if any, are not read. */
 #include <raci/app.h>
 #include <raci/predict.h>
+#include <raci/quantity.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ typedef struct {
   const ModelConfig  *cfg;
   const TrainOptions *to;
   const char         *roles, *tatts; /* tatts NULL in checkpoints without it */
+  const char         *units;         /* input_units, NULL in checkpoints without it */
   SampleNorm          norm;
   const float        *params;
   Bank                bank; /* points into the sections */
@@ -25,7 +27,7 @@ typedef struct {
 
 static PetscErrorCode trained_load(MPI_Comm comm, const char *path, Trained *tr)
 {
-  const void *p, *k, *v, *o;
+  const void *p, *k, *v, *o, *lk = NULL;
   size_t      nb, bo = 0;
   Model      *m;
 
@@ -40,6 +42,8 @@ static PetscErrorCode trained_load(MPI_Comm comm, const char *path, Trained *tr)
   tr->roles = p;
   for (int i = 0; i < tr->nsec; i++) {
     if (!strcmp(tr->sec[i].name, "target_atts")) tr->tatts = tr->sec[i].data;
+    if (!strcmp(tr->sec[i].name, "input_units")) tr->units = tr->sec[i].data;
+    if (!strcmp(tr->sec[i].name, "bank_lkey")) lk = tr->sec[i].data;
     if (!strcmp(tr->sec[i].name, "bank_owner")) bo = tr->sec[i].bytes;
   }
   PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "norm_fast", 2 * DATA_MAX_VARS * sizeof(float), &p));
@@ -67,7 +71,10 @@ static PetscErrorCode trained_load(MPI_Comm comm, const char *path, Trained *tr)
   PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_owner", 0, &o));
   PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_key", (size_t)tr->bank.M * tr->bank.Z * sizeof(float), &k));
   PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_val", (size_t)tr->bank.M * tr->bank.V * sizeof(float), &v));
-  tr->bank.key = (float *)k, tr->bank.val = (float *)v, tr->bank.owner = (int32_t *)o;
+  /* the bank search skips the query's own location by its key (older checkpoints kept only the training file's grid index) */
+  PetscCheck(tr->bank.M == 0 || lk, comm, RACI_ERR_INPUT, "checkpoint '%s' was written by an older raci (its memory bank has no location keys); train the model again", path);
+  if (tr->bank.M > 0) PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_lkey", (size_t)tr->bank.M * sizeof(int64_t), &lk));
+  tr->bank.key = (float *)k, tr->bank.val = (float *)v, tr->bank.owner = (int32_t *)o, tr->bank.lkey = (int64_t *)lk;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -131,6 +138,38 @@ static void target_att(const char *tatts, const char *name, int which, char *out
   }
 }
 
+/* Every fast and slow variable of ds in the units the model was trained with
+ * (the checkpoint's input_units; checkpoints without it are not checked). */
+static PetscErrorCode check_input_units(MPI_Comm comm, const char *data, const char *ckpt, const char *units, const Dataset *ds)
+{
+  PetscFunctionBeginUser;
+  if (!units) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int k = 0; k < ds->nvar; k++) {
+    char        have[256], want[256] = "";
+    const char *line = units;
+    size_t      n    = strlen(ds->var[k].name);
+    PetscBool   known = PETSC_FALSE;
+    if (ds->var[k].role != ROLE_FAST && ds->var[k].role != ROLE_SLOW) continue;
+    while (*line) { /* "name|units\n" lines */
+      const char *end = strchr(line, '\n');
+      if (!end) end = line + strlen(line);
+      if (!strncmp(line, ds->var[k].name, n) && line[n] == '|') {
+        size_t l = (size_t)(end - line - n - 1);
+        if (l >= sizeof want) l = sizeof want - 1;
+        memcpy(want, line + n + 1, l);
+        want[l] = '\0';
+        known   = PETSC_TRUE;
+        break;
+      }
+      line = *end ? end + 1 : end;
+    }
+    if (!known) continue;
+    PetscCall(data_var_units(ds, k, have, sizeof have));
+    PetscCheck(quantity_units_same(have, want), comm, RACI_ERR_DATA, "%s: %s variable '%s' is in units '%s', but the model of '%s' was trained with '%s'; convert it first", data, role_name[ds->var[k].role], ds->var[k].name, have[0] ? have : "(no units attribute)", ckpt, want[0] ? want : "(no units attribute)");
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode app_predict(MPI_Comm comm)
 {
   char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", ckpt[PETSC_MAX_PATH_LEN] = "";
@@ -139,6 +178,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
   Trained      tr;
   RoleOptions  ro;
   SplitOptions so;
+  DataChecks   dc;
   Dataset     *ds;
   Model       *m;
   IoFile      *f;
@@ -151,16 +191,17 @@ PetscErrorCode app_predict(MPI_Comm comm)
   size_t       nown;
 
   PetscFunctionBeginUser;
-  PetscOptionsBegin(comm, NULL, "raci predict options", NULL);
-  PetscCall(PetscOptionsString("-ckpt", "Checkpoint of raci train", NULL, ckpt, ckpt, sizeof ckpt, &have_ckpt));
-  PetscCall(PetscOptionsString("-data", "Drivers and attributes to predict on (NetCDF, gridded or sites)", NULL, data, data, sizeof data, &have_data));
-  PetscCall(PetscOptionsString("-o", "Prediction file to write (NetCDF, CF-1.8)", NULL, out, out, sizeof out, &have_out));
-  PetscCall(PetscOptionsInt("-predict_chunk_days", "Days predicted per chunk (memory: slow window plus chunk)", NULL, chunk, &chunk, NULL));
-  PetscCall(PetscOptionsInt("-predict_diag_stride", "Diagnostics (regime map, role shares) every this many days; 0 for none", NULL, diag_stride, &diag_stride, NULL));
-  PetscCall(PetscOptionsInt("-predict_batch", "Locations per forward pass", NULL, batch, &batch, NULL));
-  PetscCall(PetscOptionsInt("-grid_halo", "Halo width in cells (geographic neighbours)", NULL, halo, &halo, NULL));
-  PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, quiet, &quiet, NULL));
-  PetscOptionsEnd();
+  PetscCall(core_opt_section(comm, "raci predict options"));
+  PetscCall(core_opt_string(comm, "-ckpt", "Checkpoint of raci train; required", ckpt, sizeof ckpt, &have_ckpt));
+  PetscCall(core_opt_string(comm, "-data", "Drivers and attributes to predict on (NetCDF, gridded or sites); required", data, sizeof data, &have_data));
+  PetscCall(core_opt_string(comm, "-o", "Prediction file to write (NetCDF, CF-1.8); required", out, sizeof out, &have_out));
+  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk (memory: slow window plus chunk)", chunk, 1, 36600, &chunk, NULL));
+  PetscCall(core_opt_int(comm, "-predict_diag_stride", "Diagnostics (regime map, role shares) every this many days; 0 for none", diag_stride, 0, 36600, &diag_stride, NULL));
+  PetscCall(core_opt_int(comm, "-predict_batch", "Locations per forward pass", batch, 1, 1 << 20, &batch, NULL));
+  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells (geographic neighbours)", halo, 0, 1000, &halo, NULL));
+  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", quiet, &quiet, NULL));
+  PetscCall(data_check_options(comm, &dc));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   PetscCheck(have_ckpt, comm, RACI_ERR_INPUT, "raci predict needs -ckpt CHECKPOINT");
   PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci predict needs -data FILE");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci predict needs -o FILE");
@@ -168,7 +209,10 @@ PetscErrorCode app_predict(MPI_Comm comm)
   PetscCheck(diag_stride >= 0, comm, RACI_ERR_INPUT, "-predict_diag_stride must be 0 or positive");
   PetscCheck(batch > 0, comm, RACI_ERR_INPUT, "-predict_batch must be positive");
   PetscCall(core_check_unused_options(comm));
-  PetscCall(io_check_writable(comm, out));
+  {
+    const char *in[] = {"-ckpt", ckpt, "-data", data, NULL}, *outs[] = {"-o", out, NULL};
+    PetscCall(core_check_paths(comm, in, outs));
+  }
   t_start = MPI_Wtime();
 
   PetscCall(trained_load(comm, ckpt, &tr));
@@ -181,9 +225,18 @@ PetscErrorCode app_predict(MPI_Comm comm)
     PetscCall(io_close(&in));
   }
   PetscCall(data_open(comm, data, &ro, halo, &ds));
+  PetscCall(check_input_units(comm, data, ckpt, tr.units, ds));
+  PetscCall(data_checks_enable(ds, &dc, PETSC_FALSE));
   PetscCheck(ds->nt >= tr.to->Lf, comm, RACI_ERR_DATA, "%s: %" PetscInt_FMT " time steps, fewer than the model's fast window of %" PetscInt_FMT " days", data, ds->nt, tr.to->Lf);
   PetscCheck(ds->tdim >= 0, comm, RACI_ERR_DATA, "%s: the fast drivers have no time dimension", data);
   PetscCall(PetscMemzero(&so, sizeof so)); /* every location is predicted */
+  {
+    double buf, np;
+    char   what[128];
+    PetscCheck(!model_size(tr.cfg, (int)batch, (int)batch * (tr.cfg->Kf + 1), &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate a model");
+    PetscCall(PetscSNPrintf(what, sizeof what, "-predict_batch %" PetscInt_FMT " (the model's buffers)", batch));
+    PetscCall(core_check_memory(comm, buf + sizeof(float) * np, what));
+  }
   PetscCheck(!model_create(tr.cfg, (int)batch, (int)batch * (tr.cfg->Kf + 1), &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers for -predict_batch %" PetscInt_FMT, batch);
 
   /* the output: the input's layout, one field per flux, the diagnostics */
@@ -286,6 +339,12 @@ PetscErrorCode app_predict(MPI_Comm comm)
     PetscCall(io_wait_all(f));
     PetscCall(core_stage_pop());
     PetscCall(PetscFree2(plane, pack));
+  }
+  {
+    /* as train does: a driver without any value, or nothing predicted, is an error, not a file of _FillValue */
+    PetscInt unusable, total;
+    PetscCall(data_check_usable(ds, &unusable, &total));
+    PetscCheck(cell_days > 0, comm, RACI_ERR_DATA, "%s: nothing to predict: none of the %" PetscInt_FMT " locations has every slow attribute and %" PetscInt_FMT " days in a row with every fast driver present", data, total, tr.to->Lf);
   }
   PetscCall(io_commit(&f));
   {

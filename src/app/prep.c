@@ -11,7 +11,9 @@
 #include <raci/data.h>
 #include <raci/prep.h>
 
+#include <libgen.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -28,17 +30,17 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
 
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(ctx->opt.classes, "inputs/fluxdatakit-igbp.csv", sizeof ctx->opt.classes));
-  PetscOptionsBegin(comm, NULL, "raci prep options", NULL);
-  PetscCall(PetscOptionsString("-format", "Tower product: fluxnet-ch4 or fluxdatakit", NULL, format, format, sizeof format, &have_format));
-  PetscCall(PetscOptionsString("-i", "Directory of the daily site CSVs", NULL, ctx->opt.dir, ctx->opt.dir, sizeof ctx->opt.dir, &have_dir));
-  PetscCall(PetscOptionsString("-o", "Output site file (NetCDF CDF-5)", NULL, ctx->out, ctx->out, sizeof ctx->out, &have_out));
-  PetscCall(PetscOptionsStringArray("-prep_sites", "Keep only these sites (comma-separated ids)", NULL, sites, &nsites, NULL));
-  PetscCall(PetscOptionsString("-prep_meta", "Site metadata CSV (default: the one in the -i directory)", NULL, ctx->opt.meta, ctx->opt.meta, sizeof ctx->opt.meta, NULL));
-  PetscCall(PetscOptionsString("-prep_classes", "fluxdatakit: CSV site,class with the IGBP class of each site", NULL, ctx->opt.classes, ctx->opt.classes, sizeof ctx->opt.classes, &have_classes));
-  PetscCall(PetscOptionsBool("-prep_use_gapfilled", "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured", NULL, ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
-  PetscCall(PetscOptionsString("-prep_out_of_range", "Values outside their physical range: error or missing", NULL, oor, oor, sizeof oor, NULL));
-  PetscCall(PetscOptionsBool("-quiet", "No summary", NULL, ctx->quiet, &ctx->quiet, NULL));
-  PetscOptionsEnd();
+  PetscCall(core_opt_section(comm, "raci prep options"));
+  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4 or fluxdatakit; required", format, sizeof format, &have_format));
+  PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir, &have_dir));
+  PetscCall(core_opt_string(comm, "-o", "Output site file (NetCDF CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
+  PetscCall(core_opt_strings(comm, "-prep_sites", "Keep only these sites (comma-separated ids)", sites, &nsites, NULL));
+  PetscCall(core_opt_string(comm, "-prep_meta", "Site metadata CSV (default: the one in the -i directory)", ctx->opt.meta, sizeof ctx->opt.meta, NULL));
+  PetscCall(core_opt_string(comm, "-prep_classes", "fluxdatakit: CSV site,class with the IGBP class of each site", ctx->opt.classes, sizeof ctx->opt.classes, &have_classes));
+  PetscCall(core_opt_bool(comm, "-prep_use_gapfilled", "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured", ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
+  PetscCall(core_opt_string(comm, "-prep_out_of_range", "Values outside their physical range: error or missing", oor, sizeof oor, NULL));
+  PetscCall(core_opt_bool(comm, "-quiet", "No summary", ctx->quiet, &ctx->quiet, NULL));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
 
   for (PetscInt i = 0; i < nsites; i++) {
     size_t n = strlen(sites[i]);
@@ -204,8 +206,23 @@ PetscErrorCode app_prep(MPI_Comm comm)
   PetscCall(PetscMemzero(&set, sizeof set));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(prep_options(comm, &ctx));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   PetscCall(core_check_unused_options(comm));
-  PetscCall(io_check_writable(comm, ctx.out));
+  {
+    const char *in[] = {"-prep_meta", ctx.opt.meta, "-prep_classes", ctx.opt.classes, NULL}, *outs[] = {"-o", ctx.out, NULL};
+    size_t      n = strlen(ctx.out);
+    int         bad = 0;
+    PetscCall(core_check_paths(comm, in, outs));
+    /* the *.csv files of -i are inputs too: an existing one is never the output */
+    if (rank == 0 && n > 4 && !strcmp(ctx.out + n - 4, ".csv")) {
+      struct stat so, sd;
+      char        dir[PETSC_MAX_PATH_LEN];
+      PetscCall(PetscStrncpy(dir, ctx.out, sizeof dir));
+      bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so) && !stat(ctx.opt.dir, &sd) && so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
+    }
+    PetscCallMPI(MPI_Bcast(&bad, 1, MPI_INT, 0, comm));
+    PetscCheck(!bad, comm, RACI_ERR_INPUT, "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output would destroy the input; choose another output path", ctx.out, ctx.opt.dir);
+  }
 
   PetscCall(core_stage_push(CORE_STAGE_LOAD));
   if (rank == 0) {

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   char      out[PETSC_MAX_PATH_LEN];
@@ -58,11 +59,34 @@ static const SimVarInfo static_info[NV_STATIC] = {
 /* Typical size of each target, the unit of -sim_noise. */
 static const double noise_scale[NV_DAILY] = {0, 0, 0, 0, 0, 0, 1.0, 1.0, 1.0, 10.0};
 
+/* The default land-sea mask: under $RACI_SHARED_DATA when set, else under
+ * the shared data beside the project the binary was built in
+ * (bin/../../shared/data), so it does not depend on the current directory. */
+static void default_mask(char *path, size_t len, PetscBool *from_env)
+{
+  const char *shared = getenv("RACI_SHARED_DATA");
+  const char *rel    = "gridded/landsea-1deg/landsea.nc";
+  char        exe[PETSC_MAX_PATH_LEN - 64];
+  ssize_t     n;
+
+  *from_env = (PetscBool)(shared && *shared);
+  if (*from_env) {
+    snprintf(path, len, "%s/%s", shared, rel);
+    return;
+  }
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    char *slash;
+    exe[n] = '\0';
+    if ((slash = strrchr(exe, '/'))) *slash = '\0'; /* .../bin */
+    snprintf(path, len, "%s/../../shared/data/%s", exe, rel);
+  } else snprintf(path, len, "../shared/data/%s", rel);
+}
+
 static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
 {
-  PetscBool   have_out;
-  PetscInt    n;
-  const char *shared = getenv("RACI_SHARED_DATA");
+  PetscBool have_out, have_mask, from_env, found;
+  PetscInt  n;
 
   PetscFunctionBeginUser;
   ctx->res        = 1.0;
@@ -80,33 +104,59 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   ctx->phi        = 0.7;
   ctx->noise      = 0;
   ctx->quiet      = PETSC_FALSE;
-  PetscCall(PetscSNPrintf(ctx->mask, sizeof ctx->mask, "%s/gridded/landsea-1deg/landsea.nc", shared && *shared ? shared : "../shared/data"));
-  PetscOptionsBegin(comm, NULL, "raci simulate options", NULL);
-  PetscCall(PetscOptionsString("-o", "Output NetCDF file (CDF-5)", NULL, ctx->out, ctx->out, sizeof ctx->out, &have_out));
-  PetscCall(PetscOptionsReal("-sim_res", "Grid spacing, degrees (1, 0.5, 0.25, ...: 1/res must be a whole number)", NULL, ctx->res, &ctx->res, NULL));
+  default_mask(ctx->mask, sizeof ctx->mask, &from_env);
+  PetscCall(core_opt_section(comm, "raci simulate options"));
+  PetscCall(core_opt_string(comm, "-o", "Output NetCDF file (CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
+  PetscCall(core_opt_real(comm, "-sim_res", "Grid spacing, degrees (1, 0.5, 0.25, ...: 1/res must be a whole number)", ctx->res, 0, 1, CORE_OPT_OPEN_MIN, &ctx->res, NULL));
   n = 2;
-  PetscCall(PetscOptionsRealArray("-sim_lon", "Longitude range west,east (degrees east)", NULL, ctx->lon, &n, NULL));
+  PetscCall(core_opt_reals(comm, "-sim_lon", "Longitude range west,east (degrees east)", ctx->lon, 2, 2, &n, NULL));
   n = 2;
-  PetscCall(PetscOptionsRealArray("-sim_lat", "Latitude range south,north (degrees north)", NULL, ctx->lat, &n, NULL));
-  PetscCall(PetscOptionsInt("-sim_years", "Years simulated (365-day years)", NULL, ctx->years, &ctx->years, NULL));
-  PetscCall(PetscOptionsInt("-sim_start_year", "Calendar year of the first day", NULL, ctx->start_year, &ctx->start_year, NULL));
-  PetscCall(PetscOptionsInt("-sim_seed", "Random seed", NULL, ctx->seed, &ctx->seed, NULL));
-  PetscCall(PetscOptionsReal("-sim_length_scale", "Correlation length of daily weather anomalies, km", NULL, ctx->length_km, &ctx->length_km, NULL));
-  PetscCall(PetscOptionsReal("-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", NULL, ctx->phi, &ctx->phi, NULL));
-  PetscCall(PetscOptionsReal("-sim_noise", "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)", NULL, ctx->noise, &ctx->noise, NULL));
-  PetscCall(PetscOptionsInt("-sim_towers", "Keep targets only at this many land cells (0: everywhere)", NULL, ctx->towers, &ctx->towers, NULL));
-  PetscCall(PetscOptionsInt("-sim_spinup", "Days of weather spin-up before the first written day", NULL, ctx->spinup, &ctx->spinup, NULL));
-  PetscCall(PetscOptionsInt("-sim_chunk", "Days simulated and written at once", NULL, ctx->chunk, &ctx->chunk, NULL));
-  PetscCall(PetscOptionsString("-sim_mask", "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island)", NULL, ctx->mask, ctx->mask, sizeof ctx->mask, NULL));
-  PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, ctx->quiet, &ctx->quiet, NULL));
-  PetscOptionsEnd();
+  PetscCall(core_opt_reals(comm, "-sim_lat", "Latitude range south,north (degrees north)", ctx->lat, 2, 2, &n, NULL));
+  PetscCall(core_opt_int(comm, "-sim_years", "Years simulated (365-day years)", ctx->years, 1, 1000, &ctx->years, NULL));
+  PetscCall(core_opt_int(comm, "-sim_start_year", "Calendar year of the first day", ctx->start_year, 1, 9999, &ctx->start_year, NULL));
+  PetscCall(core_opt_int(comm, "-sim_seed", "Random seed", ctx->seed, PETSC_MIN_INT, PETSC_MAX_INT, &ctx->seed, NULL));
+  PetscCall(core_opt_real(comm, "-sim_length_scale", "Correlation length of daily weather anomalies, km", ctx->length_km, 0, 20000, CORE_OPT_OPEN_MIN, &ctx->length_km, NULL));
+  PetscCall(core_opt_real(comm, "-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", ctx->phi, 0, 1, CORE_OPT_OPEN_MAX, &ctx->phi, NULL));
+  PetscCall(core_opt_real(comm, "-sim_noise", "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)", ctx->noise, 0, 1000, CORE_OPT_CLOSED, &ctx->noise, NULL));
+  PetscCall(core_opt_int(comm, "-sim_towers", "Keep targets only at this many land cells (0: everywhere)", ctx->towers, 0, PETSC_MAX_INT, &ctx->towers, NULL));
+  PetscCall(core_opt_int(comm, "-sim_spinup", "Days of weather spin-up before the first written day", ctx->spinup, 0, 36500, &ctx->spinup, NULL));
+  PetscCall(core_opt_int(comm, "-sim_chunk", "Days simulated and written at once", ctx->chunk, 1, 36500, &ctx->chunk, NULL));
+  PetscCall(core_opt_string(comm, "-sim_mask", "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island); default: under $RACI_SHARED_DATA, else the shared data beside the binary's project", ctx->mask, sizeof ctx->mask, &have_mask));
+  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", ctx->quiet, &ctx->quiet, NULL));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci simulate needs -o FILE");
   PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %.10g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
   PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT, "-sim_lon %.10g,%.10g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
   PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT, "-sim_lat %.10g,%.10g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
-  PetscCheck(ctx->years >= 1, comm, RACI_ERR_INPUT, "-sim_years must be at least 1");
-  PetscCheck(ctx->chunk >= 1 && ctx->spinup >= 0 && ctx->towers >= 0 && ctx->noise >= 0, comm, RACI_ERR_INPUT, "-sim_chunk, -sim_spinup, -sim_towers and -sim_noise must not be negative (chunk at least 1)");
-  PetscCheck(ctx->length_km > 0 && ctx->phi >= 0 && ctx->phi < 1, comm, RACI_ERR_INPUT, "-sim_length_scale must be positive and -sim_ar_phi in [0, 1)");
+  ctx->chunk = PetscMin(ctx->chunk, ctx->years * 365); /* a chunk longer than the run is the run */
+  if (!have_mask) {
+    PetscCall(core_agree(comm, (PetscBool)(access(ctx->mask, R_OK) == 0), &found));
+    PetscCheck(found, comm, RACI_ERR_OPEN, "no land-sea mask at %s (%s): set RACI_SHARED_DATA to the shared data directory or give -sim_mask FILE", ctx->mask, from_env ? "from RACI_SHARED_DATA" : "RACI_SHARED_DATA is not set; looked beside the binary");
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Refuses grids whose cell count overflows an int or whose buffers exceed
+ * the memory, naming the options that set them. Collective. */
+static PetscErrorCode sim_check_size(MPI_Comm comm, const SimCtx *ctx, double nx, double ny, double nt)
+{
+  PetscMPIInt size;
+  double      cells = nx * ny, per_rank, bytes;
+  char        what[256];
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  /* snprintf, not PETSc's printf: that one prints %g as "-170." */
+  snprintf(what, sizeof what, "-sim_res %g over -sim_lon %g,%g and -sim_lat %g,%g", (double)ctx->res, (double)ctx->lon[0], (double)ctx->lon[1], (double)ctx->lat[0], (double)ctx->lat[1]);
+  PetscCheck(cells <= PETSC_MAX_INT, comm, RACI_ERR_INPUT, "%s: the grid would have %.0f x %.0f = %.0f cells, too many (at most %d); use a coarser -sim_res or a smaller domain", what, nx, ny, cells, PETSC_MAX_INT);
+  /* a rank's tile (at most cells/size + nx + ny + 1 cells, whatever the process grid): a chunk of
+   * daily fields, static maps, cell state; the tower draw and coordinates of the whole grid */
+  per_rank = ceil(cells / size) + nx + ny + 1;
+  bytes    = per_rank * (sizeof(float) * (NV_DAILY * (double)ctx->chunk + NV_STATIC) + sizeof(SimCell) + sizeof(SimState) + 2 * sizeof(SimLatticePoint) + 1) + (ctx->towers ? sizeof(double) * cells : 0) + sizeof(double) * (nx + ny + nt);
+  snprintf(what + strlen(what), sizeof what - strlen(what), " (%.0f x %.0f cells) with -sim_chunk %d", nx, ny, (int)ctx->chunk);
+  PetscCall(core_check_memory(comm, bytes, what));
+  /* one chunk buffer is indexed with int */
+  PetscCheck(NV_DAILY * (double)ctx->chunk * per_rank <= PETSC_MAX_INT, comm, RACI_ERR_INPUT, "%s: a chunk holds more than %d values per rank; use a smaller -sim_chunk or more ranks", what, PETSC_MAX_INT);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -328,9 +378,14 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(&ctx, sizeof ctx));
   PetscCall(sim_options(comm, &ctx));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscCall(io_check_writable(comm, ctx.out));
+  {
+    const char *in[] = {"-sim_mask", ctx.mask, NULL}, *outs[] = {"-o", ctx.out, NULL};
+    PetscCall(core_check_paths(comm, in, outs));
+  }
+  PetscCall(sim_check_size(comm, &ctx, round((ctx.lon[1] - ctx.lon[0]) / ctx.res), round((ctx.lat[1] - ctx.lat[0]) / ctx.res), ctx.years * 365.0));
   nx = (PetscInt)round((ctx.lon[1] - ctx.lon[0]) / ctx.res);
   ny = (PetscInt)round((ctx.lat[1] - ctx.lat[0]) / ctx.res);
   nt = ctx.years * 365;

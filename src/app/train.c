@@ -7,9 +7,11 @@
 #include <raci/app.h>
 #include <raci/train.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* What a checkpoint's "state" section holds besides the arrays. */
 typedef struct {
@@ -25,7 +27,28 @@ typedef struct {
   const SampleSet    *ss;
   const char         *roles;
   const char         *tatts;
+  const char         *units; /* input_units: "name|units\n" per fast and slow variable */
 } SaveCtx;
+
+/* One line per fast and slow variable, "name|units", so that predict can
+ * refuse inputs in other units than the model was trained with. */
+static PetscErrorCode input_units_text(const Dataset *ds, char *buf, size_t len)
+{
+  PetscFunctionBeginUser;
+  buf[0] = '\0';
+  for (int k = 0; k < ds->nvar; k++) {
+    char u[256];
+    if (ds->var[k].role != ROLE_FAST && ds->var[k].role != ROLE_SLOW) continue;
+    PetscCall(data_var_units(ds, k, u, sizeof u));
+    for (char *p = u; *p; p++)
+      if (*p == '|' || *p == '\n') *p = ' ';
+    PetscCall(PetscStrlcat(buf, ds->var[k].name, len));
+    PetscCall(PetscStrlcat(buf, "|", len));
+    PetscCall(PetscStrlcat(buf, u, len));
+    PetscCall(PetscStrlcat(buf, "\n", len));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 /* "fast:A,B;slow:C;target:D": the variables, in the order the model reads them. */
 static PetscErrorCode roles_text(const Dataset *ds, char *buf, size_t len)
@@ -83,6 +106,7 @@ static PetscErrorCode save_state(void *ctx, const TrainState *st)
     {"train_opts", (void *)c->to, sizeof *c->to},
     {"roles", (void *)c->roles, strlen(c->roles) + 1},
     {"target_atts", (void *)c->tatts, strlen(c->tatts) + 1},
+    {"input_units", (void *)c->units, strlen(c->units) + 1},
     {"norm_fast", (void *)c->ss->norm.fmean, 2 * DATA_MAX_VARS * sizeof(float)},
     {"norm_slow", (void *)c->ss->norm.smean, 2 * DATA_MAX_VARS * sizeof(float)},
     {"norm_ncat", (void *)c->ss->norm.ncat, sizeof c->ss->norm.ncat},
@@ -95,6 +119,7 @@ static PetscErrorCode save_state(void *ctx, const TrainState *st)
     {"bank_key", st->bank.key, (size_t)st->bank.M * st->bank.Z * sizeof(float)},
     {"bank_val", st->bank.val, (size_t)st->bank.M * st->bank.V * sizeof(float)},
     {"bank_owner", st->bank.owner, (size_t)st->bank.M * sizeof(int32_t)},
+    {"bank_lkey", st->bank.lkey, (size_t)st->bank.M * sizeof(int64_t)},
     {"history", hist, 0},
   };
   int n = (int)(sizeof sec / sizeof sec[0]);
@@ -141,7 +166,7 @@ static PetscErrorCode load_state(SaveCtx *c, const Model *m, TrainState *st)
   PetscCall(io_ckpt_find(comm, c->path, sec, n, "adam_v", nb, &p));
   PetscCall(PetscArraycpy(st->vel, (const float *)p, st->np));
   {
-    const void *k, *v, *o;
+    const void *k, *v, *o, *lk = NULL;
     size_t      bo = 0;
     PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_owner", 0, &o));
     for (int i = 0; i < n; i++)
@@ -151,10 +176,17 @@ static PetscErrorCode load_state(SaveCtx *c, const Model *m, TrainState *st)
     PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_key", (size_t)st->bank.M * st->bank.Z * sizeof(float), &k));
     PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_val", (size_t)st->bank.M * st->bank.V * sizeof(float), &v));
     if (st->bank.M > 0) {
-      PetscCall(PetscMalloc3((size_t)st->bank.M * st->bank.Z, &st->bank.key, (size_t)st->bank.M * st->bank.V, &st->bank.val, st->bank.M, &st->bank.owner));
+      PetscBool has = PETSC_FALSE;
+      for (int i = 0; i < n; i++) has = (PetscBool)(has || !strcmp(sec[i].name, "bank_lkey"));
+      PetscCheck(has, comm, RACI_ERR_INPUT, "checkpoint '%s' was written by an older raci (its memory bank has no location keys); start the run afresh", c->path);
+      PetscCall(io_ckpt_find(comm, c->path, sec, n, "bank_lkey", (size_t)st->bank.M * sizeof(int64_t), &lk));
+    }
+    if (st->bank.M > 0) {
+      PetscCall(PetscMalloc4((size_t)st->bank.M * st->bank.Z, &st->bank.key, (size_t)st->bank.M * st->bank.V, &st->bank.val, st->bank.M, &st->bank.owner, st->bank.M, &st->bank.lkey));
       PetscCall(PetscArraycpy(st->bank.key, (const float *)k, (size_t)st->bank.M * st->bank.Z));
       PetscCall(PetscArraycpy(st->bank.val, (const float *)v, (size_t)st->bank.M * st->bank.V));
       PetscCall(PetscArraycpy(st->bank.owner, (const int32_t *)o, st->bank.M));
+      PetscCall(PetscArraycpy(st->bank.lkey, (const int64_t *)lk, st->bank.M));
     }
   }
   PetscCall(io_ckpt_free(&sec, n));
@@ -220,12 +252,14 @@ static PetscErrorCode report_split(MPI_Comm comm, FILE *fp, const SampleSet *ss,
 PetscErrorCode app_train(MPI_Comm comm)
 {
   char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", report[PETSC_MAX_PATH_LEN] = "", init[PETSC_MAX_PATH_LEN] = "", roles[4096], tatts[4096];
-  PetscBool    have_data, have_out, resume = PETSC_FALSE;
+  PetscBool    have_data, have_out, resume = PETSC_FALSE, overwrite = PETSC_FALSE;
   PetscInt     halo = 1;
   RoleOptions  ro;
   SplitOptions so;
   TrainOptions to;
+  DataChecks   dc;
   Dataset     *ds;
+  static char  units[DATA_MAX_VARS * (NC_MAX_NAME + 260)]; /* the input_units section */
   SampleSet   *ss;
   ModelConfig  cfg;
   Model       *m;
@@ -237,33 +271,57 @@ PetscErrorCode app_train(MPI_Comm comm)
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscOptionsBegin(comm, NULL, "raci train options", NULL);
-  PetscCall(PetscOptionsString("-data", "Training data (NetCDF, gridded or sites)", NULL, data, data, sizeof data, &have_data));
-  PetscCall(PetscOptionsString("-o", "Checkpoint to write (after every epoch and on SIGTERM/SIGUSR1)", NULL, out, out, sizeof out, &have_out));
-  PetscCall(PetscOptionsBool("-resume", "Continue from the checkpoint -o if it exists", NULL, resume, &resume, NULL));
-  PetscCall(PetscOptionsString("-init_from", "Start from the parameters of this checkpoint (same variables and network; fine-tuning)", NULL, init, init, sizeof init, NULL));
-  PetscCall(PetscOptionsString("-train_report", "Also write the validation and test errors as JSON here", NULL, report, report, sizeof report, NULL));
-  PetscCall(PetscOptionsInt("-grid_halo", "Halo width in cells (geographic neighbours)", NULL, halo, &halo, NULL));
-  PetscOptionsEnd();
-  PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci train needs -data FILE");
-  PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci train needs -o CHECKPOINT");
+  PetscCall(core_opt_section(comm, "raci train options"));
+  PetscCall(core_opt_string(comm, "-data", "Training data (NetCDF, gridded or sites); required", data, sizeof data, &have_data));
+  PetscCall(core_opt_string(comm, "-o", "Checkpoint to write (after every epoch and on SIGTERM/SIGUSR1); required", out, sizeof out, &have_out));
+  PetscCall(core_opt_bool(comm, "-resume", "Continue from the checkpoint -o if it exists", resume, &resume, NULL));
+  PetscCall(core_opt_bool(comm, "-overwrite", "Replace the checkpoint -o if it exists (without -resume or -overwrite an existing -o is refused)", overwrite, &overwrite, NULL));
+  PetscCall(core_opt_string(comm, "-init_from", "Start from the parameters of this checkpoint (same variables and network; fine-tuning)", init, sizeof init, NULL));
+  PetscCall(core_opt_string(comm, "-train_report", "Also write the validation and test errors as JSON here", report, sizeof report, NULL));
+  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells (geographic neighbours)", halo, 0, 1000, &halo, NULL));
+  PetscCheck(have_data || core_help(), comm, RACI_ERR_INPUT, "raci train needs -data FILE");
+  PetscCheck(have_out || core_help(), comm, RACI_ERR_INPUT, "raci train needs -o CHECKPOINT");
   PetscCall(data_role_options(comm, &ro));
   PetscCall(data_split_options(comm, &so));
   PetscCall(train_options(comm, &to));
+  PetscCall(data_check_options(comm, &dc));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options above are listed; nothing runs */
   PetscCall(io_check_writable(comm, out));
   if (report[0]) PetscCall(io_check_writable(comm, report));
+  {
+    /* an output never replaces an input; a trained model is replaced only on request */
+    const char *in[] = {"-data", data, "-init_from", init, NULL}, *outs[] = {"-o", out, "-train_report", report, NULL};
+    struct stat st;
+    int         exists = 0;
+    PetscCall(core_check_paths(comm, in, outs));
+    if (rank == 0) exists = !stat(out, &st);
+    PetscCallMPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
+    PetscCheck(!exists || resume || overwrite, comm, RACI_ERR_INPUT, "checkpoint '%s' (-o) already exists: add -resume to continue its training or -overwrite to replace it", out);
+  }
   PetscCall(data_open(comm, data, &ro, halo, &ds));
   PetscCall(core_check_unused_options(comm));
+  PetscCall(data_checks_enable(ds, &dc, PETSC_TRUE));
   PetscCall(data_read(ds, 0, ds->nt));
   PetscCall(data_check_usable(ds, &unusable, &total));
   PetscCheck(ds->nt >= to.Lf, comm, RACI_ERR_DATA, "%s: %" PetscInt_FMT " time steps, fewer than the fast window of %" PetscInt_FMT " days", data, ds->nt, to.Lf);
   PetscCall(data_samples_create(ds, &so, (int)to.Lf, (int)to.Ls, (int)to.P, (int)to.Kf, NULL, &ss));
   PetscCall(train_model_config(&to, ss, &cfg));
-  PetscCheck(!model_create(&cfg, train_max_queries(&to), train_max_queries(&to) * ((int)to.Kf + 1), &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
+  {
+    int    Q = train_max_queries(&to), R = Q * ((int)to.Kf + 1);
+    double buf, np, bytes;
+    char   what[256];
+    PetscCheck(!model_size(&cfg, Q, R, &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate a model");
+    /* buffers, parameters with gradients and AdamW state, the batch's inputs */
+    bytes = buf + 6.0 * sizeof(float) * np + sizeof(float) * ((double)to.Lf * R * ss->F + (double)to.P * Q * ss->F + (double)Q * (ss->S + ss->T));
+    PetscCall(PetscSNPrintf(what, sizeof what, "-train_batch %" PetscInt_FMT " with -raci_hidden %" PetscInt_FMT ", -raci_fast_days %" PetscInt_FMT " and -raci_kf %" PetscInt_FMT " (the model's buffers)", to.batch, to.Hf, to.Lf, to.Kf));
+    PetscCall(core_check_memory(comm, bytes, what));
+    PetscCheck(!model_create(&cfg, Q, R, &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
+  }
   PetscCall(train_state_create(m, (uint64_t)to.seed, &st));
   PetscCall(roles_text(ds, roles, sizeof roles));
   PetscCall(target_atts_text(ds, tatts, sizeof tatts));
-  sc = (SaveCtx){comm, out, &cfg, &to, ss, roles, tatts};
+  PetscCall(input_units_text(ds, units, sizeof units));
+  sc = (SaveCtx){comm, out, &cfg, &to, ss, roles, tatts, units};
   if (init[0]) {
     PetscCall(init_from(&sc, init, &st));
     if (!to.quiet) PetscCall(PetscPrintf(comm, "raci train: parameters from %s\n", init));
@@ -316,7 +374,8 @@ PetscErrorCode app_train(MPI_Comm comm)
     Split       sp[3] = {SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST};
     const char *spn[3] = {"train", "validation", "test (held out)"};
     FILE       *fp = NULL;
-    char        tmp_report[PETSC_MAX_PATH_LEN + 16];
+    char        tmp_report[PETSC_MAX_PATH_LEN + 32];
+    int         rerr = 0;
 
     PetscCall(data_batch_create(ss, train_max_queries(&to), 0, &sb));
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
@@ -333,8 +392,8 @@ PetscErrorCode app_train(MPI_Comm comm)
       PetscCall(PetscPrintf(comm, "%s\n", line));
     }
     if (report[0] && rank == 0) {
-      snprintf(tmp_report, sizeof tmp_report, "%s.tmp", report);
-      fp = fopen(tmp_report, "w");
+      fp = core_text_open(report, tmp_report, sizeof tmp_report);
+      if (!fp) rerr = errno;
       if (fp) {
         fprintf(fp, "{\"model\": \"%s\", \"no_retrieval\": %d, \"no_slow\": %d, \"no_film\": %d, \"epochs\": %ld, \"samples\": %ld, \"rows\": %ld, \"seconds\": %.3f, \"step_seconds\": %.3f, \"bank_seconds\": %.3f, \"bank_entries\": %d, \"parameters\": %zu", to.model, (int)to.no_retrieval, (int)to.no_slow, (int)to.no_film, st.epoch, res.samples, res.rows, res.seconds, res.step_seconds, res.bank_seconds, st.bank.M, model_nparams(m));
         for (int i = 0; i < 3; i++) {
@@ -359,13 +418,10 @@ PetscErrorCode app_train(MPI_Comm comm)
       fprintf(fp, ", \"bank_locations\": [");
       for (int i = 0; i < st.bank.M; i++) fprintf(fp, "%s%d", i ? ", " : "", (int)st.bank.owner[i]);
       fprintf(fp, "]}\n");
-      if (fclose(fp) || rename(tmp_report, report)) fp = NULL;
+      rerr = core_text_commit(fp, tmp_report, report); /* every write checked; the old file stays on failure */
     }
-    {
-      int ok = rank != 0 || !report[0] || fp != NULL;
-      PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-      PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write the report '%s'", report);
-    }
+    PetscCallMPI(MPI_Bcast(&rerr, 1, MPI_INT, 0, comm));
+    PetscCheck(!rerr, comm, RACI_ERR_WRITE, "cannot write the report '%s' (-train_report): %s", report, strerror(rerr));
   }
   PetscCall(save_state(&sc, &st)); /* the final model with the bank it was scored with */
   PetscCall(PetscPrintf(comm, "raci train: wrote checkpoint %s\n", out));

@@ -1,12 +1,18 @@
 /* core: error handler, agreement, unused options, history, pending outputs, log stages. */
 #include <raci/core.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +27,7 @@ static struct {
   PetscBool collective;  /* ...and it was raised on PETSC_COMM_WORLD */
   PetscBool failed_local; /* an error was raised on a smaller communicator */
   char      pending[CORE_MAX_PENDING][PETSC_MAX_PATH_LEN];
+  volatile sig_atomic_t pending_used[CORE_MAX_PENDING]; /* set once pending[i] is complete (signal handlers read it) */
   PetscLogStage stage[CORE_NUM_STAGES];
   /* run record */
   double    t_start, t_last;        /* MPI_Wtime at initialise and at the last stage change */
@@ -34,6 +41,8 @@ static struct {
 } core;
 
 static const char *stage_names[CORE_NUM_STAGES] = {"Load", "Simulate", "Retrieval", "Forward", "Backward", "Reduction", "Optimizer", "Evaluate", "Write"};
+
+static PetscErrorCode core_cleanup_signals_install(void);
 
 static PetscBool is_user_error(PetscErrorCode n)
 {
@@ -53,13 +62,17 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
 {
   (void)ctx;
   if (p == PETSC_ERROR_INITIAL) {
-    PetscBool world = comm_is_world(comm);
+    /* a malformed value of an option PETSc reads itself: every rank reads the
+     * same options and fails alike, whatever communicator PETSc names */
+    PetscBool optval = core_opt_petsc_error(n, mess);
+    PetscBool world  = (PetscBool)(comm_is_world(comm) || optval);
     if (!world) core.failed_local = PETSC_TRUE;
-    if (is_user_error(n)) {
+    if (is_user_error(n) || optval) {
       int rank = 0;
-      if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
+      if (optval) MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+      else if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
       if (rank == 0) {
-        fprintf(stderr, "raci: error: %s\n", mess ? mess : "(no message)");
+        fprintf(stderr, "raci: error: %s%s\n", optval ? "bad option value: " : "", mess ? mess : "(no message)");
         fflush(stderr);
       }
       core.reported   = PETSC_TRUE;
@@ -81,17 +94,54 @@ PetscErrorCode core_initialize(int argc, char **argv)
   PetscCall(PetscPushErrorHandler(core_error_handler, NULL));
   for (int s = 0; s < CORE_NUM_STAGES; s++) PetscCall(PetscLogStageRegister(stage_names[s], &core.stage[s]));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-run_record", core.rec_path, sizeof core.rec_path, NULL)); /* read now: any command takes it */
+  PetscCall(core_cleanup_signals_install());
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static void core_remove_pending(void)
 {
   for (int i = 0; i < CORE_MAX_PENDING; i++) {
-    if (core.pending[i][0]) {
+    if (core.pending_used[i]) {
       unlink(core.pending[i]);
+      core.pending_used[i] = 0;
+      atomic_signal_fence(memory_order_seq_cst);
       core.pending[i][0] = '\0';
     }
   }
+}
+
+/* SIGTERM, SIGINT, SIGHUP, SIGUSR1: remove the unfinished outputs, then die
+ * of the signal (async-signal-safe: unlink, sigaction, raise). */
+static void core_on_fatal_signal(int sig)
+{
+  struct sigaction dfl;
+  int              saved = errno;
+
+  for (int i = 0; i < CORE_MAX_PENDING; i++)
+    if (core.pending_used[i]) unlink(core.pending[i]);
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, NULL);
+  raise(sig); /* delivered when the handler returns */
+  errno = saved;
+}
+
+static PetscErrorCode core_cleanup_signals_install(void)
+{
+  const int        sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+  struct sigaction sa, old;
+
+  PetscFunctionBeginUser;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = core_on_fatal_signal;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    /* a signal ignored at start stays ignored (nohup, background jobs of a shell) */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    PetscCheck(!sigaction(sigs[i], &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the handler of signal %d: %s", sigs[i], strerror(errno));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 int core_finish(PetscErrorCode status)
@@ -189,9 +239,12 @@ PetscErrorCode core_history_line(char *buf, size_t len)
 PetscErrorCode core_pending_add(const char *path)
 {
   PetscFunctionBeginUser;
+  PetscCheck(strlen(path) < sizeof core.pending[0], PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "temporary file name too long: %s", path);
   for (int i = 0; i < CORE_MAX_PENDING; i++) {
-    if (!core.pending[i][0]) {
+    if (!core.pending_used[i]) {
       PetscCall(PetscStrncpy(core.pending[i], path, sizeof core.pending[i]));
+      atomic_signal_fence(memory_order_seq_cst); /* the name is complete before a handler may see it */
+      core.pending_used[i] = 1;
       PetscFunctionReturn(PETSC_SUCCESS);
     }
   }
@@ -202,8 +255,225 @@ PetscErrorCode core_pending_remove(const char *path)
 {
   PetscFunctionBeginUser;
   for (int i = 0; i < CORE_MAX_PENDING; i++)
-    if (!strcmp(core.pending[i], path)) core.pending[i][0] = '\0';
+    if (core.pending_used[i] && !strcmp(core.pending[i], path)) {
+      core.pending_used[i] = 0;
+      atomic_signal_fence(memory_order_seq_cst);
+      core.pending[i][0] = '\0';
+    }
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ------------------------------------------------------------ outputs */
+
+void core_tmp_path(char *buf, size_t len, const char *path, long pid)
+{
+  snprintf(buf, len, "%s.%ld.tmp", path, pid);
+}
+
+int core_probe_writable(const char *path)
+{
+  char        probe[PETSC_MAX_PATH_LEN];
+  struct stat st;
+  int         fd;
+
+  if (!path[0]) return ENOENT;
+  if (strlen(path) + 32 > sizeof probe) return ENAMETOOLONG; /* room for ".<pid>.tmp" */
+  if (!stat(path, &st) && S_ISDIR(st.st_mode)) return EISDIR;
+  core_tmp_path(probe, sizeof probe, path, (long)getpid());
+  if (core_pending_add(probe)) return ENOMEM; /* a signal now removes it too */
+  fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) {
+    int err = errno;
+    (void)core_pending_remove(probe);
+    return err;
+  }
+  close(fd);
+  unlink(probe);
+  (void)core_pending_remove(probe);
+  return 0;
+}
+
+/* What a path names: an existing file by device and inode, or a file still
+ * to be created by its directory's device and inode and its name. */
+typedef struct {
+  int   known, exists;
+  dev_t dev;
+  ino_t ino;
+  char  name[256];
+} PathId;
+
+static void path_id(const char *path, PathId *id)
+{
+  struct stat st;
+  char        a[PETSC_MAX_PATH_LEN], b[PETSC_MAX_PATH_LEN];
+
+  memset(id, 0, sizeof *id);
+  if (!stat(path, &st)) {
+    id->known = id->exists = 1;
+    id->dev = st.st_dev, id->ino = st.st_ino;
+    return;
+  }
+  snprintf(a, sizeof a, "%s", path);
+  snprintf(b, sizeof b, "%s", path);
+  if (stat(dirname(a), &st)) return;
+  id->known = 1;
+  id->dev = st.st_dev, id->ino = st.st_ino;
+  snprintf(id->name, sizeof id->name, "%s", basename(b));
+}
+
+/* Rank 0: "<path>.<pid>.tmp" beside path whose process is gone (or is this
+ * one: its name is about to be used). Silent about what it cannot remove. */
+static void remove_stale_temporaries(const char *path)
+{
+  char           a[PETSC_MAX_PATH_LEN], b[PETSC_MAX_PATH_LEN], full[2 * PETSC_MAX_PATH_LEN];
+  const char    *dir, *base;
+  size_t         nb;
+  DIR           *d;
+  struct dirent *e;
+
+  snprintf(a, sizeof a, "%s", path);
+  snprintf(b, sizeof b, "%s", path);
+  dir  = dirname(a);
+  base = basename(b);
+  nb   = strlen(base);
+  if (!(d = opendir(dir))) return;
+  while ((e = readdir(d))) {
+    const char *n = e->d_name;
+    char       *end;
+    long        pid;
+    if (strncmp(n, base, nb) || n[nb] != '.' || !isdigit((unsigned char)n[nb + 1])) continue;
+    errno = 0;
+    pid   = strtol(n + nb + 1, &end, 10);
+    if (errno || pid <= 0 || strcmp(end, ".tmp")) continue;
+    if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* running, or not ours to judge */
+    snprintf(full, sizeof full, "%s/%s", dir, n);
+    if (!unlink(full)) {
+      printf("raci: removed '%s', an unfinished output left by process %ld, which no longer runs\n", full, pid);
+      fflush(stdout);
+    }
+  }
+  closedir(d);
+}
+
+PetscErrorCode core_check_paths(MPI_Comm comm, const char *const inputs[], const char *const outputs[])
+{
+  enum { MAXOUT = 16 };
+  const char *oname[MAXOUT], *opath[MAXOUT];
+  int         no = 0;
+  PetscMPIInt rank;
+  long        code = 0;
+  char        why[3 * PETSC_MAX_PATH_LEN];
+
+  PetscFunctionBeginUser;
+  why[0] = '\0';
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  for (int i = 0; outputs && outputs[i]; i += 2) {
+    if (!outputs[i + 1] || !outputs[i + 1][0]) continue;
+    PetscCheck(no < MAXOUT - 1, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "more than %d outputs", MAXOUT - 1);
+    oname[no] = outputs[i], opath[no++] = outputs[i + 1];
+  }
+  if (core.rec_path[0]) oname[no] = "-run_record", opath[no++] = core.rec_path;
+  if (rank == 0) {
+    PathId oid[MAXOUT];
+    for (int o = 0; o < no; o++) path_id(opath[o], &oid[o]);
+    /* an output that is an input */
+    for (int i = 0; inputs && inputs[i] && !why[0]; i += 2) {
+      const char *ip = inputs[i + 1];
+      struct stat st;
+      if (!ip || !ip[0] || stat(ip, &st)) continue; /* missing inputs are reported when read */
+      for (int o = 0; o < no && !why[0]; o++)
+        if (oid[o].exists && oid[o].dev == st.st_dev && oid[o].ino == st.st_ino) {
+          snprintf(why, sizeof why, "%s '%s' is the same file as %s '%s': writing the output would destroy the input; choose another output path", oname[o], opath[o], inputs[i], ip);
+          code = RACI_ERR_INPUT;
+        }
+    }
+    /* two outputs that are one file */
+    for (int a = 0; a < no && !why[0]; a++)
+      for (int b = a + 1; b < no && !why[0]; b++)
+        if (oid[a].known && oid[b].known && oid[a].exists == oid[b].exists && oid[a].dev == oid[b].dev && oid[a].ino == oid[b].ino && (oid[a].exists || !strcmp(oid[a].name, oid[b].name))) {
+          snprintf(why, sizeof why, "%s '%s' and %s '%s' are the same file; give each output a path of its own", oname[a], opath[a], oname[b], opath[b]);
+          code = RACI_ERR_INPUT;
+        }
+    for (int o = 0; o < no && !why[0]; o++) {
+      int err;
+      remove_stale_temporaries(opath[o]);
+      if ((err = core_probe_writable(opath[o]))) {
+        snprintf(why, sizeof why, "cannot write output '%s' (%s): %s", opath[o], oname[o], strerror(err));
+        code = RACI_ERR_WRITE;
+      }
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&code, 1, MPI_LONG, 0, comm));
+  if (code) {
+    PetscCallMPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
+    SETERRQ(comm, (PetscErrorCode)code, "%s", why);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Text outputs are composed in memory and written in one go at commit, so
+ * that every failure has its errno (a stdio stream that fails halfway
+ * through keeps only an error flag) and a temporary exists only briefly. */
+static struct {
+  FILE  *fp;
+  char  *buf;
+  size_t len;
+} core_texts[4];
+
+FILE *core_text_open(const char *path, char *tmp, size_t len)
+{
+  core_tmp_path(tmp, len, path, (long)getpid());
+  for (size_t i = 0; i < sizeof core_texts / sizeof core_texts[0]; i++)
+    if (!core_texts[i].fp) {
+      core_texts[i].buf = NULL, core_texts[i].len = 0;
+      return core_texts[i].fp = open_memstream(&core_texts[i].buf, &core_texts[i].len);
+    }
+  errno = EMFILE;
+  return NULL;
+}
+
+int core_text_commit(FILE *fp, const char *tmp, const char *path)
+{
+  size_t i = 0, n = sizeof core_texts / sizeof core_texts[0], off = 0;
+  int    err = 0, fd;
+
+  while (i < n && core_texts[i].fp != fp) i++;
+  if (i == n) return EINVAL;
+  if (fclose(fp)) err = errno ? errno : ENOMEM;
+  core_texts[i].fp = NULL;
+  if (!err && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) err = errno;
+  else if (!err) {
+    if (core_pending_add(tmp)) err = ENOMEM;
+    while (!err && off < core_texts[i].len) {
+      ssize_t w = write(fd, core_texts[i].buf + off, core_texts[i].len - off);
+      if (w < 0 && errno != EINTR) err = errno;
+      else if (w > 0) off += (size_t)w;
+    }
+    if (!err && fsync(fd)) err = errno;
+    if (close(fd) && !err) err = errno;
+    if (!err && rename(tmp, path)) err = errno;
+    if (err) unlink(tmp); /* the previous file stays as it was */
+    (void)core_pending_remove(tmp);
+  }
+  free(core_texts[i].buf);
+  core_texts[i].buf = NULL;
+  return err;
+}
+
+void core_mpi_io_defaults(void)
+{
+  /* Open MPI 4.1's OMPIO prints "No space left on device" but returns
+   * success from collective writes (a full disk gave a truncated or sparse
+   * file and exit 0); ROMIO returns the error. Its priority is raised, not
+   * the component named, so an Open MPI without it still runs (OMPIO). */
+  const char *io = getenv("OMPI_MCA_io"), *sfp = getenv("OMPI_MCA_sharedfp");
+  if (!io || !*io) {
+    setenv("OMPI_MCA_io_romio321_priority", "100", 0);
+    setenv("OMPI_MCA_io_romio341_priority", "100", 0);
+  }
+  /* OMPIO's lockedfile shared-file-pointer component overflows a buffer on
+   * paths of 236 characters or more; raci uses no shared file pointers */
+  if (!sfp || !*sfp) setenv("OMPI_MCA_sharedfp", "^lockedfile", 1);
 }
 
 /* The time since the last change goes to the stage on top of the stack. */
@@ -293,10 +563,10 @@ void core_record_io(double bytes_read, double bytes_written)
 PetscErrorCode core_record_write(MPI_Comm comm)
 {
   const char *path = core.rec_path;
-  char        tmp[PETSC_MAX_PATH_LEN + 8];
+  char        tmp[PETSC_MAX_PATH_LEN + 32];
   double      loc[CORE_NUM_STAGES + 4], mx[CORE_NUM_STAGES + 4], sum[CORE_NUM_STAGES + 4];
   PetscMPIInt size, rank;
-  int         ok = 1, n = CORE_NUM_STAGES + 1;
+  int         err = 0, n = CORE_NUM_STAGES + 1;
 
   PetscFunctionBeginUser;
   if (!path[0]) PetscFunctionReturn(PETSC_SUCCESS);
@@ -316,8 +586,7 @@ PetscErrorCode core_record_write(MPI_Comm comm)
 
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     PetscCall(core_history_line(hist, sizeof hist));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fp = fopen(tmp, "w");
+    fp = core_text_open(path, tmp, sizeof tmp);
     if (fp) {
       json_string(js, sizeof js, hist);
       fprintf(fp, "{\n \"version\": \"%s\",\n \"finished\": \"%s\",\n \"command\": %s,\n \"ranks\": %d,\n", RACI_VERSION, stamp, js, (int)size);
@@ -338,11 +607,10 @@ PetscErrorCode core_record_write(MPI_Comm comm)
       else fprintf(fp, "null");
       for (int i = 0; i < core.nrec; i++) fprintf(fp, ",\n \"%s\": %s", core.rec_key[i], core.rec_val[i]);
       fprintf(fp, "\n}\n");
-      ok = !fclose(fp) && !rename(tmp, path);
-      if (!ok) unlink(tmp);
-    } else ok = 0;
+      err = core_text_commit(fp, tmp, path);
+    } else err = errno;
   }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  PetscCheck(ok, comm, RACI_ERR_WRITE, "cannot write the run record '%s'", path);
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
+  PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write the run record '%s' (-run_record): %s", path, strerror(err));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -16,15 +16,16 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
   so->val_frac = 0.1;
   so->seed     = 1;
   PetscCall(PetscStrncpy(so->strata, "class", sizeof so->strata));
-  PetscOptionsBegin(comm, NULL, "Training, validation and test locations", NULL);
-  PetscCall(PetscOptionsRealArray("-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)", NULL, so->box, &n, NULL));
-  PetscCall(PetscOptionsStringArray("-split_test_sites", "Test locations: site ids", NULL, sites, &ns, NULL));
-  PetscCall(PetscOptionsReal("-split_val_frac", "Fraction of the other locations used for validation", NULL, so->val_frac, &so->val_frac, NULL));
-  PetscCall(PetscOptionsInt("-split_seed", "Seed of the validation draw and of the fold assignment", NULL, so->seed, &so->seed, NULL));
-  PetscCall(PetscOptionsInt("-split_folds", "Leave-sites-out cross-validation with this many folds (site files; 0: off)", NULL, so->nfolds, &so->nfolds, NULL));
-  PetscCall(PetscOptionsInt("-split_fold", "The fold whose sites are the test set, 0 .. folds-1", NULL, so->fold, &so->fold, NULL));
-  PetscCall(PetscOptionsString("-split_strata", "Class variable the folds are stratified by", NULL, so->strata, so->strata, sizeof so->strata, &so->strata_set));
-  PetscOptionsEnd();
+  PetscCall(core_opt_section(comm, "Training, validation and test locations"));
+  n = 0;
+  PetscCall(core_opt_reals(comm, "-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)", so->box, 4, 4 * DATA_MAX_BOXES, &n, NULL));
+  PetscCall(core_opt_strings(comm, "-split_test_sites", "Test locations: site ids", sites, &ns, NULL));
+  PetscCall(core_opt_real(comm, "-split_val_frac", "Fraction of the other locations used for validation", so->val_frac, 0, 1, CORE_OPT_OPEN_MAX, &so->val_frac, &so->val_frac_set));
+  PetscCall(core_opt_int(comm, "-split_seed", "Seed of the validation draw and of the fold assignment", so->seed, PETSC_MIN_INT, PETSC_MAX_INT, &so->seed, NULL));
+  PetscCall(core_opt_int(comm, "-split_folds", "Leave-sites-out cross-validation with this many folds (site files; 0: off)", so->nfolds, 0, 100000, &so->nfolds, NULL));
+  PetscCall(core_opt_int(comm, "-split_fold", "The fold whose sites are the test set, 0 .. folds-1", so->fold, 0, 100000, &so->fold, NULL));
+  PetscCall(core_opt_string(comm, "-split_strata", "Class variable the folds are stratified by", so->strata, sizeof so->strata, &so->strata_set));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(so->nfolds >= 0 && so->nfolds != 1, comm, RACI_ERR_INPUT, "-split_folds must be 0 (off) or at least 2; got %" PetscInt_FMT, so->nfolds);
   PetscCheck(!so->nfolds || (so->fold >= 0 && so->fold < so->nfolds), comm, RACI_ERR_INPUT, "-split_fold must be in 0 .. %" PetscInt_FMT " (-split_folds %" PetscInt_FMT "); got %" PetscInt_FMT, so->nfolds - 1, so->nfolds, so->fold);
   PetscCheck(n % 4 == 0, comm, RACI_ERR_INPUT, "-split_test_box takes groups of four numbers lon0,lon1,lat0,lat1; got %" PetscInt_FMT, n);
@@ -187,6 +188,41 @@ static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscIn
   return PETSC_TRUE;
 }
 
+/* Training: every test box and test site selects some usable location, and
+ * a validation fraction some validation location; otherwise the run would
+ * train on everything and report a test error of nan (or have no validation).
+ * nbox, nsite, ext: this rank's counts and extent, reduced here. Collective. */
+static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, const SampleSet *ss, int64_t *nbox, int64_t *nsite, double *ext)
+{
+  const char *path = ds->file->path;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nbox, DATA_MAX_BOXES, MPI_INT64_T, MPI_SUM, ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nsite, DATA_MAX_VARS, MPI_INT64_T, MPI_SUM, ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ext, 4, MPI_DOUBLE, MPI_MIN, ds->comm));
+  for (int b = 0; b < so->nbox; b++) {
+    const PetscReal *x = so->box + 4 * b;
+    /* a box in the other longitude convention (0..360 against -180..180) */
+    PetscBool other = (PetscBool)((x[0] - 360 <= -ext[1] && x[1] - 360 >= ext[0]) || (x[0] + 360 <= -ext[1] && x[1] + 360 >= ext[0]));
+    char msg[PETSC_MAX_PATH_LEN + 1024]; /* snprintf: PETSc's formatting prints %g as "500." */
+    snprintf(msg, sizeof msg, "-split_test_box %g,%g,%g,%g selects no usable location of %s, whose usable locations span lon %g..%g, lat %g..%g%s", (double)x[0], (double)x[1], (double)x[2], (double)x[3], path, ext[0], -ext[1], ext[2], -ext[3],
+             other ? " (the box uses the other longitude convention: shift it by 360 degrees)" : "");
+    PetscCheck(nbox[b] > 0, ds->comm, RACI_ERR_INPUT, "%s", msg);
+  }
+  for (int i = 0; i < so->nsites; i++) PetscCheck(nsite[i] > 0, ds->comm, RACI_ERR_INPUT, "-split_test_sites: %s has no usable site '%s'", path, so->sites[i]);
+  if (so->val_frac > 0 && ss->nglobal[SPLIT_VAL] == 0) {
+    /* asked for: an error; the default fraction on a few sites: said, not silent */
+    char msg[PETSC_MAX_PATH_LEN + 1024];
+    if (so->val_frac_set) {
+      snprintf(msg, sizeof msg, "-split_val_frac %g selects no validation location among the %lld usable locations outside the test set of %s; raise it, or give -split_val_frac 0 to train without validation", (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN], path);
+      SETERRQ(ds->comm, RACI_ERR_INPUT, "%s", msg);
+    }
+    snprintf(msg, sizeof msg, "raci: %s: the validation draw (-split_val_frac %g) selected none of the %lld usable locations outside the test set: the training loss picks the best epoch (-split_folds always validates on some sites)\n", path, (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN]);
+    PetscCall(PetscPrintf(ds->comm, "%s", msg));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **out)
 {
   const Tile *t = &ds->tile;
@@ -197,7 +233,8 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   char       *site_ids = NULL; /* (ng, site_len) site ids of the tile, NUL-terminated */
   size_t      site_len = 0;
   int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf = 0, ns = 0, ntg = 0, S = 0, *nqg, *fold;
-  int64_t     nqgap = 0;
+  int64_t     nqgap = 0, nbox[DATA_MAX_BOXES], nsite[DATA_MAX_VARS];
+  double      ext[4] = {INFINITY, INFINITY, INFINITY, INFINITY}; /* min lon, -max lon, min lat, -max lat of the usable owned locations */
 
   PetscFunctionBeginUser;
   PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE, "training samples need the whole record read");
@@ -248,9 +285,12 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
   PetscCall(read_site_ids(ds, &site_ids, &site_len));
   PetscCall(fold_table(ds, so, &fold));
+  for (int b = 0; b < DATA_MAX_BOXES; b++) nbox[b] = 0;
+  for (int i = 0; i < DATA_MAX_VARS; i++) nsite[i] = 0;
   {
     int n = ss->nloc;
     PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1, &ss->split));
+    PetscCall(PetscMalloc1(n + 1, &ss->lkey));
     PetscCall(PetscMalloc2((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * S + 1, &ss->sf));
     if (ntg) PetscCall(PetscMalloc1((size_t)n * nt * ntg, &ss->y));
     PetscCall(PetscMalloc1((size_t)n * Kf + 1, &ss->nbr));
@@ -272,16 +312,23 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
     }
     ss->ghost[c] = (int)g;
     ss->gid[c]   = (int64_t)y * t->nx + x;
+    ss->lkey[c]  = data_location_key(lon[g], lat[g], site_ids ? site_ids + g * site_len : NULL, ss->gid[c]);
     ss->lon[c]   = lon[g];
     ss->lat[c]   = lat[g];
     ss->owned[c] = (x >= t->xs && x < t->xs + t->xm && y >= t->ys && y < t->ys + t->ym);
     ss->split[c] = (unsigned char)split_of(so, fold, lon[g], lat[g], ss->gid[c], site_ids ? site_ids + g * site_len : NULL);
-    if (ss->owned[c]) ss->count[ss->split[c]]++;
+    if (ss->owned[c]) {
+      ss->count[ss->split[c]]++;
+      for (int b = 0; b < so->nbox; b++) nbox[b] += lon[g] >= so->box[4 * b] && lon[g] <= so->box[4 * b + 1] && lat[g] >= so->box[4 * b + 2] && lat[g] <= so->box[4 * b + 3];
+      for (int i = 0; i < so->nsites && site_ids; i++) nsite[i] += !strcmp(site_ids + g * site_len, so->sites[i]);
+      ext[0] = PetscMin(ext[0], lon[g]), ext[1] = PetscMin(ext[1], -lon[g]), ext[2] = PetscMin(ext[2], lat[g]), ext[3] = PetscMin(ext[3], -lat[g]);
+    }
   }
   PetscCall(PetscFree(site_ids));
   PetscCall(PetscFree(fold));
   for (int k = 0; k < 4; k++) ss->nglobal[k] = ss->count[k];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->nglobal, 4, MPIU_INT64, MPI_SUM, ds->comm));
+  if (!norm) PetscCall(check_splits(ds, so, ss, nbox, nsite, ext));
   PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA, "%s: no usable training location (every usable location is in a test box, test site or the validation draw)", ds->file->path);
 
   /* normalisation over the owned training locations, reduced over ranks */
@@ -361,7 +408,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
           if (cc < 0) continue;
           double d = dx * dx + dy * dy;
           int    p = n++;
-          while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->gid[cand[p - 1]] > ss->gid[cc]))) { /* by distance, then id */
+          while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[cc]))) { /* by distance, then location (not the file's order) */
             dist[p] = dist[p - 1];
             cand[p] = cand[p - 1];
             p--;
@@ -384,6 +431,7 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscFunctionBeginUser;
   if (!ss) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCall(PetscFree6(ss->ghost, ss->gid, ss->lon, ss->lat, ss->owned, ss->split));
+  PetscCall(PetscFree(ss->lkey));
   PetscCall(PetscFree2(ss->xn, ss->sf));
   PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
@@ -420,7 +468,7 @@ PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBat
   b->maxq = maxq, b->maxr = maxr, b->T = T ? T : ss->T;
   PetscCheck(!ss->y || b->T == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d", b->T, ss->T);
   PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf, (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * b->T + 1, &b->y));
-  PetscCall(PetscMalloc3((size_t)maxq * ss->P, &b->eb, (size_t)maxq * ss->Kf, &b->nb, maxq, &b->owner));
+  PetscCall(PetscMalloc3((size_t)maxq * ss->P, &b->eb, (size_t)maxq * ss->Kf, &b->nb, maxq, &b->lkey));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -428,7 +476,7 @@ PetscErrorCode data_batch_destroy(SampleBatch *b)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscFree6(b->rloc, b->rday, b->xf, b->xb, b->s, b->y));
-  PetscCall(PetscFree3(b->eb, b->nb, b->owner));
+  PetscCall(PetscFree3(b->eb, b->nb, b->lkey));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -486,9 +534,9 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
     if (ss->y) memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
     else
       for (int k = 0; k < b->T; k++) b->y[(size_t)q * b->T + k] = NAN;
-    b->owner[q] = (int32_t)ss->gid[loc[q]];
+    b->lkey[q] = ss->lkey[loc[q]];
   }
-  *mb = (ModelBatch){.Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .owner = b->owner};
+  *mb = (ModelBatch){.Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .lkey = b->lkey};
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

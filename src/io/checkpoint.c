@@ -26,16 +26,19 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
 {
   PetscMPIInt rank;
   long        err = 0;
-  char        tmp[PETSC_MAX_PATH_LEN];
+  char        tmp[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+  core_tmp_path(tmp, sizeof tmp, path, (long)getpid());
   if (rank == 0) {
-    FILE    *fp = fopen(tmp, "wb");
+    FILE    *fp;
     uint64_t h  = 0xcbf29ce484222325ULL;
     uint32_t v = IO_CKPT_VERSION, ns = (uint32_t)n;
-    int      ok = fp != NULL;
+    int      ok;
+    errno = 0;
+    fp    = fopen(tmp, "wb");
+    ok    = fp != NULL;
     if (ok) PetscCall(core_pending_add(tmp));
     ok = ok && put(fp, &h, magic, sizeof magic) && put(fp, &h, &v, sizeof v) && put(fp, &h, &ns, sizeof ns);
     for (int i = 0; i < n && ok; i++) {
@@ -44,11 +47,15 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
       strncpy(name, sec[i].name, sizeof name - 1);
       ok = put(fp, &h, name, sizeof name) && put(fp, &h, &b, sizeof b) && put(fp, &h, sec[i].data, sec[i].bytes);
     }
+    /* every status: a full disk shows in fwrite, fflush, fsync or fclose */
     ok = ok && fwrite(&h, sizeof h, 1, fp) == 1 && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
     if (!ok) err = errno ? errno : EIO;
-    if (fp && fclose(fp) && !err) err = errno;
+    if (fp && fclose(fp) && !err) err = errno ? errno : EIO;
     if (!err && rename(tmp, path)) err = errno;
-    if (!err) PetscCall(core_pending_remove(tmp));
+    if (fp) {
+      if (err) unlink(tmp); /* the previous checkpoint stays as it was */
+      PetscCall(core_pending_remove(tmp));
+    }
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, comm));
   PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write checkpoint '%s': %s", path, strerror((int)err));

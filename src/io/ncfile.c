@@ -1,4 +1,5 @@
 /* io: PnetCDF files, read and write, with agreed error status on every call. */
+#define _GNU_SOURCE /* fallocate */
 #include <raci/io.h>
 
 #include <errno.h>
@@ -72,7 +73,7 @@ static PetscErrorCode header_needs(IoFile *f, MPI_Offset *need, int *which)
   PetscCall(io_agree_nc(f->comm, ncmpi_inq_recsize(f->ncid, &recsize), RACI_ERR_READ, f->path, "reading the header"));
   for (int v = 0; v < f->nvars; v++) {
     IoVar     *var = &f->vars[v];
-    MPI_Offset off = 0, esize, n = 1, end;
+    MPI_Offset off = 0, esize = 0, n = 1, end;
     PetscBool  rec = PETSC_FALSE;
 
     PetscCall(io_agree_nc(f->comm, ncmpi_inq_varoffset(f->ncid, v, &off), RACI_ERR_READ, f->path, "reading the header"));
@@ -376,11 +377,6 @@ PetscErrorCode io_read_float(const IoFile *f, int varid, const MPI_Offset start[
 
 /* ---------------------------------------------------------------- writing */
 
-static void tmp_name(char *buf, size_t len, const char *path, long pid)
-{
-  snprintf(buf, len, "%s.%ld.tmp", path, pid);
-}
-
 PetscErrorCode io_check_writable(MPI_Comm comm, const char *path)
 {
   int  rank;
@@ -388,21 +384,7 @@ PetscErrorCode io_check_writable(MPI_Comm comm, const char *path)
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    char        probe[PETSC_MAX_PATH_LEN];
-    struct stat st;
-    if (!stat(path, &st) && S_ISDIR(st.st_mode)) err = EISDIR;
-    else {
-      int fd;
-      tmp_name(probe, sizeof probe, path, (long)getpid());
-      fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
-      if (fd < 0) err = errno;
-      else {
-        close(fd);
-        unlink(probe);
-      }
-    }
-  }
+  if (rank == 0) err = core_probe_writable(path);
   PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, comm));
   PetscCheck(err == 0, comm, RACI_ERR_WRITE, "cannot write output '%s': %s", path, strerror((int)err));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -411,12 +393,10 @@ PetscErrorCode io_check_writable(MPI_Comm comm, const char *path)
 PetscErrorCode io_create(MPI_Comm comm, const char *path, IoFile **out)
 {
   IoFile *f;
-  int     rank;
   long    pid = (long)getpid();
 
   PetscFunctionBeginUser;
   PetscCall(io_check_writable(comm, path));
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCallMPI(MPI_Bcast(&pid, 1, MPI_LONG, 0, comm));
   PetscCall(PetscNew(&f));
   f->comm     = comm;
@@ -424,8 +404,11 @@ PetscErrorCode io_create(MPI_Comm comm, const char *path, IoFile **out)
   f->unlimdim = -1;
   f->format   = NC_FORMAT_64BIT_DATA;
   PetscCall(PetscStrncpy(f->path, path, sizeof f->path));
-  tmp_name(f->tmppath, sizeof f->tmppath, path, pid);
-  if (rank == 0) PetscCall(core_pending_add(f->tmppath));
+  core_tmp_path(f->tmppath, sizeof f->tmppath, path, pid);
+  /* every rank: whichever one a signal reaches first removes it (mpirun
+   * follows SIGTERM with SIGKILL after a second, and a rank deep in a write
+   * may not run its handler in time) */
+  PetscCall(core_pending_add(f->tmppath));
   PetscCall(io_agree_nc(comm, ncmpi_create(comm, f->tmppath, NC_CLOBBER | NC_64BIT_DATA, MPI_INFO_NULL, &f->ncid), RACI_ERR_WRITE, path, "creating the output"));
   *out = f;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -483,10 +466,69 @@ PetscErrorCode io_copy_atts(const IoFile *src, int srcvar, IoFile *dst, int dstv
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The length of a complete file by its header: the end of the last
+ * fixed-size variable or of the last record. Local (header inquiries). */
+static int complete_size(int ncid, MPI_Offset *size)
+{
+  int        err, ndims, nvars, unlim, dimids[IO_MAX_DIMS];
+  MPI_Offset nrec = 0, recsize = 0;
+
+  *size = 0;
+  if ((err = ncmpi_inq(ncid, &ndims, &nvars, NULL, &unlim)) || (err = ncmpi_inq_header_size(ncid, size)) || (err = ncmpi_inq_recsize(ncid, &recsize))) return err;
+  if (unlim >= 0 && (err = ncmpi_inq_dimlen(ncid, unlim, &nrec))) return err;
+  for (int v = 0; v < nvars; v++) {
+    int        nd;
+    nc_type    type;
+    MPI_Offset off, n = 1, esize = 0, end;
+    PetscBool  rec = PETSC_FALSE;
+    if ((err = ncmpi_inq_varndims(ncid, v, &nd))) return err;
+    if (nd > IO_MAX_DIMS) return NC_EMAXDIMS;
+    if ((err = ncmpi_inq_var(ncid, v, NULL, &type, &nd, dimids, NULL)) || (err = ncmpi_inq_varoffset(ncid, v, &off))) return err;
+    if (nc_type_size(type, &esize)) return NC_EBADTYPE;
+    for (int d = 0; d < nd; d++) {
+      MPI_Offset len;
+      if (dimids[d] == unlim) {
+        rec = PETSC_TRUE;
+        continue;
+      }
+      if ((err = ncmpi_inq_dimlen(ncid, dimids[d], &len))) return err;
+      n *= len;
+    }
+    if (rec && nrec == 0) continue;
+    end = rec ? off + (nrec - 1) * recsize + n * esize : off + n * esize;
+    if (end > *size) *size = end;
+  }
+  return NC_NOERR;
+}
+
 PetscErrorCode io_enddef(IoFile *f)
 {
+  MPI_Offset need = 0;
+  int        rank;
+  long       err = 0;
+
   PetscFunctionBeginUser;
   PetscCall(io_agree_nc(f->comm, ncmpi_enddef(f->ncid), RACI_ERR_WRITE, f->path, "ending define mode"));
+  PetscCall(io_agree_nc(f->comm, complete_size(f->ncid, &need), RACI_ERR_WRITE, f->path, "reading back the header"));
+  /* Reserve the whole file now: a full disk (or quota) fails here, before
+   * the work, and the writes cannot leave holes. File systems without
+   * fallocate are not an error (io_commit still checks the length). */
+  PetscCallMPI(MPI_Comm_rank(f->comm, &rank));
+  if (rank == 0 && need > 0) {
+    int fd = open(f->tmppath, O_WRONLY);
+    if (fd < 0) err = errno;
+    else {
+#ifdef __linux__
+      if (fallocate(fd, 0, 0, (off_t)need) && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) err = errno;
+#else
+      int e = posix_fallocate(fd, 0, (off_t)need);
+      if (e && e != EOPNOTSUPP && e != EINVAL) err = e;
+#endif
+      if (close(fd) && !err) err = errno;
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, f->comm));
+  PetscCheck(!err, f->comm, RACI_ERR_WRITE, "cannot write output '%s': reserving its %.1f MB: %s", f->path, (double)need / 1e6, strerror((int)err));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -538,9 +580,10 @@ PetscErrorCode io_wait_all(IoFile *f)
 
 PetscErrorCode io_commit(IoFile **pf)
 {
-  IoFile *f = *pf;
-  int     rank;
-  long    err = 0;
+  IoFile    *f = *pf;
+  int        rank;
+  long       err = 0;
+  MPI_Offset need = 0, size = 0;
 
   PetscFunctionBeginUser;
   PetscCheck(f->writing, f->comm, PETSC_ERR_ARG_WRONGSTATE, "io_commit on an input file");
@@ -548,14 +591,31 @@ PetscErrorCode io_commit(IoFile **pf)
     MPI_Offset put = 0, got = 0;
     if (ncmpi_inq_put_size(f->ncid, &put) == NC_NOERR && ncmpi_inq_get_size(f->ncid, &got) == NC_NOERR) core_record_io((double)got, (double)put);
   }
+  PetscCall(io_agree_nc(f->comm, complete_size(f->ncid, &need), RACI_ERR_WRITE, f->path, "reading back the header"));
+  /* every byte on the storage before the name changes (MPI_File_sync) */
+  PetscCall(io_agree_nc(f->comm, ncmpi_sync(f->ncid), RACI_ERR_WRITE, f->path, "flushing the output to disk"));
   PetscCall(io_agree_nc(f->comm, ncmpi_close(f->ncid), RACI_ERR_WRITE, f->path, "closing the output"));
   PetscCallMPI(MPI_Comm_rank(f->comm, &rank));
   if (rank == 0) {
-    if (rename(f->tmppath, f->path)) err = errno;
-    else PetscCall(core_pending_remove(f->tmppath));
+    struct stat st;
+    /* a write lost on the way (an MPI-IO layer that prints an error but
+     * returns success) leaves the file shorter than its header says */
+    if (stat(f->tmppath, &st)) err = errno;
+    else if ((MPI_Offset)st.st_size < need) {
+      err = -1;
+      size = (MPI_Offset)st.st_size;
+    }
+    if (!err && rename(f->tmppath, f->path)) err = errno;
+    if (err) unlink(f->tmppath); /* the previous file, if any, stays as it was */
+    PetscCall(core_pending_remove(f->tmppath));
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, f->comm));
-  PetscCheck(err == 0, f->comm, RACI_ERR_WRITE, "cannot rename '%s' to '%s': %s", f->tmppath, f->path, strerror((int)err));
+  PetscCall(core_pending_remove(f->tmppath));
+  if (err == -1) {
+    PetscCallMPI(MPI_Bcast(&size, 1, MPI_OFFSET, 0, f->comm));
+    SETERRQ(f->comm, RACI_ERR_WRITE, "cannot write output '%s': only %lld of its %lld bytes reached the disk (full disk or quota?); the previous file, if any, is untouched", f->path, (long long)size, (long long)need);
+  }
+  PetscCheck(err == 0, f->comm, RACI_ERR_WRITE, "cannot write output '%s': renaming '%s' into place: %s", f->path, f->tmppath, strerror((int)err));
   PetscCall(PetscFree(f));
   *pf = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -67,12 +67,12 @@ static void layout(Model *m)
   }
 }
 
-int model_create(const ModelConfig *cfg, int max_q, int max_r, Model **out)
+/* A model with its parameter layout but no buffers yet (NULL: no memory). */
+static Model *model_new(const ModelConfig *cfg, int max_q, int max_r)
 {
   Model *m = calloc(1, sizeof *m);
 
-  *out = NULL;
-  if (!m) return 1;
+  if (!m) return NULL;
   m->cfg   = *cfg;
   m->max_q = max_q;
   m->max_r = max_r;
@@ -92,11 +92,33 @@ int model_create(const ModelConfig *cfg, int max_q, int max_r, Model **out)
     m->head_of[k] = m->Th++;
   }
   layout(m);
+  return m;
+}
+
+int model_create(const ModelConfig *cfg, int max_q, int max_r, Model **out)
+{
+  Model *m = model_new(cfg, max_q, max_r);
+
+  *out = NULL;
+  if (!m) return 1;
   if (model_alloc(m)) {
     model_destroy(&m);
     return 1;
   }
   *out = m;
+  return 0;
+}
+
+int model_size(const ModelConfig *cfg, int max_q, int max_r, double *buf_bytes, double *nparams)
+{
+  Model *m = model_new(cfg, max_q, max_r);
+
+  if (!m) return 1;
+  m->count_only = 1;
+  (void)model_alloc(m); /* counts the buffers, allocates nothing */
+  *buf_bytes = sizeof(float) * ((double)m->bufused + 16);
+  *nparams   = (double)m->nparams;
+  free(m);
   return 0;
 }
 
@@ -209,6 +231,7 @@ int model_alloc(Model *m)
       m->dist   = model_carve(m, (size_t)Q * c->Ks + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + (size_t)Q);
     }
     if (pass == 0) {
+      if (m->count_only) return 0;
       m->buf = calloc(m->bufused + 16, sizeof(float));
       if (!m->buf) return 1;
     }
@@ -321,7 +344,7 @@ static void bank_select(Model *m, const ModelBatch *b)
       }
       for (int j = 0; j < nb; j++) {
         if (n[q] == Ks && d[j] >= bq[Ks - 1]) continue;
-        if (b->bank_owner[j0 + j] == b->owner[q]) continue;
+        if (b->bank_lkey[j0 + j] == b->lkey[q]) continue; /* the query's own location, in any file layout */
         int pos = n[q] < Ks ? n[q]++ : Ks - 1;
         while (pos > 0 && bq[pos - 1] > d[j]) { /* insertion into the sorted short list */
           bq[pos]  = bq[pos - 1];

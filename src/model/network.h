@@ -19,6 +19,7 @@ struct Model {
   int         max_q, max_r;
   float      *buf; /* every array below points into it; owned */
   size_t      bufused;
+  int         count_only; /* model_size: model_alloc counts and allocates nothing */
   /* RACI forward */
   float *hs_f, *gates_f, *ghn_f, *work_f, *dhs_f;
   float *xb2, *hs_s, *gates_s, *ghn_s, *work_s, *dhs_s, *dxb2;

@@ -113,7 +113,7 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
       int *loc = valid + b0;
 
       PetscCall(data_batch_fill(ss, loc, day, Q, sb, &mb));
-      mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_owner = bank->owner, mb.M = bank->M, mb.bank_idx = NULL;
+      mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_lkey = bank->lkey, mb.M = bank->M, mb.bank_idx = NULL;
       (void)model_forward(m, params, &mb, yhat, &cnt);
       for (int q = 0; q < Q; q++)
         for (int k = 0; k < T; k++) po->y[((size_t)k * po->nd + (d - d0)) * po->ng + ss->ghost[loc[q]]] = yhat[q * T + k];

@@ -1,6 +1,7 @@
 /* prep: the tower products, their columns, and a directory of site files
  * loaded onto one daily axis (docs/DATA.md, "Tower data: raci prep"). */
 #include <raci/prep.h>
+#include <raci/quantity.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -54,34 +55,9 @@ PetscBool prep_known_column(PrepFormat f, const char *name)
 
 /* ------------------------------------------------------------ quantities */
 
-/* Units written and physical range (docs/DATA.md, Checks). */
-typedef struct {
-  const char *name, *units, *standard_name;
-  double      lo, hi;
-} Quantity;
-
-static const Quantity quantities[] = {
-  {"TA", "degC", "air_temperature", -70, 60},
-  {"SW_IN", "W m-2", "surface_downwelling_shortwave_flux_in_air", -20, 600},
-  {"VPD", "hPa", "water_vapor_saturation_deficit_in_air", -0.5, 100},
-  {"P", "mm d-1", "lwe_precipitation_rate", 0, 1000},
-  {"PA", "kPa", "air_pressure", 40, 110},
-  {"WS", "m s-1", "wind_speed", 0, 50},
-  {"TS", "degC", "soil_temperature", -60, 60},
-  {"LAI", "m2 m-2", "leaf_area_index", 0, 15},
-  {"FCH4", "nmol m-2 s-1", NULL, -2000, 20000},
-  {"NEE", "g m-2 d-1", NULL, -50, 50},
-  {"GPP", "g m-2 d-1", "gross_primary_productivity_of_biomass_expressed_as_carbon", -10, 60},
-  {"elev", "m", "surface_altitude", -500, 9000},
-  {"whc", "mm", NULL, 0, 5000},
-};
-
-static const Quantity *quantity(const char *name)
-{
-  for (size_t i = 0; i < sizeof quantities / sizeof quantities[0]; i++)
-    if (!strcmp(quantities[i].name, name)) return &quantities[i];
-  return NULL;
-}
+/* Units written and physical range: the shared table of include/raci/quantity.h
+ * (docs/DATA.md, Checks), which train and predict check inputs against too. */
+static const Quantity *quantity(const char *name) { return quantity_find(name); }
 
 /* FLUXNET-CH4 daily files are daily means of the half-hourly product:
  * umol CO2 m-2 s-1 -> g C m-2 d-1 is 12.011e-6 g umol-1 x 86400 s d-1. */

@@ -25,36 +25,37 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   to->lr = 1e-3, to->wd = 1e-4;
   to->bank_max = 4096;
   to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8, to->bank_every = 1, to->val_stride = 5;
-  PetscOptionsBegin(comm, NULL, "raci training options", NULL);
-  PetscCall(PetscOptionsString("-model", "raci, lstm, ealstm or transformer", NULL, to->model, to->model, sizeof to->model, NULL));
-  PetscCall(PetscOptionsBool("-raci_no_retrieval", "Ablation: no functional or geographic retrieval", NULL, to->no_retrieval, &to->no_retrieval, NULL));
-  PetscCall(PetscOptionsBool("-raci_no_slow", "Ablation: no slow encoder (and so no functional retrieval)", NULL, to->no_slow, &to->no_slow, NULL));
-  PetscCall(PetscOptionsBool("-raci_no_film", "Ablation: concatenate instead of FiLM", NULL, to->no_film, &to->no_film, NULL));
-  PetscCall(PetscOptionsInt("-raci_fast_days", "L_f: days of the fast window", NULL, to->Lf, &to->Lf, NULL));
-  PetscCall(PetscOptionsInt("-raci_slow_days", "L_s: days of the slow window", NULL, to->Ls, &to->Ls, NULL));
-  PetscCall(PetscOptionsInt("-raci_blocks", "P: blocks of the slow window", NULL, to->P, &to->P, NULL));
-  PetscCall(PetscOptionsInt("-raci_hidden", "H_f: fast encoder (and baseline) hidden size", NULL, to->Hf, &to->Hf, NULL));
-  PetscCall(PetscOptionsInt("-raci_slow_hidden", "H_s: slow encoder hidden size", NULL, to->Hs, &to->Hs, NULL));
-  PetscCall(PetscOptionsInt("-raci_z", "Z: regime embedding size", NULL, to->Z, &to->Z, NULL));
-  PetscCall(PetscOptionsInt("-raci_attn", "A: attention size", NULL, to->A, &to->A, NULL));
-  PetscCall(PetscOptionsInt("-raci_ks", "K_s: functional neighbours", NULL, to->Ks, &to->Ks, NULL));
-  PetscCall(PetscOptionsInt("-raci_kf", "K_f: geographic neighbours", NULL, to->Kf, &to->Kf, NULL));
-  PetscCall(PetscOptionsInt("-raci_head", "H_o: head hidden size", NULL, to->Ho, &to->Ho, NULL));
-  PetscCall(PetscOptionsReal("-train_lr", "AdamW learning rate", NULL, to->lr, &to->lr, NULL));
-  PetscCall(PetscOptionsReal("-train_wd", "AdamW weight decay (matrices only)", NULL, to->wd, &to->wd, NULL));
-  PetscCall(PetscOptionsInt("-train_batch", "Expected samples per step (all ranks)", NULL, to->batch, &to->batch, NULL));
-  PetscCall(PetscOptionsInt("-train_steps", "Steps per epoch", NULL, to->steps, &to->steps, NULL));
-  PetscCall(PetscOptionsInt("-train_epochs", "Maximum epochs", NULL, to->epochs, &to->epochs, NULL));
-  PetscCall(PetscOptionsInt("-train_patience", "Epochs without validation improvement before stopping", NULL, to->patience, &to->patience, NULL));
-  PetscCall(PetscOptionsInt("-train_seed", "Seed of initialisation and sampling", NULL, to->seed, &to->seed, NULL));
-  PetscCall(PetscOptionsInt("-train_patch", "Grid cells per side of a sampling patch", NULL, to->patch, &to->patch, NULL));
-  PetscCall(PetscOptionsInt("-train_bank_days", "Days per location averaged into its bank key", NULL, to->bank_days, &to->bank_days, NULL));
-  PetscCall(PetscOptionsInt("-train_bank_every", "R: rebuild the memory bank every R epochs", NULL, to->bank_every, &to->bank_every, NULL));
-  PetscCall(PetscOptionsInt("-train_bank_max", "M: with more training locations, a random subset of about M of them makes the bank", NULL, to->bank_max, &to->bank_max, NULL));
-  PetscCall(PetscOptionsInt("-train_val_stride", "Validation uses every n-th day", NULL, to->val_stride, &to->val_stride, NULL));
-  PetscCall(PetscOptionsInt("-train_check_every", "Debug: every n steps, check that all ranks hold identical parameters (0: never)", NULL, to->check_every, &to->check_every, NULL));
-  PetscCall(PetscOptionsBool("-quiet", "No progress output", NULL, to->quiet, &to->quiet, NULL));
-  PetscOptionsEnd();
+  PetscCall(core_opt_section(comm, "Model and training"));
+  PetscCall(core_opt_string(comm, "-model", "raci, lstm, ealstm or transformer", to->model, sizeof to->model, NULL));
+  PetscCall(core_opt_bool(comm, "-raci_no_retrieval", "Ablation: no functional or geographic retrieval", to->no_retrieval, &to->no_retrieval, NULL));
+  PetscCall(core_opt_bool(comm, "-raci_no_slow", "Ablation: no slow encoder (and so no functional retrieval)", to->no_slow, &to->no_slow, NULL));
+  PetscCall(core_opt_bool(comm, "-raci_no_film", "Ablation: concatenate instead of FiLM", to->no_film, &to->no_film, NULL));
+  /* upper bounds keep every buffer size within int; the memory they need together is checked when the model is made */
+  PetscCall(core_opt_int(comm, "-raci_fast_days", "L_f: days of the fast window", to->Lf, 1, 3660, &to->Lf, NULL));
+  PetscCall(core_opt_int(comm, "-raci_slow_days", "L_s: days of the slow window", to->Ls, 1, 36600, &to->Ls, NULL));
+  PetscCall(core_opt_int(comm, "-raci_blocks", "P: blocks of the slow window", to->P, 1, 3660, &to->P, NULL));
+  PetscCall(core_opt_int(comm, "-raci_hidden", "H_f: fast encoder (and baseline) hidden size", to->Hf, 1, 4096, &to->Hf, NULL));
+  PetscCall(core_opt_int(comm, "-raci_slow_hidden", "H_s: slow encoder hidden size", to->Hs, 1, 4096, &to->Hs, NULL));
+  PetscCall(core_opt_int(comm, "-raci_z", "Z: regime embedding size", to->Z, 1, 4096, &to->Z, NULL));
+  PetscCall(core_opt_int(comm, "-raci_attn", "A: attention size", to->A, 1, 4096, &to->A, NULL));
+  PetscCall(core_opt_int(comm, "-raci_ks", "K_s: functional neighbours", to->Ks, 1, 256, &to->Ks, NULL));
+  PetscCall(core_opt_int(comm, "-raci_kf", "K_f: geographic neighbours", to->Kf, 1, 256, &to->Kf, NULL));
+  PetscCall(core_opt_int(comm, "-raci_head", "H_o: head hidden size", to->Ho, 1, 4096, &to->Ho, NULL));
+  PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
+  PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED, &to->wd, NULL));
+  PetscCall(core_opt_int(comm, "-train_batch", "Expected samples per step (all ranks)", to->batch, 1, 1 << 20, &to->batch, NULL));
+  PetscCall(core_opt_int(comm, "-train_steps", "Steps per epoch", to->steps, 1, 100000000, &to->steps, NULL));
+  PetscCall(core_opt_int(comm, "-train_epochs", "Maximum epochs", to->epochs, 1, 1000000, &to->epochs, NULL));
+  PetscCall(core_opt_int(comm, "-train_patience", "Epochs without validation improvement before stopping", to->patience, 0, 1000000, &to->patience, NULL));
+  PetscCall(core_opt_int(comm, "-train_seed", "Seed of initialisation and sampling", to->seed, PETSC_MIN_INT, PETSC_MAX_INT, &to->seed, NULL));
+  PetscCall(core_opt_int(comm, "-train_patch", "Grid cells per side of a sampling patch", to->patch, 1, 4096, &to->patch, NULL));
+  PetscCall(core_opt_int(comm, "-train_bank_days", "Days per location averaged into its bank key", to->bank_days, 1, 36600, &to->bank_days, NULL));
+  PetscCall(core_opt_int(comm, "-train_bank_every", "R: rebuild the memory bank every R epochs", to->bank_every, 1, 1000000, &to->bank_every, NULL));
+  PetscCall(core_opt_int(comm, "-train_bank_max", "M: with more training locations, a random subset of about M of them makes the bank", to->bank_max, 1, 100000000, &to->bank_max, NULL));
+  PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th day", to->val_stride, 1, 1000000, &to->val_stride, NULL));
+  PetscCall(core_opt_int(comm, "-train_check_every", "Debug: every n steps, check that all ranks hold identical parameters (0: never)", to->check_every, 0, PETSC_MAX_INT, &to->check_every, NULL));
+  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", to->quiet, &to->quiet, NULL));
+  if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") || !strcmp(to->model, "transformer"), comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
   PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 && to->bank_days > 0 && to->bank_every > 0 && to->bank_max > 0, comm, RACI_ERR_INPUT, "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, -train_bank_*) must be positive");
   PetscCheck(to->Lf > 0 && to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT, "-raci_slow_days must be a positive multiple of -raci_blocks, and -raci_fast_days positive");
@@ -102,6 +103,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0;
   float             *key, *val, *z;
   int32_t           *own;
+  int64_t           *okey; /* (nown) location keys */
   int               *loc, *day; /* (maxq) the days averaged into one key */
   ModelBatch         mb;
 
@@ -110,7 +112,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   bank->Z = Z, bank->V = V;
   if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
   for (int i = 0; i < ss->nloc; i++) nown += in_bank(ss, to, i);
-  PetscCall(PetscMalloc3((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own));
+  PetscCall(PetscMalloc4((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own, nown + 1, &okey));
   PetscCall(PetscMalloc3((size_t)sb->maxq * Z, &z, sb->maxq, &loc, sb->maxq, &day));
   for (int i = 0, j = 0; i < ss->nloc; i++) {
     if (!in_bank(ss, to, i)) continue;
@@ -140,7 +142,8 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
       v[Z + t]     = n > 0 ? (float)(s / n) : 0.0f;
       v[Z + T + t] = n > 1 ? (float)sqrt(fmax(s2 / n - (s / n) * (s / n), 0)) : 0.0f;
     }
-    own[j++] = (int32_t)ss->gid[i];
+    own[j]    = (int32_t)ss->gid[i];
+    okey[j++] = ss->lkey[i];
   }
   /* every rank gets every training location's entry */
   PetscCallMPI(MPI_Comm_size(comm, &size));
@@ -148,14 +151,15 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   PetscCallMPI(MPI_Allgather(&nown, 1, MPI_INT, counts, 1, MPI_INT, comm));
   for (int r = 0; r < size; r++) displs[r] = M, M += counts[r];
   bank->M = M;
-  PetscCall(PetscMalloc3((size_t)M * Z + 1, &bank->key, (size_t)M * V + 1, &bank->val, M + 1, &bank->owner));
+  PetscCall(PetscMalloc4((size_t)M * Z + 1, &bank->key, (size_t)M * V + 1, &bank->val, M + 1, &bank->owner, M + 1, &bank->lkey));
   PetscCallMPI(MPI_Allgatherv(own, nown, MPI_INT32_T, bank->owner, counts, displs, MPI_INT32_T, comm));
+  PetscCallMPI(MPI_Allgatherv(okey, nown, MPI_INT64_T, bank->lkey, counts, displs, MPI_INT64_T, comm));
   for (int r = 0; r < size; r++) counts[r] *= Z, displs[r] *= Z;
   PetscCallMPI(MPI_Allgatherv(key, nown * Z, MPI_FLOAT, bank->key, counts, displs, MPI_FLOAT, comm));
   for (int r = 0; r < size; r++) counts[r] = counts[r] / Z * V, displs[r] = displs[r] / Z * V;
   PetscCallMPI(MPI_Allgatherv(val, nown * V, MPI_FLOAT, bank->val, counts, displs, MPI_FLOAT, comm));
   PetscCall(PetscFree2(counts, displs));
-  PetscCall(PetscFree3(key, val, own));
+  PetscCall(PetscFree4(key, val, own, okey));
   PetscCall(PetscFree3(z, loc, day));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -163,14 +167,14 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
 PetscErrorCode train_bank_free(Bank *bank)
 {
   PetscFunctionBeginUser;
-  if (bank->key) PetscCall(PetscFree3(bank->key, bank->val, bank->owner));
+  if (bank->key) PetscCall(PetscFree4(bank->key, bank->val, bank->owner, bank->lkey));
   bank->M = 0;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static void attach_bank(ModelBatch *mb, const Bank *bank)
 {
-  mb->bank_key = bank->key, mb->bank_val = bank->val, mb->bank_owner = bank->owner, mb->M = bank->M, mb->bank_idx = NULL;
+  mb->bank_key = bank->key, mb->bank_val = bank->val, mb->bank_lkey = bank->lkey, mb->M = bank->M, mb->bank_idx = NULL;
 }
 
 PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split, int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n)
@@ -315,6 +319,8 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_DOUBLE, MPI_SUM, comm));
       PetscCall(core_stage_pop());
       stop = cnt[2] > 0;
+      /* the reduced loss is the same on every rank: all stop together */
+      PetscCheck(isfinite(cnt[1]), comm, RACI_ERR_DATA, "training loss is %s at step %ld of epoch %ld (step %ld in all): the model diverged; lower -train_lr, or check the inputs and any -init_from checkpoint", isnan(cnt[1]) ? "nan" : "infinite", st->step + 1, epoch + 1, st->t + 1);
       if (cnt[0] > 0) {
         PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
         if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);

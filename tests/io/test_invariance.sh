@@ -25,7 +25,7 @@ WG="$GRID/vic-livneh-walnut-gulch-2008/livneh_NAmerExt_15Oct2014.WalnutGulch.200
 ERA="$GRID/era5-t2m-uk-2019-03/era5-2mt-2019-03-uk.cdf5.nc"
 
 check se-us        -data "$SE" -fast pr,tas
-check se-us-chunks -data "$SE" -fast pr,tas -target tas -convert_chunk 5 -grid_halo 2
+check se-us-chunks -data "$SE" -fast pr -target tas -convert_chunk 5 -grid_halo 2
 NP_ONLY="-da_processors_x 1 -da_processors_y $NP"
 check se-us-strips -data "$SE" -fast pr,tas
 NP_ONLY=""

@@ -21,7 +21,7 @@ SPLIT="-split_test_box -92,-88,40,44"
 
 # training: NP ranks against 1 rank, epoch by epoch
 for np in 1 "$NP"; do
-  run_np "$np" train -data "$TMP/sim.nc" -o "$TMP/r$np.ckpt" $SMALL $SPLIT -train_report "$TMP/r$np.json" > "$TMP/train$np.log" 2>&1 || { cat "$TMP/train$np.log"; fail "train on $np ranks"; }
+  run_np "$np" train -data "$TMP/sim.nc" -o "$TMP/r$np.ckpt" -overwrite $SMALL $SPLIT -train_report "$TMP/r$np.json" > "$TMP/train$np.log" 2>&1 || { cat "$TMP/train$np.log"; fail "train on $np ranks"; }
 done
 $PY - "$TMP/train1.log" "$TMP/train$NP.log" <<'EOF' || fail "loss curves differ between 1 and $NP ranks"
 import sys, re

@@ -89,15 +89,22 @@ job_state() {
 }
 
 # slurm_release JOB: once a requeued job is back in the queue, let it start
-# now: Slurm holds requeued jobs for 120 s (EligibleTime), which would only
-# make the test wait
+# soon: Slurm holds requeued jobs for 120 s (EligibleTime), which would only
+# make the test wait. Not in the same second, though: the requeue revoked the
+# job's launch credential on the node, and slurmd refuses any credential of
+# that job created in the second of the revocation or before it ("Killing
+# non-startable batch job: Job credential revoked", the job ends FAILED).
+# The job shows PENDING while its old run is still being torn down, so wait
+# for the node to be idle as well (this test's cluster runs one job at a
+# time): the old run is then over, its credential revoked in the past, and
+# two seconds from now is a later second whatever the load.
 slurm_release() {
   t=0
-  until [ "$(job_state "$1")" = PENDING ]; do
-    t=$((t + 1)); [ $t -gt 1200 ] && { echo "job $1 not back in the queue after 120 s ($(job_state "$1"))"; return 1; }
+  until [ "$(job_state "$1")" = PENDING ] && [ "$(sinfo -h -o %T)" = idle ]; do
+    t=$((t + 1)); [ $t -gt 1200 ] && { echo "job $1 not back in the queue after 120 s ($(job_state "$1"), node $(sinfo -h -o %T))"; return 1; }
     sleep 0.1
   done
-  scontrol update JobId="$1" StartTime=now
+  scontrol update JobId="$1" StartTime=now+2
 }
 
 slurm_wait() {
