@@ -44,6 +44,15 @@ int core_finish(PetscErrorCode status);
  * was true on every rank of comm. Use before branching on a local failure. */
 PetscErrorCode core_agree(MPI_Comm comm, PetscBool local_ok, PetscBool *all_ok);
 
+/* Rank 0 decides, every rank learns the verdict: rank 0 passes code (0: all
+ * is well, else the error class, RACI_ERR_*) and the message; when code is
+ * non-zero every rank of comm fails with rank 0's code and message (one
+ * line), formatted on rank 0 only. core_rank0_errno is the same for rank 0's
+ * errno err (0: fine): the message is fmt followed by ": strerror(err)".
+ * The other ranks' code, err and arguments are not read. Collective. */
+PetscErrorCode core_rank0_check(MPI_Comm comm, PetscErrorCode code, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(3, 4);
+PetscErrorCode core_rank0_errno(MPI_Comm comm, PetscErrorCode code, long err, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(4, 5);
+
 /* Fails with RACI_ERR_INPUT naming the first option given on the command line
  * (or in an options file) that no part of raci has read. Call once all of a
  * command's options have been queried. */
@@ -114,6 +123,8 @@ PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, P
 /* finite, in [min, max] (open ends per `open`); max PETSC_MAX_REAL: no upper bound */
 PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min, PetscReal max, int open, PetscReal *val, PetscBool *set);
 PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val, PetscBool *set);
+/* -quiet (default false), the same option in every command that prints progress or a summary */
+PetscErrorCode core_opt_quiet(MPI_Comm comm, PetscBool *quiet);
 /* default: the incoming contents of val; a value of len characters or more is refused */
 PetscErrorCode core_opt_string(MPI_Comm comm, const char *name, const char *help, char *val, size_t len, PetscBool *set);
 /* comma-separated names; *n in: the most accepted, out: the count; list[i]
@@ -156,6 +167,28 @@ static inline double core_rng_normal(uint64_t seed, uint64_t a, uint64_t b, uint
   double u1 = core_rng_uniform(seed, a, b, c), u2 = core_rng_uniform(seed, a, b, c ^ 0x8000000000000000ULL);
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+/* The random-number streams: the last counter word (c) of every core_rng_*
+ * call, one per use so no two uses share numbers. The values are part of
+ * every output (simulated data, folds, initial weights, training steps):
+ * never change one, and give a new use a new value. A stream marked "+ k"
+ * is offset by a small index k (the variable or query slot). The weather
+ * generator's lattice fields (sim_smooth_noise: elevation, rainfall, ...)
+ * are sub-streams of CORE_RNG_WEATHER numbered in src/sim/weather.c and
+ * SIM_STREAM_* of sim.h. */
+typedef enum {
+  CORE_RNG_SIM_TOWERS   = 0x70e4, /* simulate: which land cells get a tower (a: cell) */
+  CORE_RNG_SIM_NOISE    = 0x401e, /* + variable: simulate's observation noise (a: cell, b: day) */
+  CORE_RNG_WEATHER      = 0x5eed, /* weather lattice node values (a: node, b: sub-stream and day) */
+  CORE_RNG_PRECIP       = 0x8,    /* weather: the amount of rain on a wet day (a: cell, b: day) */
+  CORE_RNG_FOLD         = 0xf01d, /* stratified folds: tie-break order of sites (a: site) */
+  CORE_RNG_VALIDATION   = 0x5917, /* validation split of training locations (a: location) */
+  CORE_RNG_INIT         = 0x1a1f, /* initial network weights (a: tensor, b: element) */
+  CORE_RNG_BANK_KEEP    = 0xba6e, /* train: which locations the memory bank keeps (a: location) */
+  CORE_RNG_EPOCH_DAY    = 0xba4c, /* + query slot: a location's query days of an epoch (a: location, b: epoch) */
+  CORE_RNG_PATCH_RATE   = 0x9a7c, /* + patch slot: whether a patch gets another query (a: patch, b: step key) */
+  CORE_RNG_PATCH_DAY    = 0xda7,  /* + patch slot: that query's day (a: patch, b: step key) */
+} CoreRngStream;
 
 /* Log stages, so -log_view shows where time goes. */
 typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_RETRIEVAL, CORE_STAGE_FORWARD, CORE_STAGE_BACKWARD, CORE_STAGE_REDUCE, CORE_STAGE_OPTIMIZER, CORE_STAGE_EVAL, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;

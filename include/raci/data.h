@@ -32,6 +32,9 @@ typedef struct {
 
 /* Reads -fast, -slow, -target (comma-separated names). */
 PetscErrorCode data_role_options(MPI_Comm comm, RoleOptions *ro);
+/* -grid_halo (default 1, 0 .. 1000): cells read around each tile, the
+ * geographic neighbours; every command that opens a dataset with data_open */
+PetscErrorCode data_opt_halo(MPI_Comm comm, PetscInt *halo);
 /* The role of file variable v: option if one names it or replaces its role, else raci_role. Local. */
 PetscErrorCode data_var_role(const IoFile *f, int v, const RoleOptions *ro, Role *role);
 

@@ -60,7 +60,6 @@ PetscErrorCode io_open(MPI_Comm comm, const char *path, IoFile **f);
 PetscErrorCode io_close(IoFile **f);
 const char    *io_format_name(int format);
 int            io_find_var(const IoFile *f, const char *name); /* varid or -1; local */
-int            io_find_dim(const IoFile *f, const char *name); /* dimid or -1; local */
 /* Text attribute into buf ("" and found=false when absent). Local. */
 PetscErrorCode io_att_text(const IoFile *f, int varid, const char *att, char *buf, size_t len, PetscBool *found);
 /* Length of a text attribute, 0 when absent or not text. Local. */
@@ -84,7 +83,6 @@ PetscErrorCode io_def_dim(IoFile *f, const char *name, MPI_Offset len, int *dimi
 PetscErrorCode io_def_var(IoFile *f, const char *name, nc_type type, int ndims, const int dimids[], int *varid);
 PetscErrorCode io_put_att_text(IoFile *f, int varid, const char *att, const char *text);
 PetscErrorCode io_put_att_float(IoFile *f, int varid, const char *att, nc_type type, int n, const float *vals);
-PetscErrorCode io_put_att_double(IoFile *f, int varid, const char *att, nc_type type, int n, const double *vals);
 /* Copy the attributes of (src, srcvar) except the ones listed in skip (NULL-terminated). */
 PetscErrorCode io_copy_atts(const IoFile *src, int srcvar, IoFile *dst, int dstvar, const char *const skip[]);
 PetscErrorCode io_enddef(IoFile *f);

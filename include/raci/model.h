@@ -127,7 +127,6 @@ size_t model_nparams(const Model *m);
 int    model_ntensors(const Model *m);
 const ModelTensor *model_tensor(const Model *m, int i);
 const ModelConfig *model_config(const Model *m);
-int    model_heads(const Model *m); /* raw head outputs T_h */
 /* uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) keyed by (seed, tensor, element) */
 void   model_init_params(const Model *m, float *params, uint64_t seed);
 /* yhat (Q, T) in physical units; returns the loss sum, *count the observed values */
@@ -137,8 +136,6 @@ double model_forward(Model *m, const float *params, const ModelBatch *b, float *
 void   model_backward(Model *m, const float *params, float *grads, const ModelBatch *b, double norm_count, float *dxf, float *dxb, float *ds);
 /* The regime embedding z (Q, Z) of a batch's queries (RACI; uses xb, eb, s only). */
 void   model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z);
-/* The bank entries used by the last forward, (Q, Ks). */
-const int32_t *model_bank_used(const Model *m);
 
 /* ------------------------------------------------------- sequence layers */
 /* The baselines' layers (docs/MODEL.md section 4), src/model/seq_layers.c.

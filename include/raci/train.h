@@ -20,6 +20,7 @@ typedef struct {
   PetscBool no_retrieval, no_slow, no_film;
   PetscInt  Lf, Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscReal lr, wd;
+  PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
   PetscInt  batch, steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */

@@ -31,7 +31,7 @@ static PetscErrorCode convert_options(MPI_Comm comm, ConvertCtx *ctx)
   PetscCall(core_opt_section(comm, "raci convert options"));
   PetscCall(core_opt_string(comm, "-data", "Input NetCDF file; required", ctx->data, sizeof ctx->data, &have_data));
   PetscCall(core_opt_string(comm, "-o", "Output NetCDF file (CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
-  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells read around each tile", ctx->halo, 0, 1000, &ctx->halo, NULL));
+  PetscCall(data_opt_halo(comm, &ctx->halo));
   PetscCall(core_opt_int(comm, "-convert_chunk", "Time steps read and written at once", ctx->chunk, 1, 1000000, &ctx->chunk, NULL));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci convert needs -data FILE");

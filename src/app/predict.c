@@ -4,79 +4,13 @@
  * (docs/MODEL.md section 8). IN needs the checkpoint's fast and slow
  * variables (names, class values); its targets, if any, are not read. */
 #include <raci/app.h>
+#include <raci/checkpoint.h>
 #include <raci/predict.h>
 #include <raci/quantity.h>
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* What prediction needs from a checkpoint; the section list owns the data. */
-typedef struct {
-  IoSection          *sec;
-  int                 nsec;
-  const ModelConfig  *cfg;
-  const TrainOptions *to;
-  const char         *roles, *tatts; /* tatts NULL in checkpoints without it */
-  const char         *units;         /* input_units, NULL in checkpoints without it */
-  SampleNorm          norm;
-  const float        *params;
-  Bank                bank; /* points into the sections */
-  long                finished;
-} Trained;
-
-static PetscErrorCode trained_load(MPI_Comm comm, const char *path, Trained *tr)
-{
-  const void *p, *k, *v, *o, *lk = NULL;
-  size_t      nb, bo = 0;
-  Model      *m;
-
-  PetscFunctionBeginUser;
-  PetscCall(PetscMemzero(tr, sizeof *tr));
-  PetscCall(io_ckpt_read(comm, path, &tr->sec, &tr->nsec));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "config", sizeof(ModelConfig), &p));
-  tr->cfg = p;
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "train_opts", sizeof(TrainOptions), &p));
-  tr->to = p;
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "roles", 0, &p));
-  tr->roles = p;
-  for (int i = 0; i < tr->nsec; i++) {
-    if (!strcmp(tr->sec[i].name, "target_atts")) tr->tatts = tr->sec[i].data;
-    if (!strcmp(tr->sec[i].name, "input_units")) tr->units = tr->sec[i].data;
-    if (!strcmp(tr->sec[i].name, "bank_lkey")) lk = tr->sec[i].data;
-    if (!strcmp(tr->sec[i].name, "bank_owner")) bo = tr->sec[i].bytes;
-  }
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "norm_fast", 2 * DATA_MAX_VARS * sizeof(float), &p));
-  PetscCall(PetscArraycpy(tr->norm.fmean, (const float *)p, DATA_MAX_VARS));
-  PetscCall(PetscArraycpy(tr->norm.fstd, (const float *)p + DATA_MAX_VARS, DATA_MAX_VARS));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "norm_slow", 2 * DATA_MAX_VARS * sizeof(float), &p));
-  PetscCall(PetscArraycpy(tr->norm.smean, (const float *)p, DATA_MAX_VARS));
-  PetscCall(PetscArraycpy(tr->norm.sstd, (const float *)p + DATA_MAX_VARS, DATA_MAX_VARS));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "norm_ncat", sizeof tr->norm.ncat, &p));
-  PetscCall(PetscArraycpy(tr->norm.ncat, (const int *)p, DATA_MAX_VARS));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "norm_cat", sizeof tr->norm.cat, &p));
-  PetscCall(PetscMemcpy(tr->norm.cat, p, sizeof tr->norm.cat));
-  {
-    const long *rec; /* the StateRecord of raci train: epoch, step, t, bad, finished, ... */
-    PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "state", 0, (const void **)&rec));
-    tr->finished = rec[4];
-  }
-  /* the parameter count follows from the configuration */
-  PetscCheck(!model_create(tr->cfg, 1, 1, &m), comm, RACI_ERR_INPUT, "checkpoint '%s' holds a model configuration raci cannot build", path);
-  nb = model_nparams(m) * sizeof(float);
-  model_destroy(&m);
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "params", nb, &p));
-  tr->params = p;
-  tr->bank.M = (int)(bo / sizeof(int32_t)), tr->bank.Z = tr->cfg->Z, tr->bank.V = tr->cfg->Z + 2 * tr->cfg->T;
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_owner", 0, &o));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_key", (size_t)tr->bank.M * tr->bank.Z * sizeof(float), &k));
-  PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_val", (size_t)tr->bank.M * tr->bank.V * sizeof(float), &v));
-  /* the bank search skips the query's own location by its key (older checkpoints kept only the training file's grid index) */
-  PetscCheck(tr->bank.M == 0 || lk, comm, RACI_ERR_INPUT, "checkpoint '%s' was written by an older raci (its memory bank has no location keys); train the model again", path);
-  if (tr->bank.M > 0) PetscCall(io_ckpt_find(comm, path, tr->sec, tr->nsec, "bank_lkey", (size_t)tr->bank.M * sizeof(int64_t), &lk));
-  tr->bank.key = (float *)k, tr->bank.val = (float *)v, tr->bank.owner = (int32_t *)o, tr->bank.lkey = (int64_t *)lk;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
 
 /* "fast:A,B;slow:C;target:D;" -> roles for fast and slow; targets are not read. */
 static PetscErrorCode roles_parse(MPI_Comm comm, const char *path, const char *text, RoleOptions *ro)
@@ -170,197 +104,336 @@ static PetscErrorCode check_input_units(MPI_Comm comm, const char *data, const c
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode app_predict(MPI_Comm comm)
-{
-  char         data[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", ckpt[PETSC_MAX_PATH_LEN] = "";
-  PetscBool    have_data, have_out, have_ckpt, quiet = PETSC_FALSE;
-  PetscInt     halo = 1, chunk = 365, diag_stride = 10, batch = 256;
-  Trained      tr;
-  RoleOptions  ro;
-  SplitOptions so;
-  DataChecks   dc;
-  Dataset     *ds;
-  Model       *m;
-  IoFile      *f;
+/* What every phase of raci predict shares; one per run (heap: the role options are large). */
+typedef struct {
+  MPI_Comm comm;
+  /* options */
+  char       data[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], ckpt[PETSC_MAX_PATH_LEN];
+  PetscBool  quiet;
+  PetscInt   halo, chunk, diag_stride, batch;
+  DataChecks dc;
+  /* the model, the input, the output */
+  Trained       tr;
+  RoleOptions   ro;
+  SplitOptions  so;
+  Dataset      *ds;
+  Model        *m;
+  IoFile       *f;
   DataOutLayout L;
-  PredictOut   po;
-  int          vy[MODEL_MAX_TARGETS], vz = -1, vfast = -1, vslow = -1, zdim = -1;
-  PetscInt     Lw, nchunk;
-  double       t_start, t_io = 0, t_pred = 0;
-  long         cell_days = 0;
-  size_t       nown;
+  PredictOut    po;
+  int           vy[MODEL_MAX_TARGETS], vz, vfast, vslow;
+  /* progress */
+  double t_start, t_io, t_pred;
+  long   cell_days;
+} PredictRun;
+
+/* Options: the command line into run, checked; nothing is checked, read or
+ * written under -help (core_help()). */
+static PetscErrorCode predict_read_options(PredictRun *run)
+{
+  MPI_Comm  comm = run->comm;
+  PetscBool have_data, have_out, have_ckpt;
 
   PetscFunctionBeginUser;
+  run->halo = 1, run->chunk = 365, run->diag_stride = 10, run->batch = 256;
   PetscCall(core_opt_section(comm, "raci predict options"));
-  PetscCall(core_opt_string(comm, "-ckpt", "Checkpoint of raci train; required", ckpt, sizeof ckpt, &have_ckpt));
-  PetscCall(core_opt_string(comm, "-data", "Drivers and attributes to predict on (NetCDF, gridded or sites); required", data, sizeof data, &have_data));
-  PetscCall(core_opt_string(comm, "-o", "Prediction file to write (NetCDF, CF-1.8); required", out, sizeof out, &have_out));
-  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk (memory: slow window plus chunk)", chunk, 1, 36600, &chunk, NULL));
-  PetscCall(core_opt_int(comm, "-predict_diag_stride", "Diagnostics (regime map, role shares) every this many days; 0 for none", diag_stride, 0, 36600, &diag_stride, NULL));
-  PetscCall(core_opt_int(comm, "-predict_batch", "Locations per forward pass", batch, 1, 1 << 20, &batch, NULL));
-  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells (geographic neighbours)", halo, 0, 1000, &halo, NULL));
-  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", quiet, &quiet, NULL));
-  PetscCall(data_check_options(comm, &dc));
+  PetscCall(
+      core_opt_string(comm, "-ckpt", "Checkpoint of raci train; required", run->ckpt, sizeof run->ckpt, &have_ckpt));
+  PetscCall(core_opt_string(comm, "-data", "Drivers and attributes to predict on (NetCDF, gridded or sites); required",
+                            run->data, sizeof run->data, &have_data));
+  PetscCall(core_opt_string(comm, "-o", "Prediction file to write (NetCDF, CF-1.8); required", run->out,
+                            sizeof run->out, &have_out));
+  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk (memory: slow window plus chunk)",
+                         run->chunk, 1, 36600, &run->chunk, NULL));
+  PetscCall(core_opt_int(comm, "-predict_diag_stride",
+                         "Diagnostics (regime map, role shares) every this many days; 0 for none", run->diag_stride, 0,
+                         36600, &run->diag_stride, NULL));
+  PetscCall(
+      core_opt_int(comm, "-predict_batch", "Locations per forward pass", run->batch, 1, 1 << 20, &run->batch, NULL));
+  PetscCall(data_opt_halo(comm, &run->halo));
+  PetscCall(core_opt_quiet(comm, &run->quiet));
+  PetscCall(data_check_options(comm, &run->dc));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   PetscCheck(have_ckpt, comm, RACI_ERR_INPUT, "raci predict needs -ckpt CHECKPOINT");
   PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci predict needs -data FILE");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci predict needs -o FILE");
-  PetscCheck(chunk > 0, comm, RACI_ERR_INPUT, "-predict_chunk_days must be positive");
-  PetscCheck(diag_stride >= 0, comm, RACI_ERR_INPUT, "-predict_diag_stride must be 0 or positive");
-  PetscCheck(batch > 0, comm, RACI_ERR_INPUT, "-predict_batch must be positive");
+  PetscCheck(run->chunk > 0, comm, RACI_ERR_INPUT, "-predict_chunk_days must be positive");
+  PetscCheck(run->diag_stride >= 0, comm, RACI_ERR_INPUT, "-predict_diag_stride must be 0 or positive");
+  PetscCheck(run->batch > 0, comm, RACI_ERR_INPUT, "-predict_batch must be positive");
   PetscCall(core_check_unused_options(comm));
   {
-    const char *in[] = {"-ckpt", ckpt, "-data", data, NULL}, *outs[] = {"-o", out, NULL};
+    const char *in[] = {"-ckpt", run->ckpt, "-data", run->data, NULL}, *outs[] = {"-o", run->out, NULL};
     PetscCall(core_check_paths(comm, in, outs));
   }
-  t_start = MPI_Wtime();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  PetscCall(trained_load(comm, ckpt, &tr));
-  PetscCall(roles_parse(comm, ckpt, tr.roles, &ro));
-  {
-    IoFile *in;
-    PetscCall(io_open(comm, data, &in));
-    for (int r = ROLE_FAST; r <= ROLE_SLOW; r++)
-      for (int i = 0; i < ro.n[r]; i++) PetscCheck(io_find_var(in, ro.name[r][i]) >= 0, comm, RACI_ERR_DATA, "%s: no variable '%s', which the model of '%s' reads as a %s variable", data, ro.name[r][i], ckpt, role_name[r]);
-    PetscCall(io_close(&in));
-  }
-  PetscCall(data_open(comm, data, &ro, halo, &ds));
-  PetscCall(check_input_units(comm, data, ckpt, tr.units, ds));
-  PetscCall(data_checks_enable(ds, &dc, PETSC_FALSE));
-  PetscCheck(ds->nt >= tr.to->Lf, comm, RACI_ERR_DATA, "%s: %" PetscInt_FMT " time steps, fewer than the model's fast window of %" PetscInt_FMT " days", data, ds->nt, tr.to->Lf);
-  PetscCheck(ds->tdim >= 0, comm, RACI_ERR_DATA, "%s: the fast drivers have no time dimension", data);
-  PetscCall(PetscMemzero(&so, sizeof so)); /* every location is predicted */
-  {
-    double buf, np;
-    char   what[128];
-    PetscCheck(!model_size(tr.cfg, (int)batch, (int)batch * (tr.cfg->Kf + 1), &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate a model");
-    PetscCall(PetscSNPrintf(what, sizeof what, "-predict_batch %" PetscInt_FMT " (the model's buffers)", batch));
-    PetscCall(core_check_memory(comm, buf + sizeof(float) * np, what));
-  }
-  PetscCheck(!model_create(tr.cfg, (int)batch, (int)batch * (tr.cfg->Kf + 1), &m), comm, PETSC_ERR_MEM, "cannot allocate the model's buffers for -predict_batch %" PetscInt_FMT, batch);
+/* Open input: -data with the checkpoint's fast and slow variables (by name,
+ * in its units), checked; and the model's buffers for -predict_batch. */
+static PetscErrorCode predict_open_input(PredictRun *run)
+{
+  MPI_Comm       comm = run->comm;
+  const Trained *tr   = &run->tr;
+  const char    *data = run->data, *ckpt = run->ckpt;
+  int            batch = (int)run->batch;
+  IoFile        *in;
+  double         buf, np;
+  char           what[128];
 
-  /* the output: the input's layout, one field per flux, the diagnostics */
-  PetscCall(io_create(comm, out, &f));
-  PetscCall(data_def_output(ds, f, "RACI carbon flux predictions", &L));
-  PetscCall(io_put_att_text(f, NC_GLOBAL, "source", "raci " RACI_VERSION " predict (Role-Aware Conditional Inference)"));
-  PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_checkpoint", ckpt));
-  PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_model", tr.to->model));
-  for (int k = 0; k < tr.cfg->T; k++) {
+  PetscFunctionBeginUser;
+  PetscCall(io_open(comm, data, &in));
+  for (int r = ROLE_FAST; r <= ROLE_SLOW; r++)
+    for (int i = 0; i < run->ro.n[r]; i++)
+      PetscCheck(io_find_var(in, run->ro.name[r][i]) >= 0, comm, RACI_ERR_DATA,
+                 "%s: no variable '%s', which the model of '%s' reads as a %s variable", data, run->ro.name[r][i], ckpt,
+                 role_name[r]);
+  PetscCall(io_close(&in));
+  PetscCall(data_open(comm, data, &run->ro, run->halo, &run->ds));
+  PetscCall(check_input_units(comm, data, ckpt, tr->units, run->ds));
+  PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_FALSE));
+  PetscCheck(run->ds->nt >= tr->to.Lf, comm, RACI_ERR_DATA,
+             "%s: %" PetscInt_FMT " time steps, fewer than the model's fast window of %" PetscInt_FMT " days", data,
+             run->ds->nt, tr->to.Lf);
+  PetscCheck(run->ds->tdim >= 0, comm, RACI_ERR_DATA, "%s: the fast drivers have no time dimension", data);
+  PetscCall(PetscMemzero(&run->so, sizeof run->so)); /* every location is predicted */
+  PetscCheck(!model_size(&tr->cfg, batch, batch * (tr->cfg.Kf + 1), &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM,
+             "cannot allocate a model");
+  PetscCall(PetscSNPrintf(what, sizeof what, "-predict_batch %" PetscInt_FMT " (the model's buffers)", run->batch));
+  PetscCall(core_check_memory(comm, buf + sizeof(float) * np, what));
+  PetscCheck(!model_create(&tr->cfg, batch, batch * (tr->cfg.Kf + 1), &run->m), comm, PETSC_ERR_MEM,
+             "cannot allocate the model's buffers for -predict_batch %" PetscInt_FMT, run->batch);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Define output: the input's layout, one field per flux with the training
+ * data's attributes, the diagnostics; then the coordinates. */
+static PetscErrorCode predict_define_output(PredictRun *run)
+{
+  MPI_Comm       comm = run->comm;
+  const Trained *tr   = &run->tr;
+  Dataset       *ds   = run->ds;
+  IoFile        *f;
+  int            zdim = -1;
+
+  PetscFunctionBeginUser;
+  run->vz = run->vfast = run->vslow = -1;
+  PetscCall(io_create(comm, run->out, &run->f));
+  f = run->f;
+  PetscCall(data_def_output(ds, f, "RACI carbon flux predictions", &run->L));
+  PetscCall(
+      io_put_att_text(f, NC_GLOBAL, "source", "raci " RACI_VERSION " predict (Role-Aware Conditional Inference)"));
+  PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_checkpoint", run->ckpt));
+  PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_model", tr->to.model));
+  for (int k = 0; k < tr->cfg.T; k++) {
     char att[256], ln[300];
-    PetscCall(data_def_field(ds, f, &L, tr.cfg->target[k], PETSC_TRUE, &vy[k]));
-    target_att(tr.tatts, tr.cfg->target[k], 0, att, sizeof att);
-    if (att[0]) PetscCall(io_put_att_text(f, vy[k], "units", att));
-    target_att(tr.tatts, tr.cfg->target[k], 1, att, sizeof att);
-    snprintf(ln, sizeof ln, "predicted %s", att[0] ? att : tr.cfg->target[k]);
-    PetscCall(io_put_att_text(f, vy[k], "long_name", ln));
-    target_att(tr.tatts, tr.cfg->target[k], 2, att, sizeof att);
-    if (att[0]) PetscCall(io_put_att_text(f, vy[k], "standard_name", att));
+    PetscCall(data_def_field(ds, f, &run->L, tr->cfg.target[k], PETSC_TRUE, &run->vy[k]));
+    target_att(tr->tatts, tr->cfg.target[k], 0, att, sizeof att);
+    if (att[0]) PetscCall(io_put_att_text(f, run->vy[k], "units", att));
+    target_att(tr->tatts, tr->cfg.target[k], 1, att, sizeof att);
+    snprintf(ln, sizeof ln, "predicted %s", att[0] ? att : tr->cfg.target[k]);
+    PetscCall(io_put_att_text(f, run->vy[k], "long_name", ln));
+    target_att(tr->tatts, tr->cfg.target[k], 2, att, sizeof att);
+    if (att[0]) PetscCall(io_put_att_text(f, run->vy[k], "standard_name", att));
   }
-  PetscCall(predict_out_create(m, &ds->tile, (int)PetscMin(chunk, ds->nt), &po));
-  if (po.Z && diag_stride) {
-    PetscCall(io_def_dim(f, "regime", po.Z, &zdim));
-    PetscCall(data_def_field_lead(ds, f, &L, "regime_embedding", zdim, &vz));
-    PetscCall(io_put_att_text(f, vz, "long_name", "regime embedding z, mean over the diagnostic days"));
-    PetscCall(io_put_att_text(f, vz, "units", "1"));
+  PetscCall(predict_out_create(run->m, &ds->tile, (int)PetscMin(run->chunk, ds->nt), &run->po));
+  if (run->po.Z && run->diag_stride) {
+    PetscCall(io_def_dim(f, "regime", run->po.Z, &zdim));
+    PetscCall(data_def_field_lead(ds, f, &run->L, "regime_embedding", zdim, &run->vz));
+    PetscCall(io_put_att_text(f, run->vz, "long_name", "regime embedding z, mean over the diagnostic days"));
+    PetscCall(io_put_att_text(f, run->vz, "units", "1"));
   }
-  if (diag_stride) {
-    PetscCall(data_def_field(ds, f, &L, "share_fast", PETSC_FALSE, &vfast));
-    PetscCall(io_put_att_text(f, vfast, "long_name", "share of the fast role (drivers, geographic context) in the prediction, by occlusion"));
-    PetscCall(io_put_att_text(f, vfast, "units", "1"));
-    PetscCall(data_def_field(ds, f, &L, "share_slow", PETSC_FALSE, &vslow));
-    PetscCall(io_put_att_text(f, vslow, "long_name", "share of the slow role (slow blocks, attributes, functional context) in the prediction, by occlusion"));
-    PetscCall(io_put_att_text(f, vslow, "units", "1"));
+  if (run->diag_stride) {
+    PetscCall(data_def_field(ds, f, &run->L, "share_fast", PETSC_FALSE, &run->vfast));
+    PetscCall(io_put_att_text(f, run->vfast, "long_name",
+                              "share of the fast role (drivers, geographic context) in the prediction, by occlusion"));
+    PetscCall(io_put_att_text(f, run->vfast, "units", "1"));
+    PetscCall(data_def_field(ds, f, &run->L, "share_slow", PETSC_FALSE, &run->vslow));
+    PetscCall(io_put_att_text(
+        f, run->vslow, "long_name",
+        "share of the slow role (slow blocks, attributes, functional context) in the prediction, by occlusion"));
+    PetscCall(io_put_att_text(f, run->vslow, "units", "1"));
   }
   PetscCall(io_enddef(f));
-  PetscCall(data_put_coords(ds, f, &L));
+  PetscCall(data_put_coords(ds, f, &run->L));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* chunks: days [c0, c1) need the days from c0 - max(Ls, Lf) + 1 */
-  Lw     = PetscMax(tr.to->Ls, tr.to->Lf) - 1;
-  nchunk = (ds->nt + chunk - 1) / chunk;
-  nown   = (size_t)grid_owned_count(&ds->tile);
-  if (!quiet) PetscCall(PetscPrintf(comm, "raci predict: %s model of %s on %s: %" PetscInt_FMT " days in %" PetscInt_FMT " chunk(s) of up to %" PetscInt_FMT " days, %d outputs\n", tr.to->model, ckpt, data, ds->nt, nchunk, chunk, tr.cfg->T));
-  if (!quiet && !tr.finished) PetscCall(PetscPrintf(comm, "raci predict: warning: '%s' is from a training run that has not finished; predicting with its current parameters\n", ckpt));
+/* One chunk: days [c0, c1) predicted from the days [w0, c1) and written;
+ * *tot: the owned cell-days predicted on all ranks. */
+static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt c0, PetscInt c1, PetscInt w0, long *tot)
+{
+  MPI_Comm       comm = run->comm;
+  const Trained *tr   = &run->tr;
+  Dataset       *ds   = run->ds;
+  PredictOut    *po   = &run->po;
+  size_t         nown = (size_t)grid_owned_count(&ds->tile);
+  SampleSet     *ss;
+  SampleBatch    sb;
+  float         *pack;
+  double         t0 = MPI_Wtime(), t1, t2;
+  long           cd = po->cell_days;
+
+  PetscFunctionBeginUser;
+  PetscCall(data_read(ds, w0, c1 - w0));
+  PetscCall(
+      data_samples_create(ds, &run->so, (int)tr->to.Lf, (int)tr->to.Ls, (int)tr->to.P, (int)tr->to.Kf, &tr->norm, &ss));
+  PetscCheck(ss->F == tr->cfg.F && ss->S == tr->cfg.S, comm, RACI_ERR_DATA,
+             "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", run->data, ss->F, ss->S,
+             run->ckpt, tr->cfg.F, tr->cfg.S);
+  PetscCall(data_batch_create(ss, (int)run->batch, tr->cfg.T, &sb));
+  if (ci == 0 && !run->quiet) { /* the balance of the decomposition */
+    int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
+    mm[0] = -own, mm[1] = own;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
+    PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
+  }
+  PetscCall(predict_out_reset(po, (int)(c1 - c0)));
+  t1 = MPI_Wtime();
+  PetscCall(core_stage_push(CORE_STAGE_FORWARD));
+  PetscCall(predict_days(run->m, tr->st.params, &tr->st.bank, ss, (int)(c0 - w0), (int)run->diag_stride, &sb, po));
+  PetscCall(core_stage_pop());
+  t2 = MPI_Wtime();
+  PetscCall(data_batch_destroy(&sb));
+  PetscCall(data_samples_destroy(&ss));
+  PetscCall(core_stage_push(CORE_STAGE_WRITE));
+  PetscCall(PetscMalloc1((size_t)tr->cfg.T * (c1 - c0) * nown + 1, &pack));
+  for (int k = 0; k < tr->cfg.T; k++)
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vy[k], PETSC_TRUE, c0, c1 - c0,
+                              po->y + (size_t)k * (c1 - c0) * po->ng, pack + (size_t)k * (c1 - c0) * nown));
+  PetscCall(io_wait_all(run->f));
+  PetscCall(PetscFree(pack));
+  PetscCall(core_stage_pop());
+  run->t_io += (t1 - t0) + (MPI_Wtime() - t2), run->t_pred += t2 - t1;
+  *tot = po->cell_days - cd;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tot, 1, MPI_LONG, MPI_SUM, comm));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Chunk loop: days [c0, c1) need the days from c0 - max(Ls, Lf) + 1. */
+static PetscErrorCode predict_chunk_loop(PredictRun *run)
+{
+  MPI_Comm       comm = run->comm;
+  const Trained *tr   = &run->tr;
+  PetscInt       nt = run->ds->nt, chunk = run->chunk;
+  PetscInt       Lw = PetscMax(tr->to.Ls, tr->to.Lf) - 1, nchunk = (nt + chunk - 1) / chunk;
+
+  PetscFunctionBeginUser;
+  if (!run->quiet)
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: %s model of %s on %s: %" PetscInt_FMT " days in %" PetscInt_FMT
+                          " chunk(s) of up to %" PetscInt_FMT " days, %d outputs\n",
+                          tr->to.model, run->ckpt, run->data, nt, nchunk, chunk, tr->cfg.T));
+  if (!run->quiet && !tr->st.finished)
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: warning: '%s' is from a training run that has not finished; predicting "
+                          "with its current parameters\n",
+                          run->ckpt));
   for (PetscInt ci = 0; ci < nchunk; ci++) {
-    PetscInt    c0 = ci * chunk, c1 = PetscMin(ds->nt, c0 + chunk), w0 = PetscMax(0, c0 - Lw);
-    SampleSet  *ss;
-    SampleBatch sb;
-    float      *pack;
-    double      t0 = MPI_Wtime(), t1, t2;
-    long        cd = po.cell_days, tot;
+    PetscInt c0 = ci * chunk, c1 = PetscMin(nt, c0 + chunk), w0 = PetscMax(0, c0 - Lw);
+    double   t0 = MPI_Wtime();
+    long     tot;
 
-    PetscCall(data_read(ds, w0, c1 - w0));
-    PetscCall(data_samples_create(ds, &so, (int)tr.to->Lf, (int)tr.to->Ls, (int)tr.to->P, (int)tr.to->Kf, &tr.norm, &ss));
-    PetscCheck(ss->F == tr.cfg->F && ss->S == tr.cfg->S, comm, RACI_ERR_DATA, "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", data, ss->F, ss->S, ckpt, tr.cfg->F, tr.cfg->S);
-    PetscCall(data_batch_create(ss, (int)batch, tr.cfg->T, &sb));
-    if (ci == 0 && !quiet) { /* the balance of the decomposition */
-      int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
-      mm[0] = -own, mm[1] = own;
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
-      PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
-    }
-    PetscCall(predict_out_reset(&po, (int)(c1 - c0)));
-    t1 = MPI_Wtime();
-    PetscCall(core_stage_push(CORE_STAGE_FORWARD));
-    PetscCall(predict_days(m, tr.params, &tr.bank, ss, (int)(c0 - w0), (int)diag_stride, &sb, &po));
-    PetscCall(core_stage_pop());
-    t2 = MPI_Wtime();
-    PetscCall(data_batch_destroy(&sb));
-    PetscCall(data_samples_destroy(&ss));
-    PetscCall(core_stage_push(CORE_STAGE_WRITE));
-    PetscCall(PetscMalloc1((size_t)tr.cfg->T * (c1 - c0) * nown + 1, &pack));
-    for (int k = 0; k < tr.cfg->T; k++) PetscCall(data_iput_field(&ds->tile, ds->layout, f, vy[k], PETSC_TRUE, c0, c1 - c0, po.y + (size_t)k * (c1 - c0) * po.ng, pack + (size_t)k * (c1 - c0) * nown));
-    PetscCall(io_wait_all(f));
-    PetscCall(PetscFree(pack));
-    PetscCall(core_stage_pop());
-    t_io += (t1 - t0) + (MPI_Wtime() - t2), t_pred += t2 - t1;
-    tot = po.cell_days - cd;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tot, 1, MPI_LONG, MPI_SUM, comm));
-    cell_days += tot;
-    if (!quiet) {
-      double el = MPI_Wtime() - t_start;
-      PetscCall(PetscPrintf(comm, "raci predict: chunk %" PetscInt_FMT "/%" PetscInt_FMT " (days %" PetscInt_FMT "-%" PetscInt_FMT "): %ld cell-days, %.0f cell-days/s; %.1f s elapsed, about %.0f s left\n", ci + 1, nchunk, c0, c1 - 1, tot, tot / PetscMax(MPI_Wtime() - t0, 1e-9), el, el / (double)(ci + 1) * (double)(nchunk - ci - 1)));
+    PetscCall(predict_chunk(run, ci, c0, c1, w0, &tot));
+    run->cell_days += tot;
+    if (!run->quiet) {
+      double el = MPI_Wtime() - run->t_start;
+      PetscCall(PetscPrintf(comm,
+                            "raci predict: chunk %" PetscInt_FMT "/%" PetscInt_FMT " (days %" PetscInt_FMT
+                            "-%" PetscInt_FMT "): %ld cell-days, %.0f cell-days/s; %.1f s elapsed, about %.0f s left\n",
+                            ci + 1, nchunk, c0, c1 - 1, tot, tot / PetscMax(MPI_Wtime() - t0, 1e-9), el,
+                            el / (double)(ci + 1) * (double)(nchunk - ci - 1)));
     }
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* diagnostics: means over the diagnostic days */
-  if (diag_stride) {
-    float *plane, *pack;
-    PetscCall(PetscMalloc2((size_t)(po.Z + 2) * po.ng, &plane, (size_t)(po.Z + 2) * nown + 1, &pack));
-    for (size_t g = 0; g < po.ng; g++) {
-      double n = po.ndiag[g];
-      for (int k = 0; k < po.Z; k++) plane[(size_t)k * po.ng + g] = n > 0 ? (float)(po.zsum[(size_t)k * po.ng + g] / n) : NAN;
-      plane[(size_t)po.Z * po.ng + g]       = n > 0 ? (float)(po.fast[g] / n) : NAN;
-      plane[(size_t)(po.Z + 1) * po.ng + g] = n > 0 ? (float)((n - po.fast[g]) / n) : NAN;
-    }
-    PetscCall(core_stage_push(CORE_STAGE_WRITE));
-    if (vz >= 0) PetscCall(data_iput_field(&ds->tile, ds->layout, f, vz, PETSC_TRUE, 0, po.Z, plane, pack));
-    PetscCall(data_iput_field(&ds->tile, ds->layout, f, vfast, PETSC_FALSE, 0, 1, plane + (size_t)po.Z * po.ng, pack + (size_t)po.Z * nown));
-    PetscCall(data_iput_field(&ds->tile, ds->layout, f, vslow, PETSC_FALSE, 0, 1, plane + (size_t)(po.Z + 1) * po.ng, pack + (size_t)(po.Z + 1) * nown));
-    PetscCall(io_wait_all(f));
-    PetscCall(core_stage_pop());
-    PetscCall(PetscFree2(plane, pack));
+/* Diagnostics: the regime embedding and the role shares, means over the diagnostic days. */
+static PetscErrorCode predict_diagnostics(PredictRun *run)
+{
+  const Dataset    *ds   = run->ds;
+  const PredictOut *po   = &run->po;
+  size_t            nown = (size_t)grid_owned_count(&ds->tile);
+  float            *plane, *pack;
+
+  PetscFunctionBeginUser;
+  if (!run->diag_stride) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscMalloc2((size_t)(po->Z + 2) * po->ng, &plane, (size_t)(po->Z + 2) * nown + 1, &pack));
+  for (size_t g = 0; g < po->ng; g++) {
+    double n = po->ndiag[g];
+    for (int k = 0; k < po->Z; k++)
+      plane[(size_t)k * po->ng + g] = n > 0 ? (float)(po->zsum[(size_t)k * po->ng + g] / n) : NAN;
+    plane[(size_t)po->Z * po->ng + g]       = n > 0 ? (float)(po->fast[g] / n) : NAN;
+    plane[(size_t)(po->Z + 1) * po->ng + g] = n > 0 ? (float)((n - po->fast[g]) / n) : NAN;
   }
-  {
-    /* as train does: a driver without any value, or nothing predicted, is an error, not a file of _FillValue */
-    PetscInt unusable, total;
-    PetscCall(data_check_usable(ds, &unusable, &total));
-    PetscCheck(cell_days > 0, comm, RACI_ERR_DATA, "%s: nothing to predict: none of the %" PetscInt_FMT " locations has every slow attribute and %" PetscInt_FMT " days in a row with every fast driver present", data, total, tr.to->Lf);
+  PetscCall(core_stage_push(CORE_STAGE_WRITE));
+  if (run->vz >= 0)
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vz, PETSC_TRUE, 0, po->Z, plane, pack));
+  PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vfast, PETSC_FALSE, 0, 1,
+                            plane + (size_t)po->Z * po->ng, pack + (size_t)po->Z * nown));
+  PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vslow, PETSC_FALSE, 0, 1,
+                            plane + (size_t)(po->Z + 1) * po->ng, pack + (size_t)(po->Z + 1) * nown));
+  PetscCall(io_wait_all(run->f));
+  PetscCall(core_stage_pop());
+  PetscCall(PetscFree2(plane, pack));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Commit: refuse an output without a single prediction, rename it into place, report. */
+static PetscErrorCode predict_commit(PredictRun *run)
+{
+  MPI_Comm    comm = run->comm;
+  PetscInt    unusable, total;
+  double      tp        = run->t_pred, el;
+  long        cell_days = run->cell_days;
+  PetscMPIInt size;
+
+  PetscFunctionBeginUser;
+  /* as train does: a driver without any value, or nothing predicted, is an error, not a file of _FillValue */
+  PetscCall(data_check_usable(run->ds, &unusable, &total));
+  PetscCheck(cell_days > 0, comm, RACI_ERR_DATA,
+             "%s: nothing to predict: none of the %" PetscInt_FMT
+             " locations has every slow attribute and %" PetscInt_FMT " days in a row with every fast driver present",
+             run->data, total, run->tr.to.Lf);
+  PetscCall(io_commit(&run->f));
+  el = MPI_Wtime() - run->t_start;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tp, 1, MPI_DOUBLE, MPI_MAX, comm));
+  PetscCall(core_record_int("cell_days", cell_days));
+  PetscCall(core_record_real("inference_seconds", tp));
+  PetscCall(core_record_real("cell_days_per_second_per_rank", cell_days / PetscMax(tp, 1e-9) / size));
+  PetscCall(core_record_real("read_write_seconds", run->t_io));
+  if (!run->quiet)
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: wrote %s: %ld cell-days in %.1f s (inference %.1f s: %.0f cell-days/s per "
+                          "rank on %d rank(s); read and write %.1f s)\n",
+                          run->out, cell_days, el, tp, cell_days / PetscMax(tp, 1e-9) / size, size, run->t_io));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode app_predict(MPI_Comm comm)
+{
+  PredictRun *run;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&run));
+  run->comm = comm;
+  PetscCall(predict_read_options(run));
+  if (core_help()) {
+    PetscCall(PetscFree(run));
+    PetscFunctionReturn(PETSC_SUCCESS);
   }
-  PetscCall(io_commit(&f));
-  {
-    double tp = t_pred, el = MPI_Wtime() - t_start;
-    PetscMPIInt size;
-    PetscCallMPI(MPI_Comm_size(comm, &size));
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tp, 1, MPI_DOUBLE, MPI_MAX, comm));
-    PetscCall(core_record_int("cell_days", cell_days));
-    PetscCall(core_record_real("inference_seconds", tp));
-    PetscCall(core_record_real("cell_days_per_second_per_rank", cell_days / PetscMax(tp, 1e-9) / size));
-    PetscCall(core_record_real("read_write_seconds", t_io));
-    if (!quiet) PetscCall(PetscPrintf(comm, "raci predict: wrote %s: %ld cell-days in %.1f s (inference %.1f s: %.0f cell-days/s per rank on %d rank(s); read and write %.1f s)\n", out, cell_days, el, tp, cell_days / PetscMax(tp, 1e-9) / size, size, t_io));
-  }
-  PetscCall(predict_out_destroy(&po));
-  model_destroy(&m);
-  PetscCall(data_close(&ds));
-  PetscCall(io_ckpt_free(&tr.sec, tr.nsec));
+  run->t_start = MPI_Wtime();
+  PetscCall(ckpt_load(comm, run->ckpt, &run->tr));
+  PetscCall(roles_parse(comm, run->ckpt, run->tr.roles, &run->ro));
+  PetscCall(predict_open_input(run));
+  PetscCall(predict_define_output(run));
+  PetscCall(predict_chunk_loop(run));
+  PetscCall(predict_diagnostics(run));
+  PetscCall(predict_commit(run));
+  PetscCall(predict_out_destroy(&run->po));
+  model_destroy(&run->m);
+  PetscCall(data_close(&run->ds));
+  PetscCall(ckpt_free(&run->tr));
+  PetscCall(PetscFree(run));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -39,7 +39,7 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   PetscCall(core_opt_string(comm, "-prep_classes", "fluxdatakit: CSV site,class with the IGBP class of each site", ctx->opt.classes, sizeof ctx->opt.classes, &have_classes));
   PetscCall(core_opt_bool(comm, "-prep_use_gapfilled", "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured", ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
   PetscCall(core_opt_string(comm, "-prep_out_of_range", "Values outside their physical range: error or missing", oor, sizeof oor, NULL));
-  PetscCall(core_opt_bool(comm, "-quiet", "No summary", ctx->quiet, &ctx->quiet, NULL));
+  PetscCall(core_opt_quiet(comm, &ctx->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
 
   for (PetscInt i = 0; i < nsites; i++) {
@@ -220,8 +220,7 @@ PetscErrorCode app_prep(MPI_Comm comm)
       PetscCall(PetscStrncpy(dir, ctx.out, sizeof dir));
       bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so) && !stat(ctx.opt.dir, &sd) && so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
     }
-    PetscCallMPI(MPI_Bcast(&bad, 1, MPI_INT, 0, comm));
-    PetscCheck(!bad, comm, RACI_ERR_INPUT, "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output would destroy the input; choose another output path", ctx.out, ctx.opt.dir);
+    PetscCall(core_rank0_check(comm, bad ? RACI_ERR_INPUT : 0, "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output would destroy the input; choose another output path", ctx.out, ctx.opt.dir));
   }
 
   PetscCall(core_stage_push(CORE_STAGE_LOAD));
@@ -229,8 +228,7 @@ PetscErrorCode app_prep(MPI_Comm comm)
     PetscCall(prep_load(&ctx.opt, &set, msg, sizeof msg));
     if (msg[0]) PetscCall(prep_set_destroy(&set));
   }
-  PetscCallMPI(MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm));
-  PetscCheck(!msg[0], comm, RACI_ERR_INPUT, "%s", msg);
+  PetscCall(core_rank0_check(comm, msg[0] ? RACI_ERR_INPUT : 0, "%s", msg));
   PetscCallMPI(MPI_Bcast(h, sizeof *h, MPI_BYTE, 0, comm));
   PetscCall(core_stage_pop());
 

@@ -122,7 +122,7 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   PetscCall(core_opt_int(comm, "-sim_spinup", "Days of weather spin-up before the first written day", ctx->spinup, 0, 36500, &ctx->spinup, NULL));
   PetscCall(core_opt_int(comm, "-sim_chunk", "Days simulated and written at once", ctx->chunk, 1, 36500, &ctx->chunk, NULL));
   PetscCall(core_opt_string(comm, "-sim_mask", "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island); default: under $RACI_SHARED_DATA, else the shared data beside the binary's project", ctx->mask, sizeof ctx->mask, &have_mask));
-  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", ctx->quiet, &ctx->quiet, NULL));
+  PetscCall(core_opt_quiet(comm, &ctx->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci simulate needs -o FILE");
   PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %.10g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
@@ -224,7 +224,7 @@ static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *la
   for (PetscInt y = 0; y < ny; y++)
     for (PetscInt x = 0; x < nx; x++) {
       double lat = ctx->lat[0] + (y + 0.5) * ctx->res, lon = ctx->lon[0] + (x + 0.5) * ctx->res;
-      if (land[mask_index(lat, lon)]) u[n++] = core_rng_uniform((uint64_t)ctx->seed, (uint64_t)(y * nx + x), 0, 0x70e4ULL);
+      if (land[mask_index(lat, lon)]) u[n++] = core_rng_uniform((uint64_t)ctx->seed, (uint64_t)(y * nx + x), 0, (uint64_t)CORE_RNG_SIM_TOWERS);
     }
   if (ctx->towers < n) {
     PetscCall(PetscSortReal(n, u));
@@ -349,7 +349,7 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
       for (int j = 0; j < NV_DAILY; j++) {
         if (daily_info[j].role == ROLE_TARGET) {
           if (!tower) val[j] = DATA_FILL;
-          else if (ctx->noise > 0) val[j] += ctx->noise * noise_scale[j] * core_rng_normal(sd->wp->seed, c->id, (uint64_t)day, 0x401eULL + (uint64_t)j);
+          else if (ctx->noise > 0) val[j] += ctx->noise * noise_scale[j] * core_rng_normal(sd->wp->seed, c->id, (uint64_t)day, (uint64_t)CORE_RNG_SIM_NOISE + (uint64_t)j);
         }
         v[j * vs] = (float)val[j];
       }
@@ -442,7 +442,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
       if (cells[i].id == UINT64_MAX) continue;
       sim_lattice_locate(&day.lat_t, cells[i].lon, cells[i].lat, &day.pt_t[i]);
       sim_lattice_locate(&day.lat_p, cells[i].lon, cells[i].lat, &day.pt_p[i]);
-      day.tower[i] = core_rng_uniform(wp.seed, cells[i].id, 0, 0x70e4ULL) <= thresh;
+      day.tower[i] = core_rng_uniform(wp.seed, cells[i].id, 0, (uint64_t)CORE_RNG_SIM_TOWERS) <= thresh;
     }
   }
   for (PetscInt d = -ctx.spinup; d < 0; d++) PetscCall(simulate_day(&day, d, NULL));

@@ -1,5 +1,6 @@
 /* core: error handler, agreement, unused options, history, pending outputs, log stages. */
 #include <raci/core.h>
+#include <raci/json.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -19,6 +21,15 @@
 #define CORE_MAX_PENDING 16
 #define CORE_MAX_RECORD  32
 #define CORE_STACK       16
+
+/* A run-record entry: rank 0's value, written as a JSON number or string. */
+typedef struct {
+  char      key[48];
+  char      type; /* the member holding the value: 'i', 'r' or 's' */
+  long long i;
+  double    r;
+  char      s[256];
+} CoreRecordEntry;
 
 static struct {
   int       argc;
@@ -35,8 +46,7 @@ static struct {
   int       stack[CORE_STACK], depth;
   double    io_read, io_written;
   int       nrec;
-  char      rec_key[CORE_MAX_RECORD][48];
-  char      rec_val[CORE_MAX_RECORD][256]; /* JSON text of the value */
+  CoreRecordEntry rec[CORE_MAX_RECORD];
   char      rec_path[PETSC_MAX_PATH_LEN];   /* -run_record, "" without */
 } core;
 
@@ -186,6 +196,47 @@ PetscErrorCode core_agree(MPI_Comm comm, PetscBool local_ok, PetscBool *all_ok)
   PetscCallMPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm));
   *all_ok = all ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Rank 0's verdict and its message reach every rank, which all fail alike. */
+static PetscErrorCode rank0_raise(MPI_Comm comm, PetscErrorCode code, long err, const char *fmt, va_list ap)
+{
+  static char msg[3 * PETSC_MAX_PATH_LEN + 256];
+  PetscMPIInt rank;
+  long        c = (long)code;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Bcast(&c, 1, MPI_LONG, 0, comm));
+  if (!c) PetscFunctionReturn(PETSC_SUCCESS);
+  if (rank == 0) {
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (err && n >= 0 && (size_t)n < sizeof msg) snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror((int)err));
+  }
+  PetscCallMPI(MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm));
+  SETERRQ(comm, (PetscErrorCode)c, "%s", msg);
+}
+
+PetscErrorCode core_rank0_check(MPI_Comm comm, PetscErrorCode code, const char *fmt, ...)
+{
+  va_list        ap;
+  PetscErrorCode ierr;
+
+  va_start(ap, fmt);
+  ierr = rank0_raise(comm, code, 0, fmt, ap);
+  va_end(ap);
+  return ierr;
+}
+
+PetscErrorCode core_rank0_errno(MPI_Comm comm, PetscErrorCode code, long err, const char *fmt, ...)
+{
+  va_list        ap;
+  PetscErrorCode ierr;
+
+  va_start(ap, fmt);
+  ierr = rank0_raise(comm, err ? code : 0, err, fmt, ap);
+  va_end(ap);
+  return ierr;
 }
 
 /* Options PETSc itself reads only inside PetscFinalize, after our check. */
@@ -403,11 +454,7 @@ PetscErrorCode core_check_paths(MPI_Comm comm, const char *const inputs[], const
       }
     }
   }
-  PetscCallMPI(MPI_Bcast(&code, 1, MPI_LONG, 0, comm));
-  if (code) {
-    PetscCallMPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
-    SETERRQ(comm, (PetscErrorCode)code, "%s", why);
-  }
+  PetscCall(core_rank0_check(comm, (PetscErrorCode)code, "%s", why));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -503,61 +550,104 @@ PetscErrorCode core_stage_pop(void)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode record_put(const char *key, const char *json)
+/* Entry key (an existing one is replaced), its order kept. */
+static PetscErrorCode record_entry(const char *key, CoreRecordEntry **e)
 {
   int i = 0;
 
   PetscFunctionBeginUser;
-  while (i < core.nrec && strcmp(core.rec_key[i], key)) i++;
-  PetscCheck(i < CORE_MAX_RECORD, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "more than %d run-record entries", CORE_MAX_RECORD);
+  while (i < core.nrec && strcmp(core.rec[i].key, key)) i++;
+  PetscCheck(i < CORE_MAX_RECORD, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "more than %d run-record entries",
+             CORE_MAX_RECORD);
   if (i == core.nrec) core.nrec++;
-  PetscCall(PetscStrncpy(core.rec_key[i], key, sizeof core.rec_key[i]));
-  PetscCall(PetscStrncpy(core.rec_val[i], json, sizeof core.rec_val[i]));
+  *e = &core.rec[i];
+  PetscCall(PetscMemzero(*e, sizeof **e));
+  PetscCall(PetscStrncpy((*e)->key, key, sizeof (*e)->key));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode core_record_int(const char *key, long long v)
 {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%lld", v);
-  return record_put(key, buf);
+  CoreRecordEntry *e;
+
+  PetscFunctionBeginUser;
+  PetscCall(record_entry(key, &e));
+  e->type = 'i', e->i = v;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode core_record_real(const char *key, double v)
 {
-  char buf[32];
-  if (isfinite(v)) snprintf(buf, sizeof buf, "%.6g", v);
-  else snprintf(buf, sizeof buf, "null");
-  return record_put(key, buf);
-}
+  CoreRecordEntry *e;
 
-/* JSON string of text (quotes, backslashes and control characters escaped). */
-static void json_string(char *buf, size_t len, const char *text)
-{
-  size_t o = 0;
-  if (len < 3) return;
-  buf[o++] = '"';
-  for (const char *p = text; *p && o + 8 < len; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\') buf[o++] = '\\', buf[o++] = (char)c;
-    else if (c < 0x20) o += (size_t)snprintf(buf + o, len - o, "\\u%04x", c);
-    else buf[o++] = (char)c;
-  }
-  buf[o++] = '"';
-  buf[o]   = '\0';
+  PetscFunctionBeginUser;
+  PetscCall(record_entry(key, &e));
+  e->type = 'r', e->r = v;
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode core_record_text(const char *key, const char *v)
 {
-  char buf[256];
-  json_string(buf, sizeof buf, v);
-  return record_put(key, buf);
+  CoreRecordEntry *e;
+
+  PetscFunctionBeginUser;
+  PetscCall(record_entry(key, &e));
+  e->type = 's';
+  PetscCall(PetscStrncpy(e->s, v, sizeof e->s));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 void core_record_io(double bytes_read, double bytes_written)
 {
   core.io_read += bytes_read;
   core.io_written += bytes_written;
+}
+
+/* The run record's text (rank 0): mx and sum hold the stage times (Other
+ * last), the wall time, bytes read and bytes written, maxima and sums over
+ * the size ranks. Returns json_finish's verdict. */
+static int record_json(FILE *fp, int size, const double *mx, const double *sum)
+{
+  const char *env[] = {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES",
+                       "SLURM_NTASKS", "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION"};
+  const int   n = CORE_NUM_STAGES + 1;
+  double      wsec = mx[CORE_STAGE_WRITE], written = sum[n + 2];
+  char        hist[4096], stamp[32];
+  time_t      now = time(NULL);
+  JsonWriter  w;
+
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  if (core_history_line(hist, sizeof hist)) hist[0] = '\0';
+  json_init(&w, fp, 1);
+  json_object_begin(&w);
+  json_key(&w, "version"), json_string(&w, RACI_VERSION);
+  json_key(&w, "finished"), json_string(&w, stamp);
+  json_key(&w, "command"), json_string(&w, hist);
+  json_key(&w, "ranks"), json_int(&w, size);
+  json_key(&w, "slurm"), json_object_begin(&w);
+  for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+    if (getenv(env[i])) json_key(&w, env[i]), json_string(&w, getenv(env[i]));
+  json_object_end(&w);
+  json_key(&w, "wall_seconds"), json_number(&w, mx[n]);
+  json_key(&w, "stages_max_seconds"), json_object_begin(&w);
+  for (int s = 0; s < n; s++) json_key(&w, s < CORE_NUM_STAGES ? stage_names[s] : "Other"), json_number(&w, mx[s]);
+  json_object_end(&w);
+  json_key(&w, "stages_mean_seconds"), json_object_begin(&w);
+  for (int s = 0; s < n; s++)
+    json_key(&w, s < CORE_NUM_STAGES ? stage_names[s] : "Other"), json_number(&w, sum[s] / size);
+  json_object_end(&w);
+  json_key(&w, "bytes_read"), json_fixed(&w, sum[n + 1], 0);
+  json_key(&w, "bytes_written"), json_fixed(&w, written, 0);
+  json_key(&w, "write_MB_per_s"), json_number(&w, wsec > 0 && written > 0 ? written / wsec / 1e6 : NAN);
+  for (int i = 0; i < core.nrec; i++) {
+    const CoreRecordEntry *e = &core.rec[i];
+    json_key(&w, e->key);
+    if (e->type == 'i') json_int(&w, e->i);
+    else if (e->type == 'r') json_number(&w, e->r);
+    else json_string(&w, e->s);
+  }
+  json_object_end(&w);
+  return json_finish(&w);
 }
 
 PetscErrorCode core_record_write(MPI_Comm comm)
@@ -578,39 +668,13 @@ PetscErrorCode core_record_write(MPI_Comm comm)
   PetscCallMPI(MPI_Reduce(loc, mx, n + 3, MPI_DOUBLE, MPI_MAX, 0, comm));
   PetscCallMPI(MPI_Reduce(loc, sum, n + 3, MPI_DOUBLE, MPI_SUM, 0, comm));
   if (rank == 0) {
-    FILE       *fp;
-    char        hist[4096], js[4200], stamp[32];
-    time_t      now = time(NULL);
-    const char *env[] = {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES", "SLURM_NTASKS", "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION"};
-    double      wsec = mx[CORE_STAGE_WRITE];
-
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    PetscCall(core_history_line(hist, sizeof hist));
-    fp = core_text_open(path, tmp, sizeof tmp);
+    FILE *fp = core_text_open(path, tmp, sizeof tmp);
     if (fp) {
-      json_string(js, sizeof js, hist);
-      fprintf(fp, "{\n \"version\": \"%s\",\n \"finished\": \"%s\",\n \"command\": %s,\n \"ranks\": %d,\n", RACI_VERSION, stamp, js, (int)size);
-      fprintf(fp, " \"slurm\": {");
-      for (size_t i = 0, first = 1; i < sizeof env / sizeof env[0]; i++) {
-        const char *v = getenv(env[i]);
-        if (!v) continue;
-        json_string(js, sizeof js, v);
-        fprintf(fp, "%s\"%s\": %s", first ? "" : ", ", env[i], js);
-        first = 0;
-      }
-      fprintf(fp, "},\n \"wall_seconds\": %.6g,\n \"stages_max_seconds\": {", mx[n]);
-      for (int s = 0; s < n; s++) fprintf(fp, "%s\"%s\": %.6g", s ? ", " : "", s < CORE_NUM_STAGES ? stage_names[s] : "Other", mx[s]);
-      fprintf(fp, "},\n \"stages_mean_seconds\": {");
-      for (int s = 0; s < n; s++) fprintf(fp, "%s\"%s\": %.6g", s ? ", " : "", s < CORE_NUM_STAGES ? stage_names[s] : "Other", sum[s] / size);
-      fprintf(fp, "},\n \"bytes_read\": %.0f,\n \"bytes_written\": %.0f,\n \"write_MB_per_s\": ", sum[n + 1], sum[n + 2]);
-      if (wsec > 0 && sum[n + 2] > 0) fprintf(fp, "%.6g", sum[n + 2] / wsec / 1e6);
-      else fprintf(fp, "null");
-      for (int i = 0; i < core.nrec; i++) fprintf(fp, ",\n \"%s\": %s", core.rec_key[i], core.rec_val[i]);
-      fprintf(fp, "\n}\n");
-      err = core_text_commit(fp, tmp, path);
+      int bad = record_json(fp, (int)size, mx, sum);
+      err     = core_text_commit(fp, tmp, path);
+      if (!err && bad) err = EINVAL; /* a bug: the writer was misused */
     } else err = errno;
   }
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
-  PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write the run record '%s' (-run_record): %s", path, strerror(err));
+  PetscCall(core_rank0_errno(comm, RACI_ERR_WRITE, err, "cannot write the run record '%s' (-run_record)", path));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -167,6 +167,13 @@ PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, 
   SETERRQ(comm, RACI_ERR_INPUT, "%s %s: expected true or false (or the option alone for true)", name, s);
 }
 
+PetscErrorCode core_opt_quiet(MPI_Comm comm, PetscBool *quiet)
+{
+  PetscFunctionBeginUser;
+  PetscCall(core_opt_bool(comm, "-quiet", "No progress output or summary", PETSC_FALSE, quiet, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode core_opt_string(MPI_Comm comm, const char *name, const char *help, char *val, size_t len, PetscBool *set)
 {
   const char *s;

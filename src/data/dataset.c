@@ -39,6 +39,13 @@ PetscErrorCode data_role_options(MPI_Comm comm, RoleOptions *ro)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode data_opt_halo(MPI_Comm comm, PetscInt *halo)
+{
+  PetscFunctionBeginUser;
+  PetscCall(core_opt_int(comm, "-grid_halo", "Halo width in cells read around each tile (geographic neighbours)", 1, 0, 1000, halo, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode data_var_role(const IoFile *f, int v, const RoleOptions *ro, Role *role)
 {
   char      att[32];

@@ -149,7 +149,7 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
     PetscCall(io_read_float(f, v, &s0, &c0, cls));
   } else
     for (PetscInt i = 0; i < n; i++) cls[i] = 0;
-  for (PetscInt i = 0; i < n; i++) it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i], core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, 0xf01dULL), i};
+  for (PetscInt i = 0; i < n; i++) it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i], core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_FOLD), i};
   qsort(it, (size_t)n, sizeof *it, fold_cmp);
   for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds) == so->fold ? SPLIT_TEST : SPLIT_TRAIN;
   /* validation: a fixed share of the other sites, at least one, those of the
@@ -158,7 +158,7 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
   {
     PetscInt nrest = 0, nval;
     for (PetscInt i = 0; i < n; i++)
-      if ((*fold)[i] == SPLIT_TRAIN) it[nrest++] = (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, 0x5917ULL), i};
+      if ((*fold)[i] == SPLIT_TRAIN) it[nrest++] = (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_VALIDATION), i};
     nval = (PetscInt)floor(so->val_frac * (double)nrest + 0.5);
     if (so->val_frac > 0 && nval < 1 && nrest > 1) nval = 1;
     qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
@@ -177,7 +177,7 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
   for (int i = 0; i < so->nsites && site; i++)
     if (!strcmp(site, so->sites[i])) return SPLIT_TEST;
   if (fold) return (Split)fold[gid];
-  return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, 0x5917ULL) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
+  return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, (uint64_t)CORE_RNG_VALIDATION) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
 }
 
 /* Whether every fast driver of location g (tile plus halo) is present on held day d. */
@@ -223,203 +223,340 @@ static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, co
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **out)
+/* What the phases of data_samples_create share besides the sample set: the
+ * variables by role and, per location of the tile plus halo, where it is and
+ * whether it is usable. */
+typedef struct {
+  Dataset    *ds;
+  const Tile *t;
+  PetscInt    ng, nt; /* locations of the tile plus halo, days held */
+  int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf, ns, ntg; /* variables by role */
+  int        *compact; /* (ng) index among the usable locations; -1: unusable */
+  double     *lon, *lat; /* (ng) */
+  int        *nqg;     /* (ng) query days */
+  int64_t     nqgap;   /* query days of the usable locations with gaps */
+} SampleScan;
+
+/* This rank's usable owned locations per test box and test site, and their
+ * extent (min lon, -max lon, min lat, -max lat), for check_splits. */
+typedef struct {
+  int64_t nbox[DATA_MAX_BOXES], nsite[DATA_MAX_VARS];
+  double  ext[4];
+} SplitTally;
+
+static PetscBool ghost_owned(const Tile *t, PetscInt g)
 {
-  const Tile *t = &ds->tile;
-  SampleSet  *ss;
-  PetscInt    ng = grid_ghost_count(t), nt = ds->ntr;
-  int        *compact;
-  double     *lon, *lat;
-  char       *site_ids = NULL; /* (ng, site_len) site ids of the tile, NUL-terminated */
-  size_t      site_len = 0;
-  int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf = 0, ns = 0, ntg = 0, S = 0, *nqg, *fold;
-  int64_t     nqgap = 0, nbox[DATA_MAX_BOXES], nsite[DATA_MAX_VARS];
-  double      ext[4] = {INFINITY, INFINITY, INFINITY, INFINITY}; /* min lon, -max lon, min lat, -max lat of the usable owned locations */
+  PetscInt x = t->gxs + g % t->gxm, y = t->gys + g / t->gxm;
+  return (PetscBool)(x >= t->xs && x < t->xs + t->xm && y >= t->ys && y < t->ys + t->ym);
+}
+
+/* Variables: fast and slow ones, and the targets when training (norm NULL);
+ * class variables one-hot over their flag_values, which under prediction
+ * must be the model's. Sets ss->target, norm.ncat/cat, F, S and T. */
+static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+  int            S  = 0;
 
   PetscFunctionBeginUser;
-  PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE, "training samples need the whole record read");
-  PetscCall(PetscNew(&ss));
-  ss->ds = ds, ss->Lf = Lf, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = nt;
   for (int k = 0; k < ds->nvar; k++) {
-    if (ds->var[k].role == ROLE_FAST) fast[nf++] = k;
-    else if (ds->var[k].role == ROLE_SLOW) slow[ns++] = k;
-    else if (!norm) targ[ntg++] = k; /* prediction does not read targets */
+    if (ds->var[k].role == ROLE_FAST) sc->fast[sc->nf++] = k;
+    else if (ds->var[k].role == ROLE_SLOW) sc->slow[sc->ns++] = k;
+    else if (!norm) sc->targ[sc->ntg++] = k; /* prediction does not read targets */
   }
-  PetscCheck(nf > 0 && (norm || ntg > 0), ds->comm, RACI_ERR_DATA, "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path, nf, ntg);
-  PetscCheck(Ls % P == 0, ds->comm, RACI_ERR_INPUT, "the slow window (%d days) must be a multiple of the number of blocks (%d)", Ls, P);
-  for (int k = 0; k < ntg; k++) PetscCall(PetscStrncpy(ss->target[k], ds->var[targ[k]].name, sizeof ss->target[k]));
-  /* class variables: one-hot over their flag_values */
-  for (int k = 0; k < ns; k++) {
-    double vals[DATA_MAX_CATS];
-    int    n;
-    PetscCall(io_att_doubles(ds->file, ds->var[slow[k]].varid, "flag_values", vals, DATA_MAX_CATS, &n));
+  PetscCheck(sc->nf > 0 && (norm || sc->ntg > 0), ds->comm, RACI_ERR_DATA,
+             "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path,
+             sc->nf, sc->ntg);
+  PetscCheck(ss->Ls % ss->P == 0, ds->comm, RACI_ERR_INPUT,
+             "the slow window (%d days) must be a multiple of the number of blocks (%d)", ss->Ls, ss->P);
+  for (int k = 0; k < sc->ntg; k++)
+    PetscCall(PetscStrncpy(ss->target[k], ds->var[sc->targ[k]].name, sizeof ss->target[k]));
+  for (int k = 0; k < sc->ns; k++) {
+    const DataVar *v = &ds->var[sc->slow[k]];
+    double         vals[DATA_MAX_CATS];
+    int            n;
+    PetscCall(io_att_doubles(ds->file, v->varid, "flag_values", vals, DATA_MAX_CATS, &n));
     if (norm) { /* the categories the model was trained with */
       PetscBool same = (PetscBool)(n == norm->ncat[k]);
       for (int c = 0; c < n && same; c++) same = (PetscBool)((float)vals[c] == norm->cat[k][c]);
-      PetscCheck(same, ds->comm, RACI_ERR_DATA, "%s: slow variable '%s' has other classes (flag_values) than the model was trained with (%d classes)", ds->file->path, ds->var[slow[k]].name, norm->ncat[k]);
+      PetscCheck(same, ds->comm, RACI_ERR_DATA,
+                 "%s: slow variable '%s' has other classes (flag_values) than the model was trained with (%d classes)",
+                 ds->file->path, v->name, norm->ncat[k]);
     }
     ss->norm.ncat[k] = n;
     for (int c = 0; c < n; c++) ss->norm.cat[k][c] = (float)vals[c];
     S += n ? n : 1;
   }
-  ss->F = nf, ss->S = S, ss->T = ntg;
+  ss->F = sc->nf, ss->S = S, ss->T = sc->ntg;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* usable locations of the tile plus halo: every slow value present and at
-   * least one query day (Lf days in a row with every fast driver) */
-  PetscCall(PetscMalloc4(ng, &compact, ng, &lon, ng, &lat, ng, &nqg));
-  PetscCall(read_lonlat(ds, lon, lat));
+/* Usable locations of the tile plus halo: every slow value present and at
+ * least one query day (Lf days in a row with every fast driver). Fills the
+ * scan's coordinates, compact indices and query-day counts, ss->nloc and
+ * ss->nunusable (owned, all ranks). Collective. */
+static PetscErrorCode samples_usable(SampleScan *sc, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+  PetscInt       ng = sc->ng, nt = sc->nt;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc4(ng, &sc->compact, ng, &sc->lon, ng, &sc->lat, ng, &sc->nqg));
+  PetscCall(read_lonlat(ds, sc->lon, sc->lat));
   ss->nloc = 0;
   for (PetscInt g = 0; g < ng; g++) {
-    PetscBool ok = PETSC_TRUE;
+    PetscBool ok  = PETSC_TRUE;
     int       run = 0;
-    for (int k = 0; k < ns && ok; k++) ok = (PetscBool)!isnan(ds->var[slow[k]].val[g]);
-    nqg[g] = 0;
+    for (int k = 0; k < sc->ns && ok; k++) ok = (PetscBool)!isnan(ds->var[sc->slow[k]].val[g]);
+    sc->nqg[g] = 0;
     for (PetscInt d = 0; d < nt && ok; d++) {
-      run = day_present(ds, fast, nf, ng, g, d) ? run + 1 : 0;
-      nqg[g] += run >= Lf;
+      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : 0;
+      sc->nqg[g] += run >= ss->Lf;
     }
-    compact[g] = ok && nqg[g] > 0 ? ss->nloc++ : -1;
-    if (compact[g] < 0 && g % t->gxm + t->gxs >= t->xs && g % t->gxm + t->gxs < t->xs + t->xm && g / t->gxm + t->gys >= t->ys && g / t->gxm + t->gys < t->ys + t->ym) ss->nunusable++;
-    if (compact[g] >= 0 && nqg[g] < nt - Lf + 1) nqgap += nqg[g];
+    sc->compact[g] = ok && sc->nqg[g] > 0 ? ss->nloc++ : -1;
+    if (sc->compact[g] < 0 && ghost_owned(sc->t, g)) ss->nunusable++;
+    if (sc->compact[g] >= 0 && sc->nqg[g] < nt - ss->Lf + 1) sc->nqgap += sc->nqg[g];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
-  PetscCall(read_site_ids(ds, &site_ids, &site_len));
-  PetscCall(fold_table(ds, so, &fold));
-  for (int b = 0; b < DATA_MAX_BOXES; b++) nbox[b] = 0;
-  for (int i = 0; i < DATA_MAX_VARS; i++) nsite[i] = 0;
-  {
-    int n = ss->nloc;
-    PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1, &ss->split));
-    PetscCall(PetscMalloc1(n + 1, &ss->lkey));
-    PetscCall(PetscMalloc2((size_t)n * nt * nf + 1, &ss->xn, (size_t)n * S + 1, &ss->sf));
-    if (ntg) PetscCall(PetscMalloc1((size_t)n * nt * ntg, &ss->y));
-    PetscCall(PetscMalloc1((size_t)n * Kf + 1, &ss->nbr));
-    PetscCall(PetscMalloc3(n + 1, &ss->nq, n + 1, &ss->qoff, nqgap + 1, &ss->qday));
-  }
-  for (PetscInt g = 0, off = 0; g < ng; g++) {
-    int      c = compact[g];
-    PetscInt x = t->gxs + g % t->gxm, y = t->gys + g / t->gxm;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The per-location arrays of ss (data_samples_destroy frees them). */
+static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
+{
+  int      n = ss->nloc;
+  PetscInt nt = sc->nt;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned,
+                         n + 1, &ss->split));
+  PetscCall(PetscMalloc1(n + 1, &ss->lkey));
+  PetscCall(PetscMalloc2((size_t)n * nt * sc->nf + 1, &ss->xn, (size_t)n * ss->S + 1, &ss->sf));
+  if (sc->ntg) PetscCall(PetscMalloc1((size_t)n * nt * sc->ntg, &ss->y));
+  PetscCall(PetscMalloc1((size_t)n * ss->Kf + 1, &ss->nbr));
+  PetscCall(PetscMalloc3(n + 1, &ss->nq, n + 1, &ss->qoff, sc->nqgap + 1, &ss->qday));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Split: each usable location's place (ghost index, global id, key,
+ * coordinates, owner) and split, from the test boxes and sites, the folds
+ * or the validation draw; counts per split and the tally of the owned ones. */
+static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so, SampleSet *ss, SplitTally *tally)
+{
+  const Tile *t = sc->t;
+  char       *site_ids = NULL; /* (ng, site_len) site ids of the tile, NUL-terminated */
+  size_t      site_len = 0;
+  int        *fold;
+
+  PetscFunctionBeginUser;
+  PetscCall(read_site_ids(sc->ds, &site_ids, &site_len));
+  PetscCall(fold_table(sc->ds, so, &fold));
+  for (PetscInt g = 0; g < sc->ng; g++) {
+    int         c = sc->compact[g];
+    PetscInt    x = t->gxs + g % t->gxm, y = t->gys + g / t->gxm;
+    double      lon = sc->lon[g], lat = sc->lat[g];
+    const char *site = site_ids ? site_ids + g * site_len : NULL;
     if (c < 0) continue;
-    ss->nq[c]   = nqg[g];
-    ss->qoff[c] = -1;
-    if (nqg[g] < nt - Lf + 1) { /* a location with gaps lists its query days */
-      int run = 0;
-      ss->qoff[c] = off;
-      for (PetscInt d = 0; d < nt; d++) {
-        run = day_present(ds, fast, nf, ng, g, d) ? run + 1 : 0;
-        if (run >= Lf) ss->qday[off++] = (int32_t)d;
-      }
-    }
     ss->ghost[c] = (int)g;
     ss->gid[c]   = (int64_t)y * t->nx + x;
-    ss->lkey[c]  = data_location_key(lon[g], lat[g], site_ids ? site_ids + g * site_len : NULL, ss->gid[c]);
-    ss->lon[c]   = lon[g];
-    ss->lat[c]   = lat[g];
-    ss->owned[c] = (x >= t->xs && x < t->xs + t->xm && y >= t->ys && y < t->ys + t->ym);
-    ss->split[c] = (unsigned char)split_of(so, fold, lon[g], lat[g], ss->gid[c], site_ids ? site_ids + g * site_len : NULL);
-    if (ss->owned[c]) {
-      ss->count[ss->split[c]]++;
-      for (int b = 0; b < so->nbox; b++) nbox[b] += lon[g] >= so->box[4 * b] && lon[g] <= so->box[4 * b + 1] && lat[g] >= so->box[4 * b + 2] && lat[g] <= so->box[4 * b + 3];
-      for (int i = 0; i < so->nsites && site_ids; i++) nsite[i] += !strcmp(site_ids + g * site_len, so->sites[i]);
-      ext[0] = PetscMin(ext[0], lon[g]), ext[1] = PetscMin(ext[1], -lon[g]), ext[2] = PetscMin(ext[2], lat[g]), ext[3] = PetscMin(ext[3], -lat[g]);
+    ss->lkey[c]  = data_location_key(lon, lat, site, ss->gid[c]);
+    ss->lon[c]   = lon;
+    ss->lat[c]   = lat;
+    ss->owned[c] = ghost_owned(t, g);
+    ss->split[c] = (unsigned char)split_of(so, fold, lon, lat, ss->gid[c], site);
+    if (!ss->owned[c]) continue;
+    ss->count[ss->split[c]]++;
+    for (int b = 0; b < so->nbox; b++) {
+      const PetscReal *box = so->box + 4 * b;
+      tally->nbox[b] += lon >= box[0] && lon <= box[1] && lat >= box[2] && lat <= box[3];
     }
+    for (int i = 0; i < so->nsites && site; i++) tally->nsite[i] += !strcmp(site, so->sites[i]);
+    tally->ext[0] = PetscMin(tally->ext[0], lon), tally->ext[1] = PetscMin(tally->ext[1], -lon);
+    tally->ext[2] = PetscMin(tally->ext[2], lat), tally->ext[3] = PetscMin(tally->ext[3], -lat);
   }
   PetscCall(PetscFree(site_ids));
   PetscCall(PetscFree(fold));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Query days: a location with gaps lists its days d whose fast window
+ * [d - Lf + 1, d] is complete (qoff, qday); the others have every day from
+ * Lf - 1 on (qoff -1). */
+static PetscErrorCode samples_query_days(const SampleScan *sc, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+  PetscInt       ng = sc->ng, nt = sc->nt, off = 0;
+
+  PetscFunctionBeginUser;
+  for (PetscInt g = 0; g < ng; g++) {
+    int c = sc->compact[g], run = 0;
+    if (c < 0) continue;
+    ss->nq[c]   = sc->nqg[g];
+    ss->qoff[c] = -1;
+    if (sc->nqg[g] >= nt - ss->Lf + 1) continue;
+    ss->qoff[c] = off;
+    for (PetscInt d = 0; d < nt; d++) {
+      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : 0;
+      if (run >= ss->Lf) ss->qday[off++] = (int32_t)d;
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Locations per split over every rank; when training, every test box, test
+ * site and validation fraction must select some location (check_splits) and
+ * some location must be left to train on. Collective. */
+static PetscErrorCode samples_check_splits(const SampleScan *sc, const SplitOptions *so, const SampleNorm *norm,
+                                           SampleSet *ss, SplitTally *tally)
+{
+  const Dataset *ds = sc->ds;
+
+  PetscFunctionBeginUser;
   for (int k = 0; k < 4; k++) ss->nglobal[k] = ss->count[k];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->nglobal, 4, MPIU_INT64, MPI_SUM, ds->comm));
-  if (!norm) PetscCall(check_splits(ds, so, ss, nbox, nsite, ext));
-  PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA, "%s: no usable training location (every usable location is in a test box, test site or the validation draw)", ds->file->path);
+  if (!norm) PetscCall(check_splits(ds, so, ss, tally->nbox, tally->nsite, tally->ext));
+  PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA,
+             "%s: no usable training location (every usable location is in a test box, test site or the validation "
+             "draw)",
+             ds->file->path);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* normalisation over the owned training locations, reduced over ranks */
+static void moments_add(double *a, double v) { a[0] += v, a[1] += v * v, a[2] += 1; }
+
+/* Normalisation: the model's (norm given), or means and standard deviations
+ * over the owned training locations, reduced over ranks (a constant
+ * variable is only centred). Collective when training. */
+static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNorm *norm, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+  PetscInt       ng = sc->ng, nt = sc->nt;
+  double         acc[3 * DATA_MAX_VARS * 3] = {0}; /* fast, slow, target: sum, sum of squares, count */
+
+  PetscFunctionBeginUser;
   if (norm) {
     PetscCall(PetscArraycpy(ss->norm.fmean, norm->fmean, DATA_MAX_VARS));
     PetscCall(PetscArraycpy(ss->norm.fstd, norm->fstd, DATA_MAX_VARS));
     PetscCall(PetscArraycpy(ss->norm.smean, norm->smean, DATA_MAX_VARS));
     PetscCall(PetscArraycpy(ss->norm.sstd, norm->sstd, DATA_MAX_VARS));
-  } else {
-    double acc[3 * DATA_MAX_VARS * 3] = {0}; /* fast, slow, target: sum, sum of squares, count */
-    for (int c = 0; c < ss->nloc; c++) {
-      if (!ss->owned[c] || ss->split[c] != SPLIT_TRAIN) continue;
-      int g = ss->ghost[c];
-      for (int k = 0; k < nf; k++)
-        for (PetscInt d = 0; d < nt; d++) {
-          double v = ds->var[fast[k]].val[d * ng + g];
-          if (isnan(v)) continue; /* outside a tower's record */
-          acc[3 * k] += v, acc[3 * k + 1] += v * v, acc[3 * k + 2] += 1;
-        }
-      for (int k = 0; k < ns; k++) {
-        double v = ds->var[slow[k]].val[g];
-        acc[3 * (DATA_MAX_VARS + k)] += v, acc[3 * (DATA_MAX_VARS + k) + 1] += v * v, acc[3 * (DATA_MAX_VARS + k) + 2] += 1;
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  for (int c = 0; c < ss->nloc; c++) {
+    int g = ss->ghost[c];
+    if (!ss->owned[c] || ss->split[c] != SPLIT_TRAIN) continue;
+    for (int k = 0; k < sc->nf; k++)
+      for (PetscInt d = 0; d < nt; d++) {
+        double v = ds->var[sc->fast[k]].val[d * ng + g];
+        if (!isnan(v)) moments_add(acc + 3 * k, v); /* NaN: outside a tower's record */
       }
-      for (int k = 0; k < ntg; k++)
-        for (PetscInt d = 0; d < nt; d++) {
-          double v = ds->var[targ[k]].val[d * ng + g];
-          if (isnan(v)) continue;
-          acc[3 * (2 * DATA_MAX_VARS + k)] += v, acc[3 * (2 * DATA_MAX_VARS + k) + 1] += v * v, acc[3 * (2 * DATA_MAX_VARS + k) + 2] += 1;
-        }
-    }
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, 9 * DATA_MAX_VARS, MPI_DOUBLE, MPI_SUM, ds->comm));
-    for (int r = 0; r < 3; r++)
-      for (int k = 0; k < (r == 0 ? nf : r == 1 ? ns : ntg); k++) {
-        double *a = acc + 3 * (r * DATA_MAX_VARS + k), n = a[2], mean = n > 0 ? a[0] / n : 0, var = n > 1 ? fmax(a[1] / n - mean * mean, 0) : 0;
-        float   sd = var > 1e-12 ? (float)sqrt(var) : 1.0f; /* a constant variable is only centred */
-        if (r == 0) ss->norm.fmean[k] = (float)mean, ss->norm.fstd[k] = sd;
-        else if (r == 1) ss->norm.smean[k] = (float)mean, ss->norm.sstd[k] = sd;
-        else {
-          PetscCheck(n > 0, ds->comm, RACI_ERR_DATA, "%s: target '%s' has no observed value at the training locations", ds->file->path, ss->target[k]);
-          ss->norm.tmean[k] = (float)mean, ss->norm.tstd[k] = sd;
-        }
+    for (int k = 0; k < sc->ns; k++) moments_add(acc + 3 * (DATA_MAX_VARS + k), ds->var[sc->slow[k]].val[g]);
+    for (int k = 0; k < sc->ntg; k++)
+      for (PetscInt d = 0; d < nt; d++) {
+        double v = ds->var[sc->targ[k]].val[d * ng + g];
+        if (!isnan(v)) moments_add(acc + 3 * (2 * DATA_MAX_VARS + k), v);
       }
   }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, 9 * DATA_MAX_VARS, MPI_DOUBLE, MPI_SUM, ds->comm));
+  for (int r = 0; r < 3; r++)
+    for (int k = 0; k < (r == 0 ? sc->nf : r == 1 ? sc->ns : sc->ntg); k++) {
+      double *a = acc + 3 * (r * DATA_MAX_VARS + k), n = a[2], mean = n > 0 ? a[0] / n : 0;
+      double  var = n > 1 ? fmax(a[1] / n - mean * mean, 0) : 0;
+      float   sd  = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+      if (r == 0) ss->norm.fmean[k] = (float)mean, ss->norm.fstd[k] = sd;
+      else if (r == 1) ss->norm.smean[k] = (float)mean, ss->norm.sstd[k] = sd;
+      else {
+        PetscCheck(n > 0, ds->comm, RACI_ERR_DATA, "%s: target '%s' has no observed value at the training locations",
+                   ds->file->path, ss->target[k]);
+        ss->norm.tmean[k] = (float)mean, ss->norm.tstd[k] = sd;
+      }
+    }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
-  /* normalised drivers, static features, targets */
+/* Features of every usable location: normalised fast drivers (nt, F),
+ * static features (S: one-hot classes, normalised values) and the targets
+ * in physical units. */
+static void samples_features(const SampleScan *sc, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+  PetscInt       ng = sc->ng, nt = sc->nt;
+  int            nf = sc->nf, ntg = sc->ntg;
+
   for (int c = 0; c < ss->nloc; c++) {
     int    g  = ss->ghost[c];
-    float *xn = ss->xn + (size_t)c * nt * nf, *sf = ss->sf + (size_t)c * S;
+    float *xn = ss->xn + (size_t)c * nt * nf, *sf = ss->sf + (size_t)c * ss->S;
     for (PetscInt d = 0; d < nt; d++)
-      for (int k = 0; k < nf; k++) xn[d * nf + k] = (ds->var[fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
-    for (int k = 0, o = 0; k < ns; k++) {
-      float v = ds->var[slow[k]].val[g];
+      for (int k = 0; k < nf; k++)
+        xn[d * nf + k] = (ds->var[sc->fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
+    for (int k = 0, o = 0; k < sc->ns; k++) {
+      float v = ds->var[sc->slow[k]].val[g];
       if (ss->norm.ncat[k]) {
         for (int j = 0; j < ss->norm.ncat[k]; j++) sf[o + j] = v == ss->norm.cat[k][j] ? 1.0f : 0.0f;
         o += ss->norm.ncat[k];
       } else sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];
     }
     for (PetscInt d = 0; d < nt; d++)
-      for (int k = 0; k < ntg; k++) ss->y[((size_t)c * nt + d) * ntg + k] = ds->var[targ[k]].val[d * ng + g];
+      for (int k = 0; k < ntg; k++) ss->y[((size_t)c * nt + d) * ntg + k] = ds->var[sc->targ[k]].val[d * ng + g];
   }
+}
 
-  /* geographic neighbours of owned locations: grid cells of the halo window,
-   * sites within no distance yet (site neighbours come with issue 5) */
+/* Neighbours: the Kf nearest usable grid cells of each owned location within
+ * the halo window, by distance, then location key (not the file's order);
+ * -1 where there are fewer, and for sites (site neighbours come with issue 5). */
+static void samples_neighbours(const SampleScan *sc, SampleSet *ss)
+{
+  const Tile *t  = sc->t;
+  const int   Kf = ss->Kf;
+
   for (int c = 0; c < ss->nloc; c++) {
     int32_t *nb = ss->nbr + (size_t)c * Kf;
+    int      g = ss->ghost[c], gx = g % (int)t->gxm, gy = g / (int)t->gxm, w = (int)t->halo, n = 0;
+    int      cand[64];
+    double   dist[64];
     for (int k = 0; k < Kf; k++) nb[k] = -1;
-    if (!ss->owned[c] || ds->layout != LAYOUT_GRID) continue;
-    {
-      int      g = ss->ghost[c], gx = g % (int)t->gxm, gy = g / (int)t->gxm, w = (int)t->halo, n = 0;
-      int      cand[64];
-      double   dist[64];
-      for (int dy = -w; dy <= w; dy++)
-        for (int dx = -w; dx <= w; dx++) {
-          int x = gx + dx, y = gy + dy, cc;
-          if ((!dx && !dy) || x < 0 || y < 0 || x >= t->gxm || y >= t->gym || n == 64) continue;
-          cc = compact[y * t->gxm + x];
-          if (cc < 0) continue;
-          double d = dx * dx + dy * dy;
-          int    p = n++;
-          while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[cc]))) { /* by distance, then location (not the file's order) */
-            dist[p] = dist[p - 1];
-            cand[p] = cand[p - 1];
-            p--;
-          }
-          dist[p] = d;
-          cand[p] = cc;
+    if (!ss->owned[c] || sc->ds->layout != LAYOUT_GRID) continue;
+    for (int dy = -w; dy <= w; dy++)
+      for (int dx = -w; dx <= w; dx++) {
+        int x = gx + dx, y = gy + dy, cc, p;
+        if ((!dx && !dy) || x < 0 || y < 0 || x >= t->gxm || y >= t->gym || n == 64) continue;
+        cc = sc->compact[y * t->gxm + x];
+        if (cc < 0) continue;
+        double d = dx * dx + dy * dy;
+        p        = n++;
+        while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[cc]))) {
+          dist[p] = dist[p - 1];
+          cand[p] = cand[p - 1];
+          p--;
         }
-      for (int k = 0; k < Kf && k < n; k++) nb[k] = cand[k];
-    }
+        dist[p] = d;
+        cand[p] = cc;
+      }
+    for (int k = 0; k < Kf && k < n; k++) nb[k] = cand[k];
   }
-  PetscCall(PetscFree4(compact, lon, lat, nqg));
+}
+
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf,
+                                   const SampleNorm *norm, SampleSet **out)
+{
+  SampleScan sc    = {.ds = ds, .t = &ds->tile, .ng = grid_ghost_count(&ds->tile), .nt = ds->ntr};
+  SplitTally tally = {.ext = {INFINITY, INFINITY, INFINITY, INFINITY}};
+  SampleSet *ss;
+
+  PetscFunctionBeginUser;
+  PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE,
+             "training samples need the whole record read");
+  PetscCall(PetscNew(&ss));
+  ss->ds = ds, ss->Lf = Lf, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = sc.nt;
+  PetscCall(samples_variables(&sc, norm, ss));
+  PetscCall(samples_usable(&sc, ss));
+  PetscCall(samples_alloc(&sc, ss));
+  PetscCall(samples_split(&sc, so, ss, &tally));
+  PetscCall(samples_query_days(&sc, ss));
+  PetscCall(samples_check_splits(&sc, so, norm, ss, &tally));
+  PetscCall(samples_normalisation(&sc, norm, ss));
+  samples_features(&sc, ss);
+  samples_neighbours(&sc, ss);
+  PetscCall(PetscFree4(sc.compact, sc.lon, sc.lat, sc.nqg));
   *out = ss;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -57,8 +57,7 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
       PetscCall(core_pending_remove(tmp));
     }
   }
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, comm));
-  PetscCheck(!err, comm, RACI_ERR_WRITE, "cannot write checkpoint '%s': %s", path, strerror((int)err));
+  PetscCall(core_rank0_errno(comm, RACI_ERR_WRITE, err, "cannot write checkpoint '%s'", path));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -97,13 +96,11 @@ PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **out, in
       if (h != fnv1a(0xcbf29ce484222325ULL, buf, (size_t)size - 8)) snprintf(why, sizeof why, "checkpoint '%s' is corrupt or truncated (checksum mismatch)", path);
     }
   }
-  {
-    int bad = why[0] != 0;
-    PetscCallMPI(MPI_Bcast(&bad, 1, MPI_INT, 0, comm));
-    PetscCallMPI(MPI_Bcast(why, sizeof why, MPI_CHAR, 0, comm));
-    if (bad) free(buf);
-    PetscCheck(!bad, comm, RACI_ERR_READ, "%s", why);
+  if (why[0]) {
+    free(buf);
+    buf = NULL;
   }
+  PetscCall(core_rank0_check(comm, why[0] ? RACI_ERR_READ : 0, "%s", why));
   PetscCallMPI(MPI_Bcast(&size, 1, MPI_LONG_LONG, 0, comm));
   if (rank != 0) buf = malloc((size_t)size);
   PetscCheck(buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "no memory for checkpoint '%s'", path);

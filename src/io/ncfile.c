@@ -188,13 +188,6 @@ int io_find_var(const IoFile *f, const char *name)
   return -1;
 }
 
-int io_find_dim(const IoFile *f, const char *name)
-{
-  for (int d = 0; d < f->ndims; d++)
-    if (!strcmp(f->dims[d].name, name)) return d;
-  return -1;
-}
-
 PetscErrorCode io_att_text(const IoFile *f, int varid, const char *att, char *buf, size_t len, PetscBool *found)
 {
   nc_type    t;
@@ -385,8 +378,7 @@ PetscErrorCode io_check_writable(MPI_Comm comm, const char *path)
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) err = core_probe_writable(path);
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, comm));
-  PetscCheck(err == 0, comm, RACI_ERR_WRITE, "cannot write output '%s': %s", path, strerror((int)err));
+  PetscCall(core_rank0_errno(comm, RACI_ERR_WRITE, err, "cannot write output '%s'", path));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -439,13 +431,6 @@ PetscErrorCode io_put_att_float(IoFile *f, int varid, const char *att, nc_type t
 {
   PetscFunctionBeginUser;
   PetscCall(io_agree_nc(f->comm, ncmpi_put_att_float(f->ncid, varid, att, type, n, vals), RACI_ERR_WRITE, f->path, att));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-PetscErrorCode io_put_att_double(IoFile *f, int varid, const char *att, nc_type type, int n, const double *vals)
-{
-  PetscFunctionBeginUser;
-  PetscCall(io_agree_nc(f->comm, ncmpi_put_att_double(f->ncid, varid, att, type, n, vals), RACI_ERR_WRITE, f->path, att));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -527,8 +512,7 @@ PetscErrorCode io_enddef(IoFile *f)
       if (close(fd) && !err) err = errno;
     }
   }
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, f->comm));
-  PetscCheck(!err, f->comm, RACI_ERR_WRITE, "cannot write output '%s': reserving its %.1f MB: %s", f->path, (double)need / 1e6, strerror((int)err));
+  PetscCall(core_rank0_errno(f->comm, RACI_ERR_WRITE, err, "cannot write output '%s': reserving its %.1f MB", f->path, (double)need / 1e6));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -609,13 +593,9 @@ PetscErrorCode io_commit(IoFile **pf)
     if (err) unlink(f->tmppath); /* the previous file, if any, stays as it was */
     PetscCall(core_pending_remove(f->tmppath));
   }
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_LONG, 0, f->comm));
   PetscCall(core_pending_remove(f->tmppath));
-  if (err == -1) {
-    PetscCallMPI(MPI_Bcast(&size, 1, MPI_OFFSET, 0, f->comm));
-    SETERRQ(f->comm, RACI_ERR_WRITE, "cannot write output '%s': only %lld of its %lld bytes reached the disk (full disk or quota?); the previous file, if any, is untouched", f->path, (long long)size, (long long)need);
-  }
-  PetscCheck(err == 0, f->comm, RACI_ERR_WRITE, "cannot write output '%s': renaming '%s' into place: %s", f->path, f->tmppath, strerror((int)err));
+  PetscCall(core_rank0_check(f->comm, err == -1 ? RACI_ERR_WRITE : 0, "cannot write output '%s': only %lld of its %lld bytes reached the disk (full disk or quota?); the previous file, if any, is untouched", f->path, (long long)size, (long long)need));
+  PetscCall(core_rank0_errno(f->comm, RACI_ERR_WRITE, err, "cannot write output '%s': renaming '%s' into place", f->path, f->tmppath));
   PetscCall(PetscFree(f));
   *pf = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);

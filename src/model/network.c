@@ -134,8 +134,6 @@ size_t             model_nparams(const Model *m) { return m->nparams; }
 int                model_ntensors(const Model *m) { return m->ntensor; }
 const ModelTensor *model_tensor(const Model *m, int i) { return &m->tensor[i]; }
 const ModelConfig *model_config(const Model *m) { return &m->cfg; }
-int                model_heads(const Model *m) { return m->Th; }
-const int32_t     *model_bank_used(const Model *m) { return m->bidx; }
 
 void model_init_params(const Model *m, float *params, uint64_t seed)
 {
@@ -151,7 +149,7 @@ void model_init_params(const Model *m, float *params, uint64_t seed)
     bound = !strcmp(t->name, "slow.empty") ? 0.0 : 1.0 / sqrt((double)fan_in);
     for (size_t j = 0; j < n; j++) {
       if (ln) p[j] = strstr(t->name, ".g") ? 1.0f : 0.0f;
-      else p[j] = (float)(bound * (2.0 * core_rng_uniform(seed, (uint64_t)i, j, 0x1a1fULL) - 1.0));
+      else p[j] = (float)(bound * (2.0 * core_rng_uniform(seed, (uint64_t)i, j, (uint64_t)CORE_RNG_INIT) - 1.0));
     }
   }
 }

@@ -1,8 +1,10 @@
 /* sim: static maps and the stochastic weather generator (docs/SIMULATOR.md, section 2). */
 #include <raci/sim.h>
 
-/* Random streams: one per use, so no two uses share numbers. */
-enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC, ST_PAMOUNT = 8 }; /* 6, 7: SIM_STREAM_ANOM_T, _P */
+/* Lattice sub-streams of CORE_RNG_WEATHER (core.h): one per field, so no two
+ * fields share numbers. They are a different key from CoreRngStream (the
+ * stream word b of node_value, not the salt c), so they stay here. */
+enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC }; /* 6, 7: SIM_STREAM_ANOM_T, _P */
 #define STATIC_DAY 0xFFFFFFFFFFFFULL /* day key of time-invariant fields */
 
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
@@ -10,7 +12,7 @@ static double smoothstep(double t) { return t * t * (3 - 2 * t); }
 
 static double node_value(uint64_t seed, uint64_t stream, uint64_t day, uint64_t ix, uint64_t iy)
 {
-  return core_rng_normal(seed, (iy << 32) | ix, (stream << 48) ^ day, 0x5eedULL);
+  return core_rng_normal(seed, (iy << 32) | ix, (stream << 48) ^ day, (uint64_t)CORE_RNG_WEATHER);
 }
 
 /* Lattice coordinates of a point: node (ix, iy) and blending weights. */
@@ -198,7 +200,7 @@ void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, 
   pclim = c->map / 365.0 * (1.0 + 0.5 * c->pseason * cos_days(1)[doy]);
   pwet  = clamp(0.12 + pclim / 8.0, 0.05, 0.75);
   wet   = 0.5 * erfc(-s->aP / M_SQRT2) > 1.0 - pwet;
-  d->p  = wet ? -pclim / pwet * log(core_rng_uniform(wp->seed, c->id, dkey, ST_PAMOUNT)) : 0.0;
+  d->p  = wet ? -pclim / pwet * log(core_rng_uniform(wp->seed, c->id, dkey, (uint64_t)CORE_RNG_PRECIP)) : 0.0;
 
   cloud = wet ? 0.75 : clamp(0.25 + 0.2 * s->aP, 0, 0.6);
   d->sw = toa * (0.75 - 0.55 * cloud);

@@ -22,7 +22,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(PetscStrcpy(to->model, "raci"));
   to->Lf = 30, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8, to->Kf = 8, to->Ho = 64;
   to->D = 32, to->NH = 4, to->FF = 64;
-  to->lr = 1e-3, to->wd = 1e-4;
+  to->lr = 1e-3, to->wd = 1e-4, to->beta1 = 0.9, to->beta2 = 0.999, to->eps = 1e-8;
   to->bank_max = 4096;
   to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8, to->bank_every = 1, to->val_stride = 5;
   PetscCall(core_opt_section(comm, "Model and training"));
@@ -43,6 +43,9 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_int(comm, "-raci_head", "H_o: head hidden size", to->Ho, 1, 4096, &to->Ho, NULL));
   PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
   PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED, &to->wd, NULL));
+  PetscCall(core_opt_real(comm, "-train_beta1", "AdamW decay rate of the first moment (the gradient's running mean)", to->beta1, 0, 1, CORE_OPT_OPEN_MIN | CORE_OPT_OPEN_MAX, &to->beta1, NULL));
+  PetscCall(core_opt_real(comm, "-train_beta2", "AdamW decay rate of the second moment (the squared gradient's running mean)", to->beta2, 0, 1, CORE_OPT_OPEN_MIN | CORE_OPT_OPEN_MAX, &to->beta2, NULL));
+  PetscCall(core_opt_real(comm, "-train_eps", "AdamW epsilon added to the second moment's square root", to->eps, 0, 1, CORE_OPT_OPEN_MIN, &to->eps, NULL));
   PetscCall(core_opt_int(comm, "-train_batch", "Expected samples per step (all ranks)", to->batch, 1, 1 << 20, &to->batch, NULL));
   PetscCall(core_opt_int(comm, "-train_steps", "Steps per epoch", to->steps, 1, 100000000, &to->steps, NULL));
   PetscCall(core_opt_int(comm, "-train_epochs", "Maximum epochs", to->epochs, 1, 1000000, &to->epochs, NULL));
@@ -54,8 +57,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_int(comm, "-train_bank_max", "M: with more training locations, a random subset of about M of them makes the bank", to->bank_max, 1, 100000000, &to->bank_max, NULL));
   PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th day", to->val_stride, 1, 1000000, &to->val_stride, NULL));
   PetscCall(core_opt_int(comm, "-train_check_every", "Debug: every n steps, check that all ranks hold identical parameters (0: never)", to->check_every, 0, PETSC_MAX_INT, &to->check_every, NULL));
-  PetscCall(core_opt_bool(comm, "-quiet", "No progress output", to->quiet, &to->quiet, NULL));
+  PetscCall(core_opt_quiet(comm, &to->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
+  /* the optimiser runs in single precision: 0.99999999 would round to 1 (and 1e-50 to 0) */
+  PetscCheck((float)to->beta1 < 1.0f && (float)to->beta2 < 1.0f && (float)to->eps > 0.0f, comm, RACI_ERR_INPUT, "-train_beta1, -train_beta2, -train_eps: AdamW runs in single precision, where the betas must stay below 1 and epsilon above 0 (a value this close to 1 or to 0 rounds to it)");
   PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") || !strcmp(to->model, "transformer"), comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
   PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 && to->bank_days > 0 && to->bank_every > 0 && to->bank_max > 0, comm, RACI_ERR_INPUT, "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, -train_bank_*) must be positive");
   PetscCheck(to->Lf > 0 && to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT, "-raci_slow_days must be a positive multiple of -raci_blocks, and -raci_fast_days positive");
@@ -94,7 +99,7 @@ static PetscBool in_bank(const SampleSet *ss, const TrainOptions *to, int i)
 {
   double keep = (double)to->bank_max / (double)ss->nglobal[SPLIT_TRAIN];
   if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) return PETSC_FALSE;
-  return (PetscBool)(keep >= 1.0 || core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], 0, 0xba6eULL) < keep);
+  return (PetscBool)(keep >= 1.0 || core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], 0, (uint64_t)CORE_RNG_BANK_KEEP) < keep);
 }
 
 PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank)
@@ -121,7 +126,7 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
     /* key: mean z over bank_days days of the location, keyed by (seed, epoch, location) */
     for (int d = 0; d < nd; d++) {
       loc[d] = i;
-      day[d] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, 0xba4cULL + (uint64_t)d));
+      day[d] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, (uint64_t)CORE_RNG_EPOCH_DAY + (uint64_t)d));
     }
     PetscCall(data_batch_fill(ss, loc, day, nd, sb, &mb));
     model_encode_z(m, params, &mb, z);
@@ -241,12 +246,12 @@ static PetscErrorCode step_queries(const SampleSet *ss, const TrainOptions *to, 
     /* draw j of a patch, j < rate: with fewer training locations than the
      * batch (a few dozen towers) each takes several days per step */
     for (int j = 0; j < rate; j++) {
-      if (core_rng_uniform((uint64_t)to->seed, patch, key, 0x9a7cULL + (uint64_t)j) >= rate - j) continue;
+      if (core_rng_uniform((uint64_t)to->seed, patch, key, (uint64_t)CORE_RNG_PATCH_RATE + (uint64_t)j) >= rate - j) continue;
       /* dropping samples would make the run depend on the rank count: refuse instead
        * (with 4x the expected batch as capacity this does not happen in practice) */
       PetscCheck(Q < maxq, PETSC_COMM_SELF, RACI_ERR_INPUT, "step %ld of epoch %ld drew more than %d samples on one rank; use a larger -train_batch or a smaller -train_patch", step + 1, epoch + 1, maxq);
       loc[Q] = i;
-      day[Q] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, patch, key, 0xda7ULL + (uint64_t)j));
+      day[Q] = day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j));
       Q++;
     }
   }
@@ -332,7 +337,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
         for (int i = 0; i < model_ntensors(m); i++) {
           const ModelTensor *mt = model_tensor(m, i);
           size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
-          adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)to->lr, 0.9f, 0.999f, 1e-8f, (float)to->wd, mt->decay, st->t + 1);
+          adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)to->lr, (float)to->beta1, (float)to->beta2, (float)to->eps, (float)to->wd, mt->decay, st->t + 1);
         }
         PetscCall(core_stage_pop());
         if (to->check_every > 0 && (st->t + 1) % to->check_every == 0) {

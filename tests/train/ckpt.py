@@ -1,22 +1,35 @@
 #!/usr/bin/python3
-"""Read raci checkpoints (docs/MODEL.md section 7; src/io/checkpoint.c):
-"RACICKPT", u32 version, u32 sections, then per section a 16-byte name, a
-u64 length and the bytes; last a u64 FNV-1a checksum of all that precedes.
+"""Read and rewrite raci checkpoints (docs/MODEL.md "Checkpoint format";
+src/io/checkpoint.c, src/train/checkpoint.c).
 
-usage: ckpt.py FILE                  list the sections
-       ckpt.py FILE1 FILE2 NAME...   exit 1 unless the named sections are equal
+Container: "RACICKPT", u32 version, u32 sections, then per section a 16-byte
+name, a u64 length and the bytes; last a u64 FNV-1a checksum of all that
+precedes. Sections (schema 2) hold little-endian int64, float32 and float64
+fields and strings as an int64 length and the bytes.
+
+usage: ckpt.py FILE                          list the sections and the format
+       ckpt.py FILE1 FILE2 NAME...           exit 1 unless the named sections are equal
+       ckpt.py set FILE OUT SECTION WORD V   OUT = FILE with the int64 at byte 8 * WORD
+                                             of SECTION set to V (checksum recomputed)
 """
 import struct
 import sys
 
+FORMAT_SCHEMA, FORMAT_INT_BYTES = 0, 1  # words of the "format" section
+
+
+def checksum(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
 
 def read(path):
+    """The sections, by name in file order, as bytes."""
     data = open(path, "rb").read()
     assert data[:8] == b"RACICKPT", f"{path}: not a raci checkpoint"
-    h = 0xcbf29ce484222325
-    for b in data[:-8]:
-        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    assert h == struct.unpack("<Q", data[-8:])[0], f"{path}: checksum mismatch"
+    assert checksum(data[:-8]) == struct.unpack("<Q", data[-8:])[0], f"{path}: checksum mismatch"
     version, n = struct.unpack("<II", data[8:16])
     off, sec = 16, {}
     for _ in range(n):
@@ -27,9 +40,53 @@ def read(path):
     return sec
 
 
+def write(path, sec, version=1):
+    """A checkpoint of the sections (name -> bytes), with its checksum."""
+    out = bytearray(b"RACICKPT" + struct.pack("<II", version, len(sec)))
+    for name, b in sec.items():
+        out += name.encode().ljust(16, b"\0")[:16] + struct.pack("<Q", len(b)) + b
+    out += struct.pack("<Q", checksum(out))
+    open(path, "wb").write(out)
+
+
+def floats(b):
+    """An array section (params, best, adam_m, adam_v): int64 count, float32 values."""
+    import numpy as np
+    (n,) = struct.unpack("<q", b[:8])
+    return np.frombuffer(b[8:8 + 4 * n], "<f4")
+
+
+def norm(b):
+    """The "norm" section: fmean, fstd, smean, sstd (float32), ncat (int64), cat."""
+    import numpy as np
+    nv, nc = struct.unpack("<qq", b[:16])
+    f = [np.frombuffer(b[16 + 4 * nv * i:16 + 4 * nv * (i + 1)], "<f4") for i in range(4)]
+    o = 16 + 16 * nv
+    ncat = np.frombuffer(b[o:o + 8 * nv], "<i8")
+    cat = np.frombuffer(b[o + 8 * nv:o + 8 * nv + 4 * nv * nc], "<f4").reshape(nv, nc)
+    return {"fmean": f[0], "fstd": f[1], "smean": f[2], "sstd": f[3], "ncat": ncat, "cat": cat}
+
+
+def set_word(sec, name, word, value):
+    b = bytearray(sec[name])
+    b[8 * word:8 * word + 8] = struct.pack("<q", value)
+    sec[name] = bytes(b)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "set":
+        _, _, src, dst, name, word, value = sys.argv
+        s = read(src)
+        set_word(s, name, int(word), int(value))
+        write(dst, s)
+        sys.exit(0)
     a = read(sys.argv[1])
     if len(sys.argv) == 2:
+        if "format" in a:
+            schema, width = struct.unpack("<qq", a["format"][:16])
+            print(f"schema {schema}, written with a {width}-byte PetscInt")
+        else:
+            print("schema 1 (raw structs)")
         for k, v in a.items():
             print(f"{k:12s} {len(v):10d} bytes")
         sys.exit(0)

@@ -1,0 +1,646 @@
+/* checkpoint: the schema of a trained model, field by field (include/raci/checkpoint.h). */
+#include <raci/checkpoint.h>
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ encoding
+ * Little-endian int64, float32 and float64; strings as an int64 length and
+ * the bytes (no NUL). */
+
+typedef struct {
+  unsigned char *p;
+  size_t         n, cap;
+  int            oom;
+} Buf;
+
+static void put_bytes(Buf *b, const void *data, size_t n)
+{
+  if (b->oom) return;
+  if (b->n + n > b->cap) {
+    size_t         cap = PetscMax(2 * b->cap, b->n + n + 64);
+    unsigned char *p   = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p, b->cap = cap;
+  }
+  if (n) memcpy(b->p + b->n, data, n);
+  b->n += n;
+}
+
+static void put_u64(Buf *b, uint64_t v)
+{
+  unsigned char c[8];
+  for (int i = 0; i < 8; i++) c[i] = (unsigned char)(v >> (8 * i));
+  put_bytes(b, c, 8);
+}
+
+static void put_i64(Buf *b, int64_t v) { put_u64(b, (uint64_t)v); }
+
+static void put_f64(Buf *b, double v)
+{
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  put_u64(b, u);
+}
+
+static void put_f32(Buf *b, float v)
+{
+  uint32_t      u;
+  unsigned char c[4];
+  memcpy(&u, &v, 4);
+  for (int i = 0; i < 4; i++) c[i] = (unsigned char)(u >> (8 * i));
+  put_bytes(b, c, 4);
+}
+
+static void put_str(Buf *b, const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  put_i64(b, (int64_t)n);
+  put_bytes(b, s, n);
+}
+
+static void put_f32s(Buf *b, const float *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++) put_f32(b, v[i]);
+}
+
+/* A section being read: every getter checks the bounds; the first problem is
+ * kept in why (and later values read as 0). */
+typedef struct {
+  const unsigned char *p;
+  size_t               n, off;
+  const char          *name;
+  char                 why[256];
+} Rd;
+
+static int have(Rd *r, size_t n)
+{
+  if (r->why[0]) return 0;
+  if (n > r->n - r->off) {
+    snprintf(r->why, sizeof r->why, "section '%s' ends early (%zu bytes)", r->name, r->n);
+    return 0;
+  }
+  return 1;
+}
+
+static uint64_t get_u64(Rd *r)
+{
+  uint64_t v = 0;
+  if (!have(r, 8)) return 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->off + i] << (8 * i);
+  r->off += 8;
+  return v;
+}
+
+/* An integer in [lo, hi]; what names the field in the message. */
+static int64_t get_int(Rd *r, const char *what, int64_t lo, int64_t hi)
+{
+  int64_t v = (int64_t)get_u64(r);
+  if (!r->why[0] && (v < lo || v > hi)) {
+    snprintf(r->why, sizeof r->why, "section '%s': %s is %lld, outside %lld..%lld", r->name, what, (long long)v,
+             (long long)lo, (long long)hi);
+    return 0;
+  }
+  return v;
+}
+
+/* A PetscInt option: recorded as int64, it must fit this build's PetscInt. */
+static PetscInt get_pint(Rd *r, const char *opt) { return (PetscInt)get_int(r, opt, PETSC_MIN_INT, PETSC_MAX_INT); }
+
+static double get_f64(Rd *r)
+{
+  uint64_t u = get_u64(r);
+  double   v;
+  memcpy(&v, &u, 8);
+  return v;
+}
+
+static float get_f32(Rd *r)
+{
+  uint32_t u = 0;
+  float    v;
+  if (!have(r, 4)) return 0;
+  for (int i = 0; i < 4; i++) u |= (uint32_t)r->p[r->off + i] << (8 * i);
+  r->off += 4;
+  memcpy(&v, &u, 4);
+  return v;
+}
+
+static void get_f32s(Rd *r, float *v, size_t n)
+{
+  if (!have(r, 4 * n)) return;
+  for (size_t i = 0; i < n; i++) v[i] = get_f32(r);
+}
+
+/* A string into buf (len bytes with the NUL); longer ones are an error. */
+static void get_str(Rd *r, const char *what, char *buf, size_t len)
+{
+  int64_t n = get_int(r, what, 0, (int64_t)len - 1);
+  buf[0]    = '\0';
+  if (!have(r, (size_t)n)) return;
+  memcpy(buf, r->p + r->off, (size_t)n);
+  buf[n] = '\0';
+  r->off += (size_t)n;
+}
+
+/* ------------------------------------------------------------ sections */
+
+static const char *const kind_name[] = {"raci", "lstm", "ealstm", "transformer"};
+
+static void enc_format(Buf *b, int int_bytes)
+{
+  put_i64(b, CKPT_SCHEMA);
+  put_i64(b, int_bytes);
+  put_str(b, RACI_VERSION);
+}
+
+/* The model options prediction needs: architecture, flags, sizes, windows,
+ * targets with their normalisation and loss weights. */
+static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
+{
+  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,  c->T,
+                   c->Lf,   (int)to->Ls,     c->P,       c->Hf,      c->Hs, c->Hz, c->Z,
+                   c->A,    c->Ks,           c->Kf,      c->Ho,      c->D,  c->NH, c->FF};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
+  put_str(b, to->model);
+  for (int k = 0; k < c->T; k++) {
+    put_str(b, c->target[k]);
+    put_f32(b, c->mu[k]), put_f32(b, c->sigma[k]), put_f32(b, c->w[k]);
+  }
+}
+
+static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
+{
+  c->kind         = (ModelKind)get_int(r, "the model kind", MODEL_RACI, MODEL_TRANSFORMER);
+  c->no_retrieval = (int)get_int(r, "-raci_no_retrieval", 0, 1);
+  c->no_slow      = (int)get_int(r, "-raci_no_slow", 0, 1);
+  c->no_film      = (int)get_int(r, "-raci_no_film", 0, 1);
+  c->F            = (int)get_int(r, "the fast feature count", 0, DATA_MAX_VARS);
+  c->S            = (int)get_int(r, "the static feature count", 0, 1 << 20);
+  c->T            = (int)get_int(r, "the target count", 0, MODEL_MAX_TARGETS);
+  c->Lf           = (int)get_int(r, "-raci_fast_days", 1, 3660);
+  to->Ls          = (PetscInt)get_int(r, "-raci_slow_days", 1, 36600);
+  c->P            = (int)get_int(r, "-raci_blocks", 1, 3660);
+  c->Hf           = (int)get_int(r, "-raci_hidden", 1, 4096);
+  c->Hs           = (int)get_int(r, "-raci_slow_hidden", 1, 4096);
+  c->Hz           = (int)get_int(r, "the slow head size", 1, 4096);
+  c->Z            = (int)get_int(r, "-raci_z", 1, 4096);
+  c->A            = (int)get_int(r, "-raci_attn", 1, 4096);
+  c->Ks           = (int)get_int(r, "-raci_ks", 1, 256);
+  c->Kf           = (int)get_int(r, "-raci_kf", 1, 256);
+  c->Ho           = (int)get_int(r, "-raci_head", 1, 4096);
+  c->D            = (int)get_int(r, "the transformer width", 1, 4096);
+  c->NH           = (int)get_int(r, "the transformer heads", 1, 4096);
+  c->FF           = (int)get_int(r, "the transformer feed-forward size", 1, 1 << 16);
+  get_str(r, "the model name", to->model, sizeof to->model);
+  for (int k = 0; k < c->T; k++) {
+    get_str(r, "a target name", c->target[k], sizeof c->target[k]);
+    c->mu[k] = get_f32(r), c->sigma[k] = get_f32(r), c->w[k] = get_f32(r);
+  }
+  if (!r->why[0] && strcmp(to->model, kind_name[c->kind]))
+    snprintf(r->why, sizeof r->why, "section 'model': model '%s' of kind %d", to->model, (int)c->kind);
+  to->no_retrieval = (PetscBool)c->no_retrieval, to->no_slow = (PetscBool)c->no_slow,
+  to->no_film = (PetscBool)c->no_film;
+  to->Lf = c->Lf, to->P = c->P, to->Hf = c->Hf, to->Hs = c->Hs, to->Hz = c->Hz, to->Z = c->Z, to->A = c->A;
+  to->Ks = c->Ks, to->Kf = c->Kf, to->Ho = c->Ho, to->D = c->D, to->NH = c->NH, to->FF = c->FF;
+}
+
+/* The optimiser and loop options (-quiet and -train_check_every are not recorded). */
+static void enc_train_opts(Buf *b, const TrainOptions *to)
+{
+  const PetscInt v[] = {to->batch, to->steps,     to->epochs,     to->patience,   to->seed,
+                        to->patch, to->bank_days, to->bank_every, to->val_stride, to->bank_max};
+  put_f64(b, to->lr), put_f64(b, to->wd), put_f64(b, to->beta1), put_f64(b, to->beta2), put_f64(b, to->eps);
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
+}
+
+static void dec_train_opts(Rd *r, TrainOptions *to)
+{
+  to->lr         = get_f64(r);
+  to->wd         = get_f64(r);
+  to->beta1      = get_f64(r);
+  to->beta2      = get_f64(r);
+  to->eps        = get_f64(r);
+  to->batch      = get_pint(r, "-train_batch");
+  to->steps      = get_pint(r, "-train_steps");
+  to->epochs     = get_pint(r, "-train_epochs");
+  to->patience   = get_pint(r, "-train_patience");
+  to->seed       = get_pint(r, "-train_seed");
+  to->patch      = get_pint(r, "-train_patch");
+  to->bank_days  = get_pint(r, "-train_bank_days");
+  to->bank_every = get_pint(r, "-train_bank_every");
+  to->val_stride = get_pint(r, "-train_val_stride");
+  to->bank_max   = get_pint(r, "-train_bank_max");
+}
+
+static void enc_norm(Buf *b, const SampleNorm *nm)
+{
+  put_i64(b, DATA_MAX_VARS), put_i64(b, DATA_MAX_CATS);
+  put_f32s(b, nm->fmean, DATA_MAX_VARS), put_f32s(b, nm->fstd, DATA_MAX_VARS);
+  put_f32s(b, nm->smean, DATA_MAX_VARS), put_f32s(b, nm->sstd, DATA_MAX_VARS);
+  for (int i = 0; i < DATA_MAX_VARS; i++) put_i64(b, nm->ncat[i]);
+  for (int i = 0; i < DATA_MAX_VARS; i++) put_f32s(b, nm->cat[i], DATA_MAX_CATS);
+}
+
+static void dec_norm(Rd *r, SampleNorm *nm)
+{
+  int nv = (int)get_int(r, "the variable count", 0, DATA_MAX_VARS),
+      nc = (int)get_int(r, "the class count", 0, DATA_MAX_CATS);
+  get_f32s(r, nm->fmean, nv), get_f32s(r, nm->fstd, nv), get_f32s(r, nm->smean, nv), get_f32s(r, nm->sstd, nv);
+  for (int i = 0; i < nv; i++) nm->ncat[i] = (int)get_int(r, "a class count", 0, nc);
+  for (int i = 0; i < nv; i++) get_f32s(r, nm->cat[i], (size_t)nc);
+}
+
+static void enc_state(Buf *b, const TrainState *st)
+{
+  put_i64(b, st->epoch), put_i64(b, st->step), put_i64(b, st->t), put_i64(b, st->bad), put_i64(b, st->finished);
+  put_f64(b, st->best_val), put_f64(b, st->tl), put_f64(b, st->tc);
+}
+
+static void dec_state(Rd *r, TrainState *st)
+{
+  st->epoch    = (long)get_int(r, "the epoch", 0, LONG_MAX);
+  st->step     = (long)get_int(r, "the step", 0, LONG_MAX);
+  st->t        = (long)get_int(r, "the step count", 0, LONG_MAX);
+  st->bad      = (long)get_int(r, "the epochs without improvement", 0, LONG_MAX);
+  st->finished = (long)get_int(r, "the finished flag", 0, 1);
+  st->best_val = get_f64(r), st->tl = get_f64(r), st->tc = get_f64(r);
+}
+
+/* An array: its length, then the values. */
+static void enc_floats(Buf *b, const float *v, size_t n)
+{
+  put_i64(b, (int64_t)n);
+  put_f32s(b, v, n);
+}
+
+static void dec_floats(Rd *r, float *v, size_t n)
+{
+  get_int(r, "the array length", (int64_t)n, (int64_t)n);
+  get_f32s(r, v, n);
+}
+
+/* ------------------------------------------------------------ the section list */
+
+typedef void (*EncFn)(Buf *, const Trained *, int);
+
+static void e_format(Buf *b, const Trained *tr, int w) { enc_format(b, w); }
+static void e_model(Buf *b, const Trained *tr, int w) { enc_model(b, &tr->cfg, &tr->to); }
+static void e_roles(Buf *b, const Trained *tr, int w) { put_str(b, tr->roles); }
+static void e_tatts(Buf *b, const Trained *tr, int w) { put_str(b, tr->tatts); }
+static void e_units(Buf *b, const Trained *tr, int w) { put_str(b, tr->units); }
+static void e_norm(Buf *b, const Trained *tr, int w) { enc_norm(b, &tr->norm); }
+static void e_opts(Buf *b, const Trained *tr, int w) { enc_train_opts(b, &tr->to); }
+static void e_state(Buf *b, const Trained *tr, int w) { enc_state(b, &tr->st); }
+static void e_params(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.params, tr->st.np); }
+static void e_best(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.best, tr->st.np); }
+static void e_adam_m(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.mom, tr->st.np); }
+static void e_adam_v(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.vel, tr->st.np); }
+
+static void e_bank_key(Buf *b, const Trained *tr, int w)
+{
+  put_i64(b, tr->st.bank.M), put_i64(b, tr->st.bank.Z);
+  put_f32s(b, tr->st.bank.key, (size_t)tr->st.bank.M * tr->st.bank.Z);
+}
+
+static void e_bank_val(Buf *b, const Trained *tr, int w)
+{
+  put_i64(b, tr->st.bank.M), put_i64(b, tr->st.bank.V);
+  put_f32s(b, tr->st.bank.val, (size_t)tr->st.bank.M * tr->st.bank.V);
+}
+
+static void e_bank_owner(Buf *b, const Trained *tr, int w)
+{
+  put_i64(b, tr->st.bank.M);
+  for (int i = 0; i < tr->st.bank.M; i++) put_i64(b, tr->st.bank.owner[i]);
+}
+
+static void e_bank_lkey(Buf *b, const Trained *tr, int w)
+{
+  put_i64(b, tr->st.bank.M);
+  for (int i = 0; i < tr->st.bank.M; i++) put_i64(b, tr->st.bank.lkey[i]);
+}
+
+static void e_history(Buf *b, const Trained *tr, int w)
+{
+  char hist[4096];
+  if (core_history_line(hist, sizeof hist)) hist[0] = '\0';
+  put_str(b, hist);
+}
+
+static const struct {
+  const char *name;
+  EncFn       enc;
+} sections[] = {
+    {"format", e_format},     {"model", e_model},       {"roles", e_roles},           {"target_atts", e_tatts},
+    {"input_units", e_units}, {"norm", e_norm},         {"train_opts", e_opts},       {"state", e_state},
+    {"params", e_params},     {"best", e_best},         {"adam_m", e_adam_m},         {"adam_v", e_adam_v},
+    {"bank_key", e_bank_key}, {"bank_val", e_bank_val}, {"bank_owner", e_bank_owner}, {"bank_lkey", e_bank_lkey},
+    {"history", e_history},
+};
+#define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+PetscErrorCode ckpt_encode(const Trained *tr, int int_bytes, IoSection **out, int *nout)
+{
+  IoSection *sec;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscCalloc1(NSECTIONS, &sec));
+  for (int i = 0; i < NSECTIONS; i++) {
+    Buf b = {NULL, 0, 0, 0};
+    sections[i].enc(&b, tr, int_bytes);
+    PetscCall(PetscStrncpy(sec[i].name, sections[i].name, sizeof sec[i].name));
+    sec[i].data = b.p, sec[i].bytes = b.n;
+    if (b.oom) {
+      PetscCall(ckpt_sections_free(&sec, NSECTIONS));
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_MEM, "no memory to encode checkpoint section '%s'", sections[i].name);
+    }
+  }
+  *out = sec, *nout = NSECTIONS;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_sections_free(IoSection **sec, int n)
+{
+  PetscFunctionBeginUser;
+  if (!*sec) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int i = 0; i < n; i++) free((*sec)[i].data);
+  PetscCall(PetscFree(*sec));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_save(MPI_Comm comm, const char *path, const Trained *tr)
+{
+  IoSection  *sec = NULL;
+  int         n   = 0;
+  PetscMPIInt rank;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) PetscCall(ckpt_encode(tr, (int)sizeof(PetscInt), &sec, &n)); /* only rank 0 writes */
+  PetscCall(io_ckpt_write(comm, path, sec, n));
+  PetscCall(ckpt_sections_free(&sec, n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static const IoSection *section(const IoSection *sec, int n, const char *name)
+{
+  for (int i = 0; i < n; i++)
+    if (!strcmp(sec[i].name, name)) return &sec[i];
+  return NULL;
+}
+
+/* A reader over the named section, or an error naming the file and the section. */
+static PetscErrorCode reader(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name, Rd *r)
+{
+  const IoSection *s = section(sec, n, name);
+
+  PetscFunctionBeginUser;
+  PetscCheck(s, comm, RACI_ERR_READ, "checkpoint '%s' has no section '%s'", path, name);
+  *r = (Rd){s->data, s->bytes, 0, s->name, ""};
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The section was read to its end without a problem. */
+static PetscErrorCode done(MPI_Comm comm, const char *path, Rd *r)
+{
+  PetscFunctionBeginUser;
+  if (!r->why[0] && r->off != r->n)
+    snprintf(r->why, sizeof r->why, "section '%s' has %zu bytes, %zu expected", r->name, r->n, r->off);
+  PetscCheck(!r->why[0], comm, RACI_ERR_READ, "checkpoint '%s' is invalid: %s", path, r->why);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec, int n, Trained *tr)
+{
+  Rd     r;
+  char   version[64];
+  int    schema;
+  size_t lens[3], total = 0;
+  Model *m;
+  Bank  *bk = &tr->st.bank;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(tr, sizeof *tr));
+  PetscCheck(section(sec, n, "format"), comm, RACI_ERR_INPUT,
+             "checkpoint '%s' was written by an older raci (checkpoint schema 1); train the model again with this one",
+             path);
+  PetscCall(reader(comm, path, sec, n, "format", &r));
+  schema = (int)get_int(&r, "the schema version", 1, INT_MAX);
+  PetscCheck(r.why[0] || schema == CKPT_SCHEMA, comm, RACI_ERR_INPUT,
+             "checkpoint '%s' has schema %d: written by %s raci; this one reads schema %d", path, schema,
+             schema < CKPT_SCHEMA ? "an older" : "a newer", CKPT_SCHEMA);
+  tr->int_bytes = (int)get_int(&r, "the writer's PetscInt width", 4, 8);
+  if (!r.why[0] && tr->int_bytes != 4 && tr->int_bytes != 8)
+    snprintf(r.why, sizeof r.why, "section 'format': the writer's PetscInt width is %d bytes, not 4 or 8",
+             tr->int_bytes);
+  get_str(&r, "the raci version", version, sizeof version);
+  PetscCall(done(comm, path, &r));
+
+  PetscCall(reader(comm, path, sec, n, "model", &r));
+  dec_model(&r, &tr->cfg, &tr->to);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, "train_opts", &r));
+  dec_train_opts(&r, &tr->to);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, "norm", &r));
+  dec_norm(&r, &tr->norm);
+  PetscCall(done(comm, path, &r));
+
+  /* the three texts in one allocation */
+  {
+    const char  *tn[3]  = {"roles", "target_atts", "input_units"};
+    const char **dst[3] = {&tr->roles, &tr->tatts, &tr->units};
+    for (int i = 0; i < 3; i++) {
+      PetscCall(reader(comm, path, sec, n, tn[i], &r));
+      lens[i] = (size_t)get_int(&r, "the text length", 0, (int64_t)r.n - 8);
+      r.off += lens[i];
+      PetscCall(done(comm, path, &r));
+      total += lens[i] + 1;
+    }
+    PetscCall(PetscMalloc1(total, &tr->text));
+    total = 0;
+    for (int i = 0; i < 3; i++) {
+      memcpy(tr->text + total, (const char *)section(sec, n, tn[i])->data + 8, lens[i]);
+      tr->text[total + lens[i]] = '\0';
+      *dst[i]                   = tr->text + total;
+      total += lens[i] + 1;
+    }
+  }
+
+  /* the parameter count follows from the configuration */
+  PetscCheck(!model_create(&tr->cfg, 1, 1, &m), comm, RACI_ERR_INPUT,
+             "checkpoint '%s' holds a model configuration raci cannot build", path);
+  tr->st.np = model_nparams(m);
+  model_destroy(&m);
+  PetscCall(
+      PetscCalloc4(tr->st.np, &tr->st.params, tr->st.np, &tr->st.mom, tr->st.np, &tr->st.vel, tr->st.np, &tr->st.best));
+  PetscCall(reader(comm, path, sec, n, "state", &r));
+  dec_state(&r, &tr->st);
+  PetscCall(done(comm, path, &r));
+  {
+    const char *an[4]  = {"params", "best", "adam_m", "adam_v"};
+    float      *dst[4] = {tr->st.params, tr->st.best, tr->st.mom, tr->st.vel};
+    for (int i = 0; i < 4; i++) {
+      PetscCall(reader(comm, path, sec, n, an[i], &r));
+      dec_floats(&r, dst[i], tr->st.np);
+      PetscCall(done(comm, path, &r));
+    }
+  }
+
+  /* the memory bank */
+  bk->Z = tr->cfg.Z, bk->V = tr->cfg.Z + 2 * tr->cfg.T;
+  PetscCall(reader(comm, path, sec, n, "bank_owner", &r));
+  bk->M = (int)get_int(&r, "the bank size", 0, ((int64_t)r.n - 8) / 8);
+  PetscCall(PetscMalloc4((size_t)bk->M * bk->Z + 1, &bk->key, (size_t)bk->M * bk->V + 1, &bk->val, bk->M + 1,
+                         &bk->owner, bk->M + 1, &bk->lkey));
+  for (int i = 0; i < bk->M; i++) bk->owner[i] = (int32_t)get_int(&r, "a bank owner", 0, INT32_MAX);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, "bank_lkey", &r));
+  get_int(&r, "the bank size", bk->M, bk->M);
+  for (int i = 0; i < bk->M; i++) bk->lkey[i] = (int64_t)get_u64(&r);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, "bank_key", &r));
+  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank key size", bk->Z, bk->Z);
+  get_f32s(&r, bk->key, (size_t)bk->M * bk->Z);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, "bank_val", &r));
+  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank value size", bk->V, bk->V);
+  get_f32s(&r, bk->val, (size_t)bk->M * bk->V);
+  PetscCall(done(comm, path, &r));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_load(MPI_Comm comm, const char *path, Trained *tr)
+{
+  IoSection *sec;
+  int        n;
+
+  PetscFunctionBeginUser;
+  PetscCall(io_ckpt_read(comm, path, &sec, &n));
+  PetscCall(ckpt_decode(comm, path, sec, n, tr));
+  PetscCall(io_ckpt_free(&sec, n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_free(Trained *tr)
+{
+  PetscFunctionBeginUser;
+  if (tr->st.params)
+    PetscCall(train_state_destroy(&tr->st));
+  else
+    PetscCall(train_bank_free(&tr->st.bank));
+  PetscCall(PetscFree(tr->text));
+  tr->roles = tr->tatts = tr->units = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ------------------------------------------------------------ comparisons
+ * The first field that differs, as "OPTION A there, B here", into why. */
+
+#define DIFF(opt, a, b)                                                                                         \
+  do {                                                                                                          \
+    if (!why[0] && (a) != (b)) snprintf(why, len, "%s %.10g there, %.10g here", opt, (double)(a), (double)(b)); \
+  } while (0)
+
+static void network_diff(const ModelConfig *a, const ModelConfig *b, PetscBool norm, char *why, size_t len)
+{
+  if (a->kind != b->kind) snprintf(why, len, "-model %s there, %s here", kind_name[a->kind], kind_name[b->kind]);
+  DIFF("-raci_no_retrieval", a->no_retrieval, b->no_retrieval);
+  DIFF("-raci_no_slow", a->no_slow, b->no_slow);
+  DIFF("-raci_no_film", a->no_film, b->no_film);
+  DIFF("fast features", a->F, b->F);
+  DIFF("static features", a->S, b->S);
+  DIFF("targets", a->T, b->T);
+  DIFF("-raci_fast_days", a->Lf, b->Lf);
+  DIFF("-raci_blocks", a->P, b->P);
+  DIFF("-raci_hidden", a->Hf, b->Hf);
+  DIFF("-raci_slow_hidden", a->Hs, b->Hs);
+  DIFF("slow head size", a->Hz, b->Hz);
+  DIFF("-raci_z", a->Z, b->Z);
+  DIFF("-raci_attn", a->A, b->A);
+  DIFF("-raci_ks", a->Ks, b->Ks);
+  DIFF("-raci_kf", a->Kf, b->Kf);
+  DIFF("-raci_head", a->Ho, b->Ho);
+  DIFF("transformer width", a->D, b->D);
+  DIFF("transformer heads", a->NH, b->NH);
+  DIFF("transformer feed-forward size", a->FF, b->FF);
+  for (int k = 0; k < a->T && k < b->T && !why[0]; k++) {
+    char what[64];
+    if (strcmp(a->target[k], b->target[k]))
+      snprintf(why, len, "target %d %s there, %s here", k + 1, a->target[k], b->target[k]);
+    snprintf(what, sizeof what, "loss weight of %s", a->target[k]);
+    DIFF(what, a->w[k], b->w[k]);
+    if (!norm) continue;
+    snprintf(what, sizeof what, "normalisation mean of %s", a->target[k]);
+    DIFF(what, a->mu[k], b->mu[k]);
+    snprintf(what, sizeof what, "normalisation sd of %s", a->target[k]);
+    DIFF(what, a->sigma[k], b->sigma[k]);
+  }
+}
+
+static void options_diff(const TrainOptions *a, const TrainOptions *b, char *why, size_t len)
+{
+  if (strcmp(a->model, b->model)) snprintf(why, len, "-model %s there, %s here", a->model, b->model);
+  DIFF("-raci_slow_days", a->Ls, b->Ls);
+  DIFF("-train_lr", a->lr, b->lr);
+  DIFF("-train_wd", a->wd, b->wd);
+  DIFF("-train_beta1", a->beta1, b->beta1);
+  DIFF("-train_beta2", a->beta2, b->beta2);
+  DIFF("-train_eps", a->eps, b->eps);
+  DIFF("-train_batch", a->batch, b->batch);
+  DIFF("-train_steps", a->steps, b->steps);
+  DIFF("-train_patience", a->patience, b->patience);
+  DIFF("-train_seed", a->seed, b->seed);
+  DIFF("-train_patch", a->patch, b->patch);
+  DIFF("-train_bank_days", a->bank_days, b->bank_days);
+  DIFF("-train_bank_every", a->bank_every, b->bank_every);
+  DIFF("-train_val_stride", a->val_stride, b->val_stride);
+  DIFF("-train_bank_max", a->bank_max, b->bank_max);
+}
+
+PetscErrorCode ckpt_check_resume(MPI_Comm comm, const char *path, const Trained *tr, const char *roles,
+                                 const ModelConfig *cfg, const TrainOptions *to)
+{
+  char why[256] = "";
+
+  PetscFunctionBeginUser;
+  PetscCheck(!strcmp(tr->roles, roles), comm, RACI_ERR_INPUT,
+             "checkpoint '%s' was trained on other variables (%s) than these (%s)", path, tr->roles, roles);
+  network_diff(&tr->cfg, cfg, PETSC_TRUE, why, sizeof why);
+  PetscCheck(
+      !why[0], comm, RACI_ERR_INPUT,
+      "checkpoint '%s' is from a different model configuration (%s); resume with the options of the run that wrote it",
+      path, why);
+  options_diff(&tr->to, to, why, sizeof why);
+  PetscCheck(!why[0], comm, RACI_ERR_INPUT,
+             "checkpoint '%s' was written with other training options (%s; only -train_epochs, -train_check_every and "
+             "-quiet may change on -resume)",
+             path, why);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode ckpt_check_init(MPI_Comm comm, const char *path, const Trained *tr, const char *roles,
+                               const ModelConfig *cfg, const TrainOptions *to)
+{
+  char why[256] = "";
+
+  PetscFunctionBeginUser;
+  (void)to;
+  PetscCheck(
+      !strcmp(tr->roles, roles), comm, RACI_ERR_INPUT,
+      "-init_from '%s' was trained on other variables (%s) than these (%s); give both runs the same -fast, -slow "
+      "and -target",
+      path, tr->roles, roles);
+  network_diff(&tr->cfg, cfg, PETSC_FALSE, why, sizeof why); /* the normalisation is the data's own */
+  PetscCheck(!why[0], comm, RACI_ERR_INPUT,
+             "-init_from '%s' is a different network (%s); use the model options of the run that wrote it", path, why);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
