@@ -31,16 +31,16 @@
 
 /* A trained model and, for -resume, its optimiser and loop state. */
 typedef struct {
-  ModelConfig  cfg;   /* the network, with the targets' normalisation */
-  TrainOptions to;    /* model options (model, windows, sizes) and optimiser and loop options;
-                         -quiet and -train_check_every are not recorded (false, 0 on load) */
-  const char  *roles; /* "fast:A,B;slow:C;target:D;" in the order the model reads them */
-  const char  *tatts; /* "name|units|long_name|standard_name\n" per target */
-  const char  *units; /* "name|units\n" per fast and slow variable */
-  SampleNorm   norm;  /* input normalisation and class values (tmean, tstd not recorded) */
-  TrainState   st;    /* params, best, moments, position, early stopping, bank */
-  int          int_bytes; /* on load: sizeof(PetscInt) of the writer */
-  char        *text;  /* on load: storage of roles, tatts and units; owned */
+  ModelConfig  cfg;      /* the network, with the targets' normalisation */
+  TrainOptions to;       /* model options (model, windows, sizes) and optimiser and loop options;
+                            -quiet and -train_check_every are not recorded (false, 0 on load) */
+  const char *roles;     /* "fast:A,B;slow:C;target:D;" in the order the model reads them */
+  const char *tatts;     /* "name|units|long_name|standard_name\n" per target */
+  const char *units;     /* "name|units\n" per fast and slow variable */
+  SampleNorm  norm;      /* input normalisation and class values (tmean, tstd not recorded) */
+  TrainState  st;        /* params, best, moments, position, early stopping, bank */
+  int         int_bytes; /* on load: sizeof(PetscInt) of the writer */
+  char       *text;      /* on load: storage of roles, tatts and units; owned */
 } Trained;
 
 /* Write tr (texts and arrays are the caller's) to path: collective, rank 0

@@ -21,14 +21,14 @@
 
 /* PETSc 3.18 (Debian 12) predates PETSC_SUCCESS. */
 #ifndef PETSC_SUCCESS
-  #define PETSC_SUCCESS ((PetscErrorCode)0)
+#  define PETSC_SUCCESS ((PetscErrorCode)0)
 #endif
 
 /* Error classes of bad user input: options, files, variables. */
-#define RACI_ERR_INPUT PETSC_ERR_USER_INPUT   /* bad option or option value */
-#define RACI_ERR_OPEN  PETSC_ERR_FILE_OPEN    /* file missing or unreadable */
-#define RACI_ERR_READ  PETSC_ERR_FILE_READ    /* file present but unusable  */
-#define RACI_ERR_WRITE PETSC_ERR_FILE_WRITE   /* output cannot be written   */
+#define RACI_ERR_INPUT PETSC_ERR_USER_INPUT      /* bad option or option value */
+#define RACI_ERR_OPEN  PETSC_ERR_FILE_OPEN       /* file missing or unreadable */
+#define RACI_ERR_READ  PETSC_ERR_FILE_READ       /* file present but unusable  */
+#define RACI_ERR_WRITE PETSC_ERR_FILE_WRITE      /* output cannot be written   */
 #define RACI_ERR_DATA  PETSC_ERR_FILE_UNEXPECTED /* content violates the data contract */
 
 /* Call right after PetscInitialize: installs the error handler and remembers
@@ -51,7 +51,8 @@ PetscErrorCode core_agree(MPI_Comm comm, PetscBool local_ok, PetscBool *all_ok);
  * errno err (0: fine): the message is fmt followed by ": strerror(err)".
  * The other ranks' code, err and arguments are not read. Collective. */
 PetscErrorCode core_rank0_check(MPI_Comm comm, PetscErrorCode code, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(3, 4);
-PetscErrorCode core_rank0_errno(MPI_Comm comm, PetscErrorCode code, long err, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(4, 5);
+PetscErrorCode core_rank0_errno(MPI_Comm comm, PetscErrorCode code, long err, const char *fmt, ...)
+    PETSC_ATTRIBUTE_FORMAT(4, 5);
 
 /* Fails with RACI_ERR_INPUT naming the first option given on the command line
  * (or in an options file) that no part of raci has read. Call once all of a
@@ -97,12 +98,12 @@ int            core_probe_writable(const char *path); /* local: 0 or the errno t
  * to the temporary, checks every status (write, fsync, close) and renames it
  * into place, or removes it, leaves the old file as it was and returns the
  * errno. Local. */
-FILE          *core_text_open(const char *path, char *tmp, size_t len);
-int            core_text_commit(FILE *fp, const char *tmp, const char *path);
+FILE *core_text_open(const char *path, char *tmp, size_t len);
+int   core_text_commit(FILE *fp, const char *tmp, const char *path);
 /* Before PetscInitialize: Open MPI's file I/O through ROMIO unless the user
  * chose (OMPI_MCA_io), and no lockedfile shared-file-pointer component
  * unless the user chose (OMPI_MCA_sharedfp); see docs/ARCHITECTURE.md. */
-void           core_mpi_io_defaults(void);
+void core_mpi_io_defaults(void);
 
 /* Command-line options (src/core/options.c). Every command reads its
  * options with these, never with PetscOptionsInt and friends: a value that
@@ -116,26 +117,32 @@ void           core_mpi_io_defaults(void);
 void           core_help_set(PetscBool on);
 PetscBool      core_help(void);
 PetscErrorCode core_opt_section(MPI_Comm comm, const char *title); /* a heading in -help */
-PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, PetscInt def, PetscInt min, PetscInt max, PetscInt *val, PetscBool *set);
+PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, PetscInt def, PetscInt min, PetscInt max,
+                            PetscInt *val, PetscBool *set);
 #define CORE_OPT_CLOSED   0
 #define CORE_OPT_OPEN_MIN 1 /* min itself excluded */
 #define CORE_OPT_OPEN_MAX 2 /* max itself excluded */
 /* finite, in [min, max] (open ends per `open`); max PETSC_MAX_REAL: no upper bound */
-PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min, PetscReal max, int open, PetscReal *val, PetscBool *set);
-PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val, PetscBool *set);
+PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min,
+                             PetscReal max, int open, PetscReal *val, PetscBool *set);
+PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val,
+                             PetscBool *set);
 /* -quiet (default false), the same option in every command that prints progress or a summary */
 PetscErrorCode core_opt_quiet(MPI_Comm comm, PetscBool *quiet);
 /* default: the incoming contents of val; a value of len characters or more is refused */
-PetscErrorCode core_opt_string(MPI_Comm comm, const char *name, const char *help, char *val, size_t len, PetscBool *set);
+PetscErrorCode core_opt_string(MPI_Comm comm, const char *name, const char *help, char *val, size_t len,
+                               PetscBool *set);
 /* comma-separated names; *n in: the most accepted, out: the count; list[i]
  * are PetscMalloc'ed (the caller frees them); empty names are refused */
-PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *help, char **list, PetscInt *n, PetscBool *set);
+PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *help, char **list, PetscInt *n,
+                                PetscBool *set);
 /* nmin .. nmax comma-separated finite numbers; *n in: the count of defaults
  * in val (shown by -help), out: the count read when given */
-PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help, PetscReal *val, PetscInt nmin, PetscInt nmax, PetscInt *n, PetscBool *set);
+PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help, PetscReal *val, PetscInt nmin,
+                              PetscInt nmax, PetscInt *n, PetscBool *set);
 /* Is this error PETSc's complaint about a malformed option value (options
  * PETSc reads itself)? The error handler prints it as one line. */
-PetscBool      core_opt_petsc_error(PetscErrorCode n, const char *mess);
+PetscBool core_opt_petsc_error(PetscErrorCode n, const char *mess);
 /* Fails with RACI_ERR_INPUT "<what> would need about N GB of memory per
  * rank, more than ..." when the largest of the ranks' estimates exceeds the
  * node's physical memory divided by the ranks on the node. Collective. */
@@ -177,21 +184,32 @@ static inline double core_rng_normal(uint64_t seed, uint64_t a, uint64_t b, uint
  * are sub-streams of CORE_RNG_WEATHER numbered in src/sim/weather.c and
  * SIM_STREAM_* of sim.h. */
 typedef enum {
-  CORE_RNG_SIM_TOWERS   = 0x70e4, /* simulate: which land cells get a tower (a: cell) */
-  CORE_RNG_SIM_NOISE    = 0x401e, /* + variable: simulate's observation noise (a: cell, b: day) */
-  CORE_RNG_WEATHER      = 0x5eed, /* weather lattice node values (a: node, b: sub-stream and day) */
-  CORE_RNG_PRECIP       = 0x8,    /* weather: the amount of rain on a wet day (a: cell, b: day) */
-  CORE_RNG_FOLD         = 0xf01d, /* stratified folds: tie-break order of sites (a: site) */
-  CORE_RNG_VALIDATION   = 0x5917, /* validation split of training locations (a: location) */
-  CORE_RNG_INIT         = 0x1a1f, /* initial network weights (a: tensor, b: element) */
-  CORE_RNG_BANK_KEEP    = 0xba6e, /* train: which locations the memory bank keeps (a: location) */
-  CORE_RNG_EPOCH_DAY    = 0xba4c, /* + query slot: a location's query days of an epoch (a: location, b: epoch) */
-  CORE_RNG_PATCH_RATE   = 0x9a7c, /* + patch slot: whether a patch gets another query (a: patch, b: step key) */
-  CORE_RNG_PATCH_DAY    = 0xda7,  /* + patch slot: that query's day (a: patch, b: step key) */
+  CORE_RNG_SIM_TOWERS = 0x70e4, /* simulate: which land cells get a tower (a: cell) */
+  CORE_RNG_SIM_NOISE  = 0x401e, /* + variable: simulate's observation noise (a: cell, b: day) */
+  CORE_RNG_WEATHER    = 0x5eed, /* weather lattice node values (a: node, b: sub-stream and day) */
+  CORE_RNG_PRECIP     = 0x8,    /* weather: the amount of rain on a wet day (a: cell, b: day) */
+  CORE_RNG_FOLD       = 0xf01d, /* stratified folds: tie-break order of sites (a: site) */
+  CORE_RNG_VALIDATION = 0x5917, /* validation split of training locations (a: location) */
+  CORE_RNG_INIT       = 0x1a1f, /* initial network weights (a: tensor, b: element) */
+  CORE_RNG_BANK_KEEP  = 0xba6e, /* train: which locations the memory bank keeps (a: location) */
+  CORE_RNG_EPOCH_DAY  = 0xba4c, /* + query slot: a location's query days of an epoch (a: location, b: epoch) */
+  CORE_RNG_PATCH_RATE = 0x9a7c, /* + patch slot: whether a patch gets another query (a: patch, b: step key) */
+  CORE_RNG_PATCH_DAY  = 0xda7,  /* + patch slot: that query's day (a: patch, b: step key) */
 } CoreRngStream;
 
 /* Log stages, so -log_view shows where time goes. */
-typedef enum { CORE_STAGE_LOAD, CORE_STAGE_SIMULATE, CORE_STAGE_RETRIEVAL, CORE_STAGE_FORWARD, CORE_STAGE_BACKWARD, CORE_STAGE_REDUCE, CORE_STAGE_OPTIMIZER, CORE_STAGE_EVAL, CORE_STAGE_WRITE, CORE_NUM_STAGES } CoreStage;
+typedef enum {
+  CORE_STAGE_LOAD,
+  CORE_STAGE_SIMULATE,
+  CORE_STAGE_RETRIEVAL,
+  CORE_STAGE_FORWARD,
+  CORE_STAGE_BACKWARD,
+  CORE_STAGE_REDUCE,
+  CORE_STAGE_OPTIMIZER,
+  CORE_STAGE_EVAL,
+  CORE_STAGE_WRITE,
+  CORE_NUM_STAGES
+} CoreStage;
 PetscErrorCode core_stage_push(CoreStage s);
 PetscErrorCode core_stage_pop(void);
 

@@ -25,8 +25,8 @@ extern const char *const role_name[NUM_ROLES]; /* "none", "fast", "slow", "targe
 
 /* Which variables play which role, as asked on the command line. */
 typedef struct {
-  int  n[NUM_ROLES];
-  char name[NUM_ROLES][DATA_MAX_VARS][NC_MAX_NAME + 1];
+  int       n[NUM_ROLES];
+  char      name[NUM_ROLES][DATA_MAX_VARS][NC_MAX_NAME + 1];
   PetscBool given[NUM_ROLES]; /* the option was on the command line */
 } RoleOptions;
 
@@ -39,32 +39,32 @@ PetscErrorCode data_opt_halo(MPI_Comm comm, PetscInt *halo);
 PetscErrorCode data_var_role(const IoFile *f, int v, const RoleOptions *ro, Role *role);
 
 typedef struct {
-  char  name[NC_MAX_NAME + 1];
-  Role  role;
-  int   varid;
+  char   name[NC_MAX_NAME + 1];
+  Role   role;
+  int    varid;
   float *val; /* fast/target: (nt_read, gym, gxm); slow: (gym, gxm); NaN = missing; owned */
 } DataVar;
 
 typedef struct {
-  MPI_Comm comm;
-  IoFile  *file;   /* open for the Dataset's lifetime; owned */
-  Layout   layout;
-  int      xdim, ydim, tdim; /* file dimension ids; ydim = -1 for sites, tdim = -1 without time */
-  int      time_varid;        /* -1 when the file has no time coordinate */
-  PetscInt nt;                /* time steps in the file */
-  double  *time;              /* (nt) time coordinate values; owned */
-  CfTime   cftime;
+  MPI_Comm  comm;
+  IoFile   *file; /* open for the Dataset's lifetime; owned */
+  Layout    layout;
+  int       xdim, ydim, tdim; /* file dimension ids; ydim = -1 for sites, tdim = -1 without time */
+  int       time_varid;       /* -1 when the file has no time coordinate */
+  PetscInt  nt;               /* time steps in the file */
+  double   *time;             /* (nt) time coordinate values; owned */
+  CfTime    cftime;
   PetscBool has_cftime;
-  Tile     tile;
-  int      nvar;              /* role variables, fast first, then slow, then target */
-  DataVar  var[DATA_MAX_VARS];
-  PetscInt t0, ntr;           /* time steps held in val: [t0, t0 + ntr) */
+  Tile      tile;
+  int       nvar; /* role variables, fast first, then slow, then target */
+  DataVar   var[DATA_MAX_VARS];
+  PetscInt  t0, ntr; /* time steps held in val: [t0, t0 + ntr) */
   /* What data_read has seen so far, over owned locations of this rank: */
-  PetscInt nvalid[DATA_MAX_VARS]; /* valid values per variable */
-  unsigned char *usable;          /* (ym, xm) 1 while every fast and slow value is valid; owned */
+  PetscInt       nvalid[DATA_MAX_VARS]; /* valid values per variable */
+  unsigned char *usable;                /* (ym, xm) 1 while every fast and slow value is valid; owned */
   /* value checks of data_read, off unless data_checks_enable turned them on (train, predict) */
   PetscBool check_values, oor_missing;
-  PetscInt  checked_to;           /* out-of-range values of steps before this have been reported */
+  PetscInt  checked_to; /* out-of-range values of steps before this have been reported */
 } Dataset;
 
 /* What train and predict check beyond the layout: -out_of_range error|missing
@@ -92,7 +92,7 @@ PetscErrorCode data_var_units(const Dataset *ds, int k, char *buf, size_t len);
 /* A location id that depends on the location only, not on the file's layout:
  * site id (when the file has them) or longitude and latitude rounded to
  * 1e-4 degrees, longitudes taken modulo 360 (gid only without coordinates). Local. */
-int64_t data_location_key(double lon, double lat, const char *site, int64_t gid);
+int64_t        data_location_key(double lon, double lat, const char *site, int64_t gid);
 PetscErrorCode data_close(Dataset **ds);
 
 /* After the reads: fails (RACI_ERR_DATA) when a fast or slow variable has no
@@ -101,7 +101,10 @@ PetscErrorCode data_close(Dataset **ds);
 PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *total);
 
 /* Index of location (x, y) of the ghosted tile in a val plane. */
-static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y) { return (y - t->gys) * t->gxm + (x - t->gxs); }
+static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y)
+{
+  return (y - t->gys) * t->gxm + (x - t->gxs);
+}
 
 /* ------------------------------------------------------------ outputs
  * Output files share the input's layout: the same time, y/x or site
@@ -109,11 +112,11 @@ static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y) {
  * site_id) and global attributes copied, Conventions = CF-1.8, and a
  * `history` line with raci's version and command line in front. */
 
-#define DATA_FILL (-9999.0f) /* _FillValue of every float field raci writes */
+#define DATA_FILL       (-9999.0f) /* _FillValue of every float field raci writes */
 #define DATA_MAX_COORDS 8
 
 typedef struct {
-  int tdim, ydim, xdim;           /* output dimension ids (-1 when absent) */
+  int tdim, ydim, xdim; /* output dimension ids (-1 when absent) */
   int ncoord;
   int coord_src[DATA_MAX_COORDS]; /* input varid of each copied coordinate */
   int coord_dst[DATA_MAX_COORDS]; /* its output varid */
@@ -122,18 +125,21 @@ typedef struct {
 /* Define mode: dimensions, coordinates, global attributes. title: NULL keeps the input's. */
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L);
 /* Define mode: a float field over (time, y, x) / (time, site), or without time. */
-PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid);
+PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name,
+                              PetscBool timevarying, int *varid);
 /* The same with any leading dimension (lead: output dimension id, -1 for
  * none), e.g. a component axis; data_iput_field writes it with t0, nt as the
  * start and count along that dimension. */
-PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead, int *varid);
+PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead,
+                                   int *varid);
 /* Data mode: write the coordinate values (collective, completes its writes). */
 PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayout *L);
 /* Data mode: pack the owned part of `ghosted` (nt planes of tile t plus its
  * halo) into `pack` (nt * owned count), NaN -> DATA_FILL, and queue its write
  * at time step t0 of a (time, y, x) field (grid) or (time, site) field.
  * `pack` must live until io_wait_all. */
-PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack);
+PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0,
+                               PetscInt nt, const float *ghosted, float *pack);
 
 /* ------------------------------------------------------------ samples
  * What training and prediction read (docs/MODEL.md section 1): normalised
@@ -148,7 +154,7 @@ PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int va
 typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
 
 #define DATA_MAX_BOXES 8
-#define DATA_MAX_CATS 16
+#define DATA_MAX_CATS  16
 
 /* Which locations train, validate and test: -split_test_box, -split_test_sites,
  * -split_folds/-split_fold/-split_strata (site files: leave-sites-out k-fold,
@@ -160,10 +166,10 @@ typedef struct {
   char      sites[DATA_MAX_VARS][32];
   int       nsites;
   PetscReal val_frac;
-  PetscBool val_frac_set;                /* -split_val_frac was given (training refuses a draw of no location) */
+  PetscBool val_frac_set; /* -split_val_frac was given (training refuses a draw of no location) */
   PetscInt  seed;
-  PetscInt  nfolds, fold;                /* -split_folds K -split_fold k: sites of fold k are the test set */
-  char      strata[NC_MAX_NAME + 1];     /* -split_strata: class variable the folds are stratified by */
+  PetscInt  nfolds, fold;            /* -split_folds K -split_fold k: sites of fold k are the test set */
+  char      strata[NC_MAX_NAME + 1]; /* -split_strata: class variable the folds are stratified by */
   PetscBool strata_set;
 } SplitOptions;
 
@@ -175,7 +181,7 @@ typedef struct {
   float fmean[DATA_MAX_VARS], fstd[DATA_MAX_VARS];
   float smean[DATA_MAX_VARS], sstd[DATA_MAX_VARS]; /* numeric slow variables */
   float tmean[DATA_MAX_VARS], tstd[DATA_MAX_VARS];
-  int   ncat[DATA_MAX_VARS];                       /* categories of a class variable, 0 if numeric */
+  int   ncat[DATA_MAX_VARS]; /* categories of a class variable, 0 if numeric */
   float cat[DATA_MAX_VARS][DATA_MAX_CATS];
 } SampleNorm;
 
@@ -188,30 +194,31 @@ typedef struct {
   char           target[DATA_MAX_VARS][NC_MAX_NAME + 1];
   /* locations (compact) */
   int            nloc;
-  int           *ghost;   /* (nloc) index in the tile plus halo */
-  int64_t       *gid;     /* (nloc) global location id: y * nx + x, or the site index */
-  int64_t       *lkey;    /* (nloc) data_location_key: the same location in any file has the same key */
+  int           *ghost; /* (nloc) index in the tile plus halo */
+  int64_t       *gid;   /* (nloc) global location id: y * nx + x, or the site index */
+  int64_t       *lkey;  /* (nloc) data_location_key: the same location in any file has the same key */
   double        *lon, *lat;
   unsigned char *owned, *split;
-  float         *xn;      /* (nloc, nt, F) normalised fast drivers */
-  float         *sf;      /* (nloc, S) static features */
-  float         *y;       /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
-  int32_t       *nbr;     /* (nloc, Kf) compact neighbours (owned locations), -1 none */
+  float         *xn;  /* (nloc, nt, F) normalised fast drivers */
+  float         *sf;  /* (nloc, S) static features */
+  float         *y;   /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
+  int32_t       *nbr; /* (nloc, Kf) compact neighbours (owned locations), -1 none */
   /* query days: days d whose fast window [d - Lf + 1, d] has every driver
    * (towers on a shared time axis miss days outside their record) */
-  int           *nq;      /* (nloc) number of query days */
-  int64_t       *qoff;    /* (nloc) -1: every day held is present (days Lf-1 .. nt-1); else offset in qday */
-  int32_t       *qday;    /* the ascending query days of the locations with gaps */
-  int64_t        nunusable; /* owned locations, all ranks, with a missing slow value or no query day */
-  int            count[4]; /* owned locations per split */
-  int64_t        nglobal[4]; /* locations per split, all ranks */
+  int     *nq;         /* (nloc) number of query days */
+  int64_t *qoff;       /* (nloc) -1: every day held is present (days Lf-1 .. nt-1); else offset in qday */
+  int32_t *qday;       /* the ascending query days of the locations with gaps */
+  int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no query day */
+  int      count[4];   /* owned locations per split */
+  int64_t  nglobal[4]; /* locations per split, all ranks */
 } SampleSet;
 
 /* From the days data_read holds. norm NULL (training): normalisation computed
  * over the training locations, targets required. norm given (prediction):
  * used as is, class variables must have its categories, and targets are not
  * read (y = NULL, T = 0). */
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf, const SampleNorm *norm, SampleSet **ss);
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf,
+                                   const SampleNorm *norm, SampleSet **ss);
 PetscErrorCode data_samples_destroy(SampleSet **ss);
 /* The k-th query day of location c (0 <= k < ss->nq[c]), and whether day d is one. */
 int       data_query_day(const SampleSet *ss, int c, int k);
@@ -230,7 +237,7 @@ PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, D
 /* A batch under construction: queries (location, day) and the rows they need. */
 typedef struct {
   int      maxq, maxr, Q, R, T;
-  int     *rloc, *rday;   /* (maxr) location and day of each fast-encoder row */
+  int     *rloc, *rday; /* (maxr) location and day of each fast-encoder row */
   float   *xf, *xb, *s, *y;
   uint8_t *eb;
   int32_t *nb;
@@ -242,6 +249,7 @@ PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBat
 PetscErrorCode data_batch_destroy(SampleBatch *b);
 /* Fill b from Q queries (compact location, day >= Lf - 1) and point mb at it;
  * without targets in ss, mb->y holds NaN for T targets as b was created for. */
-PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b, ModelBatch *mb);
+PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b,
+                               ModelBatch *mb);
 
 #endif

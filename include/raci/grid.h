@@ -12,17 +12,18 @@
 #include <petscdmda.h>
 
 typedef struct {
-  PetscInt nx, ny;            /* global size; sites: nx = number of sites, ny = 1 */
-  PetscInt halo;              /* ghost width in cells (0 for sites) */
-  PetscInt xs, ys, xm, ym;    /* owned box: start and width */
-  PetscInt gxs, gys, gxm, gym; /* owned box plus halo, clipped at the domain edge */
-  PetscMPIInt px, py;         /* process grid */
-  DM       da;                /* owned here; NULL for sites */
+  PetscInt    nx, ny;             /* global size; sites: nx = number of sites, ny = 1 */
+  PetscInt    halo;               /* ghost width in cells (0 for sites) */
+  PetscInt    xs, ys, xm, ym;     /* owned box: start and width */
+  PetscInt    gxs, gys, gxm, gym; /* owned box plus halo, clipped at the domain edge */
+  PetscMPIInt px, py;             /* process grid */
+  DM          da;                 /* owned here; NULL for sites */
 } Tile;
 
 /* row_weight (ny) or NULL: with whole-row tiles (the default when every rank
  * gets 8 rows or more), rows are split into ranges of about equal weight. */
-PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight, Tile *tile);
+PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight,
+                                Tile *tile);
 PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *tile);
 PetscErrorCode grid_tile_destroy(Tile *tile);
 

@@ -38,14 +38,14 @@ typedef struct {
 } IoVar;
 
 typedef struct {
-  MPI_Comm comm;
-  int      ncid;
-  char     path[PETSC_MAX_PATH_LEN];
-  int      format;   /* NC_FORMAT_CLASSIC, _64BIT_OFFSET or _64BIT_DATA */
+  MPI_Comm   comm;
+  int        ncid;
+  char       path[PETSC_MAX_PATH_LEN];
+  int        format; /* NC_FORMAT_CLASSIC, _64BIT_OFFSET or _64BIT_DATA */
   MPI_Offset size;   /* bytes on disk */
-  int      ndims, nvars, unlimdim;
-  IoDim   *dims;     /* (ndims) owned */
-  IoVar   *vars;     /* (nvars) owned */
+  int        ndims, nvars, unlimdim;
+  IoDim     *dims; /* (ndims) owned */
+  IoVar     *vars; /* (nvars) owned */
   /* output only */
   PetscBool writing;
   char      tmppath[PETSC_MAX_PATH_LEN];
@@ -69,9 +69,11 @@ PetscErrorCode io_att_double(const IoFile *f, int varid, const char *att, double
 /* Up to nmax values of a numeric attribute as double; *n = 0 when absent. Local. */
 PetscErrorCode io_att_doubles(const IoFile *f, int varid, const char *att, double *vals, int nmax, int *n);
 /* Hyperslab as float, missing -> NaN, unpacked. Collective; count may be 0 on some ranks. */
-PetscErrorCode io_read_float(const IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], float *buf);
+PetscErrorCode io_read_float(const IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[],
+                             float *buf);
 /* Hyperslab as raw double (coordinates, time). Collective. */
-PetscErrorCode io_read_double(const IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], double *buf);
+PetscErrorCode io_read_double(const IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[],
+                              double *buf);
 /* Hyperslab of a char variable. Collective. */
 PetscErrorCode io_read_text(const IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], char *buf);
 
@@ -87,8 +89,10 @@ PetscErrorCode io_put_att_float(IoFile *f, int varid, const char *att, nc_type t
 PetscErrorCode io_copy_atts(const IoFile *src, int srcvar, IoFile *dst, int dstvar, const char *const skip[]);
 PetscErrorCode io_enddef(IoFile *f);
 /* Non-blocking writes: queue any number, then io_wait_all (buffers must live until then). */
-PetscErrorCode io_iput_float(IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], const float *buf);
-PetscErrorCode io_iput_double(IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], const double *buf);
+PetscErrorCode io_iput_float(IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[],
+                             const float *buf);
+PetscErrorCode io_iput_double(IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[],
+                              const double *buf);
 PetscErrorCode io_iput_text(IoFile *f, int varid, const MPI_Offset start[], const MPI_Offset count[], const char *buf);
 PetscErrorCode io_wait_all(IoFile *f);
 /* Close and rename the temporary file into place. */
@@ -102,7 +106,7 @@ PetscErrorCode io_commit(IoFile **f);
 #define IO_CKPT_VERSION 1
 typedef struct {
   char   name[16];
-  void  *data;  /* write: caller's; read: owned by the section list */
+  void  *data; /* write: caller's; read: owned by the section list */
   size_t bytes;
 } IoSection;
 
@@ -110,14 +114,15 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
 PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **sec, int *n);
 PetscErrorCode io_ckpt_free(IoSection **sec, int n);
 /* The section called name, or an error naming the file and the section. */
-PetscErrorCode io_ckpt_find(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name, size_t bytes, const void **data);
+PetscErrorCode io_ckpt_find(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name,
+                            size_t bytes, const void **data);
 
 /* CF time axis: "<unit> since <date>" with a calendar. */
 typedef enum { CF_CAL_STANDARD, CF_CAL_PROLEPTIC, CF_CAL_JULIAN, CF_CAL_NOLEAP, CF_CAL_ALLLEAP, CF_CAL_360 } CfCalendar;
 typedef struct {
-  double     unit_seconds;         /* seconds per unit */
-  int        year, month, day;     /* epoch */
-  double     epoch_seconds;        /* seconds into the epoch day */
+  double     unit_seconds;     /* seconds per unit */
+  int        year, month, day; /* epoch */
+  double     epoch_seconds;    /* seconds into the epoch day */
   CfCalendar calendar;
 } CfTime;
 

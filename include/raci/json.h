@@ -32,12 +32,12 @@
 
 typedef struct {
   FILE *fp;
-  int   wrap;                       /* members of containers this deep or less: one per line */
-  int   depth;                      /* containers open */
-  int   keyed;                      /* a key was written; its value comes next */
-  int   err;                        /* misuse seen (json_finish reports it) */
-  int   nvalues;                    /* values written at the outermost level */
-  char  kind[JSON_MAX_DEPTH + 1];   /* per open container: '{' or '[' */
+  int   wrap;                        /* members of containers this deep or less: one per line */
+  int   depth;                       /* containers open */
+  int   keyed;                       /* a key was written; its value comes next */
+  int   err;                         /* misuse seen (json_finish reports it) */
+  int   nvalues;                     /* values written at the outermost level */
+  char  kind[JSON_MAX_DEPTH + 1];    /* per open container: '{' or '[' */
   char  members[JSON_MAX_DEPTH + 1]; /* per open container: has a member yet */
 } JsonWriter;
 
@@ -47,14 +47,14 @@ void json_object_end(JsonWriter *w);
 void json_array_begin(JsonWriter *w);
 void json_array_end(JsonWriter *w);
 void json_key(JsonWriter *w, const char *key);
-void json_string(JsonWriter *w, const char *s); /* NULL: null */
-void json_number(JsonWriter *w, double v);      /* "%.6g"; non-finite: null */
+void json_string(JsonWriter *w, const char *s);         /* NULL: null */
+void json_number(JsonWriter *w, double v);              /* "%.6g"; non-finite: null */
 void json_fixed(JsonWriter *w, double v, int decimals); /* "%.*f"; non-finite: null */
 void json_int(JsonWriter *w, long long v);
 void json_bool(JsonWriter *w, int v);
 void json_null(JsonWriter *w);
 /* Ends the text with a newline; 0 when exactly one value was written, every
  * container closed and every object member had a key and a value, else -1. */
-int  json_finish(JsonWriter *w);
+int json_finish(JsonWriter *w);
 
 #endif

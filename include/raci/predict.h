@@ -12,15 +12,15 @@
 #include <raci/train.h>
 
 typedef struct {
-  int    T, Z, nd;     /* outputs, regime size (0: the model has no regime embedding), days */
-  int    ndmax;        /* days the buffers hold */
-  size_t ng;           /* locations of a plane (tile plus halo) */
-  float *y;            /* (T, nd, ng) predictions, physical units; NaN where none */
+  int    T, Z, nd; /* outputs, regime size (0: the model has no regime embedding), days */
+  int    ndmax;    /* days the buffers hold */
+  size_t ng;       /* locations of a plane (tile plus halo) */
+  float *y;        /* (T, nd, ng) predictions, physical units; NaN where none */
   /* diagnostics, accumulated over the diagnostic days of every call */
-  double *zsum;        /* (Z, ng) sum of the regime embedding z */
-  double *fast;        /* (ng) sum of the fast role's share (the slow one's is ndiag - fast) */
-  double *ndiag;       /* (ng) diagnostic days summed */
-  long    cell_days;   /* predictions made (owned location-days) */
+  double *zsum;      /* (Z, ng) sum of the regime embedding z */
+  double *fast;      /* (ng) sum of the fast role's share (the slow one's is ndiag - fast) */
+  double *ndiag;     /* (ng) diagnostic days summed */
+  long    cell_days; /* predictions made (owned location-days) */
 } PredictOut;
 
 /* Buffers for nd days of the model's outputs over the planes of tile t. */
@@ -35,6 +35,7 @@ PetscErrorCode predict_out_reset(PredictOut *po, int nd);
  * whose record index is a multiple of diag_stride (0: none) also add the
  * regime embedding and the role shares (occlusion, docs/MODEL.md 8) to the
  * diagnostics. sb: a batch created for ss with the model's targets. */
-PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0, int diag_stride, SampleBatch *sb, PredictOut *po);
+PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0,
+                            int diag_stride, SampleBatch *sb, PredictOut *po);
 
 #endif

@@ -44,8 +44,11 @@ typedef struct {
 PetscErrorCode prep_csv_read(const char *path, PrepCsv *csv, char *msg, size_t len);
 PetscErrorCode prep_csv_destroy(PrepCsv *csv);
 /* Column index of name, -1 when absent. */
-int prep_csv_column(const PrepCsv *csv, const char *name);
-static inline const char *prep_csv_at(const PrepCsv *csv, int row, int col) { return csv->cell[(size_t)row * csv->ncol + col]; }
+int                       prep_csv_column(const PrepCsv *csv, const char *name);
+static inline const char *prep_csv_at(const PrepCsv *csv, int row, int col)
+{
+  return csv->cell[(size_t)row * csv->ncol + col];
+}
 
 /* ------------------------------------------------------------ parsing */
 /* A decimal number with nothing around it (strtod syntax, so "inf" and
@@ -71,24 +74,24 @@ typedef struct {
   char       classes[PETSC_MAX_PATH_LEN]; /* fluxdatakit: site,class table */
   int        nsites;                      /* 0: every site with a file */
   char       sites[PREP_MAX_SITES][PREP_ID_LEN];
-  PetscBool  use_gapfilled;  /* target from the gap-filled series */
-  PetscBool  oor_missing;    /* out-of-range values become missing instead of an error */
+  PetscBool  use_gapfilled; /* target from the gap-filled series */
+  PetscBool  oor_missing;   /* out-of-range values become missing instead of an error */
 } PrepOptions;
 
 /* One output variable: (time, site) when timevarying, else (site). */
 typedef struct {
-  char   name[32], units[24], role[8]; /* role "" : no raci_role */
-  char   long_name[128], standard_name[64], comment[96];
-  int    timevarying;
-  int    is_class; /* byte class codes 0..nclass-1 with flag_values/flag_meanings */
+  char name[32], units[24], role[8]; /* role "" : no raci_role */
+  char long_name[128], standard_name[64], comment[96];
+  int  timevarying;
+  int  is_class; /* byte class codes 0..nclass-1 with flag_values/flag_meanings */
 } PrepVar;
 
 /* What every rank needs to define the file: plain data, sent as bytes. */
 typedef struct {
   PrepFormat format;
   int        nsite, nt;
-  int        year0;   /* time units: days since year0-01-01 */
-  int64_t    day0;    /* first day of the axis, days since 1970-01-01 */
+  int        year0; /* time units: days since year0-01-01 */
+  int64_t    day0;  /* first day of the axis, days since 1970-01-01 */
   char       site[PREP_MAX_SITES][PREP_ID_LEN];
   int        nvar;
   PrepVar    var[PREP_MAX_VARS];

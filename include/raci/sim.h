@@ -11,22 +11,31 @@
 
 #include <raci/core.h>
 
-typedef enum { SIM_TUNDRA, SIM_BOREAL, SIM_TEMPERATE, SIM_GRASSLAND, SIM_CROPLAND, SIM_DESERT, SIM_WETLAND, SIM_NUM_REGIMES } SimRegime;
+typedef enum {
+  SIM_TUNDRA,
+  SIM_BOREAL,
+  SIM_TEMPERATE,
+  SIM_GRASSLAND,
+  SIM_CROPLAND,
+  SIM_DESERT,
+  SIM_WETLAND,
+  SIM_NUM_REGIMES
+} SimRegime;
 
 /* Process parameters of one regime (docs/SIMULATOR.md, table 2). */
 typedef struct {
   const char *name;
-  double      eps;                 /* light-use efficiency, g C per MJ of PAR */
+  double      eps;                  /* light-use efficiency, g C per MJ of PAR */
   double      fapar_min, fapar_max; /* canopy absorption, dormant and full */
-  double      t_green;             /* soil temperature of half green-up, degC */
-  double      topt, twidth, tmin;  /* GPP temperature optimum, width, cut-off, degC */
-  double      vpd0;                /* VPD of half GPP reduction, hPa */
-  double      w_lo, w_hi;          /* SWC (%) of zero and full water scalar; equal: no water limit */
-  double      ra_frac;             /* autotrophic respiration, fraction of GPP */
-  double      r10;                 /* heterotrophic respiration at 10 degC and 10 kg C m-2, g C m-2 d-1 */
-  double      q10;                 /* of heterotrophic respiration */
-  int         anaerobic;           /* 1: wet soil suppresses decomposition */
-  double      ch4_10;              /* CH4 at 10 degC, saturated, all wetland, nmol m-2 s-1 */
+  double      t_green;              /* soil temperature of half green-up, degC */
+  double      topt, twidth, tmin;   /* GPP temperature optimum, width, cut-off, degC */
+  double      vpd0;                 /* VPD of half GPP reduction, hPa */
+  double      w_lo, w_hi;           /* SWC (%) of zero and full water scalar; equal: no water limit */
+  double      ra_frac;              /* autotrophic respiration, fraction of GPP */
+  double      r10;                  /* heterotrophic respiration at 10 degC and 10 kg C m-2, g C m-2 d-1 */
+  double      q10;                  /* of heterotrophic respiration */
+  int         anaerobic;            /* 1: wet soil suppresses decomposition */
+  double      ch4_10;               /* CH4 at 10 degC, saturated, all wetland, nmol m-2 s-1 */
 } SimRegimeParams;
 
 extern const SimRegimeParams sim_regime[SIM_NUM_REGIMES];
@@ -40,24 +49,24 @@ typedef struct {
 
 /* Static maps and climate of one land cell. */
 typedef struct {
-  uint64_t id;             /* global cell index, y * nx + x */
-  double   lat, lon;       /* degrees */
-  double   cont;           /* continentality: 0 at the coast, 1 far inland */
-  double   elev;           /* m */
-  double   mat, amp;       /* annual mean and half range of air temperature, degC */
-  double   map;            /* mean annual precipitation, mm yr-1 */
-  double   pseason;        /* precipitation seasonality: +summer, -winter maximum */
-  double   wetland;        /* wetland fraction, 0..1 */
-  double   clay, soc, whc; /* %, kg C m-2, mm */
+  uint64_t  id;             /* global cell index, y * nx + x */
+  double    lat, lon;       /* degrees */
+  double    cont;           /* continentality: 0 at the coast, 1 far inland */
+  double    elev;           /* m */
+  double    mat, amp;       /* annual mean and half range of air temperature, degC */
+  double    map;            /* mean annual precipitation, mm yr-1 */
+  double    pseason;        /* precipitation seasonality: +summer, -winter maximum */
+  double    wetland;        /* wetland fraction, 0..1 */
+  double    clay, soc, whc; /* %, kg C m-2, mm */
   SimRegime regime;
 } SimCell;
 
 /* Weather state carried from day to day. */
 typedef struct {
-  double aT, aP;  /* AR(1) anomalies of temperature and wetness, N(0,1) */
-  double ts;      /* soil temperature filter, degC */
-  double w;       /* plant-available water, mm */
-  double snow;    /* snow water equivalent, mm */
+  double aT, aP; /* AR(1) anomalies of temperature and wetness, N(0,1) */
+  double ts;     /* soil temperature filter, degC */
+  double w;      /* plant-available water, mm */
+  double snow;   /* snow water equivalent, mm */
 } SimState;
 
 /* One day of drivers, FLUXNET names and units. */
@@ -97,7 +106,7 @@ typedef struct {
   int    idx;  /* first node in L->g */
   double w[4]; /* weights of nodes idx, idx + 1, idx + nx, idx + nx + 1, divided by their 2-norm */
 } SimLatticePoint;
-void sim_lattice_locate(const SimLattice *L, double lon, double lat, SimLatticePoint *p);
+void                 sim_lattice_locate(const SimLattice *L, double lon, double lat, SimLatticePoint *p);
 static inline double sim_lattice_at(const SimLattice *L, const SimLatticePoint *p)
 {
   const double *g = L->g + p->idx;
@@ -116,7 +125,8 @@ void sim_state_init(const SimWeatherParams *wp, const SimCell *c, SimState *s);
  * doy is 0..364; eta_t and eta_p are the day's anomaly fields at the cell
  * (SIM_STREAM_ANOM_T at length scale L, SIM_STREAM_ANOM_P at L/2) and toa is
  * sim_toa_radiation(lat, doy): shared by many cells, computed once by the caller. */
-void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t, double eta_p, double toa, SimDrivers *d);
+void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t,
+                     double eta_p, double toa, SimDrivers *d);
 /* Daily mean top-of-atmosphere shortwave radiation, W m-2 (FAO-56 eq. 21). */
 double sim_toa_radiation(double lat, int doy);
 /* The process equations. */

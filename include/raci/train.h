@@ -13,7 +13,8 @@
 #include <raci/model.h>
 
 /* PyTorch's AdamW: p -= lr wd p (if decay), then the Adam step; t counts from 1. */
-void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps, float wd, int decay, long t);
+void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
+                float wd, int decay, long t);
 
 typedef struct {
   char      model[16];
@@ -41,13 +42,15 @@ typedef struct {
   int64_t *lkey;      /* (M) location key (data_location_key): what the search excludes */
 } Bank;
 
-PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank);
+PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss,
+                                const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank);
 PetscErrorCode train_bank_free(Bank *bank);
 
 /* Loss and per-target squared errors over every (location, day) of a split,
  * days Lf-1, Lf-1+stride, ...; collective. sse, n: (T) sums over ranks in
  * physical units. */
-PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split, int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
+PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split,
+                              int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
 
 /* Everything a run needs to continue exactly where it stopped: parameters,
  * AdamW moments, the best model so far, position, early-stopping state and the
@@ -68,10 +71,10 @@ PetscErrorCode train_state_destroy(TrainState *st);
 typedef struct {
   long   epochs_run, steps_run, samples, rows; /* samples and fast-encoder rows of this run, all ranks */
   double last_train;
-  double seconds;                              /* the whole run, bank and validation included */
-  double step_seconds;                         /* batches, forward, backward, reduction, AdamW only (max over ranks) */
-  double bank_seconds;                         /* building and gathering the memory bank (max over ranks) */
-  int    interrupted;                          /* stopped by SIGTERM or SIGUSR1 at a step boundary */
+  double seconds;      /* the whole run, bank and validation included */
+  double step_seconds; /* batches, forward, backward, reduction, AdamW only (max over ranks) */
+  double bank_seconds; /* building and gathering the memory bank (max over ranks) */
+  int    interrupted;  /* stopped by SIGTERM or SIGUSR1 at a step boundary */
 } TrainResult;
 
 /* Continue training from st until the epochs run out, patience ends it, or a
@@ -79,6 +82,7 @@ typedef struct {
  * ckpt_path, the state is saved there after every epoch as well. On a normal
  * end st->params holds the best validation model. */
 typedef PetscErrorCode (*TrainSaveFn)(void *ctx, const TrainState *st);
-PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const TrainOptions *to, TrainState *st, TrainSaveFn save, void *save_ctx, TrainResult *res);
+PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const TrainOptions *to, TrainState *st,
+                         TrainSaveFn save, void *save_ctx, TrainResult *res);
 
 #endif

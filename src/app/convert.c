@@ -12,7 +12,9 @@
 #include <string.h>
 
 /* Attributes not carried over: raci rewrites missing values and unpacks. */
-static const char *const skip_atts[] = {"_FillValue", "missing_value", "valid_range", "valid_min", "valid_max", "scale_factor", "add_offset", "raci_role", "flag_values", "flag_masks", NULL};
+static const char *const skip_atts[] = {"_FillValue",  "missing_value", "valid_range", "valid_min",
+                                        "valid_max",   "scale_factor",  "add_offset",  "raci_role",
+                                        "flag_values", "flag_masks",    NULL};
 
 typedef struct {
   char     data[PETSC_MAX_PATH_LEN];
@@ -32,7 +34,8 @@ static PetscErrorCode convert_options(MPI_Comm comm, ConvertCtx *ctx)
   PetscCall(core_opt_string(comm, "-data", "Input NetCDF file; required", ctx->data, sizeof ctx->data, &have_data));
   PetscCall(core_opt_string(comm, "-o", "Output NetCDF file (CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
   PetscCall(data_opt_halo(comm, &ctx->halo));
-  PetscCall(core_opt_int(comm, "-convert_chunk", "Time steps read and written at once", ctx->chunk, 1, 1000000, &ctx->chunk, NULL));
+  PetscCall(core_opt_int(comm, "-convert_chunk", "Time steps read and written at once", ctx->chunk, 1, 1000000,
+                         &ctx->chunk, NULL));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_data, comm, RACI_ERR_INPUT, "raci convert needs -data FILE");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci convert needs -o FILE");
@@ -141,10 +144,20 @@ PetscErrorCode app_convert(MPI_Comm comm)
     }
     PetscCall(PetscPrintf(comm, "raci convert: %s -> %s\n", ctx.data, ctx.out));
     if (ds->layout == LAYOUT_GRID)
-      PetscCall(PetscPrintf(comm, "  grid %" PetscInt_FMT " x %" PetscInt_FMT " cells, %" PetscInt_FMT " time steps; %d ranks as a %d x %d DMDA process grid, halo %" PetscInt_FMT "\n", ds->tile.nx, ds->tile.ny, ds->nt, size, ds->tile.px, ds->tile.py, ds->tile.halo));
-    else PetscCall(PetscPrintf(comm, "  %" PetscInt_FMT " sites, %" PetscInt_FMT " time steps; %d ranks, contiguous site blocks\n", ds->tile.nx, ds->nt, size));
-    PetscCall(PetscPrintf(comm, "  %d fast, %d slow, %d target variables; %" PetscInt_FMT " of %" PetscInt_FMT " locations lack some fast or slow value (cells off land, towers outside their record)\n", nf, ns, ntg, unusable, total));
-    PetscCall(PetscPrintf(comm, "  read %.3f s, wrote %.2f MB in %.3f s (%.1f MB/s)\n", t_read, bytes / 1e6, t_write, t_write > 0 ? bytes / 1e6 / t_write : 0.0));
+      PetscCall(PetscPrintf(comm,
+                            "  grid %" PetscInt_FMT " x %" PetscInt_FMT " cells, %" PetscInt_FMT
+                            " time steps; %d ranks as a %d x %d DMDA process grid, halo %" PetscInt_FMT "\n",
+                            ds->tile.nx, ds->tile.ny, ds->nt, size, ds->tile.px, ds->tile.py, ds->tile.halo));
+    else
+      PetscCall(PetscPrintf(
+          comm, "  %" PetscInt_FMT " sites, %" PetscInt_FMT " time steps; %d ranks, contiguous site blocks\n",
+          ds->tile.nx, ds->nt, size));
+    PetscCall(PetscPrintf(comm,
+                          "  %d fast, %d slow, %d target variables; %" PetscInt_FMT " of %" PetscInt_FMT
+                          " locations lack some fast or slow value (cells off land, towers outside their record)\n",
+                          nf, ns, ntg, unusable, total));
+    PetscCall(PetscPrintf(comm, "  read %.3f s, wrote %.2f MB in %.3f s (%.1f MB/s)\n", t_read, bytes / 1e6, t_write,
+                          t_write > 0 ? bytes / 1e6 / t_write : 0.0));
   }
   PetscCall(data_close(&ds));
   PetscFunctionReturn(PETSC_SUCCESS);

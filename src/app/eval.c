@@ -40,10 +40,10 @@ typedef struct {
   char oname[MODEL_MAX_TARGETS][NC_MAX_NAME + 16]; /* observed: the target or its X_measured */
   char units[MODEL_MAX_TARGETS][64];
   /* eval_open: both files with those variables only */
-  Dataset *dd, *dp;                                  /* observations, predictions */
+  Dataset *dd, *dp;                                      /* observations, predictions */
   int      kd[MODEL_MAX_TARGETS], kp[MODEL_MAX_TARGETS]; /* the targets' variables in dd and dp */
-  int      kc;                                       /* the class variable in dd; -1: none */
-  int      ncls;                                     /* classes: the flag values, then "other" */
+  int      kc;                                           /* the class variable in dd; -1: none */
+  int      ncls;                                         /* classes: the flag values, then "other" */
   double   clsval[DATA_MAX_CATS];
   char     meanings[1024], *clsname[EVAL_MAX_CLASSES]; /* clsname[c] in meanings; NULL: unnamed */
   /* eval_accumulate: per owned location */
@@ -62,7 +62,7 @@ typedef struct {
  * Under -help only lists the options. Collective. */
 static PetscErrorCode eval_options(Eval *e)
 {
-  MPI_Comm  comm = e->comm;
+  MPI_Comm  comm        = e->comm;
   char      split_s[32] = "";
   PetscBool have_pred, have_data;
 
@@ -201,7 +201,7 @@ static PetscErrorCode eval_open(Eval *e)
 static PetscErrorCode eval_accumulate(Eval *e)
 {
   const Dataset *dd = e->dd, *dp = e->dp;
-  const Tile    *t  = &dd->tile;
+  const Tile    *t = &dd->tile;
   const int      T = e->T, kc = e->kc, ncls = e->ncls;
   PetscInt       ng = grid_ghost_count(t);
 
@@ -399,8 +399,9 @@ static PetscErrorCode eval_report_json(const Eval *e)
     if (fp) {
       int bad = eval_json_text(e, fp);
       err     = core_text_commit(fp, tmp, e->json); /* every write checked; the old file stays on failure */
-      if (!err && bad) err = EINVAL;                 /* a bug: the writer was misused */
-    } else err = errno;
+      if (!err && bad) err = EINVAL;                /* a bug: the writer was misused */
+    } else
+      err = errno;
   }
   PetscCall(core_rank0_errno(e->comm, RACI_ERR_WRITE, err, "cannot write '%s' (-eval_json)", e->json));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -415,11 +416,11 @@ PetscErrorCode app_eval(MPI_Comm comm)
   PetscCallMPI(MPI_Comm_size(comm, &e.size));
   PetscCall(eval_options(&e));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
-  PetscCall(eval_discover(&e));   /* which targets, under which names; the class variable */
-  PetscCall(eval_open(&e));       /* both files with those variables; the classes */
-  PetscCall(eval_accumulate(&e)); /* sums per owned location */
-  PetscCall(eval_reduce(&e));     /* per class and pooled, over ranks */
-  PetscCall(eval_gather(&e));     /* the scored locations, on rank 0 */
+  PetscCall(eval_discover(&e));                        /* which targets, under which names; the class variable */
+  PetscCall(eval_open(&e));                            /* both files with those variables; the classes */
+  PetscCall(eval_accumulate(&e));                      /* sums per owned location */
+  PetscCall(eval_reduce(&e));                          /* per class and pooled, over ranks */
+  PetscCall(eval_gather(&e));                          /* the scored locations, on rank 0 */
   if (e.rank == 0) eval_report_table(&e);
   PetscCall(eval_report_json(&e));
   PetscCall(PetscFree3(e.loc, e.ls, e.lcls));

@@ -8,18 +8,30 @@
 static const char *type_name(nc_type t)
 {
   switch (t) {
-  case NC_BYTE: return "byte";
-  case NC_UBYTE: return "ubyte";
-  case NC_CHAR: return "char";
-  case NC_SHORT: return "short";
-  case NC_USHORT: return "ushort";
-  case NC_INT: return "int";
-  case NC_UINT: return "uint";
-  case NC_INT64: return "int64";
-  case NC_UINT64: return "uint64";
-  case NC_FLOAT: return "float";
-  case NC_DOUBLE: return "double";
-  default: return "?";
+  case NC_BYTE:
+    return "byte";
+  case NC_UBYTE:
+    return "ubyte";
+  case NC_CHAR:
+    return "char";
+  case NC_SHORT:
+    return "short";
+  case NC_USHORT:
+    return "ushort";
+  case NC_INT:
+    return "int";
+  case NC_UINT:
+    return "uint";
+  case NC_INT64:
+    return "int64";
+  case NC_UINT64:
+    return "uint64";
+  case NC_FLOAT:
+    return "float";
+  case NC_DOUBLE:
+    return "double";
+  default:
+    return "?";
   }
 }
 
@@ -69,11 +81,11 @@ static PetscErrorCode print_time_span(const IoFile *f)
 {
   PetscFunctionBeginUser;
   for (int d = 0; d < f->ndims; d++) {
-    int       v = io_find_var(f, f->dims[d].name);
-    char      units[128], cal[64], a[32], b[32];
-    PetscBool found, ok;
-    CfTime    ct;
-    double   *t, dmin = INFINITY, dmax = -INFINITY;
+    int        v = io_find_var(f, f->dims[d].name);
+    char       units[128], cal[64], a[32], b[32];
+    PetscBool  found, ok;
+    CfTime     ct;
+    double    *t, dmin = INFINITY, dmax = -INFINITY;
     MPI_Offset start = 0, count = f->dims[d].len;
 
     if (v < 0 || f->vars[v].ndims != 1 || f->vars[v].type == NC_CHAR) continue;
@@ -93,13 +105,16 @@ static PetscErrorCode print_time_span(const IoFile *f)
       dmin = PetscMin(dmin, t[i] - t[i - 1]);
       dmax = PetscMax(dmax, t[i] - t[i - 1]);
     }
-    PetscCall(PetscPrintf(f->comm, "time: %s to %s, %lld steps (axis '%s', units \"%s\", calendar %s)\n", a, b, (long long)count, f->dims[d].name, units, found ? cal : "standard (default)"));
+    PetscCall(PetscPrintf(f->comm, "time: %s to %s, %lld steps (axis '%s', units \"%s\", calendar %s)\n", a, b,
+                          (long long)count, f->dims[d].name, units, found ? cal : "standard (default)"));
     if (count > 1) {
       /* snprintf, not PetscPrintf: PETSc prints %g as "3." */
       char step[96];
       int  ul = (int)strcspn(units, " ");
-      if (dmin == dmax) snprintf(step, sizeof step, "step %g %.*s", dmin, ul, units);
-      else snprintf(step, sizeof step, "irregular steps, %g to %g %.*s", dmin, dmax, ul, units);
+      if (dmin == dmax)
+        snprintf(step, sizeof step, "step %g %.*s", dmin, ul, units);
+      else
+        snprintf(step, sizeof step, "irregular steps, %g to %g %.*s", dmin, dmax, ul, units);
       PetscCall(PetscPrintf(f->comm, "      %s\n", step));
       if (dmin <= 0) PetscCall(PetscPrintf(f->comm, "      warning: time is not strictly increasing\n"));
     }
@@ -125,33 +140,43 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
   }
   PetscCall(io_open(comm, path, &f));
   for (int r = ROLE_FAST; r < NUM_ROLES; r++)
-    for (int i = 0; i < ro.n[r]; i++) PetscCheck(io_find_var(f, ro.name[r][i]) >= 0, comm, RACI_ERR_DATA, "%s: variable '%s' named by -%s is not in the file", path, ro.name[r][i], role_name[r]);
+    for (int i = 0; i < ro.n[r]; i++)
+      PetscCheck(io_find_var(f, ro.name[r][i]) >= 0, comm, RACI_ERR_DATA,
+                 "%s: variable '%s' named by -%s is not in the file", path, ro.name[r][i], role_name[r]);
 
-  PetscCall(PetscPrintf(comm, "file: %s\nformat: %s, %lld bytes\n", path, io_format_name(f->format), (long long)f->size));
+  PetscCall(
+      PetscPrintf(comm, "file: %s\nformat: %s, %lld bytes\n", path, io_format_name(f->format), (long long)f->size));
   PetscCall(PetscPrintf(comm, "dimensions:"));
-  for (int d = 0; d < f->ndims; d++) PetscCall(PetscPrintf(comm, "%s %s = %lld%s", d ? "," : "", f->dims[d].name, (long long)f->dims[d].len, d == f->unlimdim ? " (unlimited)" : ""));
+  for (int d = 0; d < f->ndims; d++)
+    PetscCall(PetscPrintf(comm, "%s %s = %lld%s", d ? "," : "", f->dims[d].name, (long long)f->dims[d].len,
+                          d == f->unlimdim ? " (unlimited)" : ""));
   PetscCall(PetscPrintf(comm, "\n"));
   PetscCall(print_time_span(f));
-  PetscCall(PetscPrintf(comm, "variables:\n  %-20s %-28s %-7s %-16s %-7s %s\n", "name", "dimensions", "type", "units", "role", "missing"));
+  PetscCall(PetscPrintf(comm, "variables:\n  %-20s %-28s %-7s %-16s %-7s %s\n", "name", "dimensions", "type", "units",
+                        "role", "missing"));
   for (int v = 0; v < f->nvars; v++) {
-    const IoVar *var = &f->vars[v];
+    const IoVar *var       = &f->vars[v];
     char         dims[256] = "(", units[64], miss[32];
-    size_t       used = 1;
+    size_t       used      = 1;
     PetscBool    found;
     Role         role;
 
-    for (int d = 0; d < var->ndims; d++) used += (size_t)PetscMax(0, snprintf(dims + used, sizeof dims - used, "%s%s", d ? "," : "", f->dims[var->dimids[d]].name));
+    for (int d = 0; d < var->ndims; d++)
+      used += (size_t)PetscMax(
+          0, snprintf(dims + used, sizeof dims - used, "%s%s", d ? "," : "", f->dims[var->dimids[d]].name));
     if (used < sizeof dims - 1) PetscCall(PetscStrlcat(dims, ")", sizeof dims));
     PetscCall(io_att_text(f, v, "units", units, sizeof units, &found));
     if (!found) PetscCall(PetscStrcpy(units, "-"));
     PetscCall(data_var_role(f, v, &ro, &role));
-    if (var->type == NC_CHAR) PetscCall(PetscStrcpy(miss, "n/a"));
+    if (var->type == NC_CHAR)
+      PetscCall(PetscStrcpy(miss, "n/a"));
     else {
       double frac = 0;
       PetscCall(missing_fraction(f, v, &frac));
       PetscCall(PetscSNPrintf(miss, sizeof miss, "%.4f%%", 100.0 * frac));
     }
-    PetscCall(PetscPrintf(comm, "  %-20s %-28s %-7s %-16s %-7s %s\n", var->name, dims, type_name(var->type), units, role == ROLE_NONE ? "-" : role_name[role], miss));
+    PetscCall(PetscPrintf(comm, "  %-20s %-28s %-7s %-16s %-7s %s\n", var->name, dims, type_name(var->type), units,
+                          role == ROLE_NONE ? "-" : role_name[role], miss));
   }
   PetscCall(io_close(&f));
   PetscFunctionReturn(PETSC_SUCCESS);

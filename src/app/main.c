@@ -6,38 +6,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-  "raci " RACI_VERSION " - Role-Aware Conditional Inference for ecosystem carbon fluxes\n"
-  "\n"
-  "usage: raci <command> [FILE] [-option value ...]   (also under mpirun -n N)\n"
-  "\n"
-  "commands:\n"
-  "  info FILE                 dimensions, variables with units and roles, missing\n"
-  "                            fraction per variable, time span\n"
-  "  simulate -o OUT           the process-based simulator: daily drivers, static maps\n"
-  "                            and fluxes over North America (docs/SIMULATOR.md)\n"
-  "  train -data IN -o CKPT    train RACI (or -model lstm|ealstm|transformer) on a\n"
-  "                            spatial split, report held-out errors, write a checkpoint\n"
-  "  predict -ckpt CKPT -data IN -o OUT\n"
-  "                            the trained model over every location and day of IN\n"
-  "                            (time chunks, parallel writes), regime map, role shares\n"
-  "  eval -pred P -data IN     RMSE, nRMSE, R2, NSE and bias of predictions against the\n"
-  "                            observed targets, per location, class and pooled\n"
-  "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
-  "                            ranks (tile + halo for grids, blocks for sites) and write\n"
-  "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
-  "  prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT\n"
-  "                            daily tower CSVs of one directory into one site\n"
-  "                            file (time, site) with fast, slow and target roles\n"
-  "\n"
-  "options shared by commands that read data:\n"
-  "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
-  "  -grid_halo W                        halo width in cells (default 1)\n"
-  "  -options_file F, -log_view          PETSc conventions\n"
-  "  raci COMMAND -help                  the command's options, defaults and ranges\n"
-  "                                      (runs nothing, writes nothing)\n"
-  "  -run_record FILE                    a JSON record of the run: ranks, process grid,\n"
-  "                                      time per stage, I/O rate (job scripts, scaling)\n";
+static const char usage[] = "raci " RACI_VERSION " - Role-Aware Conditional Inference for ecosystem carbon fluxes\n"
+                            "\n"
+                            "usage: raci <command> [FILE] [-option value ...]   (also under mpirun -n N)\n"
+                            "\n"
+                            "commands:\n"
+                            "  info FILE                 dimensions, variables with units and roles, missing\n"
+                            "                            fraction per variable, time span\n"
+                            "  simulate -o OUT           the process-based simulator: daily drivers, static maps\n"
+                            "                            and fluxes over North America (docs/SIMULATOR.md)\n"
+                            "  train -data IN -o CKPT    train RACI (or -model lstm|ealstm|transformer) on a\n"
+                            "                            spatial split, report held-out errors, write a checkpoint\n"
+                            "  predict -ckpt CKPT -data IN -o OUT\n"
+                            "                            the trained model over every location and day of IN\n"
+                            "                            (time chunks, parallel writes), regime map, role shares\n"
+                            "  eval -pred P -data IN     RMSE, nRMSE, R2, NSE and bias of predictions against the\n"
+                            "                            observed targets, per location, class and pooled\n"
+                            "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
+                            "                            ranks (tile + halo for grids, blocks for sites) and write\n"
+                            "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
+                            "  prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT\n"
+                            "                            daily tower CSVs of one directory into one site\n"
+                            "                            file (time, site) with fast, slow and target roles\n"
+                            "\n"
+                            "options shared by commands that read data:\n"
+                            "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
+                            "  -grid_halo W                        halo width in cells (default 1)\n"
+                            "  -options_file F, -log_view          PETSc conventions\n"
+                            "  raci COMMAND -help                  the command's options, defaults and ranges\n"
+                            "                                      (runs nothing, writes nothing)\n"
+                            "  -run_record FILE                    a JSON record of the run: ranks, process grid,\n"
+                            "                                      time per stage, I/O rate (job scripts, scaling)\n";
 
 /* raci COMMAND -help: the command's options, read by its own option code in
  * help mode (core_help()), which prints them and returns before any work. */
@@ -47,28 +46,34 @@ static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
     const char *name, *synopsis;
     PetscErrorCode (*run)(MPI_Comm);
   } cmds[] = {
-    {"simulate", "simulate -o OUT [options]", app_simulate},
-    {"train", "train -data IN -o CKPT [options]", app_train},
-    {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
-    {"eval", "eval -pred P -data IN [options]", app_eval},
-    {"convert", "convert -data IN -o OUT [options]", app_convert},
-    {"prep", "prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT [options]", app_prep},
-    {"info", "info FILE [options]", NULL},
+      {"simulate", "simulate -o OUT [options]", app_simulate},
+      {"train", "train -data IN -o CKPT [options]", app_train},
+      {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
+      {"eval", "eval -pred P -data IN [options]", app_eval},
+      {"convert", "convert -data IN -o OUT [options]", app_convert},
+      {"prep", "prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT [options]", app_prep},
+      {"info", "info FILE [options]", NULL},
   };
 
   PetscFunctionBeginUser;
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     if (strcmp(cmd, cmds[i].name)) continue;
-    PetscCall(PetscPrintf(comm, "usage: raci %s   (also under mpirun -n N)\noptions: -name <default> meaning; accepted values\n", cmds[i].synopsis));
-    if (cmds[i].run) PetscCall(cmds[i].run(comm));
-    else PetscCall(app_info(comm, NULL));
-    PetscCall(PetscPrintf(comm, "\noptions of every command:\n"
-                                "  -run_record FILE           a JSON record of the run: ranks, process grid, time per stage, I/O rate\n"
-                                "  -options_file FILE         read options from FILE (PETSc); -log_view: time per stage (PETSc)\n"
-                                "  -help                      this list; nothing is read, run or written\n"));
+    PetscCall(PetscPrintf(
+        comm, "usage: raci %s   (also under mpirun -n N)\noptions: -name <default> meaning; accepted values\n",
+        cmds[i].synopsis));
+    if (cmds[i].run)
+      PetscCall(cmds[i].run(comm));
+    else
+      PetscCall(app_info(comm, NULL));
+    PetscCall(PetscPrintf(
+        comm, "\noptions of every command:\n"
+              "  -run_record FILE           a JSON record of the run: ranks, process grid, time per stage, I/O rate\n"
+              "  -options_file FILE         read options from FILE (PETSc); -log_view: time per stage (PETSc)\n"
+              "  -help                      this list; nothing is read, run or written\n"));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)", cmd);
+  SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)",
+          cmd);
 }
 
 static PetscErrorCode app_main(int argc, char **argv)
@@ -98,7 +103,8 @@ static PetscErrorCode app_main(int argc, char **argv)
     PetscCheck(file || help, comm, RACI_ERR_INPUT, "usage: raci info FILE");
     PetscCall(app_info(comm, file));
   } else if (!strcmp(cmd, "convert")) {
-    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci convert takes no positional argument (got '%s'); use -data FILE", file);
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci convert takes no positional argument (got '%s'); use -data FILE",
+               file);
     PetscCall(app_convert(comm));
   } else if (!strcmp(cmd, "simulate")) {
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci simulate takes no positional argument (got '%s'); use -o FILE", file);
@@ -107,15 +113,19 @@ static PetscErrorCode app_main(int argc, char **argv)
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci train takes no positional argument (got '%s'); use -data FILE", file);
     PetscCall(app_train(comm));
   } else if (!strcmp(cmd, "predict")) {
-    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci predict takes no positional argument (got '%s'); use -data FILE", file);
+    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci predict takes no positional argument (got '%s'); use -data FILE",
+               file);
     PetscCall(app_predict(comm));
   } else if (!strcmp(cmd, "eval")) {
-    PetscCheck(!file, comm, RACI_ERR_INPUT, "raci eval takes no positional argument (got '%s'); use -pred FILE -data FILE", file);
+    PetscCheck(!file, comm, RACI_ERR_INPUT,
+               "raci eval takes no positional argument (got '%s'); use -pred FILE -data FILE", file);
     PetscCall(app_eval(comm));
   } else if (!strcmp(cmd, "prep")) {
     PetscCheck(!file, comm, RACI_ERR_INPUT, "raci prep takes no positional argument (got '%s'); use -i DIR", file);
     PetscCall(app_prep(comm));
-  } else SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)", cmd);
+  } else
+    SETERRQ(comm, RACI_ERR_INPUT,
+            "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)", cmd);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -128,8 +138,10 @@ int main(int argc, char **argv)
   /* -help is raci's: taken off the command line so PETSc does not print its
    * generic help (and so that nothing runs, whatever else is given) */
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = PETSC_TRUE;
-    else argv[n++] = argv[i];
+    if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+      help = PETSC_TRUE;
+    else
+      argv[n++] = argv[i];
   }
   argv[n] = NULL;
   argc    = n;

@@ -35,7 +35,8 @@ static PetscErrorCode roles_parse(MPI_Comm comm, const char *path, const char *t
       char *nm;
       PetscCall(PetscStrncpy(names, colon + 1, sizeof names));
       for (nm = strtok_r(names, ",", &s2); nm; nm = strtok_r(NULL, ",", &s2)) {
-        PetscCheck(ro->n[r] < DATA_MAX_VARS, comm, RACI_ERR_INPUT, "checkpoint '%s': too many variables in its roles record", path);
+        PetscCheck(ro->n[r] < DATA_MAX_VARS, comm, RACI_ERR_INPUT,
+                   "checkpoint '%s': too many variables in its roles record", path);
         PetscCall(PetscStrncpy(ro->name[r][ro->n[r]++], nm, sizeof ro->name[r][0]));
       }
     }
@@ -51,7 +52,7 @@ static void target_att(const char *tatts, const char *name, int which, char *out
   out[0]           = '\0';
   while (line && *line) {
     const char *end = strchr(line, '\n'), *f = line;
-    size_t      n   = strlen(name);
+    size_t      n = strlen(name);
     if (!end) end = line + strlen(line);
     if (!strncmp(line, name, n) && line[n] == '|') {
       f = line + n + 1;
@@ -74,14 +75,15 @@ static void target_att(const char *tatts, const char *name, int which, char *out
 
 /* Every fast and slow variable of ds in the units the model was trained with
  * (the checkpoint's input_units; checkpoints without it are not checked). */
-static PetscErrorCode check_input_units(MPI_Comm comm, const char *data, const char *ckpt, const char *units, const Dataset *ds)
+static PetscErrorCode check_input_units(MPI_Comm comm, const char *data, const char *ckpt, const char *units,
+                                        const Dataset *ds)
 {
   PetscFunctionBeginUser;
   if (!units) PetscFunctionReturn(PETSC_SUCCESS);
   for (int k = 0; k < ds->nvar; k++) {
     char        have[256], want[256] = "";
-    const char *line = units;
-    size_t      n    = strlen(ds->var[k].name);
+    const char *line  = units;
+    size_t      n     = strlen(ds->var[k].name);
     PetscBool   known = PETSC_FALSE;
     if (ds->var[k].role != ROLE_FAST && ds->var[k].role != ROLE_SLOW) continue;
     while (*line) { /* "name|units\n" lines */
@@ -99,7 +101,10 @@ static PetscErrorCode check_input_units(MPI_Comm comm, const char *data, const c
     }
     if (!known) continue;
     PetscCall(data_var_units(ds, k, have, sizeof have));
-    PetscCheck(quantity_units_same(have, want), comm, RACI_ERR_DATA, "%s: %s variable '%s' is in units '%s', but the model of '%s' was trained with '%s'; convert it first", data, role_name[ds->var[k].role], ds->var[k].name, have[0] ? have : "(no units attribute)", ckpt, want[0] ? want : "(no units attribute)");
+    PetscCheck(quantity_units_same(have, want), comm, RACI_ERR_DATA,
+               "%s: %s variable '%s' is in units '%s', but the model of '%s' was trained with '%s'; convert it first",
+               data, role_name[ds->var[k].role], ds->var[k].name, have[0] ? have : "(no units attribute)", ckpt,
+               want[0] ? want : "(no units attribute)");
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -31,31 +31,44 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(ctx->opt.classes, "inputs/fluxdatakit-igbp.csv", sizeof ctx->opt.classes));
   PetscCall(core_opt_section(comm, "raci prep options"));
-  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4 or fluxdatakit; required", format, sizeof format, &have_format));
-  PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir, &have_dir));
-  PetscCall(core_opt_string(comm, "-o", "Output site file (NetCDF CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
+  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4 or fluxdatakit; required", format,
+                            sizeof format, &have_format));
+  PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir,
+                            &have_dir));
+  PetscCall(
+      core_opt_string(comm, "-o", "Output site file (NetCDF CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
   PetscCall(core_opt_strings(comm, "-prep_sites", "Keep only these sites (comma-separated ids)", sites, &nsites, NULL));
-  PetscCall(core_opt_string(comm, "-prep_meta", "Site metadata CSV (default: the one in the -i directory)", ctx->opt.meta, sizeof ctx->opt.meta, NULL));
-  PetscCall(core_opt_string(comm, "-prep_classes", "fluxdatakit: CSV site,class with the IGBP class of each site", ctx->opt.classes, sizeof ctx->opt.classes, &have_classes));
-  PetscCall(core_opt_bool(comm, "-prep_use_gapfilled", "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured", ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
-  PetscCall(core_opt_string(comm, "-prep_out_of_range", "Values outside their physical range: error or missing", oor, sizeof oor, NULL));
+  PetscCall(core_opt_string(comm, "-prep_meta", "Site metadata CSV (default: the one in the -i directory)",
+                            ctx->opt.meta, sizeof ctx->opt.meta, NULL));
+  PetscCall(core_opt_string(comm, "-prep_classes", "fluxdatakit: CSV site,class with the IGBP class of each site",
+                            ctx->opt.classes, sizeof ctx->opt.classes, &have_classes));
+  PetscCall(core_opt_bool(comm, "-prep_use_gapfilled",
+                          "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured",
+                          ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
+  PetscCall(core_opt_string(comm, "-prep_out_of_range", "Values outside their physical range: error or missing", oor,
+                            sizeof oor, NULL));
   PetscCall(core_opt_quiet(comm, &ctx->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
 
   for (PetscInt i = 0; i < nsites; i++) {
     size_t n = strlen(sites[i]);
-    PetscCheck(n > 0 && n < PREP_ID_LEN, comm, RACI_ERR_INPUT, "-prep_sites: '%s' is not a site id (1 to %d characters)", sites[i], PREP_ID_LEN - 1);
+    PetscCheck(n > 0 && n < PREP_ID_LEN, comm, RACI_ERR_INPUT,
+               "-prep_sites: '%s' is not a site id (1 to %d characters)", sites[i], PREP_ID_LEN - 1);
     PetscCall(PetscStrncpy(ctx->opt.sites[i], sites[i], PREP_ID_LEN));
     PetscCall(PetscFree(sites[i]));
   }
   ctx->opt.nsites = (int)nsites;
   PetscCheck(have_format, comm, RACI_ERR_INPUT, "raci prep needs -format fluxnet-ch4|fluxdatakit");
-  if (!strcmp(format, prep_format_name[PREP_FLUXNET_CH4])) ctx->opt.format = PREP_FLUXNET_CH4;
-  else if (!strcmp(format, prep_format_name[PREP_FLUXDATAKIT])) ctx->opt.format = PREP_FLUXDATAKIT;
-  else SETERRQ(comm, RACI_ERR_INPUT, "-format %s: unknown tower format (fluxnet-ch4 or fluxdatakit)", format);
+  if (!strcmp(format, prep_format_name[PREP_FLUXNET_CH4]))
+    ctx->opt.format = PREP_FLUXNET_CH4;
+  else if (!strcmp(format, prep_format_name[PREP_FLUXDATAKIT]))
+    ctx->opt.format = PREP_FLUXDATAKIT;
+  else
+    SETERRQ(comm, RACI_ERR_INPUT, "-format %s: unknown tower format (fluxnet-ch4 or fluxdatakit)", format);
   PetscCheck(have_dir, comm, RACI_ERR_INPUT, "raci prep needs -i DIR (the directory of the site CSVs)");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci prep needs -o FILE");
-  PetscCheck(!strcmp(oor, "error") || !strcmp(oor, "missing"), comm, RACI_ERR_INPUT, "-prep_out_of_range %s: use error or missing", oor);
+  PetscCheck(!strcmp(oor, "error") || !strcmp(oor, "missing"), comm, RACI_ERR_INPUT,
+             "-prep_out_of_range %s: use error or missing", oor);
   ctx->opt.oor_missing = (PetscBool)!strcmp(oor, "missing");
   if (!have_classes && access(ctx->opt.classes, R_OK) != 0) {
     /* run from elsewhere: the table beside the binary's tree (bin/../inputs) */
@@ -68,13 +81,16 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
       snprintf(ctx->opt.classes, sizeof ctx->opt.classes, "%s/../inputs/fluxdatakit-igbp.csv", exe);
     }
   }
-  PetscCheck(!have_classes || ctx->opt.format == PREP_FLUXDATAKIT, comm, RACI_ERR_INPUT, "-prep_classes is for -format fluxdatakit (FLUXNET-CH4 classes come from its site metadata)");
+  PetscCheck(!have_classes || ctx->opt.format == PREP_FLUXDATAKIT, comm, RACI_ERR_INPUT,
+             "-prep_classes is for -format fluxdatakit (FLUXNET-CH4 classes come from its site metadata)");
   /* FluxDataKit has no measured-only series to keep beside a gap-filled one */
-  PetscCheck(!ctx->opt.use_gapfilled || ctx->opt.format == PREP_FLUXNET_CH4, comm, RACI_ERR_INPUT, "-prep_use_gapfilled is for -format fluxnet-ch4 (FluxDataKit's GPP is already the reference product)");
+  PetscCheck(!ctx->opt.use_gapfilled || ctx->opt.format == PREP_FLUXNET_CH4, comm, RACI_ERR_INPUT,
+             "-prep_use_gapfilled is for -format fluxnet-ch4 (FluxDataKit's GPP is already the reference product)");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepHeader *h, int *vtime, int *vsite, int *vlat, int *vlon, int vvar[])
+static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepHeader *h, int *vtime, int *vsite,
+                                    int *vlat, int *vlon, int vvar[])
 {
   int   dt, ds, dc, d2[2];
   float fill = DATA_FILL;
@@ -113,7 +129,9 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
         if (c) PetscCall(PetscStrlcat(meanings, " ", sizeof meanings));
         PetscCall(PetscStrlcat(meanings, h->class_name[c], sizeof meanings));
       }
-      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, vvar[v], "flag_values", NC_BYTE, h->nclass, flags), RACI_ERR_WRITE, out->path, pv->name));
+      PetscCall(io_agree_nc(out->comm,
+                            ncmpi_put_att_schar(out->ncid, vvar[v], "flag_values", NC_BYTE, h->nclass, flags),
+                            RACI_ERR_WRITE, out->path, pv->name));
       PetscCall(io_put_att_text(out, vvar[v], "flag_meanings", meanings));
     } else {
       PetscCall(io_def_var(out, pv->name, NC_FLOAT, pv->timevarying ? 2 : 1, pv->timevarying ? d2 : &ds, &vvar[v]));
@@ -132,7 +150,9 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
   PetscCall(io_put_att_text(out, NC_GLOBAL, "featureType", "timeSeries"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "source", h->source));
   if (h->references[0]) PetscCall(io_put_att_text(out, NC_GLOBAL, "references", h->references));
-  PetscCall(PetscSNPrintf(buf, sizeof buf, "format %s; target %s; values out of range: %s", prep_format_name[h->format], ctx->opt.use_gapfilled ? "gap-filled" : "measured", ctx->opt.oor_missing ? "missing" : "error"));
+  PetscCall(PetscSNPrintf(buf, sizeof buf, "format %s; target %s; values out of range: %s", prep_format_name[h->format],
+                          ctx->opt.use_gapfilled ? "gap-filled" : "measured",
+                          ctx->opt.oor_missing ? "missing" : "error"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_prep", buf));
   {
     char line[4096];
@@ -160,22 +180,27 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
   PetscFunctionBeginUser;
   for (int i = 0; i < set->noor; i++) {
     const PrepOutOfRange *o = &set->oor[i];
-    snprintf(line, sizeof line, "raci prep: %s: column %s: %d value%s outside %s %g..%g %s set missing (first on line %d)\n", o->file, o->column, o->count, o->count == 1 ? "" : "s", o->var, o->lo, o->hi, o->units, o->first_line);
+    snprintf(line, sizeof line,
+             "raci prep: %s: column %s: %d value%s outside %s %g..%g %s set missing (first on line %d)\n", o->file,
+             o->column, o->count, o->count == 1 ? "" : "s", o->var, o->lo, o->hi, o->units, o->first_line);
     PetscCall(PetscPrintf(PETSC_COMM_SELF, "%s", line));
     total += o->count;
   }
   if (ctx->quiet) PetscFunctionReturn(PETSC_SUCCESS);
   format_day(h->day0, a, sizeof a);
   format_day(h->day0 + h->nt - 1, b, sizeof b);
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: wrote %s: %s, %d sites, %d days from %s to %s\n", ctx->out, prep_format_name[h->format], h->nsite, h->nt, a, b));
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "  %-10s %-10s %-10s %6s %9s\n", "site", "first", "last", "rows", h->var[set->target].name));
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: wrote %s: %s, %d sites, %d days from %s to %s\n", ctx->out,
+                        prep_format_name[h->format], h->nsite, h->nt, a, b));
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "  %-10s %-10s %-10s %6s %9s\n", "site", "first", "last", "rows",
+                        h->var[set->target].name));
   for (int s = 0; s < h->nsite; s++) {
     format_day(set->first[s], a, sizeof a);
     format_day(set->last[s], b, sizeof b);
-    PetscCall(PetscPrintf(PETSC_COMM_SELF, "  %-10s %-10s %-10s %6d %9d\n", h->site[s], a, b, set->nrow[s], set->ntarget[s]));
+    PetscCall(
+        PetscPrintf(PETSC_COMM_SELF, "  %-10s %-10s %-10s %6d %9d\n", h->site[s], a, b, set->nrow[s], set->ntarget[s]));
   }
   for (int r = 1; r < 4; r++) {
-    static const char *roles[] = {"", "fast", "slow", "target"};
+    static const char *roles[]    = {"", "fast", "slow", "target"};
     char               names[512] = "";
     for (int v = 0; v < h->nvar; v++)
       if (!strcmp(h->var[v].role, roles[r])) {
@@ -184,7 +209,10 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
       }
     PetscCall(PetscPrintf(PETSC_COMM_SELF, "  %s:%s\n", roles[r], names));
   }
-  if (h->notrole[0]) PetscCall(PetscPrintf(PETSC_COMM_SELF, "  no role (some site lacks them entirely; name them with -fast to use them): %s\n", h->notrole));
+  if (h->notrole[0])
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "  no role (some site lacks them entirely; name them with -fast to use them): %s\n",
+                          h->notrole));
   if (ctx->opt.oor_missing) PetscCall(PetscPrintf(PETSC_COMM_SELF, "  values out of range set missing: %d\n", total));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -197,8 +225,8 @@ PetscErrorCode app_prep(MPI_Comm comm)
   IoFile     *out;
   char        msg[PREP_MSG_LEN] = "";
   int         vtime, vsite, vlat, vlon, vvar[PREP_MAX_VARS];
-  double     *tm   = NULL;
-  char       *ids  = NULL;
+  double     *tm  = NULL;
+  char       *ids = NULL;
   PetscMPIInt rank;
 
   PetscFunctionBeginUser;
@@ -209,18 +237,23 @@ PetscErrorCode app_prep(MPI_Comm comm)
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS); /* -help: the options are listed; nothing runs */
   PetscCall(core_check_unused_options(comm));
   {
-    const char *in[] = {"-prep_meta", ctx.opt.meta, "-prep_classes", ctx.opt.classes, NULL}, *outs[] = {"-o", ctx.out, NULL};
-    size_t      n = strlen(ctx.out);
-    int         bad = 0;
+    const char *in[]   = {"-prep_meta", ctx.opt.meta, "-prep_classes", ctx.opt.classes, NULL},
+               *outs[] = {"-o", ctx.out, NULL};
+    size_t n           = strlen(ctx.out);
+    int    bad         = 0;
     PetscCall(core_check_paths(comm, in, outs));
     /* the *.csv files of -i are inputs too: an existing one is never the output */
     if (rank == 0 && n > 4 && !strcmp(ctx.out + n - 4, ".csv")) {
       struct stat so, sd;
       char        dir[PETSC_MAX_PATH_LEN];
       PetscCall(PetscStrncpy(dir, ctx.out, sizeof dir));
-      bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so) && !stat(ctx.opt.dir, &sd) && so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
+      bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so) && !stat(ctx.opt.dir, &sd) && so.st_dev == sd.st_dev &&
+            so.st_ino == sd.st_ino;
     }
-    PetscCall(core_rank0_check(comm, bad ? RACI_ERR_INPUT : 0, "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output would destroy the input; choose another output path", ctx.out, ctx.opt.dir));
+    PetscCall(core_rank0_check(comm, bad ? RACI_ERR_INPUT : 0,
+                               "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output "
+                               "would destroy the input; choose another output path",
+                               ctx.out, ctx.opt.dir));
   }
 
   PetscCall(core_stage_push(CORE_STAGE_LOAD));
@@ -260,7 +293,8 @@ PetscErrorCode app_prep(MPI_Comm comm)
     PetscCall(io_iput_float(out, vlat, zero, &cnt_s, set.lat));
     PetscCall(io_iput_float(out, vlon, zero, &cnt_s, set.lon));
     /* class codes are floats in memory; PnetCDF converts them to the byte variable */
-    for (int v = 0; v < h->nvar; v++) PetscCall(io_iput_float(out, vvar[v], zero, h->var[v].timevarying ? cnt_ts : &cnt_s, set.val[v]));
+    for (int v = 0; v < h->nvar; v++)
+      PetscCall(io_iput_float(out, vvar[v], zero, h->var[v].timevarying ? cnt_ts : &cnt_s, set.val[v]));
     PetscCall(io_wait_all(out));
   }
   PetscCall(io_commit(&out));

@@ -34,26 +34,29 @@ typedef struct {
 } SimVarInfo;
 
 static const SimVarInfo daily_info[NV_DAILY] = {
-  {"TA", "degC", "air temperature, daily mean", "air_temperature", ROLE_FAST},
-  {"SW_IN", "W m-2", "incoming shortwave radiation, daily mean", "surface_downwelling_shortwave_flux_in_air", ROLE_FAST},
-  {"VPD", "hPa", "vapour pressure deficit, daily mean", "water_vapor_saturation_deficit_in_air", ROLE_FAST},
-  {"P", "mm d-1", "precipitation, daily total", "lwe_precipitation_rate", ROLE_FAST},
-  {"TS", "degC", "soil temperature, daily mean", "soil_temperature", ROLE_FAST},
-  {"SWC", "%", "soil water content, volumetric", "volume_fraction_of_condensed_water_in_soil", ROLE_FAST},
-  {"GPP", "g m-2 d-1", "gross primary productivity, carbon", "gross_primary_productivity_of_biomass_expressed_as_carbon", ROLE_TARGET},
-  {"RECO", "g m-2 d-1", "ecosystem respiration, carbon", NULL, ROLE_TARGET},
-  {"NEE", "g m-2 d-1", "net ecosystem exchange of CO2, carbon, positive to the atmosphere (RECO - GPP)", NULL, ROLE_TARGET},
-  {"FCH4", "nmol m-2 s-1", "methane flux, daily mean, positive to the atmosphere", NULL, ROLE_TARGET},
+    {"TA", "degC", "air temperature, daily mean", "air_temperature", ROLE_FAST},
+    {"SW_IN", "W m-2", "incoming shortwave radiation, daily mean", "surface_downwelling_shortwave_flux_in_air",
+     ROLE_FAST},
+    {"VPD", "hPa", "vapour pressure deficit, daily mean", "water_vapor_saturation_deficit_in_air", ROLE_FAST},
+    {"P", "mm d-1", "precipitation, daily total", "lwe_precipitation_rate", ROLE_FAST},
+    {"TS", "degC", "soil temperature, daily mean", "soil_temperature", ROLE_FAST},
+    {"SWC", "%", "soil water content, volumetric", "volume_fraction_of_condensed_water_in_soil", ROLE_FAST},
+    {"GPP", "g m-2 d-1", "gross primary productivity, carbon",
+     "gross_primary_productivity_of_biomass_expressed_as_carbon", ROLE_TARGET},
+    {"RECO", "g m-2 d-1", "ecosystem respiration, carbon", NULL, ROLE_TARGET},
+    {"NEE", "g m-2 d-1", "net ecosystem exchange of CO2, carbon, positive to the atmosphere (RECO - GPP)", NULL,
+     ROLE_TARGET},
+    {"FCH4", "nmol m-2 s-1", "methane flux, daily mean, positive to the atmosphere", NULL, ROLE_TARGET},
 };
 static const SimVarInfo static_info[NV_STATIC] = {
-  {"class", NULL, "regime class", NULL, ROLE_SLOW},
-  {"elev", "m", "elevation above sea level", "surface_altitude", ROLE_SLOW},
-  {"clay", "%", "soil clay content", NULL, ROLE_SLOW},
-  {"soc", "kg m-2", "soil organic carbon", "soil_mass_content_of_carbon", ROLE_SLOW},
-  {"wetland_frac", "1", "wetland fraction of the cell", NULL, ROLE_SLOW},
-  {"whc", "mm", "plant-available water-holding capacity", NULL, ROLE_SLOW},
-  {"MAT", "degC", "air temperature, climatological annual mean", "air_temperature", ROLE_SLOW},
-  {"MAP", "mm yr-1", "precipitation, climatological annual total", NULL, ROLE_SLOW},
+    {"class", NULL, "regime class", NULL, ROLE_SLOW},
+    {"elev", "m", "elevation above sea level", "surface_altitude", ROLE_SLOW},
+    {"clay", "%", "soil clay content", NULL, ROLE_SLOW},
+    {"soc", "kg m-2", "soil organic carbon", "soil_mass_content_of_carbon", ROLE_SLOW},
+    {"wetland_frac", "1", "wetland fraction of the cell", NULL, ROLE_SLOW},
+    {"whc", "mm", "plant-available water-holding capacity", NULL, ROLE_SLOW},
+    {"MAT", "degC", "air temperature, climatological annual mean", "air_temperature", ROLE_SLOW},
+    {"MAP", "mm yr-1", "precipitation, climatological annual total", NULL, ROLE_SLOW},
 };
 
 /* Typical size of each target, the unit of -sim_noise. */
@@ -80,7 +83,8 @@ static void default_mask(char *path, size_t len, PetscBool *from_env)
     exe[n] = '\0';
     if ((slash = strrchr(exe, '/'))) *slash = '\0'; /* .../bin */
     snprintf(path, len, "%s/../../shared/data/%s", exe, rel);
-  } else snprintf(path, len, "../shared/data/%s", rel);
+  } else
+    snprintf(path, len, "../shared/data/%s", rel);
 }
 
 static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
@@ -107,31 +111,49 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   default_mask(ctx->mask, sizeof ctx->mask, &from_env);
   PetscCall(core_opt_section(comm, "raci simulate options"));
   PetscCall(core_opt_string(comm, "-o", "Output NetCDF file (CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
-  PetscCall(core_opt_real(comm, "-sim_res", "Grid spacing, degrees (1, 0.5, 0.25, ...: 1/res must be a whole number)", ctx->res, 0, 1, CORE_OPT_OPEN_MIN, &ctx->res, NULL));
+  PetscCall(core_opt_real(comm, "-sim_res", "Grid spacing, degrees (1, 0.5, 0.25, ...: 1/res must be a whole number)",
+                          ctx->res, 0, 1, CORE_OPT_OPEN_MIN, &ctx->res, NULL));
   n = 2;
   PetscCall(core_opt_reals(comm, "-sim_lon", "Longitude range west,east (degrees east)", ctx->lon, 2, 2, &n, NULL));
   n = 2;
   PetscCall(core_opt_reals(comm, "-sim_lat", "Latitude range south,north (degrees north)", ctx->lat, 2, 2, &n, NULL));
-  PetscCall(core_opt_int(comm, "-sim_years", "Years simulated (365-day years)", ctx->years, 1, 1000, &ctx->years, NULL));
-  PetscCall(core_opt_int(comm, "-sim_start_year", "Calendar year of the first day", ctx->start_year, 1, 9999, &ctx->start_year, NULL));
+  PetscCall(
+      core_opt_int(comm, "-sim_years", "Years simulated (365-day years)", ctx->years, 1, 1000, &ctx->years, NULL));
+  PetscCall(core_opt_int(comm, "-sim_start_year", "Calendar year of the first day", ctx->start_year, 1, 9999,
+                         &ctx->start_year, NULL));
   PetscCall(core_opt_int(comm, "-sim_seed", "Random seed", ctx->seed, PETSC_MIN_INT, PETSC_MAX_INT, &ctx->seed, NULL));
-  PetscCall(core_opt_real(comm, "-sim_length_scale", "Correlation length of daily weather anomalies, km", ctx->length_km, 0, 20000, CORE_OPT_OPEN_MIN, &ctx->length_km, NULL));
-  PetscCall(core_opt_real(comm, "-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", ctx->phi, 0, 1, CORE_OPT_OPEN_MAX, &ctx->phi, NULL));
-  PetscCall(core_opt_real(comm, "-sim_noise", "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)", ctx->noise, 0, 1000, CORE_OPT_CLOSED, &ctx->noise, NULL));
-  PetscCall(core_opt_int(comm, "-sim_towers", "Keep targets only at this many land cells (0: everywhere)", ctx->towers, 0, PETSC_MAX_INT, &ctx->towers, NULL));
-  PetscCall(core_opt_int(comm, "-sim_spinup", "Days of weather spin-up before the first written day", ctx->spinup, 0, 36500, &ctx->spinup, NULL));
-  PetscCall(core_opt_int(comm, "-sim_chunk", "Days simulated and written at once", ctx->chunk, 1, 36500, &ctx->chunk, NULL));
-  PetscCall(core_opt_string(comm, "-sim_mask", "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island); default: under $RACI_SHARED_DATA, else the shared data beside the binary's project", ctx->mask, sizeof ctx->mask, &have_mask));
+  PetscCall(core_opt_real(comm, "-sim_length_scale", "Correlation length of daily weather anomalies, km",
+                          ctx->length_km, 0, 20000, CORE_OPT_OPEN_MIN, &ctx->length_km, NULL));
+  PetscCall(core_opt_real(comm, "-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", ctx->phi, 0,
+                          1, CORE_OPT_OPEN_MAX, &ctx->phi, NULL));
+  PetscCall(core_opt_real(comm, "-sim_noise",
+                          "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)",
+                          ctx->noise, 0, 1000, CORE_OPT_CLOSED, &ctx->noise, NULL));
+  PetscCall(core_opt_int(comm, "-sim_towers", "Keep targets only at this many land cells (0: everywhere)", ctx->towers,
+                         0, PETSC_MAX_INT, &ctx->towers, NULL));
+  PetscCall(core_opt_int(comm, "-sim_spinup", "Days of weather spin-up before the first written day", ctx->spinup, 0,
+                         36500, &ctx->spinup, NULL));
+  PetscCall(
+      core_opt_int(comm, "-sim_chunk", "Days simulated and written at once", ctx->chunk, 1, 36500, &ctx->chunk, NULL));
+  PetscCall(core_opt_string(comm, "-sim_mask",
+                            "Global 1-degree land-sea mask (LSMASK: 1 land, 3 small island); default: under "
+                            "$RACI_SHARED_DATA, else the shared data beside the binary's project",
+                            ctx->mask, sizeof ctx->mask, &have_mask));
   PetscCall(core_opt_quiet(comm, &ctx->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci simulate needs -o FILE");
-  PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT, "-sim_res %.10g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
-  PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT, "-sim_lon %.10g,%.10g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
-  PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT, "-sim_lat %.10g,%.10g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
+  PetscCheck(ctx->res > 0 && ctx->res <= 1 && fabs(1.0 / ctx->res - round(1.0 / ctx->res)) < 1e-9, comm, RACI_ERR_INPUT,
+             "-sim_res %.10g: 1/res must be a whole number (1, 0.5, 0.25, ...)", (double)ctx->res);
+  PetscCheck(ctx->lon[0] < ctx->lon[1] && ctx->lon[0] >= -180 && ctx->lon[1] <= 360, comm, RACI_ERR_INPUT,
+             "-sim_lon %.10g,%.10g: need west < east within [-180, 360]", (double)ctx->lon[0], (double)ctx->lon[1]);
+  PetscCheck(ctx->lat[0] < ctx->lat[1] && ctx->lat[0] >= -90 && ctx->lat[1] <= 90, comm, RACI_ERR_INPUT,
+             "-sim_lat %.10g,%.10g: need south < north within [-90, 90]", (double)ctx->lat[0], (double)ctx->lat[1]);
   ctx->chunk = PetscMin(ctx->chunk, ctx->years * 365); /* a chunk longer than the run is the run */
   if (!have_mask) {
     PetscCall(core_agree(comm, (PetscBool)(access(ctx->mask, R_OK) == 0), &found));
-    PetscCheck(found, comm, RACI_ERR_OPEN, "no land-sea mask at %s (%s): set RACI_SHARED_DATA to the shared data directory or give -sim_mask FILE", ctx->mask, from_env ? "from RACI_SHARED_DATA" : "RACI_SHARED_DATA is not set; looked beside the binary");
+    PetscCheck(found, comm, RACI_ERR_OPEN,
+               "no land-sea mask at %s (%s): set RACI_SHARED_DATA to the shared data directory or give -sim_mask FILE",
+               ctx->mask, from_env ? "from RACI_SHARED_DATA" : "RACI_SHARED_DATA is not set; looked beside the binary");
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -147,16 +169,25 @@ static PetscErrorCode sim_check_size(MPI_Comm comm, const SimCtx *ctx, double nx
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   /* snprintf, not PETSc's printf: that one prints %g as "-170." */
-  snprintf(what, sizeof what, "-sim_res %g over -sim_lon %g,%g and -sim_lat %g,%g", (double)ctx->res, (double)ctx->lon[0], (double)ctx->lon[1], (double)ctx->lat[0], (double)ctx->lat[1]);
-  PetscCheck(cells <= PETSC_MAX_INT, comm, RACI_ERR_INPUT, "%s: the grid would have %.0f x %.0f = %.0f cells, too many (at most %d); use a coarser -sim_res or a smaller domain", what, nx, ny, cells, PETSC_MAX_INT);
+  snprintf(what, sizeof what, "-sim_res %g over -sim_lon %g,%g and -sim_lat %g,%g", (double)ctx->res,
+           (double)ctx->lon[0], (double)ctx->lon[1], (double)ctx->lat[0], (double)ctx->lat[1]);
+  PetscCheck(cells <= PETSC_MAX_INT, comm, RACI_ERR_INPUT,
+             "%s: the grid would have %.0f x %.0f = %.0f cells, too many (at most %d); use a coarser -sim_res or a "
+             "smaller domain",
+             what, nx, ny, cells, PETSC_MAX_INT);
   /* a rank's tile (at most cells/size + nx + ny + 1 cells, whatever the process grid): a chunk of
    * daily fields, static maps, cell state; the tower draw and coordinates of the whole grid */
   per_rank = ceil(cells / size) + nx + ny + 1;
-  bytes    = per_rank * (sizeof(float) * (NV_DAILY * (double)ctx->chunk + NV_STATIC) + sizeof(SimCell) + sizeof(SimState) + 2 * sizeof(SimLatticePoint) + 1) + (ctx->towers ? sizeof(double) * cells : 0) + sizeof(double) * (nx + ny + nt);
-  snprintf(what + strlen(what), sizeof what - strlen(what), " (%.0f x %.0f cells) with -sim_chunk %d", nx, ny, (int)ctx->chunk);
+  bytes = per_rank * (sizeof(float) * (NV_DAILY * (double)ctx->chunk + NV_STATIC) + sizeof(SimCell) + sizeof(SimState) +
+                      2 * sizeof(SimLatticePoint) + 1) +
+          (ctx->towers ? sizeof(double) * cells : 0) + sizeof(double) * (nx + ny + nt);
+  snprintf(what + strlen(what), sizeof what - strlen(what), " (%.0f x %.0f cells) with -sim_chunk %d", nx, ny,
+           (int)ctx->chunk);
   PetscCall(core_check_memory(comm, bytes, what));
   /* one chunk buffer is indexed with int */
-  PetscCheck(NV_DAILY * (double)ctx->chunk * per_rank <= PETSC_MAX_INT, comm, RACI_ERR_INPUT, "%s: a chunk holds more than %d values per rank; use a smaller -sim_chunk or more ranks", what, PETSC_MAX_INT);
+  PetscCheck(NV_DAILY * (double)ctx->chunk * per_rank <= PETSC_MAX_INT, comm, RACI_ERR_INPUT,
+             "%s: a chunk holds more than %d values per rank; use a smaller -sim_chunk or more ranks", what,
+             PETSC_MAX_INT);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -173,14 +204,18 @@ static PetscErrorCode read_mask(MPI_Comm comm, const char *path, unsigned char *
   PetscCall(io_open(comm, path, &f));
   v = io_find_var(f, "LSMASK");
   PetscCheck(v >= 0, comm, RACI_ERR_DATA, "%s: no variable LSMASK (the 1-degree land-sea mask)", path);
-  PetscCheck(f->vars[v].ndims == 2 && f->dims[f->vars[v].dimids[0]].len == 180 && f->dims[f->vars[v].dimids[1]].len == 360, comm, RACI_ERR_DATA, "%s: LSMASK must be (lat = 180, lon = 360)", path);
+  PetscCheck(f->vars[v].ndims == 2 && f->dims[f->vars[v].dimids[0]].len == 180 &&
+                 f->dims[f->vars[v].dimids[1]].len == 360,
+             comm, RACI_ERR_DATA, "%s: LSMASK must be (lat = 180, lon = 360)", path);
   {
-    int vlat = io_find_var(f, "lat"), vlon = io_find_var(f, "lon");
+    int        vlat = io_find_var(f, "lat"), vlon = io_find_var(f, "lon");
     MPI_Offset one = 1, zero = 0;
     PetscCheck(vlat >= 0 && vlon >= 0, comm, RACI_ERR_DATA, "%s: no lat/lon coordinates", path);
     PetscCall(io_read_double(f, vlat, &zero, &one, &lat0));
     PetscCall(io_read_double(f, vlon, &zero, &one, &lon0));
-    PetscCheck(fabs(lat0 + 89.5) < 1e-3 && fabs(lon0 - 0.5) < 1e-3, comm, RACI_ERR_DATA, "%s: expected a global 1-degree grid starting at lat -89.5, lon 0.5 (got %.10g, %.10g)", path, lat0, lon0);
+    PetscCheck(fabs(lat0 + 89.5) < 1e-3 && fabs(lon0 - 0.5) < 1e-3, comm, RACI_ERR_DATA,
+               "%s: expected a global 1-degree grid starting at lat -89.5, lon 0.5 (got %.10g, %.10g)", path, lat0,
+               lon0);
   }
   PetscCall(PetscMalloc1(180 * 360, &m));
   PetscCall(io_read_float(f, v, start, count, m));
@@ -193,8 +228,8 @@ static PetscErrorCode read_mask(MPI_Comm comm, const char *path, unsigned char *
 static int mask_index(double lat, double lon)
 {
   int i = (int)floor(lat + 90.0), j = (int)floor(fmod(fmod(lon, 360.0) + 360.0, 360.0));
-  i     = i < 0 ? 0 : (i > 179 ? 179 : i);
-  j     = j > 359 ? 359 : j;
+  i = i < 0 ? 0 : (i > 179 ? 179 : i);
+  j = j > 359 ? 359 : j;
   return i * 360 + j;
 }
 
@@ -212,7 +247,8 @@ static double continentality(const unsigned char *land, double lat, double lon)
 }
 
 /* Keep targets at the N land cells with the smallest draw: a threshold all ranks agree on. */
-static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *land, PetscInt nx, PetscInt ny, double *thresh)
+static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *land, PetscInt nx, PetscInt ny,
+                                      double *thresh)
 {
   double  *u;
   PetscInt n = 0;
@@ -224,7 +260,8 @@ static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *la
   for (PetscInt y = 0; y < ny; y++)
     for (PetscInt x = 0; x < nx; x++) {
       double lat = ctx->lat[0] + (y + 0.5) * ctx->res, lon = ctx->lon[0] + (x + 0.5) * ctx->res;
-      if (land[mask_index(lat, lon)]) u[n++] = core_rng_uniform((uint64_t)ctx->seed, (uint64_t)(y * nx + x), 0, (uint64_t)CORE_RNG_SIM_TOWERS);
+      if (land[mask_index(lat, lon)])
+        u[n++] = core_rng_uniform((uint64_t)ctx->seed, (uint64_t)(y * nx + x), 0, (uint64_t)CORE_RNG_SIM_TOWERS);
     }
   if (ctx->towers < n) {
     PetscCall(PetscSortReal(n, u));
@@ -234,7 +271,8 @@ static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *la
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx, PetscInt ny, PetscInt nt, int vdaily[], int vstatic[], int *vlat, int *vlon, int *vtime)
+static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx, PetscInt ny, PetscInt nt, int vdaily[],
+                                    int vstatic[], int *vlat, int *vlon, int *vtime)
 {
   int   dt, dy, dx, d3[3], d2[2];
   float fill = DATA_FILL;
@@ -264,7 +302,7 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
     const SimVarInfo *vi = k < NV_DAILY ? &daily_info[k] : &static_info[k - NV_DAILY];
     int              *id = k < NV_DAILY ? &vdaily[k] : &vstatic[k - NV_DAILY];
     if (k == NV_DAILY + S_CLASS) {
-      signed char fv = -1, flags[SIM_NUM_REGIMES];
+      signed char fv            = -1, flags[SIM_NUM_REGIMES];
       char        meanings[256] = "";
       PetscCall(io_def_var(out, vi->name, NC_BYTE, 2, d2, id));
       for (int r = 0; r < SIM_NUM_REGIMES; r++) {
@@ -275,8 +313,11 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
           PetscCall(PetscStrlcat(meanings, c, sizeof meanings));
         }
       }
-      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, *id, "_FillValue", NC_BYTE, 1, &fv), RACI_ERR_WRITE, out->path, "class"));
-      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, *id, "flag_values", NC_BYTE, SIM_NUM_REGIMES, flags), RACI_ERR_WRITE, out->path, "class"));
+      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, *id, "_FillValue", NC_BYTE, 1, &fv),
+                            RACI_ERR_WRITE, out->path, "class"));
+      PetscCall(io_agree_nc(out->comm,
+                            ncmpi_put_att_schar(out->ncid, *id, "flag_values", NC_BYTE, SIM_NUM_REGIMES, flags),
+                            RACI_ERR_WRITE, out->path, "class"));
       PetscCall(io_put_att_text(out, *id, "flag_meanings", meanings));
     } else {
       PetscCall(io_def_var(out, vi->name, NC_FLOAT, k < NV_DAILY ? 3 : 2, k < NV_DAILY ? d3 : d2, id));
@@ -289,8 +330,12 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   }
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "title", "raci simulate: process-based daily carbon fluxes and drivers"));
-  PetscCall(io_put_att_text(out, NC_GLOBAL, "source", "raci " RACI_VERSION " process-based simulator (docs/SIMULATOR.md); land mask: NCAR/geocat-datafiles landsea.nc (Apache-2.0)"));
-  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld", (long long)ctx->seed, (double)ctx->res, (double)ctx->noise, (long long)ctx->towers); /* not PetscSNPrintf: it prints %g as "1." */
+  PetscCall(io_put_att_text(
+      out, NC_GLOBAL, "source",
+      "raci " RACI_VERSION
+      " process-based simulator (docs/SIMULATOR.md); land mask: NCAR/geocat-datafiles landsea.nc (Apache-2.0)"));
+  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld", (long long)ctx->seed, (double)ctx->res,
+           (double)ctx->noise, (long long)ctx->towers); /* not PetscSNPrintf: it prints %g as "1." */
   PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_simulation", buf));
   {
     char line[4096];
@@ -320,7 +365,7 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
   const SimCtx *ctx   = sd->ctx;
   const Tile   *t     = sd->tile;
   PetscInt      ncell = t->xm * t->ym, vs = sd->nsteps * ncell;
-  int           doy   = (int)(((day % 365) + 365) % 365);
+  int           doy = (int)(((day % 365) + 365) % 365);
 
   PetscFunctionBeginUser;
   sim_lattice_fill(&sd->lat_t, sd->wp->seed, SIM_STREAM_ANOM_T, sim_day_key(day));
@@ -340,16 +385,21 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
           for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
         continue;
       }
-      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_at(&sd->lat_t, &sd->pt_t[i]), sim_lattice_at(&sd->lat_p, &sd->pt_p[i]), toa, &dr);
+      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_at(&sd->lat_t, &sd->pt_t[i]),
+                      sim_lattice_at(&sd->lat_p, &sd->pt_p[i]), toa, &dr);
       if (!v) continue;
       sim_fluxes(c, &dr, doy, &fl);
-      val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts, val[V_SWC] = dr.swc;
+      val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts,
+      val[V_SWC] = dr.swc;
       val[V_GPP] = fl.gpp, val[V_RECO] = fl.reco, val[V_NEE] = fl.nee, val[V_FCH4] = fl.fch4;
       tower = (PetscBool)sd->tower[i];
       for (int j = 0; j < NV_DAILY; j++) {
         if (daily_info[j].role == ROLE_TARGET) {
-          if (!tower) val[j] = DATA_FILL;
-          else if (ctx->noise > 0) val[j] += ctx->noise * noise_scale[j] * core_rng_normal(sd->wp->seed, c->id, (uint64_t)day, (uint64_t)CORE_RNG_SIM_NOISE + (uint64_t)j);
+          if (!tower)
+            val[j] = DATA_FILL;
+          else if (ctx->noise > 0)
+            val[j] += ctx->noise * noise_scale[j] *
+                      core_rng_normal(sd->wp->seed, c->id, (uint64_t)day, (uint64_t)CORE_RNG_SIM_NOISE + (uint64_t)j);
         }
         v[j * vs] = (float)val[j];
       }
@@ -385,7 +435,8 @@ PetscErrorCode app_simulate(MPI_Comm comm)
     const char *in[] = {"-sim_mask", ctx.mask, NULL}, *outs[] = {"-o", ctx.out, NULL};
     PetscCall(core_check_paths(comm, in, outs));
   }
-  PetscCall(sim_check_size(comm, &ctx, round((ctx.lon[1] - ctx.lon[0]) / ctx.res), round((ctx.lat[1] - ctx.lat[0]) / ctx.res), ctx.years * 365.0));
+  PetscCall(sim_check_size(comm, &ctx, round((ctx.lon[1] - ctx.lon[0]) / ctx.res),
+                           round((ctx.lat[1] - ctx.lat[0]) / ctx.res), ctx.years * 365.0));
   nx = (PetscInt)round((ctx.lon[1] - ctx.lon[0]) / ctx.res);
   ny = (PetscInt)round((ctx.lat[1] - ctx.lat[0]) / ctx.res);
   nt = ctx.years * 365;
@@ -429,7 +480,8 @@ PetscErrorCode app_simulate(MPI_Comm comm)
     double lon0 = ctx.lon[0] + (tile.xs + 0.5) * ctx.res, lon1 = ctx.lon[0] + (tile.xs + tile.xm - 0.5) * ctx.res;
     double lat0 = ctx.lat[0] + (tile.ys + 0.5) * ctx.res, lat1 = ctx.lat[0] + (tile.ys + tile.ym - 0.5) * ctx.res;
     double sT = wp.length_scale_deg, sP = 0.5 * wp.length_scale_deg;
-    PetscCall(PetscMalloc2(sim_lattice_nodes(sT, lon0, lon1, lat0, lat1), &gT, sim_lattice_nodes(sP, lon0, lon1, lat0, lat1), &gP));
+    PetscCall(PetscMalloc2(sim_lattice_nodes(sT, lon0, lon1, lat0, lat1), &gT,
+                           sim_lattice_nodes(sP, lon0, lon1, lat0, lat1), &gP));
     sim_lattice_init(&day.lat_t, sT, lon0, lon1, lat0, lat1, gT);
     sim_lattice_init(&day.lat_p, sP, lon0, lon1, lat0, lat1, gP);
     day.ctx   = &ctx;
@@ -475,7 +527,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   PetscCall(core_stage_pop());
 
   for (PetscInt d0 = 0; d0 < nt; d0 += ctx.chunk) {
-    PetscInt   n = PetscMin(ctx.chunk, nt - d0);
+    PetscInt   n        = PetscMin(ctx.chunk, nt - d0);
     MPI_Offset start[3] = {d0, tile.ys, tile.xs}, count[3] = {n, tile.ym, tile.xm};
 
     t = MPI_Wtime();
@@ -493,20 +545,26 @@ PetscErrorCode app_simulate(MPI_Comm comm)
     PetscCall(core_stage_pop());
     t_write += MPI_Wtime() - t;
     bytes += NV_DAILY * 4.0 * n * ncell;
-    if (!ctx.quiet && ((d0 + n) % 365 == 0 || d0 + n == nt)) PetscCall(PetscPrintf(comm, "raci simulate: day %" PetscInt_FMT " of %" PetscInt_FMT " written\n", d0 + n, nt));
+    if (!ctx.quiet && ((d0 + n) % 365 == 0 || d0 + n == nt))
+      PetscCall(PetscPrintf(comm, "raci simulate: day %" PetscInt_FMT " of %" PetscInt_FMT " written\n", d0 + n, nt));
   }
   t = MPI_Wtime();
   PetscCall(io_commit(&out));
   t_write += MPI_Wtime() - t;
 
   {
-    double   tmax[2] = {t_sim, t_write}, sum[3] = {bytes, (double)nland, (double)ntower};
+    double tmax[2] = {t_sim, t_write}, sum[3] = {bytes, (double)nland, (double)ntower};
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tmax, 2, MPI_DOUBLE, MPI_MAX, comm));
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 3, MPI_DOUBLE, MPI_SUM, comm));
     PetscCall(PetscPrintf(comm, "raci simulate: wrote %s\n", ctx.out));
-    PetscCall(PetscPrintf(comm, "  %" PetscInt_FMT " x %" PetscInt_FMT " cells at %.4g degree, %.0f land, %" PetscInt_FMT " days; %d ranks as a %d x %d DMDA process grid\n", nx, ny, (double)ctx.res, sum[1], nt, size, tile.px, tile.py));
+    PetscCall(PetscPrintf(comm,
+                          "  %" PetscInt_FMT " x %" PetscInt_FMT " cells at %.4g degree, %.0f land, %" PetscInt_FMT
+                          " days; %d ranks as a %d x %d DMDA process grid\n",
+                          nx, ny, (double)ctx.res, sum[1], nt, size, tile.px, tile.py));
     if (ctx.towers) PetscCall(PetscPrintf(comm, "  targets kept at %.0f tower cells\n", sum[2]));
-    PetscCall(PetscPrintf(comm, "  simulate %.2f s (%.3g land cell-days/s per rank), write %.2f MB in %.2f s (%.1f MB/s)\n", tmax[0], sum[1] * nt / size / PetscMax(tmax[0], 1e-9), sum[0] / 1e6, tmax[1], sum[0] / 1e6 / PetscMax(tmax[1], 1e-9)));
+    PetscCall(PetscPrintf(
+        comm, "  simulate %.2f s (%.3g land cell-days/s per rank), write %.2f MB in %.2f s (%.1f MB/s)\n", tmax[0],
+        sum[1] * nt / size / PetscMax(tmax[0], 1e-9), sum[0] / 1e6, tmax[1], sum[0] / 1e6 / PetscMax(tmax[1], 1e-9)));
   }
   PetscCall(PetscFree(daily));
   PetscCall(PetscFree2(gT, gP));

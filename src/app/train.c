@@ -410,10 +410,10 @@ static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
 static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors *fe)
 {
   static const char  *split[3] = {"train", "validation", "test"};
-  const SampleSet    *ss = run->ss;
-  const TrainState   *st = &run->st;
-  const TrainOptions *to = &run->to;
-  const TrainResult  *res = &run->res;
+  const SampleSet    *ss       = run->ss;
+  const TrainState   *st       = &run->st;
+  const TrainOptions *to       = &run->to;
+  const TrainResult  *res      = &run->res;
 
   json_object_begin(w);
   json_key(w, "model"), json_string(w, to->model);
@@ -459,7 +459,8 @@ static PetscErrorCode train_write_report(TrainRun *run, const FinalErrors *fe)
       w = &jw;
       json_init(w, fp, 1);
       report_errors(w, run, fe);
-    } else err = errno;
+    } else
+      err = errno;
   }
   /* which locations were in which split, and whose entries the bank holds */
   PetscCall(report_split(run->comm, w, ss, SPLIT_TRAIN, "train"));
@@ -475,8 +476,8 @@ static PetscErrorCode train_write_report(TrainRun *run, const FinalErrors *fe)
     err = core_text_commit(fp, tmp, run->report); /* every write checked; the old file stays on failure */
     if (!err && bad) err = EINVAL;                /* a bug: the writer was misused */
   }
-  PetscCall(core_rank0_errno(run->comm, RACI_ERR_WRITE, err, "cannot write the report '%s' (-train_report)",
-                             run->report));
+  PetscCall(
+      core_rank0_errno(run->comm, RACI_ERR_WRITE, err, "cannot write the report '%s' (-train_report)", run->report));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

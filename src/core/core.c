@@ -32,31 +32,33 @@ typedef struct {
 } CoreRecordEntry;
 
 static struct {
-  int       argc;
-  char    **argv;
-  PetscBool reported;    /* a user-input error has been printed */
-  PetscBool collective;  /* ...and it was raised on PETSC_COMM_WORLD */
-  PetscBool failed_local; /* an error was raised on a smaller communicator */
-  char      pending[CORE_MAX_PENDING][PETSC_MAX_PATH_LEN];
+  int                   argc;
+  char                **argv;
+  PetscBool             reported;     /* a user-input error has been printed */
+  PetscBool             collective;   /* ...and it was raised on PETSC_COMM_WORLD */
+  PetscBool             failed_local; /* an error was raised on a smaller communicator */
+  char                  pending[CORE_MAX_PENDING][PETSC_MAX_PATH_LEN];
   volatile sig_atomic_t pending_used[CORE_MAX_PENDING]; /* set once pending[i] is complete (signal handlers read it) */
-  PetscLogStage stage[CORE_NUM_STAGES];
+  PetscLogStage         stage[CORE_NUM_STAGES];
   /* run record */
-  double    t_start, t_last;        /* MPI_Wtime at initialise and at the last stage change */
-  double    t_stage[CORE_NUM_STAGES + 1]; /* seconds per stage; the last: outside every stage */
-  int       stack[CORE_STACK], depth;
-  double    io_read, io_written;
-  int       nrec;
+  double          t_start, t_last;              /* MPI_Wtime at initialise and at the last stage change */
+  double          t_stage[CORE_NUM_STAGES + 1]; /* seconds per stage; the last: outside every stage */
+  int             stack[CORE_STACK], depth;
+  double          io_read, io_written;
+  int             nrec;
   CoreRecordEntry rec[CORE_MAX_RECORD];
-  char      rec_path[PETSC_MAX_PATH_LEN];   /* -run_record, "" without */
+  char            rec_path[PETSC_MAX_PATH_LEN]; /* -run_record, "" without */
 } core;
 
-static const char *stage_names[CORE_NUM_STAGES] = {"Load", "Simulate", "Retrieval", "Forward", "Backward", "Reduction", "Optimizer", "Evaluate", "Write"};
+static const char *stage_names[CORE_NUM_STAGES] = {"Load",      "Simulate",  "Retrieval", "Forward", "Backward",
+                                                   "Reduction", "Optimizer", "Evaluate",  "Write"};
 
 static PetscErrorCode core_cleanup_signals_install(void);
 
 static PetscBool is_user_error(PetscErrorCode n)
 {
-  return (PetscBool)(n == RACI_ERR_INPUT || n == RACI_ERR_OPEN || n == RACI_ERR_READ || n == RACI_ERR_WRITE || n == RACI_ERR_DATA);
+  return (PetscBool)(n == RACI_ERR_INPUT || n == RACI_ERR_OPEN || n == RACI_ERR_READ || n == RACI_ERR_WRITE ||
+                     n == RACI_ERR_DATA);
 }
 
 static PetscBool comm_is_world(MPI_Comm comm)
@@ -68,7 +70,8 @@ static PetscBool comm_is_world(MPI_Comm comm)
 }
 
 /* One line for bad input, PETSc's traceback for everything else. */
-static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n,
+                                         PetscErrorType p, const char *mess, void *ctx)
 {
   (void)ctx;
   if (p == PETSC_ERROR_INITIAL) {
@@ -79,8 +82,10 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
     if (!world) core.failed_local = PETSC_TRUE;
     if (is_user_error(n) || optval) {
       int rank = 0;
-      if (optval) MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-      else if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
+      if (optval)
+        MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+      else if (comm != MPI_COMM_NULL)
+        MPI_Comm_rank(comm, &rank);
       if (rank == 0) {
         fprintf(stderr, "raci: error: %s%s\n", optval ? "bad option value: " : "", mess ? mess : "(no message)");
         fflush(stderr);
@@ -98,12 +103,13 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
 PetscErrorCode core_initialize(int argc, char **argv)
 {
   PetscFunctionBeginUser;
-  core.argc = argc;
-  core.argv = argv;
+  core.argc    = argc;
+  core.argv    = argv;
   core.t_start = core.t_last = MPI_Wtime();
   PetscCall(PetscPushErrorHandler(core_error_handler, NULL));
   for (int s = 0; s < CORE_NUM_STAGES; s++) PetscCall(PetscLogStageRegister(stage_names[s], &core.stage[s]));
-  PetscCall(PetscOptionsGetString(NULL, NULL, "-run_record", core.rec_path, sizeof core.rec_path, NULL)); /* read now: any command takes it */
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-run_record", core.rec_path, sizeof core.rec_path,
+                                  NULL)); /* read now: any command takes it */
   PetscCall(core_cleanup_signals_install());
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -149,7 +155,8 @@ static PetscErrorCode core_cleanup_signals_install(void)
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
     /* a signal ignored at start stays ignored (nohup, background jobs of a shell) */
     if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
-    PetscCheck(!sigaction(sigs[i], &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the handler of signal %d: %s", sigs[i], strerror(errno));
+    PetscCheck(!sigaction(sigs[i], &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS,
+               "cannot install the handler of signal %d: %s", sigs[i], strerror(errno));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -182,7 +189,8 @@ PetscErrorCode core_signal_install(void)
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = core_on_signal;
   sigemptyset(&sa.sa_mask);
-  PetscCheck(!sigaction(SIGTERM, &sa, NULL) && !sigaction(SIGUSR1, &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the SIGTERM/SIGUSR1 handlers: %s", strerror(errno));
+  PetscCheck(!sigaction(SIGTERM, &sa, NULL) && !sigaction(SIGUSR1, &sa, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS,
+             "cannot install the SIGTERM/SIGUSR1 handlers: %s", strerror(errno));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -242,7 +250,9 @@ PetscErrorCode core_rank0_errno(MPI_Comm comm, PetscErrorCode code, long err, co
 /* Options PETSc itself reads only inside PetscFinalize, after our check. */
 static PetscBool read_at_finalize(const char *name)
 {
-  static const char *late[] = {"options_left", "options_view", "options_table", "malloc_dump", "malloc_view", "memory_view", "objects_dump", "log_view_memory", "log_view_gpu_time", "log_all", "log_trace", NULL};
+  static const char *late[] = {"options_left",      "options_view", "options_table", "malloc_dump",
+                               "malloc_view",       "memory_view",  "objects_dump",  "log_view_memory",
+                               "log_view_gpu_time", "log_all",      "log_trace",     NULL};
   for (int i = 0; late[i]; i++)
     if (!strcmp(name, late[i])) return PETSC_TRUE;
   return PETSC_FALSE;
@@ -250,7 +260,7 @@ static PetscBool read_at_finalize(const char *name)
 
 PetscErrorCode core_check_unused_options(MPI_Comm comm)
 {
-  PetscInt n = 0;
+  PetscInt n     = 0;
   char   **names = NULL, **values = NULL;
   char     bad[256] = "";
 
@@ -290,7 +300,8 @@ PetscErrorCode core_history_line(char *buf, size_t len)
 PetscErrorCode core_pending_add(const char *path)
 {
   PetscFunctionBeginUser;
-  PetscCheck(strlen(path) < sizeof core.pending[0], PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "temporary file name too long: %s", path);
+  PetscCheck(strlen(path) < sizeof core.pending[0], PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
+             "temporary file name too long: %s", path);
   for (int i = 0; i < CORE_MAX_PENDING; i++) {
     if (!core.pending_used[i]) {
       PetscCall(PetscStrncpy(core.pending[i], path, sizeof core.pending[i]));
@@ -316,10 +327,7 @@ PetscErrorCode core_pending_remove(const char *path)
 
 /* ------------------------------------------------------------ outputs */
 
-void core_tmp_path(char *buf, size_t len, const char *path, long pid)
-{
-  snprintf(buf, len, "%s.%ld.tmp", path, pid);
-}
+void core_tmp_path(char *buf, size_t len, const char *path, long pid) { snprintf(buf, len, "%s.%ld.tmp", path, pid); }
 
 int core_probe_writable(const char *path)
 {
@@ -396,7 +404,8 @@ static void remove_stale_temporaries(const char *path)
     errno = 0;
     pid   = strtol(n + nb + 1, &end, 10);
     if (errno || pid <= 0 || strcmp(end, ".tmp")) continue;
-    if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* running, or not ours to judge */
+    if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+      continue; /* running, or not ours to judge */
     snprintf(full, sizeof full, "%s/%s", dir, n);
     if (!unlink(full)) {
       printf("raci: removed '%s', an unfinished output left by process %ld, which no longer runs\n", full, pid);
@@ -434,15 +443,20 @@ PetscErrorCode core_check_paths(MPI_Comm comm, const char *const inputs[], const
       if (!ip || !ip[0] || stat(ip, &st)) continue; /* missing inputs are reported when read */
       for (int o = 0; o < no && !why[0]; o++)
         if (oid[o].exists && oid[o].dev == st.st_dev && oid[o].ino == st.st_ino) {
-          snprintf(why, sizeof why, "%s '%s' is the same file as %s '%s': writing the output would destroy the input; choose another output path", oname[o], opath[o], inputs[i], ip);
+          snprintf(why, sizeof why,
+                   "%s '%s' is the same file as %s '%s': writing the output would destroy the input; choose another "
+                   "output path",
+                   oname[o], opath[o], inputs[i], ip);
           code = RACI_ERR_INPUT;
         }
     }
     /* two outputs that are one file */
     for (int a = 0; a < no && !why[0]; a++)
       for (int b = a + 1; b < no && !why[0]; b++)
-        if (oid[a].known && oid[b].known && oid[a].exists == oid[b].exists && oid[a].dev == oid[b].dev && oid[a].ino == oid[b].ino && (oid[a].exists || !strcmp(oid[a].name, oid[b].name))) {
-          snprintf(why, sizeof why, "%s '%s' and %s '%s' are the same file; give each output a path of its own", oname[a], opath[a], oname[b], opath[b]);
+        if (oid[a].known && oid[b].known && oid[a].exists == oid[b].exists && oid[a].dev == oid[b].dev &&
+            oid[a].ino == oid[b].ino && (oid[a].exists || !strcmp(oid[a].name, oid[b].name))) {
+          snprintf(why, sizeof why, "%s '%s' and %s '%s' are the same file; give each output a path of its own",
+                   oname[a], opath[a], oname[b], opath[b]);
           code = RACI_ERR_INPUT;
         }
     for (int o = 0; o < no && !why[0]; o++) {
@@ -488,13 +502,16 @@ int core_text_commit(FILE *fp, const char *tmp, const char *path)
   if (i == n) return EINVAL;
   if (fclose(fp)) err = errno ? errno : ENOMEM;
   core_texts[i].fp = NULL;
-  if (!err && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) err = errno;
+  if (!err && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+    err = errno;
   else if (!err) {
     if (core_pending_add(tmp)) err = ENOMEM;
     while (!err && off < core_texts[i].len) {
       ssize_t w = write(fd, core_texts[i].buf + off, core_texts[i].len - off);
-      if (w < 0 && errno != EINTR) err = errno;
-      else if (w > 0) off += (size_t)w;
+      if (w < 0 && errno != EINTR)
+        err = errno;
+      else if (w > 0)
+        off += (size_t)w;
     }
     if (!err && fsync(fd)) err = errno;
     if (close(fd) && !err) err = errno;
@@ -562,7 +579,7 @@ static PetscErrorCode record_entry(const char *key, CoreRecordEntry **e)
   if (i == core.nrec) core.nrec++;
   *e = &core.rec[i];
   PetscCall(PetscMemzero(*e, sizeof **e));
-  PetscCall(PetscStrncpy((*e)->key, key, sizeof (*e)->key));
+  PetscCall(PetscStrncpy((*e)->key, key, sizeof(*e)->key));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -608,9 +625,9 @@ void core_record_io(double bytes_read, double bytes_written)
  * the size ranks. Returns json_finish's verdict. */
 static int record_json(FILE *fp, int size, const double *mx, const double *sum)
 {
-  const char *env[] = {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES",
+  const char *env[] = {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",  "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NUM_NODES",
                        "SLURM_NTASKS", "SLURM_RESTART_COUNT", "SLURM_JOB_PARTITION"};
-  const int   n = CORE_NUM_STAGES + 1;
+  const int   n     = CORE_NUM_STAGES + 1;
   double      wsec = mx[CORE_STAGE_WRITE], written = sum[n + 2];
   char        hist[4096], stamp[32];
   time_t      now = time(NULL);
@@ -642,9 +659,12 @@ static int record_json(FILE *fp, int size, const double *mx, const double *sum)
   for (int i = 0; i < core.nrec; i++) {
     const CoreRecordEntry *e = &core.rec[i];
     json_key(&w, e->key);
-    if (e->type == 'i') json_int(&w, e->i);
-    else if (e->type == 'r') json_number(&w, e->r);
-    else json_string(&w, e->s);
+    if (e->type == 'i')
+      json_int(&w, e->i);
+    else if (e->type == 'r')
+      json_number(&w, e->r);
+    else
+      json_string(&w, e->s);
   }
   json_object_end(&w);
   return json_finish(&w);
@@ -673,7 +693,8 @@ PetscErrorCode core_record_write(MPI_Comm comm)
       int bad = record_json(fp, (int)size, mx, sum);
       err     = core_text_commit(fp, tmp, path);
       if (!err && bad) err = EINVAL; /* a bug: the writer was misused */
-    } else err = errno;
+    } else
+      err = errno;
   }
   PetscCall(core_rank0_errno(comm, RACI_ERR_WRITE, err, "cannot write the run record '%s' (-run_record)", path));
   PetscFunctionReturn(PETSC_SUCCESS);

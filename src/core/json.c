@@ -20,7 +20,8 @@ static void separate(JsonWriter *w)
   if (d <= w->wrap) {
     fputc('\n', w->fp);
     for (int i = 0; i < d; i++) fputc(' ', w->fp);
-  } else if (!first) fputc(' ', w->fp);
+  } else if (!first)
+    fputc(' ', w->fp);
   w->members[d] = 1;
 }
 
@@ -45,16 +46,32 @@ static void write_escaped(FILE *fp, const char *s)
   fputc('"', fp);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     switch (*p) {
-    case '"': fputs("\\\"", fp); break;
-    case '\\': fputs("\\\\", fp); break;
-    case '\n': fputs("\\n", fp); break;
-    case '\r': fputs("\\r", fp); break;
-    case '\t': fputs("\\t", fp); break;
-    case '\b': fputs("\\b", fp); break;
-    case '\f': fputs("\\f", fp); break;
+    case '"':
+      fputs("\\\"", fp);
+      break;
+    case '\\':
+      fputs("\\\\", fp);
+      break;
+    case '\n':
+      fputs("\\n", fp);
+      break;
+    case '\r':
+      fputs("\\r", fp);
+      break;
+    case '\t':
+      fputs("\\t", fp);
+      break;
+    case '\b':
+      fputs("\\b", fp);
+      break;
+    case '\f':
+      fputs("\\f", fp);
+      break;
     default:
-      if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
-      else fputc(*p, fp);
+      if (*p < 0x20)
+        fprintf(fp, "\\u%04x", *p);
+      else
+        fputc(*p, fp);
     }
   }
   fputc('"', fp);
@@ -104,22 +121,28 @@ void json_key(JsonWriter *w, const char *key)
 void json_string(JsonWriter *w, const char *s)
 {
   before_value(w);
-  if (s) write_escaped(w->fp, s);
-  else fputs("null", w->fp);
+  if (s)
+    write_escaped(w->fp, s);
+  else
+    fputs("null", w->fp);
 }
 
 void json_number(JsonWriter *w, double v)
 {
   before_value(w);
-  if (isfinite(v)) fprintf(w->fp, "%.6g", v);
-  else fputs("null", w->fp);
+  if (isfinite(v))
+    fprintf(w->fp, "%.6g", v);
+  else
+    fputs("null", w->fp);
 }
 
 void json_fixed(JsonWriter *w, double v, int decimals)
 {
   before_value(w);
-  if (isfinite(v)) fprintf(w->fp, "%.*f", decimals, v);
-  else fputs("null", w->fp);
+  if (isfinite(v))
+    fprintf(w->fp, "%.*f", decimals, v);
+  else
+    fputs("null", w->fp);
 }
 
 void json_int(JsonWriter *w, long long v)

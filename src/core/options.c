@@ -37,8 +37,10 @@ static PetscErrorCode help_line(MPI_Comm comm, const char *name, const char *def
 
   PetscFunctionBeginUser;
   snprintf(head, sizeof head, "%s <%s>", name, def);
-  if (strlen(head) > 26) PetscCall(PetscPrintf(comm, "  %s\n  %-26s %s%s%s\n", head, "", help, range[0] ? "; " : "", range));
-  else PetscCall(PetscPrintf(comm, "  %-26s %s%s%s\n", head, help, range[0] ? "; " : "", range));
+  if (strlen(head) > 26)
+    PetscCall(PetscPrintf(comm, "  %s\n  %-26s %s%s%s\n", head, "", help, range[0] ? "; " : "", range));
+  else
+    PetscCall(PetscPrintf(comm, "  %-26s %s%s%s\n", head, help, range[0] ? "; " : "", range));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -54,12 +56,16 @@ static PetscErrorCode raw(const char *name, const char **value, PetscBool *set)
 
 static void int_range(char *buf, size_t len, PetscInt min, PetscInt max)
 {
-  if (min == PETSC_MIN_INT && max == PETSC_MAX_INT) snprintf(buf, len, "an integer");
-  else if (max == PETSC_MAX_INT) snprintf(buf, len, "an integer >= %lld", (long long)min);
-  else snprintf(buf, len, "an integer in %lld .. %lld", (long long)min, (long long)max);
+  if (min == PETSC_MIN_INT && max == PETSC_MAX_INT)
+    snprintf(buf, len, "an integer");
+  else if (max == PETSC_MAX_INT)
+    snprintf(buf, len, "an integer >= %lld", (long long)min);
+  else
+    snprintf(buf, len, "an integer in %lld .. %lld", (long long)min, (long long)max);
 }
 
-PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, PetscInt def, PetscInt min, PetscInt max, PetscInt *val, PetscBool *set)
+PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, PetscInt def, PetscInt min, PetscInt max,
+                            PetscInt *val, PetscBool *set)
 {
   const char *s;
   PetscBool   given;
@@ -81,8 +87,10 @@ PetscErrorCode core_opt_int(MPI_Comm comm, const char *name, const char *help, P
   PetscCheck(s, comm, RACI_ERR_INPUT, "%s needs a value: %s", name, range);
   errno = 0;
   v     = strtoll(s, &end, 10);
-  PetscCheck(end != s && !*end && !isspace((unsigned char)*s), comm, RACI_ERR_INPUT, "%s %s: not an integer; expected %s", name, s, range);
-  PetscCheck(errno != ERANGE && v >= min && v <= max, comm, RACI_ERR_INPUT, "%s %s: out of range; expected %s", name, s, range);
+  PetscCheck(end != s && !*end && !isspace((unsigned char)*s), comm, RACI_ERR_INPUT,
+             "%s %s: not an integer; expected %s", name, s, range);
+  PetscCheck(errno != ERANGE && v >= min && v <= max, comm, RACI_ERR_INPUT, "%s %s: out of range; expected %s", name, s,
+             range);
   *val = (PetscInt)v;
   if (set) *set = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -93,11 +101,15 @@ static void real_range(char *buf, size_t len, PetscReal min, PetscReal max, int 
   char lo[32], hi[32];
   snprintf(lo, sizeof lo, "%g", (double)min);
   snprintf(hi, sizeof hi, "%g", (double)max);
-  if (max >= PETSC_MAX_REAL) snprintf(buf, len, "a number %s %s", (open & CORE_OPT_OPEN_MIN) ? ">" : ">=", lo);
-  else snprintf(buf, len, "a number in %s%s, %s%s", (open & CORE_OPT_OPEN_MIN) ? "(" : "[", lo, hi, (open & CORE_OPT_OPEN_MAX) ? ")" : "]");
+  if (max >= PETSC_MAX_REAL)
+    snprintf(buf, len, "a number %s %s", (open & CORE_OPT_OPEN_MIN) ? ">" : ">=", lo);
+  else
+    snprintf(buf, len, "a number in %s%s, %s%s", (open & CORE_OPT_OPEN_MIN) ? "(" : "[", lo, hi,
+             (open & CORE_OPT_OPEN_MAX) ? ")" : "]");
 }
 
-static PetscErrorCode parse_real(MPI_Comm comm, const char *name, const char *s, const char *all, const char *range, PetscReal *v)
+static PetscErrorCode parse_real(MPI_Comm comm, const char *name, const char *s, const char *all, const char *range,
+                                 PetscReal *v)
 {
   char  *end;
   double x;
@@ -105,13 +117,17 @@ static PetscErrorCode parse_real(MPI_Comm comm, const char *name, const char *s,
   PetscFunctionBeginUser;
   errno = 0;
   x     = strtod(s, &end);
-  PetscCheck(end != s && !*end && !isspace((unsigned char)*s), comm, RACI_ERR_INPUT, "%s %s: %s%s%snot a number; expected %s", name, all, strcmp(s, all) ? "'" : "", strcmp(s, all) ? s : "", strcmp(s, all) ? "' is " : "", range);
-  PetscCheck(isfinite(x) && errno != ERANGE, comm, RACI_ERR_INPUT, "%s %s: %s%s%snot a finite number; expected %s", name, all, strcmp(s, all) ? "'" : "", strcmp(s, all) ? s : "", strcmp(s, all) ? "' is " : "", range);
+  PetscCheck(end != s && !*end && !isspace((unsigned char)*s), comm, RACI_ERR_INPUT,
+             "%s %s: %s%s%snot a number; expected %s", name, all, strcmp(s, all) ? "'" : "", strcmp(s, all) ? s : "",
+             strcmp(s, all) ? "' is " : "", range);
+  PetscCheck(isfinite(x) && errno != ERANGE, comm, RACI_ERR_INPUT, "%s %s: %s%s%snot a finite number; expected %s",
+             name, all, strcmp(s, all) ? "'" : "", strcmp(s, all) ? s : "", strcmp(s, all) ? "' is " : "", range);
   *v = (PetscReal)x;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min, PetscReal max, int open, PetscReal *val, PetscBool *set)
+PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, PetscReal def, PetscReal min,
+                             PetscReal max, int open, PetscReal *val, PetscBool *set)
 {
   const char *s;
   PetscBool   given, ok;
@@ -132,14 +148,16 @@ PetscErrorCode core_opt_real(MPI_Comm comm, const char *name, const char *help, 
   if (!given) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(s, comm, RACI_ERR_INPUT, "%s needs a value: %s", name, range);
   PetscCall(parse_real(comm, name, s, s, range, &v));
-  ok = (PetscBool)(((open & CORE_OPT_OPEN_MIN) ? v > min : v >= min) && ((open & CORE_OPT_OPEN_MAX) ? v < max : v <= max));
+  ok = (PetscBool)(((open & CORE_OPT_OPEN_MIN) ? v > min : v >= min) &&
+                   ((open & CORE_OPT_OPEN_MAX) ? v < max : v <= max));
   PetscCheck(ok, comm, RACI_ERR_INPUT, "%s %s: out of range; expected %s", name, s, range);
   *val = v;
   if (set) *set = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val, PetscBool *set)
+PetscErrorCode core_opt_bool(MPI_Comm comm, const char *name, const char *help, PetscBool def, PetscBool *val,
+                             PetscBool *set)
 {
   static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
   const char        *s;
@@ -206,7 +224,7 @@ static void split_commas(char *buf, char **item)
 {
   int n = 0;
   for (char *p = buf;;) {
-    char *c = strchr(p, ',');
+    char *c   = strchr(p, ',');
     item[n++] = p;
     if (!c) break;
     *c = '\0';
@@ -214,7 +232,8 @@ static void split_commas(char *buf, char **item)
   }
 }
 
-PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *help, char **list, PetscInt *n, PetscBool *set)
+PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *help, char **list, PetscInt *n,
+                                PetscBool *set)
 {
   const char *s;
   PetscBool   given;
@@ -251,7 +270,8 @@ PetscErrorCode core_opt_strings(MPI_Comm comm, const char *name, const char *hel
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help, PetscReal *val, PetscInt nmin, PetscInt nmax, PetscInt *n, PetscBool *set)
+PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help, PetscReal *val, PetscInt nmin,
+                              PetscInt nmax, PetscInt *n, PetscBool *set)
 {
   const char *s;
   PetscBool   given;
@@ -260,11 +280,14 @@ PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help,
 
   PetscFunctionBeginUser;
   if (set) *set = PETSC_FALSE;
-  if (nmin == nmax) snprintf(want, sizeof want, "%d comma-separated numbers", (int)nmin);
-  else snprintf(want, sizeof want, "%d to %d comma-separated numbers", (int)nmin, (int)nmax);
+  if (nmin == nmax)
+    snprintf(want, sizeof want, "%d comma-separated numbers", (int)nmin);
+  else
+    snprintf(want, sizeof want, "%d to %d comma-separated numbers", (int)nmin, (int)nmax);
   if (help_mode) {
     char d[128] = "";
-    for (PetscInt i = 0; i < *n && strlen(d) + 20 < sizeof d; i++) snprintf(d + strlen(d), sizeof d - strlen(d), "%s%g", i ? "," : "", (double)val[i]);
+    for (PetscInt i = 0; i < *n && strlen(d) + 20 < sizeof d; i++)
+      snprintf(d + strlen(d), sizeof d - strlen(d), "%s%g", i ? "," : "", (double)val[i]);
     PetscCall(help_line(comm, name, d[0] ? d : "numbers", help, want));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
@@ -272,7 +295,8 @@ PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help,
   if (!given) PetscFunctionReturn(PETSC_SUCCESS);
   PetscCheck(s, comm, RACI_ERR_INPUT, "%s needs a value: %s (%s)", name, want, help);
   k = count_items(s);
-  PetscCheck(k >= nmin && k <= nmax, comm, RACI_ERR_INPUT, "%s %s: %d number%s, expected %s (%s)", name, s, k, k == 1 ? "" : "s", want, help);
+  PetscCheck(k >= nmin && k <= nmax, comm, RACI_ERR_INPUT, "%s %s: %d number%s, expected %s (%s)", name, s, k,
+             k == 1 ? "" : "s", want, help);
   PetscCall(PetscStrallocpy(s, &buf));
   PetscCall(PetscMalloc1(k, &item));
   split_commas(buf, item);
@@ -318,7 +342,10 @@ PetscErrorCode core_check_memory(MPI_Comm comm, double bytes, const char *what)
     snprintf(need, sizeof need, "%.3g", bytes / 1e9);
     snprintf(have, sizeof have, "%.3g", limit / 1e9);
     snprintf(node_gb, sizeof node_gb, "%.3g", phys / 1e9);
-    SETERRQ(comm, RACI_ERR_INPUT, "%s would need about %s GB of memory per rank, more than the %s GB per rank here (%d rank%s on a node of %s GB)", what, need, have, nlocal, nlocal == 1 ? "" : "s", node_gb);
+    SETERRQ(comm, RACI_ERR_INPUT,
+            "%s would need about %s GB of memory per rank, more than the %s GB per rank here (%d rank%s on a node of "
+            "%s GB)",
+            what, need, have, nlocal, nlocal == 1 ? "" : "s", node_gb);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

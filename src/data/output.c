@@ -36,7 +36,9 @@ static PetscErrorCode is_coordinate(const Dataset *ds, int v, PetscBool *yes)
     *yes = (PetscBool)(ds->layout == LAYOUT_SITE && var->ndims == 2 && var->dimids[0] == ds->xdim);
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  for (int d = 0; d < var->ndims; d++) dims_ok = (PetscBool)(dims_ok && (var->dimids[d] == ds->tdim || var->dimids[d] == ds->ydim || var->dimids[d] == ds->xdim));
+  for (int d = 0; d < var->ndims; d++)
+    dims_ok = (PetscBool)(dims_ok &&
+                          (var->dimids[d] == ds->tdim || var->dimids[d] == ds->ydim || var->dimids[d] == ds->xdim));
   if (!dims_ok) PetscFunctionReturn(PETSC_SUCCESS);
   if (var->ndims == 1 && !strcmp(var->name, f->dims[var->dimids[0]].name)) {
     *yes = PETSC_TRUE;
@@ -50,10 +52,10 @@ static PetscErrorCode is_coordinate(const Dataset *ds, int v, PetscBool *yes)
 
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L)
 {
-  const IoFile      *f           = ds->file;
-  const char        *skip_glob[] = {"history", "Conventions", NULL, NULL};
+  const IoFile *f           = ds->file;
+  const char   *skip_glob[] = {"history", "Conventions", NULL, NULL};
   /* CF 5: coordinates have no missing values; bounds variables are not copied */
-  static const char *skip_var[]  = {"bounds", "_FillValue", "missing_value", NULL};
+  static const char *skip_var[] = {"bounds", "_FillValue", "missing_value", NULL};
   int                map[IO_MAX_DIMS];
   char               line[4096], *hist;
   size_t             old;
@@ -62,7 +64,7 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
   PetscFunctionBeginUser;
   for (int d = 0; d < IO_MAX_DIMS; d++) map[d] = -1;
   L->tdim = L->ydim = L->xdim = -1;
-  L->ncoord = 0;
+  L->ncoord                   = 0;
   if (ds->tdim >= 0) PetscCall(io_def_dim(out, f->dims[ds->tdim].name, f->dims[ds->tdim].len, &L->tdim));
   if (ds->ydim >= 0) PetscCall(io_def_dim(out, f->dims[ds->ydim].name, f->dims[ds->ydim].len, &L->ydim));
   PetscCall(io_def_dim(out, f->dims[ds->xdim].name, f->dims[ds->xdim].len, &L->xdim));
@@ -78,7 +80,8 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
     PetscCall(is_coordinate(ds, v, &yes));
     if (!yes || L->ncoord == DATA_MAX_COORDS) continue;
     for (int d = 0; d < var->ndims; d++) {
-      if (map[var->dimids[d]] < 0) PetscCall(io_def_dim(out, f->dims[var->dimids[d]].name, f->dims[var->dimids[d]].len, &map[var->dimids[d]]));
+      if (map[var->dimids[d]] < 0)
+        PetscCall(io_def_dim(out, f->dims[var->dimids[d]].name, f->dims[var->dimids[d]].len, &map[var->dimids[d]]));
       dims[d] = map[var->dimids[d]];
     }
     L->coord_src[L->ncoord] = v;
@@ -90,8 +93,11 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
   /* canonical order, whatever the input's: Conventions, title, the rest, history */
   skip_glob[2] = "title";
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
-  if (title) PetscCall(io_put_att_text(out, NC_GLOBAL, "title", title));
-  else if (io_att_text_len(f, NC_GLOBAL, "title")) PetscCall(io_agree_nc(out->comm, ncmpi_copy_att(f->ncid, NC_GLOBAL, "title", out->ncid, NC_GLOBAL), RACI_ERR_WRITE, out->path, "title"));
+  if (title)
+    PetscCall(io_put_att_text(out, NC_GLOBAL, "title", title));
+  else if (io_att_text_len(f, NC_GLOBAL, "title"))
+    PetscCall(io_agree_nc(out->comm, ncmpi_copy_att(f->ncid, NC_GLOBAL, "title", out->ncid, NC_GLOBAL), RACI_ERR_WRITE,
+                          out->path, "title"));
   PetscCall(io_copy_atts(f, NC_GLOBAL, out, NC_GLOBAL, skip_glob));
   PetscCall(core_history_line(line, sizeof line));
   old = io_att_text_len(f, NC_GLOBAL, "history");
@@ -107,15 +113,18 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, PetscBool timevarying, int *varid)
+PetscErrorCode data_def_field(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name,
+                              PetscBool timevarying, int *varid)
 {
   PetscFunctionBeginUser;
-  PetscCheck(!timevarying || L->tdim >= 0, ds->comm, PETSC_ERR_ARG_WRONG, "field '%s' is time-varying but the output has no time dimension", name);
+  PetscCheck(!timevarying || L->tdim >= 0, ds->comm, PETSC_ERR_ARG_WRONG,
+             "field '%s' is time-varying but the output has no time dimension", name);
   PetscCall(data_def_field_lead(ds, out, L, name, timevarying ? L->tdim : -1, varid));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead, int *varid)
+PetscErrorCode data_def_field_lead(const Dataset *ds, IoFile *out, const DataOutLayout *L, const char *name, int lead,
+                                   int *varid)
 {
   int   dims[3], n = 0;
   float fill = DATA_FILL;
@@ -141,7 +150,7 @@ PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayo
   PetscCallMPI(MPI_Comm_rank(ds->comm, &rank));
   /* Coordinates are small: every rank reads them, rank 0 writes them. */
   for (int c = 0; c < L->ncoord; c++) {
-    const IoVar *var = &f->vars[L->coord_src[c]];
+    const IoVar *var                = &f->vars[L->coord_src[c]];
     MPI_Offset   start[IO_MAX_DIMS] = {0}, count[IO_MAX_DIMS], wcount[IO_MAX_DIMS], n = 1;
     for (int d = 0; d < var->ndims; d++) {
       count[d]  = f->dims[var->dimids[d]].len;
@@ -166,11 +175,12 @@ PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayo
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0, PetscInt nt, const float *ghosted, float *pack)
+PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int varid, PetscBool timevarying, PetscInt t0,
+                               PetscInt nt, const float *ghosted, float *pack)
 {
-  PetscInt    nplane = grid_ghost_count(t), nsteps = timevarying ? nt : 1, i = 0;
-  MPI_Offset  start[3], count[3];
-  int         d = 0;
+  PetscInt   nplane = grid_ghost_count(t), nsteps = timevarying ? nt : 1, i = 0;
+  MPI_Offset start[3], count[3];
+  int        d = 0;
 
   PetscFunctionBeginUser;
   for (PetscInt s = 0; s < nsteps; s++)

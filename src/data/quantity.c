@@ -9,23 +9,23 @@
 /* Units written by prep and simulate, and the physical range of daily values
  * (docs/DATA.md, "Checks"). */
 static const Quantity quantities[] = {
-  {"TA", "degC", "air_temperature", -70, 60},
-  {"SW_IN", "W m-2", "surface_downwelling_shortwave_flux_in_air", -20, 600},
-  {"VPD", "hPa", "water_vapor_saturation_deficit_in_air", -0.5, 100},
-  {"P", "mm d-1", "lwe_precipitation_rate", 0, 1000},
-  {"PA", "kPa", "air_pressure", 40, 110},
-  {"WS", "m s-1", "wind_speed", 0, 50},
-  {"TS", "degC", "soil_temperature", -60, 60},
-  {"LAI", "m2 m-2", "leaf_area_index", 0, 15},
-  {"SWC", "%", "volume_fraction_of_condensed_water_in_soil", 0, 100},
-  {"FCH4", "nmol m-2 s-1", NULL, -2000, 20000},
-  {"NEE", "g m-2 d-1", NULL, -50, 50},
-  {"GPP", "g m-2 d-1", "gross_primary_productivity_of_biomass_expressed_as_carbon", -10, 60},
-  {"RECO", "g m-2 d-1", NULL, -10, 60},
-  {"MAT", "degC", NULL, -70, 60},
-  {"MAP", "mm yr-1", NULL, 0, 20000},
-  {"elev", "m", "surface_altitude", -500, 9000},
-  {"whc", "mm", NULL, 0, 5000},
+    {"TA", "degC", "air_temperature", -70, 60},
+    {"SW_IN", "W m-2", "surface_downwelling_shortwave_flux_in_air", -20, 600},
+    {"VPD", "hPa", "water_vapor_saturation_deficit_in_air", -0.5, 100},
+    {"P", "mm d-1", "lwe_precipitation_rate", 0, 1000},
+    {"PA", "kPa", "air_pressure", 40, 110},
+    {"WS", "m s-1", "wind_speed", 0, 50},
+    {"TS", "degC", "soil_temperature", -60, 60},
+    {"LAI", "m2 m-2", "leaf_area_index", 0, 15},
+    {"SWC", "%", "volume_fraction_of_condensed_water_in_soil", 0, 100},
+    {"FCH4", "nmol m-2 s-1", NULL, -2000, 20000},
+    {"NEE", "g m-2 d-1", NULL, -50, 50},
+    {"GPP", "g m-2 d-1", "gross_primary_productivity_of_biomass_expressed_as_carbon", -10, 60},
+    {"RECO", "g m-2 d-1", NULL, -10, 60},
+    {"MAT", "degC", NULL, -70, 60},
+    {"MAP", "mm yr-1", NULL, 0, 20000},
+    {"elev", "m", "surface_altitude", -500, 9000},
+    {"whc", "mm", NULL, 0, 5000},
 };
 
 const Quantity *quantity_find(const char *name)
@@ -39,7 +39,7 @@ const Quantity *quantity_find(const char *name)
 static void units_norm(const char *u, char *out, size_t len)
 {
   static const char *const degc[] = {"degree_Celsius", "degrees_Celsius", "degree_C", "degrees_C", "celsius", NULL};
-  size_t n;
+  size_t                   n;
 
   while (isspace((unsigned char)*u)) u++;
   n = strlen(u);

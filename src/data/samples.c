@@ -18,17 +18,28 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
   PetscCall(PetscStrncpy(so->strata, "class", sizeof so->strata));
   PetscCall(core_opt_section(comm, "Training, validation and test locations"));
   n = 0;
-  PetscCall(core_opt_reals(comm, "-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)", so->box, 4, 4 * DATA_MAX_BOXES, &n, NULL));
+  PetscCall(core_opt_reals(comm, "-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)",
+                           so->box, 4, 4 * DATA_MAX_BOXES, &n, NULL));
   PetscCall(core_opt_strings(comm, "-split_test_sites", "Test locations: site ids", sites, &ns, NULL));
-  PetscCall(core_opt_real(comm, "-split_val_frac", "Fraction of the other locations used for validation", so->val_frac, 0, 1, CORE_OPT_OPEN_MAX, &so->val_frac, &so->val_frac_set));
-  PetscCall(core_opt_int(comm, "-split_seed", "Seed of the validation draw and of the fold assignment", so->seed, PETSC_MIN_INT, PETSC_MAX_INT, &so->seed, NULL));
-  PetscCall(core_opt_int(comm, "-split_folds", "Leave-sites-out cross-validation with this many folds (site files; 0: off)", so->nfolds, 0, 100000, &so->nfolds, NULL));
-  PetscCall(core_opt_int(comm, "-split_fold", "The fold whose sites are the test set, 0 .. folds-1", so->fold, 0, 100000, &so->fold, NULL));
-  PetscCall(core_opt_string(comm, "-split_strata", "Class variable the folds are stratified by", so->strata, sizeof so->strata, &so->strata_set));
+  PetscCall(core_opt_real(comm, "-split_val_frac", "Fraction of the other locations used for validation", so->val_frac,
+                          0, 1, CORE_OPT_OPEN_MAX, &so->val_frac, &so->val_frac_set));
+  PetscCall(core_opt_int(comm, "-split_seed", "Seed of the validation draw and of the fold assignment", so->seed,
+                         PETSC_MIN_INT, PETSC_MAX_INT, &so->seed, NULL));
+  PetscCall(core_opt_int(comm, "-split_folds",
+                         "Leave-sites-out cross-validation with this many folds (site files; 0: off)", so->nfolds, 0,
+                         100000, &so->nfolds, NULL));
+  PetscCall(core_opt_int(comm, "-split_fold", "The fold whose sites are the test set, 0 .. folds-1", so->fold, 0,
+                         100000, &so->fold, NULL));
+  PetscCall(core_opt_string(comm, "-split_strata", "Class variable the folds are stratified by", so->strata,
+                            sizeof so->strata, &so->strata_set));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCheck(so->nfolds >= 0 && so->nfolds != 1, comm, RACI_ERR_INPUT, "-split_folds must be 0 (off) or at least 2; got %" PetscInt_FMT, so->nfolds);
-  PetscCheck(!so->nfolds || (so->fold >= 0 && so->fold < so->nfolds), comm, RACI_ERR_INPUT, "-split_fold must be in 0 .. %" PetscInt_FMT " (-split_folds %" PetscInt_FMT "); got %" PetscInt_FMT, so->nfolds - 1, so->nfolds, so->fold);
-  PetscCheck(n % 4 == 0, comm, RACI_ERR_INPUT, "-split_test_box takes groups of four numbers lon0,lon1,lat0,lat1; got %" PetscInt_FMT, n);
+  PetscCheck(so->nfolds >= 0 && so->nfolds != 1, comm, RACI_ERR_INPUT,
+             "-split_folds must be 0 (off) or at least 2; got %" PetscInt_FMT, so->nfolds);
+  PetscCheck(!so->nfolds || (so->fold >= 0 && so->fold < so->nfolds), comm, RACI_ERR_INPUT,
+             "-split_fold must be in 0 .. %" PetscInt_FMT " (-split_folds %" PetscInt_FMT "); got %" PetscInt_FMT,
+             so->nfolds - 1, so->nfolds, so->fold);
+  PetscCheck(n % 4 == 0, comm, RACI_ERR_INPUT,
+             "-split_test_box takes groups of four numbers lon0,lon1,lat0,lat1; got %" PetscInt_FMT, n);
   PetscCheck(so->val_frac >= 0 && so->val_frac < 1, comm, RACI_ERR_INPUT, "-split_val_frac must be in [0, 1)");
   so->nbox = (int)(n / 4);
   for (PetscInt i = 0; i < ns; i++) {
@@ -42,8 +53,8 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
 /* Longitude and latitude of every location of the tile plus halo. */
 static PetscErrorCode read_lonlat(const Dataset *ds, double *lon, double *lat)
 {
-  const IoFile *f = ds->file;
-  const Tile   *t = &ds->tile;
+  const IoFile *f  = ds->file;
+  const Tile   *t  = &ds->tile;
   int           vx = -1, vy = -1;
   PetscBool     twod = PETSC_FALSE;
 
@@ -60,7 +71,10 @@ static PetscErrorCode read_lonlat(const Dataset *ds, double *lon, double *lat)
     vx = io_find_var(f, "lon");
     vy = io_find_var(f, "lat");
   }
-  PetscCheck(vx >= 0 && vy >= 0, ds->comm, RACI_ERR_DATA, "%s: no longitude/latitude coordinates (1-D coordinate variables of the x and y dimensions, or lon and lat)", f->path);
+  PetscCheck(
+      vx >= 0 && vy >= 0, ds->comm, RACI_ERR_DATA,
+      "%s: no longitude/latitude coordinates (1-D coordinate variables of the x and y dimensions, or lon and lat)",
+      f->path);
   if (ds->layout == LAYOUT_GRID && !twod) {
     double    *x, *y;
     MPI_Offset sx = t->gxs, cx = t->gxm, sy = t->gys, cy = t->gym;
@@ -76,7 +90,8 @@ static PetscErrorCode read_lonlat(const Dataset *ds, double *lon, double *lat)
   } else {
     MPI_Offset s[2] = {t->gys, t->gxs}, c[2] = {t->gym, t->gxm};
     int        o = ds->layout == LAYOUT_GRID ? 0 : 1;
-    PetscCheck(f->vars[vx].ndims == 2 - o && f->vars[vy].ndims == 2 - o, ds->comm, RACI_ERR_DATA, "%s: lon and lat must have the spatial dimensions of the data", f->path);
+    PetscCheck(f->vars[vx].ndims == 2 - o && f->vars[vy].ndims == 2 - o, ds->comm, RACI_ERR_DATA,
+               "%s: lon and lat must have the spatial dimensions of the data", f->path);
     PetscCall(io_read_double(f, vx, s + o, c + o, lon));
     PetscCall(io_read_double(f, vy, s + o, c + o, lat));
   }
@@ -136,20 +151,26 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
   PetscFunctionBeginUser;
   *fold = NULL;
   if (!so->nfolds) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCheck(ds->layout == LAYOUT_SITE, ds->comm, RACI_ERR_INPUT, "%s: -split_folds holds out whole sites and needs a site file; on grids use -split_test_box", f->path);
+  PetscCheck(ds->layout == LAYOUT_SITE, ds->comm, RACI_ERR_INPUT,
+             "%s: -split_folds holds out whole sites and needs a site file; on grids use -split_test_box", f->path);
   n = ds->tile.nx;
-  PetscCheck(so->nfolds <= n, ds->comm, RACI_ERR_INPUT, "%s: -split_folds %" PetscInt_FMT " exceeds the %" PetscInt_FMT " sites", f->path, so->nfolds, n);
+  PetscCheck(so->nfolds <= n, ds->comm, RACI_ERR_INPUT,
+             "%s: -split_folds %" PetscInt_FMT " exceeds the %" PetscInt_FMT " sites", f->path, so->nfolds, n);
   v = io_find_var(f, so->strata);
-  PetscCheck(v >= 0 || !so->strata_set, ds->comm, RACI_ERR_INPUT, "%s: -split_strata: no variable '%s'", f->path, so->strata);
+  PetscCheck(v >= 0 || !so->strata_set, ds->comm, RACI_ERR_INPUT, "%s: -split_strata: no variable '%s'", f->path,
+             so->strata);
   PetscCall(PetscMalloc2(n, &cls, n, &it));
   PetscCall(PetscMalloc1(n, fold));
   if (v >= 0) {
     MPI_Offset s0 = 0, c0 = n;
-    PetscCheck(f->vars[v].ndims == 1, ds->comm, RACI_ERR_INPUT, "%s: -split_strata variable '%s' must be one value per site", f->path, so->strata);
+    PetscCheck(f->vars[v].ndims == 1, ds->comm, RACI_ERR_INPUT,
+               "%s: -split_strata variable '%s' must be one value per site", f->path, so->strata);
     PetscCall(io_read_float(f, v, &s0, &c0, cls));
   } else
     for (PetscInt i = 0; i < n; i++) cls[i] = 0;
-  for (PetscInt i = 0; i < n; i++) it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i], core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_FOLD), i};
+  for (PetscInt i = 0; i < n; i++)
+    it[i] = (FoldItem){isnan(cls[i]) ? -INFINITY : cls[i],
+                       core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_FOLD), i};
   qsort(it, (size_t)n, sizeof *it, fold_cmp);
   for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds) == so->fold ? SPLIT_TEST : SPLIT_TRAIN;
   /* validation: a fixed share of the other sites, at least one, those of the
@@ -158,7 +179,9 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
   {
     PetscInt nrest = 0, nval;
     for (PetscInt i = 0; i < n; i++)
-      if ((*fold)[i] == SPLIT_TRAIN) it[nrest++] = (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_VALIDATION), i};
+      if ((*fold)[i] == SPLIT_TRAIN)
+        it[nrest++] =
+            (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_VALIDATION), i};
     nval = (PetscInt)floor(so->val_frac * (double)nrest + 0.5);
     if (so->val_frac > 0 && nval < 1 && nrest > 1) nval = 1;
     qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
@@ -177,7 +200,9 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
   for (int i = 0; i < so->nsites && site; i++)
     if (!strcmp(site, so->sites[i])) return SPLIT_TEST;
   if (fold) return (Split)fold[gid];
-  return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, (uint64_t)CORE_RNG_VALIDATION) < so->val_frac ? SPLIT_VAL : SPLIT_TRAIN;
+  return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, (uint64_t)CORE_RNG_VALIDATION) < so->val_frac
+             ? SPLIT_VAL
+             : SPLIT_TRAIN;
 }
 
 /* Whether every fast driver of location g (tile plus halo) is present on held day d. */
@@ -192,7 +217,8 @@ static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscIn
  * a validation fraction some validation location; otherwise the run would
  * train on everything and report a test error of nan (or have no validation).
  * nbox, nsite, ext: this rank's counts and extent, reduced here. Collective. */
-static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, const SampleSet *ss, int64_t *nbox, int64_t *nsite, double *ext)
+static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, const SampleSet *ss, int64_t *nbox,
+                                   int64_t *nsite, double *ext)
 {
   const char *path = ds->file->path;
 
@@ -203,21 +229,33 @@ static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, co
   for (int b = 0; b < so->nbox; b++) {
     const PetscReal *x = so->box + 4 * b;
     /* a box in the other longitude convention (0..360 against -180..180) */
-    PetscBool other = (PetscBool)((x[0] - 360 <= -ext[1] && x[1] - 360 >= ext[0]) || (x[0] + 360 <= -ext[1] && x[1] + 360 >= ext[0]));
+    PetscBool other =
+        (PetscBool)((x[0] - 360 <= -ext[1] && x[1] - 360 >= ext[0]) || (x[0] + 360 <= -ext[1] && x[1] + 360 >= ext[0]));
     char msg[PETSC_MAX_PATH_LEN + 1024]; /* snprintf: PETSc's formatting prints %g as "500." */
-    snprintf(msg, sizeof msg, "-split_test_box %g,%g,%g,%g selects no usable location of %s, whose usable locations span lon %g..%g, lat %g..%g%s", (double)x[0], (double)x[1], (double)x[2], (double)x[3], path, ext[0], -ext[1], ext[2], -ext[3],
+    snprintf(msg, sizeof msg,
+             "-split_test_box %g,%g,%g,%g selects no usable location of %s, whose usable locations span lon %g..%g, "
+             "lat %g..%g%s",
+             (double)x[0], (double)x[1], (double)x[2], (double)x[3], path, ext[0], -ext[1], ext[2], -ext[3],
              other ? " (the box uses the other longitude convention: shift it by 360 degrees)" : "");
     PetscCheck(nbox[b] > 0, ds->comm, RACI_ERR_INPUT, "%s", msg);
   }
-  for (int i = 0; i < so->nsites; i++) PetscCheck(nsite[i] > 0, ds->comm, RACI_ERR_INPUT, "-split_test_sites: %s has no usable site '%s'", path, so->sites[i]);
+  for (int i = 0; i < so->nsites; i++)
+    PetscCheck(nsite[i] > 0, ds->comm, RACI_ERR_INPUT, "-split_test_sites: %s has no usable site '%s'", path,
+               so->sites[i]);
   if (so->val_frac > 0 && ss->nglobal[SPLIT_VAL] == 0) {
     /* asked for: an error; the default fraction on a few sites: said, not silent */
     char msg[PETSC_MAX_PATH_LEN + 1024];
     if (so->val_frac_set) {
-      snprintf(msg, sizeof msg, "-split_val_frac %g selects no validation location among the %lld usable locations outside the test set of %s; raise it, or give -split_val_frac 0 to train without validation", (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN], path);
+      snprintf(msg, sizeof msg,
+               "-split_val_frac %g selects no validation location among the %lld usable locations outside the test set "
+               "of %s; raise it, or give -split_val_frac 0 to train without validation",
+               (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN], path);
       SETERRQ(ds->comm, RACI_ERR_INPUT, "%s", msg);
     }
-    snprintf(msg, sizeof msg, "raci: %s: the validation draw (-split_val_frac %g) selected none of the %lld usable locations outside the test set: the training loss picks the best epoch (-split_folds always validates on some sites)\n", path, (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN]);
+    snprintf(msg, sizeof msg,
+             "raci: %s: the validation draw (-split_val_frac %g) selected none of the %lld usable locations outside "
+             "the test set: the training loss picks the best epoch (-split_folds always validates on some sites)\n",
+             path, (double)so->val_frac, (long long)ss->nglobal[SPLIT_TRAIN]);
     PetscCall(PetscPrintf(ds->comm, "%s", msg));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -231,10 +269,10 @@ typedef struct {
   const Tile *t;
   PetscInt    ng, nt; /* locations of the tile plus halo, days held */
   int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf, ns, ntg; /* variables by role */
-  int        *compact; /* (ng) index among the usable locations; -1: unusable */
+  int        *compact;   /* (ng) index among the usable locations; -1: unusable */
   double     *lon, *lat; /* (ng) */
-  int        *nqg;     /* (ng) query days */
-  int64_t     nqgap;   /* query days of the usable locations with gaps */
+  int        *nqg;       /* (ng) query days */
+  int64_t     nqgap;     /* query days of the usable locations with gaps */
 } SampleScan;
 
 /* This rank's usable owned locations per test box and test site, and their
@@ -260,13 +298,16 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
 
   PetscFunctionBeginUser;
   for (int k = 0; k < ds->nvar; k++) {
-    if (ds->var[k].role == ROLE_FAST) sc->fast[sc->nf++] = k;
-    else if (ds->var[k].role == ROLE_SLOW) sc->slow[sc->ns++] = k;
-    else if (!norm) sc->targ[sc->ntg++] = k; /* prediction does not read targets */
+    if (ds->var[k].role == ROLE_FAST)
+      sc->fast[sc->nf++] = k;
+    else if (ds->var[k].role == ROLE_SLOW)
+      sc->slow[sc->ns++] = k;
+    else if (!norm)
+      sc->targ[sc->ntg++] = k; /* prediction does not read targets */
   }
   PetscCheck(sc->nf > 0 && (norm || sc->ntg > 0), ds->comm, RACI_ERR_DATA,
-             "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path,
-             sc->nf, sc->ntg);
+             "%s: training needs fast drivers and targets (found %d fast, %d target variables)", ds->file->path, sc->nf,
+             sc->ntg);
   PetscCheck(ss->Ls % ss->P == 0, ds->comm, RACI_ERR_INPUT,
              "the slow window (%d days) must be a multiple of the number of blocks (%d)", ss->Ls, ss->P);
   for (int k = 0; k < sc->ntg; k++)
@@ -324,12 +365,12 @@ static PetscErrorCode samples_usable(SampleScan *sc, SampleSet *ss)
 /* The per-location arrays of ss (data_samples_destroy frees them). */
 static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
 {
-  int      n = ss->nloc;
+  int      n  = ss->nloc;
   PetscInt nt = sc->nt;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned,
-                         n + 1, &ss->split));
+  PetscCall(PetscMalloc6(n + 1, &ss->ghost, n + 1, &ss->gid, n + 1, &ss->lon, n + 1, &ss->lat, n + 1, &ss->owned, n + 1,
+                         &ss->split));
   PetscCall(PetscMalloc1(n + 1, &ss->lkey));
   PetscCall(PetscMalloc2((size_t)n * nt * sc->nf + 1, &ss->xn, (size_t)n * ss->S + 1, &ss->sf));
   if (sc->ntg) PetscCall(PetscMalloc1((size_t)n * nt * sc->ntg, &ss->y));
@@ -343,7 +384,7 @@ static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
  * or the validation draw; counts per split and the tally of the owned ones. */
 static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so, SampleSet *ss, SplitTally *tally)
 {
-  const Tile *t = sc->t;
+  const Tile *t        = sc->t;
   char       *site_ids = NULL; /* (ng, site_len) site ids of the tile, NUL-terminated */
   size_t      site_len = 0;
   int        *fold;
@@ -462,8 +503,10 @@ static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNo
       double *a = acc + 3 * (r * DATA_MAX_VARS + k), n = a[2], mean = n > 0 ? a[0] / n : 0;
       double  var = n > 1 ? fmax(a[1] / n - mean * mean, 0) : 0;
       float   sd  = var > 1e-12 ? (float)sqrt(var) : 1.0f;
-      if (r == 0) ss->norm.fmean[k] = (float)mean, ss->norm.fstd[k] = sd;
-      else if (r == 1) ss->norm.smean[k] = (float)mean, ss->norm.sstd[k] = sd;
+      if (r == 0)
+        ss->norm.fmean[k] = (float)mean, ss->norm.fstd[k] = sd;
+      else if (r == 1)
+        ss->norm.smean[k] = (float)mean, ss->norm.sstd[k] = sd;
       else {
         PetscCheck(n > 0, ds->comm, RACI_ERR_DATA, "%s: target '%s' has no observed value at the training locations",
                    ds->file->path, ss->target[k]);
@@ -493,7 +536,8 @@ static void samples_features(const SampleScan *sc, SampleSet *ss)
       if (ss->norm.ncat[k]) {
         for (int j = 0; j < ss->norm.ncat[k]; j++) sf[o + j] = v == ss->norm.cat[k][j] ? 1.0f : 0.0f;
         o += ss->norm.ncat[k];
-      } else sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];
+      } else
+        sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];
     }
     for (PetscInt d = 0; d < nt; d++)
       for (int k = 0; k < ntg; k++) ss->y[((size_t)c * nt + d) * ntg + k] = ds->var[sc->targ[k]].val[d * ng + g];
@@ -585,13 +629,15 @@ int data_query_day(const SampleSet *ss, int c, int k)
 
 PetscBool data_query_valid(const SampleSet *ss, int c, int d)
 {
-  const int32_t *q = ss->qday + (ss->qoff[c] < 0 ? 0 : ss->qoff[c]);
+  const int32_t *q  = ss->qday + (ss->qoff[c] < 0 ? 0 : ss->qoff[c]);
   int            lo = 0, hi = ss->nq[c];
   if (ss->qoff[c] < 0) return (PetscBool)(d >= ss->Lf - 1 && d < ss->nt);
   while (lo < hi) { /* first query day >= d */
     int mid = (lo + hi) / 2;
-    if (q[mid] < d) lo = mid + 1;
-    else hi = mid;
+    if (q[mid] < d)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return (PetscBool)(lo < ss->nq[c] && q[lo] == d);
 }
@@ -603,8 +649,11 @@ PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBat
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(b, sizeof *b));
   b->maxq = maxq, b->maxr = maxr, b->T = T ? T : ss->T;
-  PetscCheck(!ss->y || b->T == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d", b->T, ss->T);
-  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf, (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * b->T + 1, &b->y));
+  PetscCheck(!ss->y || b->T == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d",
+             b->T, ss->T);
+  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf,
+                         (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * b->T + 1,
+                         &b->y));
   PetscCall(PetscMalloc3((size_t)maxq * ss->P, &b->eb, (size_t)maxq * ss->Kf, &b->nb, maxq, &b->lkey));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -627,12 +676,14 @@ static int row_of(SampleBatch *b, int loc, int day)
   return b->R++;
 }
 
-PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b, ModelBatch *mb)
+PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b,
+                               ModelBatch *mb)
 {
   const int F = ss->F, Lf = ss->Lf, P = ss->P, Lb = ss->Ls / ss->P, nt = (int)ss->nt;
 
   PetscFunctionBeginUser;
-  PetscCheck(Q <= b->maxq, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch of %d queries exceeds its capacity %d", Q, b->maxq);
+  PetscCheck(Q <= b->maxq, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch of %d queries exceeds its capacity %d", Q,
+             b->maxq);
   b->Q = Q;
   b->R = 0;
   for (int q = 0; q < Q; q++) { /* queries are rows 0..Q-1, even when one repeats */
@@ -642,20 +693,23 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
   }
   for (int q = 0; q < Q; q++) {
     const int32_t *nb = ss->nbr + (size_t)loc[q] * ss->Kf;
-    for (int k = 0; k < ss->Kf; k++) b->nb[q * ss->Kf + k] = nb[k] < 0 || !data_query_valid(ss, nb[k], day[q]) ? -1 : row_of(b, nb[k], day[q]);
+    for (int k = 0; k < ss->Kf; k++)
+      b->nb[q * ss->Kf + k] = nb[k] < 0 || !data_query_valid(ss, nb[k], day[q]) ? -1 : row_of(b, nb[k], day[q]);
   }
   for (int r = 0; r < b->R; r++)
-    for (int t = 0; t < Lf; t++) memcpy(b->xf + ((size_t)t * b->R + r) * F, ss->xn + ((size_t)b->rloc[r] * nt + b->rday[r] - Lf + 1 + t) * F, sizeof(float) * F);
+    for (int t = 0; t < Lf; t++)
+      memcpy(b->xf + ((size_t)t * b->R + r) * F, ss->xn + ((size_t)b->rloc[r] * nt + b->rday[r] - Lf + 1 + t) * F,
+             sizeof(float) * F);
   for (int q = 0; q < Q; q++) {
     const float *xn = ss->xn + (size_t)loc[q] * nt * F;
     for (int p = 0; p < P; p++) {
       int    d0 = day[q] - ss->Ls + 1 + p * Lb, d1 = d0 + Lb; /* [d0, d1) clipped to the record */
       float *xb = b->xb + ((size_t)p * Q + q) * F;
-      d0 = d0 < 0 ? 0 : d0;
-      d1 = d1 > nt ? nt : d1;
+      d0        = d0 < 0 ? 0 : d0;
+      d1        = d1 > nt ? nt : d1;
       /* summed day by day, not from prefix sums: the same value whatever
        * the first day held (prediction holds windows of the record) */
-      int    n = 0;
+      int n = 0;
       for (int k = 0; k < F; k++) xb[k] = 0.0f;
       for (int d = d0; d < d1; d++) { /* days missing a driver (outside a tower's record) are left out */
         int ok = 1;
@@ -668,12 +722,14 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
       b->eb[q * P + p] = n == 0;
     }
     memcpy(b->s + (size_t)q * ss->S, ss->sf + (size_t)loc[q] * ss->S, sizeof(float) * ss->S);
-    if (ss->y) memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
+    if (ss->y)
+      memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
     else
       for (int k = 0; k < b->T; k++) b->y[(size_t)q * b->T + k] = NAN;
     b->lkey[q] = ss->lkey[loc[q]];
   }
-  *mb = (ModelBatch){.Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .lkey = b->lkey};
+  *mb = (ModelBatch){
+      .Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .lkey = b->lkey};
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -20,7 +20,7 @@ void eval_metrics(const EvalSums *s, EvalMetrics *m)
   {
     double mo = s->so / n, mp = s->sp / n;
     double vo = s->soo / n - mo * mo, vp = s->spp / n - mp * mp, cov = s->spo / n - mo * mp;
-    double sso = vo * n; /* sum of (o - mean o)^2 */
+    double sso  = vo * n; /* sum of (o - mean o)^2 */
     m->obs_mean = mo;
     m->rmse     = sqrt(s->sse / n);
     m->nrmse    = s->sabs > 0 ? m->rmse / (s->sabs / n) : NAN;

@@ -20,7 +20,8 @@ static PetscErrorCode record_tile(MPI_Comm comm, const Tile *t)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight, Tile *t)
+PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscInt halo, const double *row_weight,
+                                Tile *t)
 {
   PetscMPIInt size;
   PetscInt    px, py, *ly = NULL;
@@ -29,7 +30,9 @@ PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscIn
   PetscCall(PetscMemzero(t, sizeof *t));
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCheck(halo >= 0, comm, RACI_ERR_INPUT, "-grid_halo must be >= 0, got %" PetscInt_FMT, halo);
-  PetscCheck(nx * ny >= size, comm, RACI_ERR_INPUT, "the grid has %" PetscInt_FMT " x %" PetscInt_FMT " cells, fewer than the %d ranks; run on fewer ranks", nx, ny, size);
+  PetscCheck(nx * ny >= size, comm, RACI_ERR_INPUT,
+             "the grid has %" PetscInt_FMT " x %" PetscInt_FMT " cells, fewer than the %d ranks; run on fewer ranks",
+             nx, ny, size);
   /* Whole rows per rank when there are rows enough (8 or more each): a rank's
    * block of a (time, y, x) variable is then contiguous in every time plane,
    * which doubled the collective write rate on 2 ranks (docs/PERFORMANCE.md).
@@ -54,12 +57,14 @@ PetscErrorCode grid_tile_create(MPI_Comm comm, PetscInt nx, PetscInt ny, PetscIn
     PetscCall(PetscMalloc1(size, &ly));
     for (PetscMPIInt p = 0; p < size; p++) {
       PetscInt start = r, left = (PetscInt)(size - p - 1) * minr; /* rows the later ranks need */
-      double   goal  = total * (double)(p + 1) / size;
-      while (r < ny - left && (r - start < minr || (p == size - 1) || acc + 0.5 * row_weight[r] < goal)) acc += row_weight[r++];
+      double   goal = total * (double)(p + 1) / size;
+      while (r < ny - left && (r - start < minr || (p == size - 1) || acc + 0.5 * row_weight[r] < goal))
+        acc += row_weight[r++];
       ly[p] = r - start;
     }
   }
-  PetscCall(DMDACreate2d(comm, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_BOX, nx, ny, px, py, 1, halo, NULL, ly, &t->da));
+  PetscCall(DMDACreate2d(comm, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_BOX, nx, ny, px, py, 1, halo, NULL, ly,
+                         &t->da));
   PetscCall(PetscFree(ly));
   PetscCall(DMSetFromOptions(t->da));
   PetscCall(DMSetUp(t->da));
@@ -96,8 +101,8 @@ PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *t)
   t->xm = t->gxm = n;
   t->ys = t->gys = 0;
   t->ym = t->gym = 1;
-  t->px = size;
-  t->py = 1;
+  t->px          = size;
+  t->py          = 1;
   PetscCall(record_tile(comm, t));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -53,11 +53,16 @@ static const int cum_leap[12]   = {0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 
 static long long day_number(CfCalendar cal, long long y, int m, int d)
 {
   switch (cal) {
-  case CF_CAL_PROLEPTIC: return jdn_gregorian(y, m, d);
-  case CF_CAL_JULIAN: return jdn_julian(y, m, d);
-  case CF_CAL_NOLEAP: return 365 * y + cum_noleap[m - 1] + d - 1;
-  case CF_CAL_ALLLEAP: return 366 * y + cum_leap[m - 1] + d - 1;
-  case CF_CAL_360: return 360 * y + 30 * (m - 1) + d - 1;
+  case CF_CAL_PROLEPTIC:
+    return jdn_gregorian(y, m, d);
+  case CF_CAL_JULIAN:
+    return jdn_julian(y, m, d);
+  case CF_CAL_NOLEAP:
+    return 365 * y + cum_noleap[m - 1] + d - 1;
+  case CF_CAL_ALLLEAP:
+    return 366 * y + cum_leap[m - 1] + d - 1;
+  case CF_CAL_360:
+    return 360 * y + 30 * (m - 1) + d - 1;
   case CF_CAL_STANDARD:
   default: {
     long long g = jdn_gregorian(y, m, d);
@@ -73,8 +78,12 @@ static void day_date(CfCalendar cal, long long n, int *y, int *m, int *d)
   int        k;
 
   switch (cal) {
-  case CF_CAL_PROLEPTIC: from_jdn_gregorian(n, y, m, d); return;
-  case CF_CAL_JULIAN: from_jdn_julian(n, y, m, d); return;
+  case CF_CAL_PROLEPTIC:
+    from_jdn_gregorian(n, y, m, d);
+    return;
+  case CF_CAL_JULIAN:
+    from_jdn_julian(n, y, m, d);
+    return;
   case CF_CAL_360:
     *y  = (int)floordiv(n, 360);
     doy = n - 360LL * *y;
@@ -91,8 +100,10 @@ static void day_date(CfCalendar cal, long long n, int *y, int *m, int *d)
     return;
   case CF_CAL_STANDARD:
   default:
-    if (n >= JDN_GREGORIAN_START) from_jdn_gregorian(n, y, m, d);
-    else from_jdn_julian(n, y, m, d);
+    if (n >= JDN_GREGORIAN_START)
+      from_jdn_gregorian(n, y, m, d);
+    else
+      from_jdn_julian(n, y, m, d);
   }
 }
 
@@ -102,10 +113,9 @@ PetscErrorCode io_cftime_parse(const char *units, const char *calendar, CfTime *
     const char *name;
     double      sec;
   } unit[] = {
-    {"seconds", 1}, {"second", 1}, {"secs", 1}, {"sec", 1}, {"s", 1},
-    {"minutes", 60}, {"minute", 60}, {"mins", 60}, {"min", 60},
-    {"hours", 3600}, {"hour", 3600}, {"hrs", 3600}, {"hr", 3600}, {"h", 3600},
-    {"days", 86400}, {"day", 86400}, {"d", 86400},
+      {"seconds", 1}, {"second", 1}, {"secs", 1},     {"sec", 1},      {"s", 1},       {"minutes", 60},
+      {"minute", 60}, {"mins", 60},  {"min", 60},     {"hours", 3600}, {"hour", 3600}, {"hrs", 3600},
+      {"hr", 3600},   {"h", 3600},   {"days", 86400}, {"day", 86400},  {"d", 86400},
   };
   char        word[32];
   const char *p = units;
@@ -124,10 +134,11 @@ PetscErrorCode io_cftime_parse(const char *units, const char *calendar, CfTime *
   while (isspace((unsigned char)*p)) p++;
   if (strncasecmp(p, "since", 5)) PetscFunctionReturn(PETSC_SUCCESS);
   p += 5;
-  if (sscanf(p, " %d-%d-%d", &y, &mo, &d) != 3 || mo < 1 || mo > 12 || d < 1 || d > 31) PetscFunctionReturn(PETSC_SUCCESS);
+  if (sscanf(p, " %d-%d-%d", &y, &mo, &d) != 3 || mo < 1 || mo > 12 || d < 1 || d > 31)
+    PetscFunctionReturn(PETSC_SUCCESS);
   {
     const char *q = strchr(p, '-');
-    q = strchr(q + 1, '-') + 1;
+    q             = strchr(q + 1, '-') + 1;
     while (isdigit((unsigned char)*q)) q++;
     if (*q == 'T' || *q == ' ') {
       int got = sscanf(q + 1, "%d:%d:%lf", &hh, &mi, &ss);
@@ -140,13 +151,20 @@ PetscErrorCode io_cftime_parse(const char *units, const char *calendar, CfTime *
   t->day           = d;
   t->epoch_seconds = hh * 3600.0 + mi * 60.0 + ss;
 
-  if (!calendar || !calendar[0] || !strcasecmp(calendar, "standard") || !strcasecmp(calendar, "gregorian")) t->calendar = CF_CAL_STANDARD;
-  else if (!strcasecmp(calendar, "proleptic_gregorian")) t->calendar = CF_CAL_PROLEPTIC;
-  else if (!strcasecmp(calendar, "julian")) t->calendar = CF_CAL_JULIAN;
-  else if (!strcasecmp(calendar, "noleap") || !strcasecmp(calendar, "365_day")) t->calendar = CF_CAL_NOLEAP;
-  else if (!strcasecmp(calendar, "all_leap") || !strcasecmp(calendar, "366_day")) t->calendar = CF_CAL_ALLLEAP;
-  else if (!strcasecmp(calendar, "360_day")) t->calendar = CF_CAL_360;
-  else PetscFunctionReturn(PETSC_SUCCESS);
+  if (!calendar || !calendar[0] || !strcasecmp(calendar, "standard") || !strcasecmp(calendar, "gregorian"))
+    t->calendar = CF_CAL_STANDARD;
+  else if (!strcasecmp(calendar, "proleptic_gregorian"))
+    t->calendar = CF_CAL_PROLEPTIC;
+  else if (!strcasecmp(calendar, "julian"))
+    t->calendar = CF_CAL_JULIAN;
+  else if (!strcasecmp(calendar, "noleap") || !strcasecmp(calendar, "365_day"))
+    t->calendar = CF_CAL_NOLEAP;
+  else if (!strcasecmp(calendar, "all_leap") || !strcasecmp(calendar, "366_day"))
+    t->calendar = CF_CAL_ALLLEAP;
+  else if (!strcasecmp(calendar, "360_day"))
+    t->calendar = CF_CAL_360;
+  else
+    PetscFunctionReturn(PETSC_SUCCESS);
   *ok = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -173,6 +191,8 @@ void io_cftime_format(const CfTime *t, double value, char *buf, size_t len)
   double s;
 
   io_cftime_date(t, value, &y, &m, &d, &s);
-  if (s == 0) snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
-  else snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(s / 3600), (int)fmod(s / 60, 60));
+  if (s == 0)
+    snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+  else
+    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", y, m, d, (int)(s / 3600), (int)fmod(s / 60, 60));
 }

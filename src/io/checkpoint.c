@@ -33,7 +33,7 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
   core_tmp_path(tmp, sizeof tmp, path, (long)getpid());
   if (rank == 0) {
     FILE    *fp;
-    uint64_t h  = 0xcbf29ce484222325ULL;
+    uint64_t h = 0xcbf29ce484222325ULL;
     uint32_t v = IO_CKPT_VERSION, ns = (uint32_t)n;
     int      ok;
     errno = 0;
@@ -42,7 +42,7 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
     if (ok) PetscCall(core_pending_add(tmp));
     ok = ok && put(fp, &h, magic, sizeof magic) && put(fp, &h, &v, sizeof v) && put(fp, &h, &ns, sizeof ns);
     for (int i = 0; i < n && ok; i++) {
-      uint64_t b = sec[i].bytes;
+      uint64_t b        = sec[i].bytes;
       char     name[16] = {0};
       strncpy(name, sec[i].name, sizeof name - 1);
       ok = put(fp, &h, name, sizeof name) && put(fp, &h, &b, sizeof b) && put(fp, &h, sec[i].data, sec[i].bytes);
@@ -64,8 +64,8 @@ PetscErrorCode io_ckpt_write(MPI_Comm comm, const char *path, const IoSection *s
 PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **out, int *nout)
 {
   PetscMPIInt    rank;
-  long long      size = 0;
-  unsigned char *buf  = NULL;
+  long long      size     = 0;
+  unsigned char *buf      = NULL;
   char           why[160] = "";
   IoSection     *sec;
   uint32_t       ns = 0;
@@ -75,25 +75,31 @@ PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **out, in
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) snprintf(why, sizeof why, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    if (!fp)
+      snprintf(why, sizeof why, "cannot open checkpoint '%s': %s", path, strerror(errno));
     else {
       fseek(fp, 0, SEEK_END);
       size = ftell(fp);
       fseek(fp, 0, SEEK_SET);
       buf = malloc(size > 0 ? (size_t)size : 1);
-      if (!buf || fread(buf, 1, (size_t)size, fp) != (size_t)size) snprintf(why, sizeof why, "cannot read checkpoint '%s'", path);
+      if (!buf || fread(buf, 1, (size_t)size, fp) != (size_t)size)
+        snprintf(why, sizeof why, "cannot read checkpoint '%s'", path);
       fclose(fp);
     }
-    if (!why[0] && (size < 24 || memcmp(buf, magic, sizeof magic))) snprintf(why, sizeof why, "'%s' is not a raci checkpoint (no RACICKPT header)", path);
+    if (!why[0] && (size < 24 || memcmp(buf, magic, sizeof magic)))
+      snprintf(why, sizeof why, "'%s' is not a raci checkpoint (no RACICKPT header)", path);
     if (!why[0]) {
       uint32_t v;
       memcpy(&v, buf + 8, 4);
-      if (v != IO_CKPT_VERSION) snprintf(why, sizeof why, "checkpoint '%s' has format version %u; this raci reads version %d", path, v, IO_CKPT_VERSION);
+      if (v != IO_CKPT_VERSION)
+        snprintf(why, sizeof why, "checkpoint '%s' has format version %u; this raci reads version %d", path, v,
+                 IO_CKPT_VERSION);
     }
     if (!why[0]) {
       uint64_t h;
       memcpy(&h, buf + size - 8, 8);
-      if (h != fnv1a(0xcbf29ce484222325ULL, buf, (size_t)size - 8)) snprintf(why, sizeof why, "checkpoint '%s' is corrupt or truncated (checksum mismatch)", path);
+      if (h != fnv1a(0xcbf29ce484222325ULL, buf, (size_t)size - 8))
+        snprintf(why, sizeof why, "checkpoint '%s' is corrupt or truncated (checksum mismatch)", path);
     }
   }
   if (why[0]) {
@@ -123,7 +129,8 @@ PetscErrorCode io_ckpt_read(MPI_Comm comm, const char *path, IoSection **out, in
     *nout = (int)i + 1;
   }
   free(buf);
-  PetscCheck(*nout == (int)ns, comm, RACI_ERR_READ, "checkpoint '%s' is inconsistent: %u sections announced, %d found", path, ns, *nout);
+  PetscCheck(*nout == (int)ns, comm, RACI_ERR_READ, "checkpoint '%s' is inconsistent: %u sections announced, %d found",
+             path, ns, *nout);
   *out = sec;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -136,13 +143,16 @@ PetscErrorCode io_ckpt_free(IoSection **sec, int n)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode io_ckpt_find(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name, size_t bytes, const void **data)
+PetscErrorCode io_ckpt_find(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *name,
+                            size_t bytes, const void **data)
 {
   PetscFunctionBeginUser;
   *data = NULL;
   for (int i = 0; i < n; i++)
     if (!strcmp(sec[i].name, name)) {
-      PetscCheck(bytes == 0 || sec[i].bytes == bytes, comm, RACI_ERR_READ, "checkpoint '%s': section '%s' has %zu bytes, expected %zu (a different model configuration?)", path, name, sec[i].bytes, bytes);
+      PetscCheck(bytes == 0 || sec[i].bytes == bytes, comm, RACI_ERR_READ,
+                 "checkpoint '%s': section '%s' has %zu bytes, expected %zu (a different model configuration?)", path,
+                 name, sec[i].bytes, bytes);
       *data = sec[i].data;
       PetscFunctionReturn(PETSC_SUCCESS);
     }

@@ -9,11 +9,54 @@
 #define PRM(i) (params + m->tensor[i].offset)
 #define GRD(i) (grads + m->tensor[i].offset)
 
-enum { L_WIH, L_WHH, L_BIH, L_BHH, L_HEAD };                                /* lstm */
-enum { E_WI, E_BI, E_WIH, E_WHH, E_B, E_HEAD };                             /* ealstm */
-enum { X_WIN, X_BIN, X_LN1G, X_LN1B, X_WQKV, X_BQKV, X_WO, X_BO, X_LN2G, X_LN2B, X_W1, X_B1, X_W2, X_B2, X_LNFG, X_LNFB, X_HEAD }; /* transformer */
+enum { L_WIH, L_WHH, L_BIH, L_BHH, L_HEAD };    /* lstm */
+enum { E_WI, E_BI, E_WIH, E_WHH, E_B, E_HEAD }; /* ealstm */
+enum {
+  X_WIN,
+  X_BIN,
+  X_LN1G,
+  X_LN1B,
+  X_WQKV,
+  X_BQKV,
+  X_WO,
+  X_BO,
+  X_LN2G,
+  X_LN2B,
+  X_W1,
+  X_B1,
+  X_W2,
+  X_B2,
+  X_LNFG,
+  X_LNFB,
+  X_HEAD
+}; /* transformer */
 /* transformer activations in m->tf[] */
-enum { A_X0, A_X1, A_M1, A_R1, A_QKV, A_ATT, A_Y, A_ATTN, A_X2, A_X3, A_M2, A_R2, A_F1, A_G1, A_X4, A_XL, A_MF, A_RF, A_DX0, A_DX1, A_DX2, A_DX3, A_DG, A_WORK };
+enum {
+  A_X0,
+  A_X1,
+  A_M1,
+  A_R1,
+  A_QKV,
+  A_ATT,
+  A_Y,
+  A_ATTN,
+  A_X2,
+  A_X3,
+  A_M2,
+  A_R2,
+  A_F1,
+  A_G1,
+  A_X4,
+  A_XL,
+  A_MF,
+  A_RF,
+  A_DX0,
+  A_DX1,
+  A_DX2,
+  A_DX3,
+  A_DG,
+  A_WORK
+};
 
 void baseline_layout(Model *m)
 {
@@ -53,7 +96,8 @@ void baseline_layout(Model *m)
     model_add_tensor(m, "lnf.b", c->D, 1);
     hin = c->D;
     break;
-  default: break;
+  default:
+    break;
   }
   model_add_tensor(m, "head.W1", c->Ho, hin);
   model_add_tensor(m, "head.b1", c->Ho, 1);
@@ -64,22 +108,25 @@ void baseline_layout(Model *m)
 void baseline_alloc(Model *m)
 {
   const ModelConfig *c = &m->cfg;
-  size_t             Q = (size_t)m->max_q, L = (size_t)c->Lf, H = (size_t)c->Hf, in = (size_t)(c->F + c->S), D = (size_t)c->D;
-  size_t             hin = c->kind == MODEL_TRANSFORMER ? D : H;
+  size_t Q = (size_t)m->max_q, L = (size_t)c->Lf, H = (size_t)c->Hf, in = (size_t)(c->F + c->S), D = (size_t)c->D;
+  size_t hin = c->kind == MODEL_TRANSFORMER ? D : H;
 
   m->xin  = model_carve(m, L * Q * in);
   m->dxin = model_carve(m, L * Q * in);
   if (c->kind == MODEL_TRANSFORMER) {
-    size_t N = L * Q;
+    size_t N    = L * Q;
     m->tf[A_X0] = model_carve(m, N * D), m->tf[A_X1] = model_carve(m, N * D);
     m->tf[A_M1] = model_carve(m, N), m->tf[A_R1] = model_carve(m, N);
-    m->tf[A_QKV] = model_carve(m, N * 3 * D), m->tf[A_ATT] = model_carve(m, Q * (size_t)c->NH * L * L), m->tf[A_Y] = model_carve(m, N * D);
+    m->tf[A_QKV] = model_carve(m, N * 3 * D), m->tf[A_ATT] = model_carve(m, Q * (size_t)c->NH * L * L),
+    m->tf[A_Y]    = model_carve(m, N * D);
     m->tf[A_ATTN] = model_carve(m, N * D), m->tf[A_X2] = model_carve(m, N * D), m->tf[A_X3] = model_carve(m, N * D);
     m->tf[A_M2] = model_carve(m, N), m->tf[A_R2] = model_carve(m, N);
-    m->tf[A_F1] = model_carve(m, N * (size_t)c->FF), m->tf[A_G1] = model_carve(m, N * (size_t)c->FF), m->tf[A_X4] = model_carve(m, N * D);
+    m->tf[A_F1] = model_carve(m, N * (size_t)c->FF), m->tf[A_G1] = model_carve(m, N * (size_t)c->FF),
+    m->tf[A_X4] = model_carve(m, N * D);
     m->tf[A_XL] = model_carve(m, Q * D), m->tf[A_MF] = model_carve(m, Q), m->tf[A_RF] = model_carve(m, Q);
-    m->tf[A_DX0] = model_carve(m, N * D), m->tf[A_DX1] = model_carve(m, N * D), m->tf[A_DX2] = model_carve(m, N * D), m->tf[A_DX3] = model_carve(m, N * D);
-    m->tf[A_DG] = model_carve(m, N * (size_t)c->FF);
+    m->tf[A_DX0] = model_carve(m, N * D), m->tf[A_DX1] = model_carve(m, N * D), m->tf[A_DX2] = model_carve(m, N * D),
+    m->tf[A_DX3]  = model_carve(m, N * D);
+    m->tf[A_DG]   = model_carve(m, N * (size_t)c->FF);
     m->tf[A_WORK] = model_carve(m, N * D + N * 3 * D + L * L);
   } else {
     m->seq_h    = model_carve(m, (L + 1) * Q * H);
@@ -88,14 +135,14 @@ void baseline_alloc(Model *m)
     m->seq_work = model_carve(m, L * Q * 4 * H + 2 * Q * H);
     m->dseq_h   = model_carve(m, (L + 1) * Q * H);
   }
-  m->hin    = model_carve(m, Q * hin);
-  m->dhin   = model_carve(m, Q * hin);
-  m->o1     = model_carve(m, Q * (size_t)c->Ho);
-  m->do1    = model_carve(m, Q * (size_t)c->Ho);
-  m->a      = model_carve(m, Q * (size_t)m->Th);
-  m->da     = model_carve(m, Q * (size_t)m->Th);
-  m->yhat   = model_carve(m, Q * (size_t)c->T);
-  m->dyhat  = model_carve(m, Q * (size_t)c->T);
+  m->hin   = model_carve(m, Q * hin);
+  m->dhin  = model_carve(m, Q * hin);
+  m->o1    = model_carve(m, Q * (size_t)c->Ho);
+  m->do1   = model_carve(m, Q * (size_t)c->Ho);
+  m->a     = model_carve(m, Q * (size_t)m->Th);
+  m->da    = model_carve(m, Q * (size_t)m->Th);
+  m->yhat  = model_carve(m, Q * (size_t)c->T);
+  m->dyhat = model_carve(m, Q * (size_t)c->T);
 }
 
 /* Day inputs [xf_t, s] of the queries (the lstm and the transformer); the
@@ -157,7 +204,8 @@ void baseline_forward(Model *m, const float *params, const ModelBatch *b)
     break;
   case MODEL_EALSTM:
     gather_inputs(m, b, 0);
-    ealstm_forward(m->seq_h, m->seq_c, m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_BI), PRM(E_WIH), PRM(E_WHH), PRM(E_B), L, Q, c->F, c->S, H);
+    ealstm_forward(m->seq_h, m->seq_c, m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_BI),
+                   PRM(E_WIH), PRM(E_WHH), PRM(E_B), L, Q, c->F, c->S, H);
     memcpy(m->hin, m->seq_h + (size_t)L * Q * H, sizeof(float) * (size_t)Q * H);
     head_forward(m, params, E_HEAD, Q, H);
     break;
@@ -167,7 +215,8 @@ void baseline_forward(Model *m, const float *params, const ModelBatch *b)
     linear_forward(a[A_X0], m->xin, PRM(X_WIN), PRM(X_BIN), (int)N, in, D);
     posenc_forward(a[A_X0], a[A_X0], L, Q, D);
     layernorm_forward(a[A_X1], a[A_M1], a[A_R1], a[A_X0], PRM(X_LN1G), PRM(X_LN1B), (int)N, D);
-    mhsa_forward(a[A_ATTN], a[A_QKV], a[A_ATT], a[A_Y], a[A_X1], PRM(X_WQKV), PRM(X_BQKV), PRM(X_WO), PRM(X_BO), L, Q, D, c->NH);
+    mhsa_forward(a[A_ATTN], a[A_QKV], a[A_ATT], a[A_Y], a[A_X1], PRM(X_WQKV), PRM(X_BQKV), PRM(X_WO), PRM(X_BO), L, Q,
+                 D, c->NH);
     for (size_t i = 0; i < N * D; i++) a[A_X2][i] = a[A_X0][i] + a[A_ATTN][i];
     layernorm_forward(a[A_X3], a[A_M2], a[A_R2], a[A_X2], PRM(X_LN2G), PRM(X_LN2B), (int)N, D);
     linear_forward(a[A_F1], a[A_X3], PRM(X_W1), PRM(X_B1), (int)N, D, c->FF);
@@ -179,7 +228,8 @@ void baseline_forward(Model *m, const float *params, const ModelBatch *b)
     head_forward(m, params, X_HEAD, Q, D);
     break;
   }
-  default: break;
+  default:
+    break;
   }
 }
 
@@ -195,7 +245,8 @@ void baseline_backward(Model *m, const float *params, float *grads, const ModelB
     memset(m->dseq_h, 0, sizeof(float) * (size_t)(L + 1) * Q * H);
     memcpy(m->dseq_h + (size_t)L * Q * H, m->dhin, sizeof(float) * (size_t)Q * H);
     memset(m->dxin, 0, sizeof(float) * N * in);
-    lstm_backward(m->dxin, GRD(L_WIH), GRD(L_WHH), GRD(L_BIH), GRD(L_BHH), m->dseq_h, m->seq_h, m->seq_c, m->seq_g, m->xin, PRM(L_WIH), PRM(L_WHH), m->seq_work, L, Q, in, H);
+    lstm_backward(m->dxin, GRD(L_WIH), GRD(L_WHH), GRD(L_BIH), GRD(L_BHH), m->dseq_h, m->seq_h, m->seq_c, m->seq_g,
+                  m->xin, PRM(L_WIH), PRM(L_WHH), m->seq_work, L, Q, in, H);
     scatter_input_grads(m, b, 1, dxf, ds);
     break;
   case MODEL_EALSTM:
@@ -203,14 +254,17 @@ void baseline_backward(Model *m, const float *params, float *grads, const ModelB
     memset(m->dseq_h, 0, sizeof(float) * (size_t)(L + 1) * Q * H);
     memcpy(m->dseq_h + (size_t)L * Q * H, m->dhin, sizeof(float) * (size_t)Q * H);
     memset(m->dxin, 0, sizeof(float) * N * c->F);
-    ealstm_backward(m->dxin, ds, GRD(E_WI), GRD(E_BI), GRD(E_WIH), GRD(E_WHH), GRD(E_B), m->dseq_h, m->seq_h, m->seq_c, m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_WIH), PRM(E_WHH), m->seq_work, L, Q, c->F, c->S, H);
+    ealstm_backward(m->dxin, ds, GRD(E_WI), GRD(E_BI), GRD(E_WIH), GRD(E_WHH), GRD(E_B), m->dseq_h, m->seq_h, m->seq_c,
+                    m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_WIH), PRM(E_WHH),
+                    m->seq_work, L, Q, c->F, c->S, H);
     scatter_input_grads(m, b, 0, dxf, NULL);
     break;
   case MODEL_TRANSFORMER: {
     float **a = m->tf;
     head_backward(m, params, grads, X_HEAD, Q, D);
     memset(a[A_DX2], 0, sizeof(float) * N * D);
-    layernorm_backward(a[A_DX2] + (size_t)(L - 1) * Q * D, GRD(X_LNFG), GRD(X_LNFB), m->dhin, a[A_X4] + (size_t)(L - 1) * Q * D, PRM(X_LNFG), a[A_MF], a[A_RF], Q, D);
+    layernorm_backward(a[A_DX2] + (size_t)(L - 1) * Q * D, GRD(X_LNFG), GRD(X_LNFB), m->dhin,
+                       a[A_X4] + (size_t)(L - 1) * Q * D, PRM(X_LNFG), a[A_MF], a[A_RF], Q, D);
     /* x4 = x2 + ff(ln2(x2)): dx2 holds dx4 and collects the residual */
     memset(a[A_DG], 0, sizeof(float) * N * c->FF);
     linear_backward(a[A_DG], GRD(X_W2), GRD(X_B2), a[A_DX2], a[A_G1], PRM(X_W2), (int)N, c->FF, D);
@@ -225,7 +279,8 @@ void baseline_backward(Model *m, const float *params, float *grads, const ModelB
     /* x2 = x0 + attn(ln1(x0)) */
     memcpy(a[A_DX0], a[A_DX2], sizeof(float) * N * D);
     memset(a[A_DX1], 0, sizeof(float) * N * D);
-    mhsa_backward(a[A_DX1], GRD(X_WQKV), GRD(X_BQKV), GRD(X_WO), GRD(X_BO), a[A_DX2], a[A_QKV], a[A_ATT], a[A_Y], a[A_X1], PRM(X_WQKV), PRM(X_WO), a[A_WORK], L, Q, D, c->NH);
+    mhsa_backward(a[A_DX1], GRD(X_WQKV), GRD(X_BQKV), GRD(X_WO), GRD(X_BO), a[A_DX2], a[A_QKV], a[A_ATT], a[A_Y],
+                  a[A_X1], PRM(X_WQKV), PRM(X_WO), a[A_WORK], L, Q, D, c->NH);
     layernorm_backward(a[A_DX0], GRD(X_LN1G), GRD(X_LN1B), a[A_DX1], a[A_X0], PRM(X_LN1G), a[A_M1], a[A_R1], (int)N, D);
     /* x0 = W_in xin + b_in + pe */
     memset(m->dxin, 0, sizeof(float) * N * in);
@@ -233,6 +288,7 @@ void baseline_backward(Model *m, const float *params, float *grads, const ModelB
     scatter_input_grads(m, b, 1, dxf, ds);
     break;
   }
-  default: break;
+  default:
+    break;
   }
 }

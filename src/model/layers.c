@@ -14,7 +14,8 @@ void linear_forward(float *out, const float *inp, const float *W, const float *b
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, IN, 1.0f, inp, IN, W, IN, b ? 1.0f : 0.0f, out, O);
 }
 
-void linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W, int B, int IN, int O)
+void linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp, const float *W, int B,
+                     int IN, int O)
 {
   // dinp (B, IN) += dout (B, O) W (O, IN);  dW (O, IN) += dout^T inp;  db (O) += column sums of dout
   if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, O, 1.0f, dout, O, W, IN, 1.0f, dinp, IN);
@@ -59,13 +60,14 @@ void softplus_backward(float *dinp, const float *dout, const float *inp, size_t 
 
 /* One row of GRU gates: gb holds W_hh h + b_hh on entry and r, z, n on exit;
  * separate arrays (restrict), so the loop vectorises. */
-static void gru_gates(const float *restrict x, float *restrict gb, float *restrict ghn, float *restrict hn, const float *restrict h, int H)
+static void gru_gates(const float *restrict x, float *restrict gb, float *restrict ghn, float *restrict hn,
+                      const float *restrict h, int H)
 {
   for (int j = 0; j < H; j++) {
-    float r = sigm(x[j] + gb[j]);
-    float z = sigm(x[H + j] + gb[H + j]);
-    float a = gb[2 * H + j];
-    float n = raci_tanhf(x[2 * H + j] + r * a);
+    float r       = sigm(x[j] + gb[j]);
+    float z       = sigm(x[H + j] + gb[H + j]);
+    float a       = gb[2 * H + j];
+    float n       = raci_tanhf(x[2 * H + j] + r * a);
     ghn[j]        = a;
     gb[j]         = r;
     gb[H + j]     = z;
@@ -74,7 +76,8 @@ static void gru_gates(const float *restrict x, float *restrict gb, float *restri
   }
 }
 
-void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh, const float *bih, const float *bhh, float *work, int T, int B, int IN, int H)
+void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh,
+                 const float *bih, const float *bhh, float *work, int T, int B, int IN, int H)
 {
   // hs (T+1, B, H), gates (T, B, 3H), ghn (T, B, H), inp (T, B, IN), work (T, B, 3H) = input projections
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -87,13 +90,17 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
     float       *hn = hs + (t + 1) * BH;
     float       *g  = gates + t * B3H; // first W_hh h + b_hh, then the gates in place
     linear_forward(g, h, Whh, bhh, B, H, 3 * H);
-    for (int b = 0; b < B; b++) gru_gates(gx + t * B3H + (size_t)b * 3 * H, g + (size_t)b * 3 * H, ghn + t * BH + (size_t)b * H, hn + (size_t)b * H, h + (size_t)b * H, H);
+    for (int b = 0; b < B; b++)
+      gru_gates(gx + t * B3H + (size_t)b * 3 * H, g + (size_t)b * 3 * H, ghn + t * BH + (size_t)b * H,
+                hn + (size_t)b * H, h + (size_t)b * H, H);
   }
 }
 
 /* One row of the GRU gates' backward pass (see gru_backward); restrict
  * arrays, so the loop vectorises. */
-static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *restrict dhprev, const float *restrict g, const float *restrict ghn, const float *restrict h, const float *restrict dh, int H)
+static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *restrict dhprev,
+                               const float *restrict g, const float *restrict ghn, const float *restrict h,
+                               const float *restrict dh, int H)
 {
   for (int j = 0; j < H; j++) {
     float r = g[j], z = g[H + j], n = g[2 * H + j], a = ghn[j];
@@ -107,7 +114,9 @@ static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *
   }
 }
 
-void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs, const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh, float *work, int T, int B, int IN, int H)
+void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs,
+                  const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh,
+                  float *work, int T, int B, int IN, int H)
 {
   // work: dgx (T, B, 3H) then dgh (T, B, 3H)
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -119,17 +128,21 @@ void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbh
     float       *dh = dhs + (t + 1) * BH;
     for (int b = 0; b < B; b++) {
       size_t i3 = (size_t)b * 3 * H, i1 = (size_t)b * H;
-      gru_gates_backward(dgx + t * B3H + i3, dgh + t * B3H + i3, dhs + t * BH + i1, g + i3, ghn + t * BH + i1, h + i1, dh + i1, H);
+      gru_gates_backward(dgx + t * B3H + i3, dgh + t * B3H + i3, dhs + t * BH + i1, g + i3, ghn + t * BH + i1, h + i1,
+                         dh + i1, H);
     }
     // recurrent path: dh_prev += dgh_t Whh
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dgh + t * B3H, 3 * H, Whh, H, 1.0f, dhs + t * BH, H);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dgh + t * B3H, 3 * H, Whh, H, 1.0f,
+                dhs + t * BH, H);
   }
   // all steps at once: dWhh += dgh^T hs[0..T-1], dWih += dgx^T inp, dinp += dgx Wih
   linear_backward(NULL, dWhh, dbhh, dgh, hs, Whh, T * B, H, 3 * H);
   linear_backward(dinp, dWih, dbih, dgx, inp, Wih, T * B, IN, 3 * H);
 }
 
-void attn_forward(float *out, float *q, float *k, float *v, float *p, const float *q_in, const float *kv_in, const unsigned char *mask, const float *Wq, const float *bq, const float *Wk, const float *bk, const float *Wv, const float *bv, int B, int K, int Dq, int Dk, int A)
+void attn_forward(float *out, float *q, float *k, float *v, float *p, const float *q_in, const float *kv_in,
+                  const unsigned char *mask, const float *Wq, const float *bq, const float *Wk, const float *bk,
+                  const float *Wv, const float *bv, int B, int K, int Dq, int Dk, int A)
 {
   const float scale = 1.0f / sqrtf((float)A);
 
@@ -146,8 +159,10 @@ void attn_forward(float *out, float *q, float *k, float *v, float *p, const floa
       mx    = fmaxf(mx, pb[j]);
     }
     for (int j = 0; j < K; j++) {
-      if (mask && !mask[(size_t)b * K + j]) pb[j] = 0;
-      else sum += (pb[j] = expf(pb[j] - mx));
+      if (mask && !mask[(size_t)b * K + j])
+        pb[j] = 0;
+      else
+        sum += (pb[j] = expf(pb[j] - mx));
     }
     memset(o, 0, sizeof(float) * (size_t)A);
     if (sum == 0) continue; // no valid candidate
@@ -158,7 +173,10 @@ void attn_forward(float *out, float *q, float *k, float *v, float *p, const floa
   }
 }
 
-void attn_backward(float *dq_in, float *dkv_in, float *dWq, float *dbq, float *dWk, float *dbk, float *dWv, float *dbv, const float *dout, const float *q, const float *k, const float *v, const float *p, const float *q_in, const float *kv_in, const float *Wq, const float *Wk, const float *Wv, float *work, int B, int K, int Dq, int Dk, int A)
+void attn_backward(float *dq_in, float *dkv_in, float *dWq, float *dbq, float *dWk, float *dbk, float *dWv, float *dbv,
+                   const float *dout, const float *q, const float *k, const float *v, const float *p, const float *q_in,
+                   const float *kv_in, const float *Wq, const float *Wk, const float *Wv, float *work, int B, int K,
+                   int Dq, int Dk, int A)
 {
   // work: dq (B, A), dk (B, K, A), dv (B, K, A)
   const float scale = 1.0f / sqrtf((float)A);
@@ -167,7 +185,7 @@ void attn_backward(float *dq_in, float *dkv_in, float *dWq, float *dbq, float *d
   memset(work, 0, sizeof(float) * ((size_t)B * A + 2 * (size_t)B * K * A));
   for (int b = 0; b < B; b++) {
     const float *pb = p + (size_t)b * K, *o = dout + (size_t)b * A;
-    float        dp[K > 0 ? K : 1], dot = 0;
+    float        dp[K > 0 ? K : 1], dot     = 0;
     for (int j = 0; j < K; j++) {
       dp[j] = 0;
       for (int a = 0; a < A; a++) {
@@ -189,14 +207,18 @@ void attn_backward(float *dq_in, float *dkv_in, float *dWq, float *dbq, float *d
   linear_backward(dkv_in, dWv, dbv, dv, kv_in, Wv, B * K, Dk, A);
 }
 
-void film_forward(float *out, float *gb, const float *h, const float *u, const float *Wf, const float *bf, int B, int U, int H)
+void film_forward(float *out, float *gb, const float *h, const float *u, const float *Wf, const float *bf, int B, int U,
+                  int H)
 {
   linear_forward(gb, u, Wf, bf, B, U, 2 * H);
   for (int b = 0; b < B; b++)
-    for (int j = 0; j < H; j++) out[(size_t)b * H + j] = h[(size_t)b * H + j] * (1.0f + gb[(size_t)b * 2 * H + j]) + gb[(size_t)b * 2 * H + H + j];
+    for (int j = 0; j < H; j++)
+      out[(size_t)b * H + j] =
+          h[(size_t)b * H + j] * (1.0f + gb[(size_t)b * 2 * H + j]) + gb[(size_t)b * 2 * H + H + j];
 }
 
-void film_backward(float *dh, float *du, float *dWf, float *dbf, const float *dout, const float *h, const float *u, const float *gb, const float *Wf, float *work, int B, int U, int H)
+void film_backward(float *dh, float *du, float *dWf, float *dbf, const float *dout, const float *h, const float *u,
+                   const float *gb, const float *Wf, float *work, int B, int U, int H)
 {
   float *dgb = work; // (B, 2H)
   for (int b = 0; b < B; b++)
@@ -224,12 +246,14 @@ double mse_forward(const float *pred, const float *y, const float *w, const floa
   return sum;
 }
 
-void mse_backward(float *dpred, const float *pred, const float *y, const float *w, const float *scale, double norm_count, int B, int T)
+void mse_backward(float *dpred, const float *pred, const float *y, const float *w, const float *scale,
+                  double norm_count, int B, int T)
 {
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++) {
       float yy = y[(size_t)b * T + t];
       if (isnan(yy)) continue;
-      dpred[(size_t)b * T + t] += (float)(2.0 * w[t] * (pred[(size_t)b * T + t] - yy) / ((double)scale[t] * scale[t] * norm_count));
+      dpred[(size_t)b * T + t] +=
+          (float)(2.0 * w[t] * (pred[(size_t)b * T + t] - yy) / ((double)scale[t] * scale[t] * norm_count));
     }
 }

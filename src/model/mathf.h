@@ -18,18 +18,18 @@
 
 static inline float raci_expf(float x)
 {
-  x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-  float   t = x * 1.44269504088896341f;
-  int32_t n = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f)); /* round to nearest */
-  float   fn = (float)n;
-  float   r  = x - fn * 0.693359375f + fn * 2.12194440e-4f;
-  float   p  = 1.9875691500e-4f;
-  p          = p * r + 1.3981999507e-3f;
-  p          = p * r + 8.3334519073e-3f;
-  p          = p * r + 4.1665795894e-2f;
-  p          = p * r + 1.6666665459e-1f;
-  p          = p * r + 5.0000001201e-1f;
-  p          = p * (r * r) + r + 1.0f;
+  x            = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  float   t    = x * 1.44269504088896341f;
+  int32_t n    = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f)); /* round to nearest */
+  float   fn   = (float)n;
+  float   r    = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+  float   p    = 1.9875691500e-4f;
+  p            = p * r + 1.3981999507e-3f;
+  p            = p * r + 8.3334519073e-3f;
+  p            = p * r + 4.1665795894e-2f;
+  p            = p * r + 1.6666665459e-1f;
+  p            = p * r + 5.0000001201e-1f;
+  p            = p * (r * r) + r + 1.0f;
   int32_t bits = (n + 127) << 23;
   float   s;
   memcpy(&s, &bits, sizeof s);

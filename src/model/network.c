@@ -63,7 +63,9 @@ static void layout(Model *m)
     model_add_tensor(m, "film.b", 2 * c->Hf, 1);
     head_tensors(m, c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A);
     break;
-  default: baseline_layout(m); break;
+  default:
+    baseline_layout(m);
+    break;
   }
 }
 
@@ -139,17 +141,19 @@ void model_init_params(const Model *m, float *params, uint64_t seed)
 {
   int fan_in = 1;
   for (int i = 0; i < m->ntensor; i++) {
-    const ModelTensor *t = &m->tensor[i];
-    float             *p = params + t->offset;
-    size_t             n = (size_t)t->rows * t->cols;
+    const ModelTensor *t  = &m->tensor[i];
+    float             *p  = params + t->offset;
+    size_t             n  = (size_t)t->rows * t->cols;
     int                ln = !strncmp(t->name, "ln", 2);
     double             bound;
 
     if (t->cols > 1) fan_in = t->cols; /* a vector takes the fan-in of the last matrix before it */
     bound = !strcmp(t->name, "slow.empty") ? 0.0 : 1.0 / sqrt((double)fan_in);
     for (size_t j = 0; j < n; j++) {
-      if (ln) p[j] = strstr(t->name, ".g") ? 1.0f : 0.0f;
-      else p[j] = (float)(bound * (2.0 * core_rng_uniform(seed, (uint64_t)i, j, (uint64_t)CORE_RNG_INIT) - 1.0));
+      if (ln)
+        p[j] = strstr(t->name, ".g") ? 1.0f : 0.0f;
+      else
+        p[j] = (float)(bound * (2.0 * core_rng_uniform(seed, (uint64_t)i, j, (uint64_t)CORE_RNG_INIT) - 1.0));
     }
   }
 }
@@ -171,7 +175,7 @@ int model_alloc(Model *m)
     const ModelConfig *c = &m->cfg;
     size_t             Q = (size_t)m->max_q, R = (size_t)m->max_r, V = (size_t)(c->Z + 2 * c->T);
     size_t             Hin = (size_t)(c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A);
-    m->bufused = 0;
+    m->bufused             = 0;
     if (c->kind != MODEL_RACI) {
       baseline_alloc(m);
     } else {
@@ -209,19 +213,19 @@ int model_alloc(Model *m)
       m->o1      = model_carve(m, Q * c->Ho);
       m->a       = model_carve(m, Q * m->Th);
       /* backward */
-      m->yhat  = model_carve(m, Q * c->T);
-      m->dyhat = model_carve(m, Q * c->T);
-      m->da    = model_carve(m, Q * m->Th);
-      m->do1   = model_carve(m, Q * c->Ho);
-      m->dhin  = model_carve(m, Q * Hin);
-      m->du    = model_carve(m, Q * (c->Z + c->A));
-      m->dz    = model_carve(m, Q * c->Z);
-      m->dz1   = model_carve(m, Q * c->Hz);
-      m->dmz   = model_carve(m, Q * (c->Hs + c->S));
-      m->dcs   = model_carve(m, Q * c->A);
-      m->dcf   = model_carve(m, Q * c->A);
-      m->dkv_f = model_carve(m, Q * c->Kf * c->Hf);
-      m->dh    = model_carve(m, Q * c->Hf);
+      m->yhat   = model_carve(m, Q * c->T);
+      m->dyhat  = model_carve(m, Q * c->T);
+      m->da     = model_carve(m, Q * m->Th);
+      m->do1    = model_carve(m, Q * c->Ho);
+      m->dhin   = model_carve(m, Q * Hin);
+      m->du     = model_carve(m, Q * (c->Z + c->A));
+      m->dz     = model_carve(m, Q * c->Z);
+      m->dz1    = model_carve(m, Q * c->Hz);
+      m->dmz    = model_carve(m, Q * (c->Hs + c->S));
+      m->dcs    = model_carve(m, Q * c->A);
+      m->dcf    = model_carve(m, Q * c->A);
+      m->dkv_f  = model_carve(m, Q * c->Kf * c->Hf);
+      m->dh     = model_carve(m, Q * c->Hf);
       m->work_a = model_carve(m, Q * c->A + 2 * Q * (size_t)(c->Ks > c->Kf ? c->Ks : c->Kf) * c->A + Q * 2 * c->Hf);
       m->mask_s = (uint8_t *)model_carve(m, (Q * c->Ks + 3) / 4);
       m->mask_f = (uint8_t *)model_carve(m, (Q * c->Kf + 3) / 4);
@@ -246,7 +250,8 @@ static void outputs_forward(const Model *m, int Q, const float *a, float *yhat)
     const float *aq = a + (size_t)q * m->Th;
     float       *yq = yhat + (size_t)q * c->T;
     for (int k = 0; k < c->T; k++) {
-      if (m->out[k] == OUT_FREE) yq[k] = c->mu[k] + c->sigma[k] * aq[m->head_of[k]];
+      if (m->out[k] == OUT_FREE)
+        yq[k] = c->mu[k] + c->sigma[k] * aq[m->head_of[k]];
       else if (m->out[k] == OUT_SOFTPLUS) {
         float x = aq[m->head_of[k]];
         yq[k]   = c->sigma[k] * (x > 20.0f ? x : log1pf(expf(x)));
@@ -268,7 +273,8 @@ static void outputs_backward(const Model *m, int Q, const float *a, const float 
       if (m->out[k] == OUT_DERIVED) continue;
       for (int j = 0; j < c->T; j++) /* NEE = RECO - GPP passes its gradient on */
         if (m->out[j] == OUT_DERIVED) d += (k == m->reco ? 1.0f : (k == m->gpp ? -1.0f : 0.0f)) * dy[j];
-      if (m->out[k] == OUT_FREE) dq[m->head_of[k]] += c->sigma[k] * d;
+      if (m->out[k] == OUT_FREE)
+        dq[m->head_of[k]] += c->sigma[k] * d;
       else {
         float x = aq[m->head_of[k]];
         dq[m->head_of[k]] += c->sigma[k] * d * (x > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-x)));
@@ -281,7 +287,39 @@ static void outputs_backward(const Model *m, int Q, const float *a, const float 
 
 #define PRM(i) (params + m->tensor[i].offset)
 #define GRD(i) (grads + m->tensor[i].offset)
-enum { T_FWIH, T_FWHH, T_FBIH, T_FBHH, T_EMPTY, T_SWIH, T_SWHH, T_SBIH, T_SBHH, T_ZW1, T_ZB1, T_ZW2, T_ZB2, T_RSWQ, T_RSBQ, T_RSWK, T_RSBK, T_RSWV, T_RSBV, T_RFWQ, T_RFBQ, T_RFWK, T_RFBK, T_RFWV, T_RFBV, T_FILMW, T_FILMB, T_HW1, T_HB1, T_HW2, T_HB2 };
+enum {
+  T_FWIH,
+  T_FWHH,
+  T_FBIH,
+  T_FBHH,
+  T_EMPTY,
+  T_SWIH,
+  T_SWHH,
+  T_SBIH,
+  T_SBHH,
+  T_ZW1,
+  T_ZB1,
+  T_ZW2,
+  T_ZB2,
+  T_RSWQ,
+  T_RSBQ,
+  T_RSWK,
+  T_RSBK,
+  T_RSWV,
+  T_RSBV,
+  T_RFWQ,
+  T_RFBQ,
+  T_RFWK,
+  T_RFBK,
+  T_RFWV,
+  T_RFBV,
+  T_FILMW,
+  T_FILMB,
+  T_HW1,
+  T_HB1,
+  T_HW2,
+  T_HB2
+};
 
 /* Slow branch: blocks with the empty vector, GRU, MLP to z. */
 static void slow_forward(Model *m, const float *params, const ModelBatch *b)
@@ -294,7 +332,8 @@ static void slow_forward(Model *m, const float *params, const ModelBatch *b)
       const float *src = b->eb[(size_t)q * c->P + t] ? PRM(T_EMPTY) : b->xb + ((size_t)t * Q + q) * c->F;
       memcpy(m->xb2 + ((size_t)t * Q + q) * c->F, src, sizeof(float) * c->F);
     }
-  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, PRM(T_SWIH), PRM(T_SWHH), PRM(T_SBIH), PRM(T_SBHH), m->work_s, c->P, Q, c->F, c->Hs);
+  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, PRM(T_SWIH), PRM(T_SWHH), PRM(T_SBIH), PRM(T_SBHH), m->work_s,
+              c->P, Q, c->F, c->Hs);
   for (int q = 0; q < Q; q++) {
     memcpy(m->mz + (size_t)q * (c->Hs + c->S), m->hs_s + ((size_t)c->P * Q + q) * c->Hs, sizeof(float) * c->Hs);
     memcpy(m->mz + (size_t)q * (c->Hs + c->S) + c->Hs, b->s + (size_t)q * c->S, sizeof(float) * c->S);
@@ -317,10 +356,10 @@ void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z
  * the rank count). Each query keeps a sorted short list; ties: first wins. */
 static void bank_select(Model *m, const ModelBatch *b)
 {
-  const ModelConfig *c  = &m->cfg;
-  const int          Q  = b->Q, Z = c->Z, Ks = c->Ks;
+  const ModelConfig *c = &m->cfg;
+  const int          Q = b->Q, Z = c->Z, Ks = c->Ks;
   float             *best = m->dist, *keyT = m->dist + (size_t)Q * Ks, *d = keyT + (size_t)Z * MODEL_BANK_BLOCK;
-  int               *n    = (int *)(d + MODEL_BANK_BLOCK);
+  int               *n = (int *)(d + MODEL_BANK_BLOCK);
 
   for (int q = 0; q < Q; q++) n[q] = 0;
   for (int j0 = 0; j0 < b->M; j0 += MODEL_BANK_BLOCK) {
@@ -364,33 +403,42 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
   int                Q = b->Q, R = b->R, V = c->Z + 2 * c->T, Hin = c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A;
   const float       *hf = m->hs_f + (size_t)c->Lf * R * c->Hf; /* (R, Hf), queries first */
 
-  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, PRM(T_FWIH), PRM(T_FWHH), PRM(T_FBIH), PRM(T_FBHH), m->work_f, c->Lf, R, c->F, c->Hf);
+  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, PRM(T_FWIH), PRM(T_FWHH), PRM(T_FBIH), PRM(T_FBHH), m->work_f,
+              c->Lf, R, c->F, c->Hf);
 
   memset(m->z, 0, sizeof(float) * (size_t)Q * c->Z);
   memset(m->cs, 0, sizeof(float) * (size_t)Q * c->A);
   memset(m->cf, 0, sizeof(float) * (size_t)Q * c->A);
   if (!c->no_slow) slow_forward(m, params, b);
   if (!c->no_slow && !c->no_retrieval) {
-    if (b->bank_idx) memcpy(m->bidx, b->bank_idx, sizeof(int32_t) * (size_t)Q * c->Ks);
-    else bank_select(m, b);
+    if (b->bank_idx)
+      memcpy(m->bidx, b->bank_idx, sizeof(int32_t) * (size_t)Q * c->Ks);
+    else
+      bank_select(m, b);
     for (int q = 0; q < Q; q++)
       for (int k = 0; k < c->Ks; k++) {
-        int32_t j = m->bidx[(size_t)q * c->Ks + k];
+        int32_t j                        = m->bidx[(size_t)q * c->Ks + k];
         m->mask_s[(size_t)q * c->Ks + k] = j >= 0;
-        if (j >= 0) memcpy(m->kv_s + ((size_t)q * c->Ks + k) * V, b->bank_val + (size_t)j * V, sizeof(float) * V);
-        else memset(m->kv_s + ((size_t)q * c->Ks + k) * V, 0, sizeof(float) * V);
+        if (j >= 0)
+          memcpy(m->kv_s + ((size_t)q * c->Ks + k) * V, b->bank_val + (size_t)j * V, sizeof(float) * V);
+        else
+          memset(m->kv_s + ((size_t)q * c->Ks + k) * V, 0, sizeof(float) * V);
       }
-    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, PRM(T_RSWQ), PRM(T_RSBQ), PRM(T_RSWK), PRM(T_RSBK), PRM(T_RSWV), PRM(T_RSBV), Q, c->Ks, c->Z, V, c->A);
+    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, PRM(T_RSWQ), PRM(T_RSBQ), PRM(T_RSWK),
+                 PRM(T_RSBK), PRM(T_RSWV), PRM(T_RSBV), Q, c->Ks, c->Z, V, c->A);
   }
   if (!c->no_retrieval) {
     for (int q = 0; q < Q; q++)
       for (int k = 0; k < c->Kf; k++) {
-        int32_t r = b->nb[(size_t)q * c->Kf + k];
+        int32_t r                        = b->nb[(size_t)q * c->Kf + k];
         m->mask_f[(size_t)q * c->Kf + k] = r >= 0;
-        if (r >= 0) memcpy(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, hf + (size_t)r * c->Hf, sizeof(float) * c->Hf);
-        else memset(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, 0, sizeof(float) * c->Hf);
+        if (r >= 0)
+          memcpy(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, hf + (size_t)r * c->Hf, sizeof(float) * c->Hf);
+        else
+          memset(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, 0, sizeof(float) * c->Hf);
       }
-    attn_forward(m->cf, m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, m->mask_f, PRM(T_RFWQ), PRM(T_RFBQ), PRM(T_RFWK), PRM(T_RFBK), PRM(T_RFWV), PRM(T_RFBV), Q, c->Kf, c->Hf, c->Hf, c->A);
+    attn_forward(m->cf, m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, m->mask_f, PRM(T_RFWQ), PRM(T_RFBQ), PRM(T_RFWK),
+                 PRM(T_RFBK), PRM(T_RFWV), PRM(T_RFBV), Q, c->Kf, c->Hf, c->Hf, c->A);
   }
   for (int q = 0; q < Q; q++) {
     float *hq = m->hin + (size_t)q * Hin;
@@ -416,7 +464,8 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
   linear_forward(m->a, m->o1, PRM(T_HW2), PRM(T_HB2), Q, c->Ho, m->Th);
 }
 
-static void raci_backward(Model *m, const float *params, float *grads, const ModelBatch *b, float *dxf, float *dxb, float *ds)
+static void raci_backward(Model *m, const float *params, float *grads, const ModelBatch *b, float *dxf, float *dxb,
+                          float *ds)
 {
   const ModelConfig *c = &m->cfg;
   int                Q = b->Q, R = b->R, V = c->Z + 2 * c->T, Hin = c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A;
@@ -450,7 +499,8 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
       for (int j = 0; j < c->A; j++) m->dcf[(size_t)q * c->A + j] += m->dhin[(size_t)q * Hin + c->Hf + j];
     }
     memset(m->du, 0, sizeof(float) * (size_t)Q * (c->Z + c->A));
-    film_backward(dhf, m->du, GRD(T_FILMW), GRD(T_FILMB), m->dh, hf, m->u, m->gb, PRM(T_FILMW), m->work_a, Q, c->Z + c->A, c->Hf);
+    film_backward(dhf, m->du, GRD(T_FILMW), GRD(T_FILMB), m->dh, hf, m->u, m->gb, PRM(T_FILMW), m->work_a, Q,
+                  c->Z + c->A, c->Hf);
     for (int q = 0; q < Q; q++) {
       for (int j = 0; j < c->Z; j++) m->dz[(size_t)q * c->Z + j] += m->du[(size_t)q * (c->Z + c->A) + j];
       for (int j = 0; j < c->A; j++) m->dcs[(size_t)q * c->A + j] += m->du[(size_t)q * (c->Z + c->A) + c->Z + j];
@@ -460,7 +510,9 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
   /* geographic retrieval: the query rows and the neighbour rows of hf */
   if (!c->no_retrieval) {
     memset(m->dkv_f, 0, sizeof(float) * (size_t)Q * c->Kf * c->Hf);
-    attn_backward(dhf, m->dkv_f, GRD(T_RFWQ), GRD(T_RFBQ), GRD(T_RFWK), GRD(T_RFBK), GRD(T_RFWV), GRD(T_RFBV), m->dcf, m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, PRM(T_RFWQ), PRM(T_RFWK), PRM(T_RFWV), m->work_a, Q, c->Kf, c->Hf, c->Hf, c->A);
+    attn_backward(dhf, m->dkv_f, GRD(T_RFWQ), GRD(T_RFBQ), GRD(T_RFWK), GRD(T_RFBK), GRD(T_RFWV), GRD(T_RFBV), m->dcf,
+                  m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, PRM(T_RFWQ), PRM(T_RFWK), PRM(T_RFWV), m->work_a, Q,
+                  c->Kf, c->Hf, c->Hf, c->A);
     for (int q = 0; q < Q; q++)
       for (int k = 0; k < c->Kf; k++) {
         int32_t r = b->nb[(size_t)q * c->Kf + k];
@@ -470,7 +522,9 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
   }
   /* functional retrieval: the bank carries no gradient */
   if (!c->no_slow && !c->no_retrieval)
-    attn_backward(m->dz, NULL, GRD(T_RSWQ), GRD(T_RSBQ), GRD(T_RSWK), GRD(T_RSBK), GRD(T_RSWV), GRD(T_RSBV), m->dcs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, PRM(T_RSWQ), PRM(T_RSWK), PRM(T_RSWV), m->work_a, Q, c->Ks, c->Z, V, c->A);
+    attn_backward(m->dz, NULL, GRD(T_RSWQ), GRD(T_RSBQ), GRD(T_RSWK), GRD(T_RSBK), GRD(T_RSWV), GRD(T_RSBV), m->dcs,
+                  m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, PRM(T_RSWQ), PRM(T_RSWK), PRM(T_RSWV), m->work_a, Q,
+                  c->Ks, c->Z, V, c->A);
 
   /* slow branch */
   if (!c->no_slow) {
@@ -486,30 +540,35 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
         for (int j = 0; j < c->S; j++) ds[(size_t)q * c->S + j] += m->dmz[(size_t)q * (c->Hs + c->S) + c->Hs + j];
     }
     memset(m->dxb2, 0, sizeof(float) * (size_t)c->P * Q * c->F);
-    gru_backward(m->dxb2, GRD(T_SWIH), GRD(T_SWHH), GRD(T_SBIH), GRD(T_SBHH), m->dhs_s, m->hs_s, m->gates_s, m->ghn_s, m->xb2, PRM(T_SWIH), PRM(T_SWHH), m->work_s, c->P, Q, c->F, c->Hs);
+    gru_backward(m->dxb2, GRD(T_SWIH), GRD(T_SWHH), GRD(T_SBIH), GRD(T_SBHH), m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
+                 m->xb2, PRM(T_SWIH), PRM(T_SWHH), m->work_s, c->P, Q, c->F, c->Hs);
     for (int t = 0; t < c->P; t++)
       for (int q = 0; q < Q; q++) {
-        const float *d = m->dxb2 + ((size_t)t * Q + q) * c->F;
+        const float *d   = m->dxb2 + ((size_t)t * Q + q) * c->F;
         float       *dst = b->eb[(size_t)q * c->P + t] ? GRD(T_EMPTY) : (dxb ? dxb + ((size_t)t * Q + q) * c->F : NULL);
         if (dst)
           for (int j = 0; j < c->F; j++) dst[j] += d[j];
       }
   }
   /* fast encoder: only its last hidden state is used */
-  gru_backward(dxf, GRD(T_FWIH), GRD(T_FWHH), GRD(T_FBIH), GRD(T_FBHH), m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf, PRM(T_FWIH), PRM(T_FWHH), m->work_f, c->Lf, R, c->F, c->Hf);
+  gru_backward(dxf, GRD(T_FWIH), GRD(T_FWHH), GRD(T_FBIH), GRD(T_FBHH), m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf,
+               PRM(T_FWIH), PRM(T_FWHH), m->work_f, c->Lf, R, c->F, c->Hf);
 }
 
 double model_forward(Model *m, const float *params, const ModelBatch *b, float *yhat, double *count)
 {
-  if (m->cfg.kind == MODEL_RACI) raci_forward(m, params, b);
-  else baseline_forward(m, params, b);
+  if (m->cfg.kind == MODEL_RACI)
+    raci_forward(m, params, b);
+  else
+    baseline_forward(m, params, b);
   outputs_forward(m, b->Q, m->a, yhat);
   return mse_forward(yhat, b->y, m->cfg.w, m->cfg.sigma, b->Q, m->cfg.T, count);
 }
 
-void model_backward(Model *m, const float *params, float *grads, const ModelBatch *b, double norm_count, float *dxf, float *dxb, float *ds)
+void model_backward(Model *m, const float *params, float *grads, const ModelBatch *b, double norm_count, float *dxf,
+                    float *dxb, float *ds)
 {
-  const ModelConfig *c = &m->cfg;
+  const ModelConfig *c    = &m->cfg;
   float             *yhat = m->yhat, *dyhat = m->dyhat;
 
   /* the outputs again (cheap), then dL/dyhat through the output transform */
@@ -518,6 +577,8 @@ void model_backward(Model *m, const float *params, float *grads, const ModelBatc
   memset(dyhat, 0, sizeof(float) * (size_t)b->Q * c->T);
   mse_backward(dyhat, yhat, b->y, c->w, c->sigma, norm_count, b->Q, c->T);
   outputs_backward(m, b->Q, m->a, dyhat, m->da);
-  if (c->kind == MODEL_RACI) raci_backward(m, params, grads, b, dxf, dxb, ds);
-  else baseline_backward(m, params, grads, b, dxf, ds);
+  if (c->kind == MODEL_RACI)
+    raci_backward(m, params, grads, b, dxf, dxb, ds);
+  else
+    baseline_backward(m, params, grads, b, dxf, ds);
 }

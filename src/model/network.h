@@ -21,12 +21,12 @@ struct Model {
   size_t      bufused;
   int         count_only; /* model_size: model_alloc counts and allocates nothing */
   /* RACI forward */
-  float *hs_f, *gates_f, *ghn_f, *work_f, *dhs_f;
-  float *xb2, *hs_s, *gates_s, *ghn_s, *work_s, *dhs_s, *dxb2;
-  float *mz, *z1, *z;
-  float *kv_s, *q_s, *k_s, *v_s, *p_s, *cs;
-  float *kv_f, *q_f, *k_f, *v_f, *p_f, *cf;
-  float *u, *gb, *h, *hin, *o1, *a;
+  float   *hs_f, *gates_f, *ghn_f, *work_f, *dhs_f;
+  float   *xb2, *hs_s, *gates_s, *ghn_s, *work_s, *dhs_s, *dxb2;
+  float   *mz, *z1, *z;
+  float   *kv_s, *q_s, *k_s, *v_s, *p_s, *cs;
+  float   *kv_f, *q_f, *k_f, *v_f, *p_f, *cf;
+  float   *u, *gb, *h, *hin, *o1, *a;
   uint8_t *mask_s, *mask_f;
   int32_t *bidx;
   float   *dist;
@@ -40,8 +40,8 @@ struct Model {
 #define MODEL_BANK_BLOCK 256 /* bank keys per distance sgemm */
 float *model_carve(Model *m, size_t n);
 /* Appends a tensor to the parameter layout (docs/MODEL.md section 5). */
-void   model_add_tensor(Model *m, const char *name, int rows, int cols);
-int    model_alloc(Model *m);
+void model_add_tensor(Model *m, const char *name, int rows, int cols);
+int  model_alloc(Model *m);
 
 /* baselines.c */
 void baseline_layout(Model *m);

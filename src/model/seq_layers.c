@@ -14,7 +14,8 @@ static inline float sigm(float x) { return raci_sigmoidf(x); }
  * pre-activations of i, f, g, o (4H); with ig (EA-LSTM's static input gate)
  * those of f, g, o (3H). c' = f c + i g, h' = o tanh(c'). Separate arrays
  * (restrict), so the loop vectorises. */
-static void lstm_gates(float *restrict gb, float *restrict cn, float *restrict hn, const float *restrict c, const float *restrict ig, int H)
+static void lstm_gates(float *restrict gb, float *restrict cn, float *restrict hn, const float *restrict c,
+                       const float *restrict ig, int H)
 {
   if (ig) {
     for (int j = 0; j < H; j++) {
@@ -33,7 +34,8 @@ static void lstm_gates(float *restrict gb, float *restrict cn, float *restrict h
   }
 }
 
-void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const float *Wih, const float *Whh, const float *bih, const float *bhh, int T, int B, int IN, int H)
+void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const float *Wih, const float *Whh,
+                  const float *bih, const float *bhh, int T, int B, int IN, int H)
 {
   // hs, cs (T+1, B, H), gates (T, B, 4H), inp (T, B, IN)
   const size_t BH = (size_t)B * H, B4H = 4 * BH;
@@ -50,11 +52,14 @@ void lstm_forward(float *hs, float *cs, float *gates, const float *inp, const fl
     float       *hn = hs + (t + 1) * BH, *cn = cs + (t + 1) * BH;
     float       *g = gates + t * B4H;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, 4 * H, H, 1.0f, h, H, Whh, H, 1.0f, g, 4 * H);
-    for (int b = 0; b < B; b++) lstm_gates(g + (size_t)b * 4 * H, cn + (size_t)b * H, hn + (size_t)b * H, c + (size_t)b * H, NULL, H);
+    for (int b = 0; b < B; b++)
+      lstm_gates(g + (size_t)b * 4 * H, cn + (size_t)b * H, hn + (size_t)b * H, c + (size_t)b * H, NULL, H);
   }
 }
 
-void lstm_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs, const float *cs, const float *gates, const float *inp, const float *Wih, const float *Whh, float *work, int T, int B, int IN, int H)
+void lstm_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs,
+                   const float *cs, const float *gates, const float *inp, const float *Wih, const float *Whh,
+                   float *work, int T, int B, int IN, int H)
 {
   // work: dg (T, B, 4H) gradients of the gate pre-activations, then dc (B, H)
   const size_t BH = (size_t)B * H, B4H = 4 * BH;
@@ -66,13 +71,13 @@ void lstm_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *db
     const float *dh = dhs + (t + 1) * BH;
     float       *dg = dgates + t * B4H;
     for (int b = 0; b < B; b++) {
-      const float *gb = g + (size_t)b * 4 * H;
+      const float *gb  = g + (size_t)b * 4 * H;
       float       *dgb = dg + (size_t)b * 4 * H;
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)b * H + j;
         float  ig = gb[j], fg = gb[H + j], gg = gb[2 * H + j], og = gb[3 * H + j];
         float  tc = raci_tanhf(cn[i1]), d = dh[i1];
-        float  dcc = dc[i1] + d * og * (1.0f - tc * tc); // through h = o tanh(c), plus from c_{t+1}
+        float  dcc     = dc[i1] + d * og * (1.0f - tc * tc); // through h = o tanh(c), plus from c_{t+1}
         dgb[j]         = dcc * gg * ig * (1.0f - ig);
         dgb[H + j]     = dcc * c[i1] * fg * (1.0f - fg);
         dgb[2 * H + j] = dcc * ig * (1.0f - gg * gg);
@@ -87,7 +92,9 @@ void lstm_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *db
   linear_backward(dinp, dWih, dbih, dgates, inp, Wih, T * B, IN, 4 * H);
 }
 
-void ealstm_forward(float *hs, float *cs, float *gates, float *ig, const float *inp, const float *s, const float *Wi, const float *bi, const float *Wih, const float *Whh, const float *b, int T, int B, int IN, int S, int H)
+void ealstm_forward(float *hs, float *cs, float *gates, float *ig, const float *inp, const float *s, const float *Wi,
+                    const float *bi, const float *Wih, const float *Whh, const float *b, int T, int B, int IN, int S,
+                    int H)
 {
   // hs, cs (T+1, B, H), gates (T, B, 3H), ig (B, H), inp (T, B, IN), s (B, S)
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -102,11 +109,16 @@ void ealstm_forward(float *hs, float *cs, float *gates, float *ig, const float *
     float       *hn = hs + (t + 1) * BH, *cn = cs + (t + 1) * BH;
     float       *g = gates + t * B3H;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, 3 * H, H, 1.0f, h, H, Whh, H, 1.0f, g, 3 * H);
-    for (int n = 0; n < B; n++) lstm_gates(g + (size_t)n * 3 * H, cn + (size_t)n * H, hn + (size_t)n * H, c + (size_t)n * H, ig + (size_t)n * H, H);
+    for (int n = 0; n < B; n++)
+      lstm_gates(g + (size_t)n * 3 * H, cn + (size_t)n * H, hn + (size_t)n * H, c + (size_t)n * H, ig + (size_t)n * H,
+                 H);
   }
 }
 
-void ealstm_backward(float *dinp, float *ds, float *dWi, float *dbi, float *dWih, float *dWhh, float *db, float *dhs, const float *hs, const float *cs, const float *gates, const float *ig, const float *inp, const float *s, const float *Wi, const float *Wih, const float *Whh, float *work, int T, int B, int IN, int S, int H)
+void ealstm_backward(float *dinp, float *ds, float *dWi, float *dbi, float *dWih, float *dWhh, float *db, float *dhs,
+                     const float *hs, const float *cs, const float *gates, const float *ig, const float *inp,
+                     const float *s, const float *Wi, const float *Wih, const float *Whh, float *work, int T, int B,
+                     int IN, int S, int H)
 {
   // work: dg (T, B, 3H), dc (B, H), di (B, H) (input gate, summed over time)
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -118,7 +130,7 @@ void ealstm_backward(float *dinp, float *ds, float *dWi, float *dbi, float *dWih
     const float *dh = dhs + (t + 1) * BH;
     float       *dg = dgates + t * B3H;
     for (int n = 0; n < B; n++) {
-      const float *gb = g + (size_t)n * 3 * H;
+      const float *gb  = g + (size_t)n * 3 * H;
       float       *dgb = dg + (size_t)n * 3 * H;
       for (int j = 0; j < H; j++) {
         size_t i1 = (size_t)n * H + j;
@@ -140,7 +152,8 @@ void ealstm_backward(float *dinp, float *ds, float *dWi, float *dbi, float *dWih
   linear_backward(dinp, dWih, db, dgates, inp, Wih, T * B, IN, 3 * H); // the one bias serves both paths
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *g, const float *b, int N, int C)
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *g, const float *b, int N,
+                       int C)
 {
   // out, inp (N, C), mean, rstd (N), g, b (C)
   for (int n = 0; n < N; n++) {
@@ -156,7 +169,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
   }
 }
 
-void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp, const float *g, const float *mean, const float *rstd, int N, int C)
+void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp, const float *g,
+                        const float *mean, const float *rstd, int N, int C)
 {
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
@@ -198,15 +212,16 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
   }
 }
 
-void mhsa_forward(float *out, float *qkv, float *att, float *y, const float *inp, const float *Wqkv, const float *bqkv, const float *Wo, const float *bo, int T, int B, int D, int NH)
+void mhsa_forward(float *out, float *qkv, float *att, float *y, const float *inp, const float *Wqkv, const float *bqkv,
+                  const float *Wo, const float *bo, int T, int B, int D, int NH)
 {
   // out, inp, y (T, B, D), qkv (T, B, 3D), att (B, NH, T, T).
   // In time-major qkv the (T, hd) block of one sequence and head is a strided
   // matrix with leading dimension 3BD, so each head is two sgemms in place.
-  const int    hd = D / NH;
-  const int    ld = 3 * B * D;
+  const int    hd    = D / NH;
+  const int    ld    = 3 * B * D;
   const float  scale = 1.0f / sqrtf((float)hd);
-  const size_t TT = (size_t)T * T;
+  const size_t TT    = (size_t)T * T;
 
   linear_forward(qkv, inp, Wqkv, bqkv, T * B, D, 3 * D);
   for (int b = 0; b < B; b++)
@@ -220,18 +235,21 @@ void mhsa_forward(float *out, float *qkv, float *att, float *y, const float *inp
         for (int c = 0; c < T; c++) sum += (ar[c] = expf(ar[c] - mx));
         for (int c = 0; c < T; c++) ar[c] /= sum;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, a, T, v, ld, 0.0f, y + (size_t)b * D + (size_t)h * hd, B * D);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, a, T, v, ld, 0.0f,
+                  y + (size_t)b * D + (size_t)h * hd, B * D);
     }
   linear_forward(out, y, Wo, bo, T * B, D, D);
 }
 
-void mhsa_backward(float *dinp, float *dWqkv, float *dbqkv, float *dWo, float *dbo, const float *dout, const float *qkv, const float *att, const float *y, const float *inp, const float *Wqkv, const float *Wo, float *work, int T, int B, int D, int NH)
+void mhsa_backward(float *dinp, float *dWqkv, float *dbqkv, float *dWo, float *dbo, const float *dout, const float *qkv,
+                   const float *att, const float *y, const float *inp, const float *Wqkv, const float *Wo, float *work,
+                   int T, int B, int D, int NH)
 {
   // work: dy (T, B, D), dqkv (T, B, 3D), da (T, T) for one sequence and head
-  const int    hd = D / NH;
-  const int    ld = 3 * B * D;
+  const int    hd    = D / NH;
+  const int    ld    = 3 * B * D;
   const float  scale = 1.0f / sqrtf((float)hd);
-  const size_t TT = (size_t)T * T;
+  const size_t TT    = (size_t)T * T;
   float       *dy = work, *dqkv = dy + (size_t)T * B * D, *da = dqkv + (size_t)T * B * 3 * D;
 
   memset(dy, 0, sizeof(float) * (size_t)T * B * D);
@@ -246,7 +264,7 @@ void mhsa_backward(float *dinp, float *dWqkv, float *dbqkv, float *dWo, float *d
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, a, T, dyb, B * D, 0.0f, dv, ld);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dyb, B * D, v, ld, 0.0f, da, T);
       for (int r = 0; r < T; r++) {
-        const float *ar = a + (size_t)r * T;
+        const float *ar  = a + (size_t)r * T;
         float       *dar = da + (size_t)r * T, dot = 0;
         for (int c = 0; c < T; c++) dot += ar[c] * dar[c];
         for (int c = 0; c < T; c++) dar[c] = ar[c] * (dar[c] - dot) * scale; // softmax, then the 1/sqrt(hd) scaling
@@ -266,7 +284,7 @@ void posenc_forward(float *out, const float *inp, int T, int B, int D)
       float  ps = (float)sin(angle), pc = (float)cos(angle);
       for (int b = 0; b < B; b++) {
         size_t o = ((size_t)t * B + b) * D + j;
-        out[o] = inp[o] + ps;
+        out[o]   = inp[o] + ps;
         if (j + 1 < D) out[o + 1] = inp[o + 1] + pc;
       }
     }

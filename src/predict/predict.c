@@ -17,7 +17,7 @@ PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, Predict
   po->T  = c->T;
   po->Z  = c->kind == MODEL_RACI && !c->no_slow ? c->Z : 0;
   po->nd = po->ndmax = nd;
-  po->ng = (size_t)grid_ghost_count(t);
+  po->ng             = (size_t)grid_ghost_count(t);
   PetscCall(PetscMalloc1((size_t)po->T * nd * po->ng + 1, &po->y));
   PetscCall(PetscCalloc3((size_t)po->Z * po->ng + 1, &po->zsum, po->ng, &po->fast, po->ng, &po->ndiag));
   for (size_t i = 0; i < (size_t)po->T * nd * po->ng; i++) po->y[i] = NAN;
@@ -27,7 +27,8 @@ PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, Predict
 PetscErrorCode predict_out_reset(PredictOut *po, int nd)
 {
   PetscFunctionBeginUser;
-  PetscCheck(nd <= po->ndmax, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "chunk of %d days in buffers for %d", nd, po->ndmax);
+  PetscCheck(nd <= po->ndmax, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "chunk of %d days in buffers for %d", nd,
+             po->ndmax);
   po->nd = nd;
   for (size_t i = 0; i < (size_t)po->T * nd * po->ng; i++) po->y[i] = NAN;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -66,7 +67,8 @@ static PetscErrorCode query_order(const SampleSet *ss, int *loc, int *n)
   for (int i = 0; i < ss->nloc; i++) {
     if (!ss->owned[i]) continue;
     int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx, B = PREDICT_BLOCK;
-    o[k].key = ss->ds->layout == LAYOUT_GRID ? (((y / B) * ((t->nx + B - 1) / B) + x / B) * B + y % B) * B + x % B : ss->gid[i];
+    o[k].key = ss->ds->layout == LAYOUT_GRID ? (((y / B) * ((t->nx + B - 1) / B) + x / B) * B + y % B) * B + x % B
+                                             : ss->gid[i];
     o[k].loc = i;
     k++;
   }
@@ -87,7 +89,8 @@ static void output_change(const ModelConfig *c, const float *a, const float *b, 
   }
 }
 
-PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0, int diag_stride, SampleBatch *sb, PredictOut *po)
+PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0,
+                            int diag_stride, SampleBatch *sb, PredictOut *po)
 {
   const ModelConfig *c = model_config(m);
   int                T = c->T, maxq = sb->maxq, nq, *order, *valid, *day;
@@ -97,8 +100,10 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
 
   PetscFunctionBeginUser;
   PetscCheck(sb->T == T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for a model of %d", sb->T, T);
-  PetscCheck(d0 >= 0 && d0 + po->nd <= ss->nt, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "days [%d, %d) outside the %" PetscInt_FMT " days held", d0, d0 + po->nd, ss->nt);
-  PetscCall(PetscMalloc6(ss->nloc + 1, &order, maxq, &day, (size_t)maxq * T, &yhat, (size_t)maxq * T, &yocc, maxq, &dslow, maxq, &dfast));
+  PetscCheck(d0 >= 0 && d0 + po->nd <= ss->nt, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "days [%d, %d) outside the %" PetscInt_FMT " days held", d0, d0 + po->nd, ss->nt);
+  PetscCall(PetscMalloc6(ss->nloc + 1, &order, maxq, &day, (size_t)maxq * T, &yhat, (size_t)maxq * T, &yocc, maxq,
+                         &dslow, maxq, &dfast));
   PetscCall(PetscMalloc1(ss->nloc + 1, &valid));
   if (po->Z) PetscCall(PetscMalloc1((size_t)maxq * po->Z, &z));
   PetscCall(query_order(ss, order, &nq));
@@ -116,7 +121,8 @@ PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, con
       mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_lkey = bank->lkey, mb.M = bank->M, mb.bank_idx = NULL;
       (void)model_forward(m, params, &mb, yhat, &cnt);
       for (int q = 0; q < Q; q++)
-        for (int k = 0; k < T; k++) po->y[((size_t)k * po->nd + (d - d0)) * po->ng + ss->ghost[loc[q]]] = yhat[q * T + k];
+        for (int k = 0; k < T; k++)
+          po->y[((size_t)k * po->nd + (d - d0)) * po->ng + ss->ghost[loc[q]]] = yhat[q * T + k];
       po->cell_days += Q;
       if (!diag) continue;
       /* regime embedding */

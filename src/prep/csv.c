@@ -115,7 +115,8 @@ PetscErrorCode prep_csv_read(const char *path, PrepCsv *csv, char *msg, size_t l
       for (int a = 0; a < n; a++)
         for (int b = 0; b < a; b++)
           if (!strcmp(csv->col[a], csv->col[b])) {
-            PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s' appears twice in the header", path, lineno, csv->col[a]));
+            PetscCall(
+                PetscSNPrintf(msg, len, "%s:%d: column '%s' appears twice in the header", path, lineno, csv->col[a]));
             PetscFunctionReturn(PETSC_SUCCESS);
           }
       continue;

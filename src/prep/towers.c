@@ -17,13 +17,60 @@ const char *const prep_format_name[PREP_NUM_FORMATS] = {"fluxnet-ch4", "fluxdata
 /* FLUXNET-CH4: variable families, some numbered by sensor (TS_1, G_2,
  * SWC_3; the number may be absent, as in G), each with the product's
  * gap-filling and quality suffixes. */
-static const char *const ch4_base[] = {"NEE", "H", "LE", "FCH4", "USTAR", "SW_IN", "SW_OUT", "LW_IN", "LW_OUT", "NETRAD", "PPFD_IN", "PPFD_OUT", "VPD", "RH", "PA", "TA", "P", "D_SNOW", "WD", "WS", "WTD", "GPP_NT", "RECO_NT", "GPP_DT", "RECO_DT", NULL};
+static const char *const ch4_base[] = {
+    "NEE", "H",  "LE", "FCH4", "USTAR",  "SW_IN", "SW_OUT", "LW_IN", "LW_OUT", "NETRAD",  "PPFD_IN", "PPFD_OUT", "VPD",
+    "RH",  "PA", "TA", "P",    "D_SNOW", "WD",    "WS",     "WTD",   "GPP_NT", "RECO_NT", "GPP_DT",  "RECO_DT",  NULL};
 static const char *const ch4_numbered[] = {"TS", "G", "SWC", NULL};
 static const char *const ch4_suffix[]   = {"", "_F", "_F_ANNOPTLM", "_QC", "_F_ANNOPTLM_QC", NULL};
 
 /* FluxDataKit PLUMBER FULLSET daily: every column of the released files
  * (BE-Bra adds doy and WS_F_meandoy in front). */
-static const char *const fdk_columns[] = {"TIMESTAMP", "doy", "WS_F_meandoy", "P_F", "P_F_QC", "TA_F_MDS", "TA_F_MDS_QC", "TMIN_F_MDS", "TMAX_F_MDS", "SW_IN_F_MDS", "SW_IN_F_MDS_QC", "LW_IN_F_MDS", "LW_IN_F_MDS_QC", "VPD_F_MDS", "VPD_F_MDS_QC", "WS_F", "WS_F_QC", "PA_F", "PA_F_QC", "CO2_F_MDS", "CO2_F_MDS_QC", "NEE_VUT_REF", "NEE_VUT_REF_QC", "GPP_NT_VUT_REF", "GPP_DT_VUT_REF", "RECO_NT_VUT_REF", "NETRAD", "NETRAD_QC", "USTAR", "USTAR_QC", "SW_OUT", "LE_F_MDS", "LE_F_MDS_QC", "LE_CORR", "LE_CORR_QC", "LE_CORR_JOINTUNC", "H_F_MDS", "H_F_MDS_QC", "H_CORR", "H_CORR_QC", "H_CORR_JOINTUNC", "LAI", "FPAR", "TA_DAY_F_MDS", "VPD_DAY_F_MDS", NULL};
+static const char *const fdk_columns[] = {"TIMESTAMP",
+                                          "doy",
+                                          "WS_F_meandoy",
+                                          "P_F",
+                                          "P_F_QC",
+                                          "TA_F_MDS",
+                                          "TA_F_MDS_QC",
+                                          "TMIN_F_MDS",
+                                          "TMAX_F_MDS",
+                                          "SW_IN_F_MDS",
+                                          "SW_IN_F_MDS_QC",
+                                          "LW_IN_F_MDS",
+                                          "LW_IN_F_MDS_QC",
+                                          "VPD_F_MDS",
+                                          "VPD_F_MDS_QC",
+                                          "WS_F",
+                                          "WS_F_QC",
+                                          "PA_F",
+                                          "PA_F_QC",
+                                          "CO2_F_MDS",
+                                          "CO2_F_MDS_QC",
+                                          "NEE_VUT_REF",
+                                          "NEE_VUT_REF_QC",
+                                          "GPP_NT_VUT_REF",
+                                          "GPP_DT_VUT_REF",
+                                          "RECO_NT_VUT_REF",
+                                          "NETRAD",
+                                          "NETRAD_QC",
+                                          "USTAR",
+                                          "USTAR_QC",
+                                          "SW_OUT",
+                                          "LE_F_MDS",
+                                          "LE_F_MDS_QC",
+                                          "LE_CORR",
+                                          "LE_CORR_QC",
+                                          "LE_CORR_JOINTUNC",
+                                          "H_F_MDS",
+                                          "H_F_MDS_QC",
+                                          "H_CORR",
+                                          "H_CORR_QC",
+                                          "H_CORR_JOINTUNC",
+                                          "LAI",
+                                          "FPAR",
+                                          "TA_DAY_F_MDS",
+                                          "VPD_DAY_F_MDS",
+                                          NULL};
 
 static PetscBool in_list(const char *const list[], const char *s)
 {
@@ -71,23 +118,24 @@ typedef struct {
 } ColumnMap;
 
 static const ColumnMap ch4_drivers[] = {
-  {"TA", "TA_F", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
-  {"SW_IN", "SW_IN_F", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
-  {"VPD", "VPD_F", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
-  {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
-  {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
-  {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
-  {"TS", "TS_1", "TS", "fast", "soil temperature, shallowest sensor, daily mean", 1, PETSC_TRUE},
+    {"TA", "TA_F", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
+    {"SW_IN", "SW_IN_F", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
+    {"VPD", "VPD_F", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
+    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
+    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
+    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
+    {"TS", "TS_1", "TS", "fast", "soil temperature, shallowest sensor, daily mean", 1, PETSC_TRUE},
 };
 static const ColumnMap fdk_drivers[] = {
-  {"TA", "TA_F_MDS", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
-  {"SW_IN", "SW_IN_F_MDS", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
-  {"VPD", "VPD_F_MDS", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
-  {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
-  {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
-  {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
-  {"LAI", "LAI", "LAI", "fast", "leaf area index", 1, PETSC_FALSE},
-  {"GPP", "GPP_NT_VUT_REF", "GPP", "target", "gross primary productivity as carbon, night-time partitioning (reference)", 1, PETSC_FALSE},
+    {"TA", "TA_F_MDS", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
+    {"SW_IN", "SW_IN_F_MDS", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
+    {"VPD", "VPD_F_MDS", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
+    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
+    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
+    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
+    {"LAI", "LAI", "LAI", "fast", "leaf area index", 1, PETSC_FALSE},
+    {"GPP", "GPP_NT_VUT_REF", "GPP", "target",
+     "gross primary productivity as carbon, night-time partitioning (reference)", 1, PETSC_FALSE},
 };
 
 #define CH4_MEAS "methane flux, measured days only, daily mean, positive to the atmosphere"
@@ -95,18 +143,18 @@ static const ColumnMap fdk_drivers[] = {
 #define NEE_MEAS "net ecosystem exchange of CO2 as carbon, measured days only, positive to the atmosphere"
 #define NEE_GAPF "net ecosystem exchange of CO2 as carbon, gap-filled, positive to the atmosphere"
 static const ColumnMap ch4_targets[] = {
-  {"FCH4", "FCH4", "FCH4", "target", CH4_MEAS, 1, PETSC_FALSE},
-  {"FCH4_gapfilled", "FCH4_F", "FCH4", "", CH4_GAPF, 1, PETSC_FALSE},
-  {"NEE", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
-  {"NEE_gapfilled", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"FCH4", "FCH4", "FCH4", "target", CH4_MEAS, 1, PETSC_FALSE},
+    {"FCH4_gapfilled", "FCH4_F", "FCH4", "", CH4_GAPF, 1, PETSC_FALSE},
+    {"NEE", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"NEE_gapfilled", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
 };
 /* -prep_use_gapfilled: the target is the gap-filled series; the measured one
  * stays beside it as X_measured, which raci eval scores against. */
 static const ColumnMap ch4_targets_gapfilled[] = {
-  {"FCH4", "FCH4_F", "FCH4", "target", CH4_GAPF, 1, PETSC_FALSE},
-  {"FCH4_measured", "FCH4", "FCH4", "", CH4_MEAS, 1, PETSC_FALSE},
-  {"NEE", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
-  {"NEE_measured", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"FCH4", "FCH4_F", "FCH4", "target", CH4_GAPF, 1, PETSC_FALSE},
+    {"FCH4_measured", "FCH4", "FCH4", "", CH4_MEAS, 1, PETSC_FALSE},
+    {"NEE", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"NEE_measured", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
 };
 
 #define MAX_MAPS 16
@@ -130,12 +178,14 @@ typedef struct {
   const char *site_prefix, *site_infix; /* FLX_<SITE><infix>...csv */
   const char *meta_prefix;              /* <prefix>...csv in the directory */
   const char *meta_site, *meta_lat, *meta_lon, *meta_class, *meta_elev, *meta_whc;
-  const char *missing_text;             /* the missing marker besides -9999 ("" none) */
+  const char *missing_text; /* the missing marker besides -9999 ("" none) */
 } FormatInfo;
 
 static const FormatInfo formats[PREP_NUM_FORMATS] = {
-  {"FLX_", "_FLUXNET-CH4_DD_", "FLX_AA-Flx_CH4-META_", "SITE_ID", "LAT", "LON", "SITE_CLASSIFICATION", NULL, NULL, ""},
-  {"FLX_", "_PLUMBER_FULLSET_DD_", "rsofun_drivers_", "sitename", "site_info_lat", "site_info_lon", NULL, "site_info_elv", "site_info_whc", "NA"},
+    {"FLX_", "_FLUXNET-CH4_DD_", "FLX_AA-Flx_CH4-META_", "SITE_ID", "LAT", "LON", "SITE_CLASSIFICATION", NULL, NULL,
+     ""},
+    {"FLX_", "_PLUMBER_FULLSET_DD_", "rsofun_drivers_", "sitename", "site_info_lat", "site_info_lon", NULL,
+     "site_info_elv", "site_info_whc", "NA"},
 };
 
 static PetscBool ends_with(const char *s, const char *suffix)
@@ -149,7 +199,10 @@ typedef struct {
   char path[PETSC_MAX_PATH_LEN];
 } SiteFile;
 
-static int site_file_cmp(const void *a, const void *b) { return strcmp(((const SiteFile *)a)->id, ((const SiteFile *)b)->id); }
+static int site_file_cmp(const void *a, const void *b)
+{
+  return strcmp(((const SiteFile *)a)->id, ((const SiteFile *)b)->id);
+}
 
 /* The site files of dir, sorted by site id, kept to opt->sites when given. */
 static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, int *nfiles, char *msg, size_t len)
@@ -177,7 +230,8 @@ static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, 
     if (!us || strncmp(us, fi->site_infix, strlen(fi->site_infix))) continue;
     idlen = (size_t)(us - id);
     if (idlen == 0 || idlen >= PREP_ID_LEN) {
-      PetscCall(PetscSNPrintf(msg, len, "%s/%s: site id of %zu characters (1 to %d)", opt->dir, name, idlen, PREP_ID_LEN - 1));
+      PetscCall(PetscSNPrintf(msg, len, "%s/%s: site id of %zu characters (1 to %d)", opt->dir, name, idlen,
+                              PREP_ID_LEN - 1));
       break;
     }
     if (n == cap) {
@@ -200,15 +254,21 @@ static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, 
   }
   qsort(all, (size_t)n, sizeof *all, site_file_cmp);
   for (int i = 1; i < n && !msg[0]; i++)
-    if (!strcmp(all[i].id, all[i - 1].id)) PetscCall(PetscSNPrintf(msg, len, "%s: two files for site %s: %s and %s", opt->dir, all[i].id, all[i - 1].path, all[i].path));
-  if (!msg[0] && n == 0) PetscCall(PetscSNPrintf(msg, len, "-i %s: no %s<SITE>%s*.csv files (is -format %s right?)", opt->dir, fi->site_prefix, fi->site_infix, prep_format_name[opt->format]));
+    if (!strcmp(all[i].id, all[i - 1].id))
+      PetscCall(PetscSNPrintf(msg, len, "%s: two files for site %s: %s and %s", opt->dir, all[i].id, all[i - 1].path,
+                              all[i].path));
+  if (!msg[0] && n == 0)
+    PetscCall(PetscSNPrintf(msg, len, "-i %s: no %s<SITE>%s*.csv files (is -format %s right?)", opt->dir,
+                            fi->site_prefix, fi->site_infix, prep_format_name[opt->format]));
   if (!msg[0] && opt->nsites) {
     /* keep the listed sites, in id order */
     int k = 0;
     for (int s = 0; s < opt->nsites && !msg[0]; s++) {
       PetscBool found = PETSC_FALSE;
       for (int i = 0; i < n; i++) found = (PetscBool)(found || !strcmp(all[i].id, opt->sites[s]));
-      if (!found) PetscCall(PetscSNPrintf(msg, len, "-prep_sites: no file %s%s%s*.csv in %s", fi->site_prefix, opt->sites[s], fi->site_infix, opt->dir));
+      if (!found)
+        PetscCall(PetscSNPrintf(msg, len, "-prep_sites: no file %s%s%s*.csv in %s", fi->site_prefix, opt->sites[s],
+                                fi->site_infix, opt->dir));
     }
     for (int i = 0; i < n; i++) {
       PetscBool keep = PETSC_FALSE;
@@ -217,7 +277,9 @@ static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, 
     }
     n = k;
   }
-  if (!msg[0] && n > PREP_MAX_SITES) PetscCall(PetscSNPrintf(msg, len, "-i %s: %d sites, more than raci prep takes (%d; choose some with -prep_sites)", opt->dir, n, PREP_MAX_SITES));
+  if (!msg[0] && n > PREP_MAX_SITES)
+    PetscCall(PetscSNPrintf(msg, len, "-i %s: %d sites, more than raci prep takes (%d; choose some with -prep_sites)",
+                            opt->dir, n, PREP_MAX_SITES));
   if (msg[0]) {
     PetscCall(PetscFree(all));
     PetscFunctionReturn(PETSC_SUCCESS);
@@ -247,15 +309,21 @@ static PetscErrorCode find_meta_file(const PrepOptions *opt, char *path, size_t 
   }
   while ((e = readdir(dir)) && !msg[0]) {
     if (strncmp(e->d_name, fi->meta_prefix, strlen(fi->meta_prefix)) || !ends_with(e->d_name, ".csv")) continue;
-    if (path[0]) PetscCall(PetscSNPrintf(msg, len, "%s: two site metadata files, %s and %s (choose one with -prep_meta)", opt->dir, path, e->d_name));
-    else PetscCall(PetscSNPrintf(path, plen, "%s/%s", opt->dir, e->d_name));
+    if (path[0])
+      PetscCall(PetscSNPrintf(msg, len, "%s: two site metadata files, %s and %s (choose one with -prep_meta)", opt->dir,
+                              path, e->d_name));
+    else
+      PetscCall(PetscSNPrintf(path, plen, "%s/%s", opt->dir, e->d_name));
   }
   closedir(dir);
-  if (!msg[0] && !path[0]) PetscCall(PetscSNPrintf(msg, len, "%s: no site metadata %s*.csv (give -prep_meta FILE)", opt->dir, fi->meta_prefix));
+  if (!msg[0] && !path[0])
+    PetscCall(
+        PetscSNPrintf(msg, len, "%s: no site metadata %s*.csv (give -prep_meta FILE)", opt->dir, fi->meta_prefix));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode need_column(const PrepCsv *csv, const char *name, const char *what, int *col, char *msg, size_t len)
+static PetscErrorCode need_column(const PrepCsv *csv, const char *name, const char *what, int *col, char *msg,
+                                  size_t len)
 {
   PetscFunctionBeginUser;
   *col = prep_csv_column(csv, name);
@@ -268,14 +336,16 @@ static PetscErrorCode need_column(const PrepCsv *csv, const char *name, const ch
 static void class_word(const char *s, PetscBool lower, char *w, size_t n)
 {
   size_t k = 0;
-  for (; *s && k + 1 < n; s++) w[k++] = isalnum((unsigned char)*s) ? (char)(lower ? tolower((unsigned char)*s) : *s) : '_';
+  for (; *s && k + 1 < n; s++)
+    w[k++] = isalnum((unsigned char)*s) ? (char)(lower ? tolower((unsigned char)*s) : *s) : '_';
   w[k] = '\0';
 }
 
 static int class_cmp(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
 /* Every distinct class of column col of csv, sorted, into h->class_name. */
-static PetscErrorCode collect_classes(const PrepCsv *csv, int col, PetscBool lower, PrepHeader *h, char *msg, size_t len)
+static PetscErrorCode collect_classes(const PrepCsv *csv, int col, PetscBool lower, PrepHeader *h, char *msg,
+                                      size_t len)
 {
   PetscFunctionBeginUser;
   h->nclass = 0;
@@ -287,7 +357,8 @@ static PetscErrorCode collect_classes(const PrepCsv *csv, int col, PetscBool low
     for (int c = 0; c < h->nclass; c++) seen = (PetscBool)(seen || !strcmp(h->class_name[c], w));
     if (seen) continue;
     if (h->nclass == PREP_MAX_CLASSES) {
-      PetscCall(PetscSNPrintf(msg, len, "%s: more than %d classes in column '%s'", csv->path, PREP_MAX_CLASSES, csv->col[col]));
+      PetscCall(PetscSNPrintf(msg, len, "%s: more than %d classes in column '%s'", csv->path, PREP_MAX_CLASSES,
+                              csv->col[col]));
       PetscFunctionReturn(PETSC_SUCCESS);
     }
     PetscCall(PetscStrncpy(h->class_name[h->nclass++], w, PREP_CLASS_LEN));
@@ -305,7 +376,8 @@ static PetscErrorCode find_row(const PrepCsv *csv, int col, const char *id, int 
   for (int r = 0; r < csv->nrow; r++) {
     if (strcmp(prep_csv_at(csv, r, col), id)) continue;
     if (*row >= 0) {
-      PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s listed again (first on line %d)", csv->path, csv->line[r], id, csv->line[*row]));
+      PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s listed again (first on line %d)", csv->path, csv->line[r], id,
+                              csv->line[*row]));
       PetscFunctionReturn(PETSC_SUCCESS);
     }
     *row = r;
@@ -349,7 +421,8 @@ static PetscErrorCode add_out_of_range(PrepSet *set, const char *file, const cha
 /* A value in its physical range, or missing (NaN) with -prep_out_of_range
  * missing, or an input error. *v is in the units written, the column's value
  * times scale. */
-static PetscErrorCode range_check(const PrepOptions *opt, PrepSet *set, const Quantity *q, const char *file, int line, const char *column, double scale, double *v, char *msg, size_t len)
+static PetscErrorCode range_check(const PrepOptions *opt, PrepSet *set, const Quantity *q, const char *file, int line,
+                                  const char *column, double scale, double *v, char *msg, size_t len)
 {
   PetscFunctionBeginUser;
   if (*v >= q->lo && *v <= q->hi) PetscFunctionReturn(PETSC_SUCCESS);
@@ -360,19 +433,26 @@ static PetscErrorCode range_check(const PrepOptions *opt, PrepSet *set, const Qu
     char conv[64] = "";
     /* not PetscSNPrintf: it prints %g as "500." */
     if (scale != 1) snprintf(conv, sizeof conv, " (%g %s)", *v, q->units);
-    snprintf(msg, len, "%s:%d: %s = %g%s is outside the physical range of %s, %g..%g %s (-prep_out_of_range missing makes such values missing)", file, line, column, *v / scale, conv, q->name, q->lo, q->hi, q->units);
+    snprintf(msg, len,
+             "%s:%d: %s = %g%s is outside the physical range of %s, %g..%g %s (-prep_out_of_range missing makes such "
+             "values missing)",
+             file, line, column, *v / scale, conv, q->name, q->lo, q->hi, q->units);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* A metadata number: "NA" or "" is missing when allowed. */
-static PetscErrorCode meta_number(const PrepCsv *csv, int row, int col, PetscBool may_miss, double *v, char *msg, size_t len)
+static PetscErrorCode meta_number(const PrepCsv *csv, int row, int col, PetscBool may_miss, double *v, char *msg,
+                                  size_t len)
 {
   const char *s = prep_csv_at(csv, row, col);
 
   PetscFunctionBeginUser;
-  if (may_miss && (!*s || !strcmp(s, "NA"))) *v = NAN;
-  else if (!prep_parse_number(s, v) || !isfinite(*v)) PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is not a number", csv->path, csv->line[row], csv->col[col], s));
+  if (may_miss && (!*s || !strcmp(s, "NA")))
+    *v = NAN;
+  else if (!prep_parse_number(s, v) || !isfinite(*v))
+    PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is not a number", csv->path, csv->line[row],
+                            csv->col[col], s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -383,7 +463,8 @@ typedef struct {
   float   *v;   /* (nrow, nmap) */
 } SiteRows;
 
-static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char *path, const ColumnMap *map, int nmap, SiteRows *sr, char *msg, size_t len)
+static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char *path, const ColumnMap *map, int nmap,
+                                SiteRows *sr, char *msg, size_t len)
 {
   const FormatInfo *fi = &formats[opt->format];
   PrepCsv           csv;
@@ -395,7 +476,9 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
   sr->v    = NULL;
   PetscCall(prep_csv_read(path, &csv, msg, len));
   for (int c = 0; c < csv.ncol && !msg[0]; c++)
-    if (!prep_known_column(opt->format, csv.col[c])) PetscCall(PetscSNPrintf(msg, len, "%s: unknown column '%s' for format %s", path, csv.col[c], prep_format_name[opt->format]));
+    if (!prep_known_column(opt->format, csv.col[c]))
+      PetscCall(PetscSNPrintf(msg, len, "%s: unknown column '%s' for format %s", path, csv.col[c],
+                              prep_format_name[opt->format]));
   if (!msg[0]) PetscCall(need_column(&csv, "TIMESTAMP", "the date", &ct, msg, len));
   for (int m = 0; m < nmap && !msg[0]; m++) {
     char what[64];
@@ -416,13 +499,17 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
     int         line = csv.line[r];
 
     if (!prep_parse_date(opt->format, ts, &sr->day[r])) {
-      PetscCall(PetscSNPrintf(msg, len, "%s:%d: TIMESTAMP '%s' is not a date %s", path, line, ts, opt->format == PREP_FLUXNET_CH4 ? "YYYYMMDD" : "YYYY-MM-DD"));
+      PetscCall(PetscSNPrintf(msg, len, "%s:%d: TIMESTAMP '%s' is not a date %s", path, line, ts,
+                              opt->format == PREP_FLUXNET_CH4 ? "YYYYMMDD" : "YYYY-MM-DD"));
       break;
     }
     if (r > 0 && sr->day[r] <= sr->day[r - 1]) {
       const char *prev = prep_csv_at(&csv, r - 1, ct);
-      if (sr->day[r] == sr->day[r - 1]) PetscCall(PetscSNPrintf(msg, len, "%s:%d: date %s repeats (line %d)", path, line, ts, csv.line[r - 1]));
-      else PetscCall(PetscSNPrintf(msg, len, "%s:%d: date %s goes backwards (after %s on line %d)", path, line, ts, prev, csv.line[r - 1]));
+      if (sr->day[r] == sr->day[r - 1])
+        PetscCall(PetscSNPrintf(msg, len, "%s:%d: date %s repeats (line %d)", path, line, ts, csv.line[r - 1]));
+      else
+        PetscCall(PetscSNPrintf(msg, len, "%s:%d: date %s goes backwards (after %s on line %d)", path, line, ts, prev,
+                                csv.line[r - 1]));
       break;
     }
     /* every field must be a number or the missing marker, taken or not */
@@ -430,8 +517,11 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
       const char *s = prep_csv_at(&csv, r, c);
       double      x;
       if (c == ct || (fi->missing_text[0] && !strcmp(s, fi->missing_text)) || prep_parse_number(s, &x)) continue;
-      if (fi->missing_text[0]) PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is neither a number nor the missing marker %s", path, line, csv.col[c], s, fi->missing_text));
-      else PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is not a number", path, line, csv.col[c], s));
+      if (fi->missing_text[0])
+        PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is neither a number nor the missing marker %s",
+                                path, line, csv.col[c], s, fi->missing_text));
+      else
+        PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is not a number", path, line, csv.col[c], s));
       break;
     }
     for (int m = 0; m < nmap && !msg[0]; m++) {
@@ -443,7 +533,8 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
       s = prep_csv_at(&csv, r, col[m]);
       if ((fi->missing_text[0] && !strcmp(s, fi->missing_text)) || !prep_parse_number(s, &x) || x == -9999.0) continue;
       x *= map[m].scale;
-      PetscCall(range_check(opt, set, quantity(map[m].quantity), path, line, map[m].column, map[m].scale, &x, msg, len));
+      PetscCall(
+          range_check(opt, set, quantity(map[m].quantity), path, line, map[m].column, map[m].scale, &x, msg, len));
       *out = (float)x;
     }
   }
@@ -451,7 +542,8 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode add_var(PrepHeader *h, const char *name, const char *qname, const char *role, const char *long_name, const char *comment, int timevarying, int *index)
+static PetscErrorCode add_var(PrepHeader *h, const char *name, const char *qname, const char *role,
+                              const char *long_name, const char *comment, int timevarying, int *index)
 {
   PrepVar        *v = &h->var[h->nvar];
   const Quantity *q = qname ? quantity(qname) : NULL;
@@ -472,7 +564,8 @@ static PetscErrorCode add_var(PrepHeader *h, const char *name, const char *qname
 
 /* Coordinates, class and (FluxDataKit) elevation and water-holding capacity
  * of every site, and the classes of the whole metadata. */
-static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const SiteFile *files, int nsite, int iel, int iwhc, int icls, char *msg, size_t len)
+static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const SiteFile *files, int nsite, int iel,
+                                int iwhc, int icls, char *msg, size_t len)
 {
   const FormatInfo *fi = &formats[opt->format];
   PrepHeader       *h  = &set->h;
@@ -514,34 +607,44 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
     PetscCall(find_row(&meta, csite, files[s].id, &r, msg, len));
     if (msg[0]) break;
     if (r < 0) {
-      PetscCall(PetscSNPrintf(msg, len, "%s: site %s is not in the site metadata %s", files[s].path, files[s].id, path));
+      PetscCall(
+          PetscSNPrintf(msg, len, "%s: site %s is not in the site metadata %s", files[s].path, files[s].id, path));
       break;
     }
     PetscCall(meta_number(&meta, r, clat, PETSC_FALSE, &lat, msg, len));
     if (!msg[0]) PetscCall(meta_number(&meta, r, clon, PETSC_FALSE, &lon, msg, len));
-    if (!msg[0] && (lat < -90 || lat > 90 || lon < -180 || lon > 360)) PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s at latitude %g, longitude %g: not a place on Earth", path, meta.line[r], files[s].id, lat, lon));
+    if (!msg[0] && (lat < -90 || lat > 90 || lon < -180 || lon > 360))
+      PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s at latitude %g, longitude %g: not a place on Earth", path,
+                              meta.line[r], files[s].id, lat, lon));
     if (msg[0]) break;
     set->lat[s] = (float)lat;
     set->lon[s] = (float)lon;
     if (celev >= 0) {
       PetscCall(meta_number(&meta, r, celev, PETSC_TRUE, &x, msg, len));
-      if (!msg[0] && !isnan(x)) PetscCall(range_check(opt, set, quantity("elev"), path, meta.line[r], fi->meta_elev, 1, &x, msg, len));
+      if (!msg[0] && !isnan(x))
+        PetscCall(range_check(opt, set, quantity("elev"), path, meta.line[r], fi->meta_elev, 1, &x, msg, len));
       set->val[iel][s] = (float)x;
     }
     if (cwhc >= 0 && !msg[0]) {
       PetscCall(meta_number(&meta, r, cwhc, PETSC_TRUE, &x, msg, len));
-      if (!msg[0] && !isnan(x)) PetscCall(range_check(opt, set, quantity("whc"), path, meta.line[r], fi->meta_whc, 1, &x, msg, len));
+      if (!msg[0] && !isnan(x))
+        PetscCall(range_check(opt, set, quantity("whc"), path, meta.line[r], fi->meta_whc, 1, &x, msg, len));
       set->val[iwhc][s] = (float)x;
     }
     if (msg[0]) break;
     if (opt->format == PREP_FLUXNET_CH4) {
       class_word(prep_csv_at(&meta, r, cclass), PETSC_TRUE, w, sizeof w);
-      if (!w[0]) PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s has no %s", path, meta.line[r], files[s].id, fi->meta_class));
+      if (!w[0])
+        PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s has no %s", path, meta.line[r], files[s].id, fi->meta_class));
     } else {
       PetscCall(find_row(&cls, ksite, files[s].id, &rc, msg, len));
-      if (!msg[0] && rc < 0) PetscCall(PetscSNPrintf(msg, len, "%s: site %s has no IGBP class (add a line '%s,CLASS')", opt->classes, files[s].id, files[s].id));
+      if (!msg[0] && rc < 0)
+        PetscCall(PetscSNPrintf(msg, len, "%s: site %s has no IGBP class (add a line '%s,CLASS')", opt->classes,
+                                files[s].id, files[s].id));
       if (!msg[0]) class_word(prep_csv_at(&cls, rc, kclass), PETSC_FALSE, w, sizeof w);
-      if (!msg[0] && !w[0]) PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s has an empty class", opt->classes, cls.line[rc], files[s].id));
+      if (!msg[0] && !w[0])
+        PetscCall(
+            PetscSNPrintf(msg, len, "%s:%d: site %s has an empty class", opt->classes, cls.line[rc], files[s].id));
     }
     if (msg[0]) break;
     for (int c = 0; c < h->nclass; c++)
@@ -574,20 +677,27 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
   /* variables: daily ones in map order, then the site attributes */
   for (int m = 0; m < nmap; m++) {
     char comment[96];
-    if (map[m].scale != 1) snprintf(comment, sizeof comment, "column %s (umol CO2 m-2 s-1) x %.8g", map[m].column, map[m].scale);
-    else PetscCall(PetscSNPrintf(comment, sizeof comment, "column %s", map[m].column));
+    if (map[m].scale != 1)
+      snprintf(comment, sizeof comment, "column %s (umol CO2 m-2 s-1) x %.8g", map[m].column, map[m].scale);
+    else
+      PetscCall(PetscSNPrintf(comment, sizeof comment, "column %s", map[m].column));
     PetscCall(add_var(h, map[m].name, map[m].quantity, map[m].role, map[m].long_name, comment, 1, &idx[m]));
   }
   PetscCall(add_var(h, "MAT", "TA", "slow", "air temperature, mean over the site's record", "mean of TA", 0, &imat));
   h->var[imat].standard_name[0] = '\0';
-  PetscCall(add_var(h, "MAP", "P", "slow", "precipitation, annual total, mean over the site's record", "mean of P x 365.25", 0, &imap));
+  PetscCall(add_var(h, "MAP", "P", "slow", "precipitation, annual total, mean over the site's record",
+                    "mean of P x 365.25", 0, &imap));
   PetscCall(PetscStrncpy(h->var[imap].units, "mm yr-1", sizeof h->var[imap].units));
   h->var[imap].standard_name[0] = '\0';
   if (opt->format == PREP_FLUXDATAKIT) {
-    PetscCall(add_var(h, "elev", "elev", "slow", "elevation above sea level", "site_info_elv of the rsofun site table", 0, &iel));
-    PetscCall(add_var(h, "whc", "whc", "slow", "plant-available water-holding capacity", "site_info_whc of the rsofun site table", 0, &iwhc));
+    PetscCall(add_var(h, "elev", "elev", "slow", "elevation above sea level", "site_info_elv of the rsofun site table",
+                      0, &iel));
+    PetscCall(add_var(h, "whc", "whc", "slow", "plant-available water-holding capacity",
+                      "site_info_whc of the rsofun site table", 0, &iwhc));
     PetscCall(add_var(h, "class", NULL, "slow", "IGBP vegetation class", "from the -prep_classes table", 0, &icls));
-  } else PetscCall(add_var(h, "class", NULL, "slow", "wetland class", "SITE_CLASSIFICATION of the FLUXNET-CH4 site metadata", 0, &icls));
+  } else
+    PetscCall(add_var(h, "class", NULL, "slow", "wetland class", "SITE_CLASSIFICATION of the FLUXNET-CH4 site metadata",
+                      0, &icls));
   h->var[icls].is_class = 1;
   for (int v = 0; v < h->nvar; v++)
     if (!h->var[v].timevarying) {
@@ -619,17 +729,17 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
       if (!strcmp(map[m].role, "target")) set->target = idx[m];
     }
     for (int s = 0; s < nsite; s++) {
-      const SiteRows *sr = &rows[s];
+      const SiteRows *sr     = &rows[s];
       double          sum_ta = 0, sum_p = 0;
       int             n_ta = 0, n_p = 0;
-      set->first[s]      = sr->day[0];
-      set->last[s]       = sr->day[sr->nrow - 1];
-      set->nrow[s]       = sr->nrow;
-      set->ntarget[s]    = 0;
+      set->first[s]   = sr->day[0];
+      set->last[s]    = sr->day[sr->nrow - 1];
+      set->nrow[s]    = sr->nrow;
+      set->ntarget[s] = 0;
       for (int r = 0; r < sr->nrow; r++) {
         size_t k = (size_t)(sr->day[r] - dmin) * nsite + s;
         for (int m = 0; m < nmap; m++) {
-          float x = sr->v[(size_t)r * nmap + m];
+          float x             = sr->v[(size_t)r * nmap + m];
           set->val[idx[m]][k] = x;
           if (isnan(x)) continue;
           if (!strcmp(map[m].name, "TA")) sum_ta += x, n_ta++;
@@ -658,11 +768,21 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
     }
     if (opt->format == PREP_FLUXNET_CH4) {
       PetscCall(PetscStrncpy(h->title, "FLUXNET-CH4 daily tower data, prepared by raci prep", sizeof h->title));
-      PetscCall(PetscStrncpy(h->source, "FLUXNET-CH4 Community Product v1.0, daily files (Delwiche et al. 2021, CC-BY-4.0); site metadata FLX_AA-Flx_CH4-META (KGML-CH4/wetland_methane_ML, MIT)", sizeof h->source));
-      PetscCall(PetscStrncpy(h->references, "Delwiche, K. B. et al. (2021): FLUXNET-CH4: a global, multi-ecosystem dataset and analysis of methane seasonality from freshwater wetlands. Earth Syst. Sci. Data 13, 3607-3689", sizeof h->references));
+      PetscCall(PetscStrncpy(h->source,
+                             "FLUXNET-CH4 Community Product v1.0, daily files (Delwiche et al. 2021, CC-BY-4.0); site "
+                             "metadata FLX_AA-Flx_CH4-META (KGML-CH4/wetland_methane_ML, MIT)",
+                             sizeof h->source));
+      PetscCall(
+          PetscStrncpy(h->references,
+                       "Delwiche, K. B. et al. (2021): FLUXNET-CH4: a global, multi-ecosystem dataset and analysis of "
+                       "methane seasonality from freshwater wetlands. Earth Syst. Sci. Data 13, 3607-3689",
+                       sizeof h->references));
     } else {
       PetscCall(PetscStrncpy(h->title, "FluxDataKit daily tower data, prepared by raci prep", sizeof h->title));
-      PetscCall(PetscStrncpy(h->source, "FluxDataKit PLUMBER FULLSET daily files (ONEFlux-processed ICOS/AmeriFlux data, CC-BY-4.0); site table rsofun_drivers; IGBP classes from -prep_classes", sizeof h->source));
+      PetscCall(PetscStrncpy(h->source,
+                             "FluxDataKit PLUMBER FULLSET daily files (ONEFlux-processed ICOS/AmeriFlux data, "
+                             "CC-BY-4.0); site table rsofun_drivers; IGBP classes from -prep_classes",
+                             sizeof h->source));
     }
   }
 

@@ -5,7 +5,7 @@
  * fields share numbers. They are a different key from CoreRngStream (the
  * stream word b of node_value, not the salt c), so they stay here. */
 enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC }; /* 6, 7: SIM_STREAM_ANOM_T, _P */
-#define STATIC_DAY 0xFFFFFFFFFFFFULL /* day key of time-invariant fields */
+#define STATIC_DAY 0xFFFFFFFFFFFFULL                   /* day key of time-invariant fields */
 
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
 static double smoothstep(double t) { return t * t * (3 - 2 * t); }
@@ -52,7 +52,8 @@ double sim_smooth_noise(uint64_t seed, uint64_t stream, uint64_t day, double lon
 
 int sim_lattice_nodes(double scale, double lon0, double lon1, double lat0, double lat1)
 {
-  return ((int)(floor((lon1 + 360.0) / scale) - floor((lon0 + 360.0) / scale)) + 2) * ((int)(floor((lat1 + 90.0) / scale) - floor((lat0 + 90.0) / scale)) + 2);
+  return ((int)(floor((lon1 + 360.0) / scale) - floor((lon0 + 360.0) / scale)) + 2) *
+         ((int)(floor((lat1 + 90.0) / scale) - floor((lat0 + 90.0) / scale)) + 2);
 }
 
 void sim_lattice_init(SimLattice *L, double scale, double lon0, double lon1, double lat0, double lat1, double *g)
@@ -68,7 +69,8 @@ void sim_lattice_init(SimLattice *L, double scale, double lon0, double lon1, dou
 void sim_lattice_fill(SimLattice *L, uint64_t seed, uint64_t stream, uint64_t day)
 {
   for (int j = 0; j < L->ny; j++)
-    for (int i = 0; i < L->nx; i++) L->g[j * L->nx + i] = node_value(seed, stream, day, L->ix0 + (uint64_t)i, L->iy0 + (uint64_t)j);
+    for (int i = 0; i < L->nx; i++)
+      L->g[j * L->nx + i] = node_value(seed, stream, day, L->ix0 + (uint64_t)i, L->iy0 + (uint64_t)j);
 }
 
 void sim_lattice_locate(const SimLattice *L, double lon, double lat, SimLatticePoint *p)
@@ -88,7 +90,8 @@ double sim_lattice_eval(const SimLattice *L, double lon, double lat)
   double   w[4], g[4];
 
   lattice_point(lon, lat, L->scale, &ix, &iy, w);
-  for (int k = 0; k < 4; k++) g[k] = L->g[(iy - L->iy0 + (uint64_t)(k >> 1)) * (uint64_t)L->nx + (ix - L->ix0 + (uint64_t)(k & 1))];
+  for (int k = 0; k < 4; k++)
+    g[k] = L->g[(iy - L->iy0 + (uint64_t)(k >> 1)) * (uint64_t)L->nx + (ix - L->ix0 + (uint64_t)(k & 1))];
   return blend(w, g);
 }
 
@@ -96,13 +99,14 @@ double sim_lattice_eval(const SimLattice *L, double lon, double lat)
  * the Greenland ice, roughened by a smooth random field, low at the coast. */
 static double elevation(const SimWeatherParams *wp, double lat, double lon, double cont)
 {
-  double lonc   = -113.0 - 0.85 * (lat - 40.0);
-  double width  = 3.0 + 0.03 * fabs(lat - 40.0);
-  double cord   = 2300.0 * exp(-((lon - lonc) / width) * ((lon - lonc) / width)) * (lat > 15 && lat < 68 ? 1.0 : 0.4);
-  double mex    = 1500.0 * exp(-((lon + 102) / 4) * ((lon + 102) / 4)) * exp(-((lat - 24) / 5) * ((lat - 24) / 5));
-  double app    = 800.0 * exp(-((lon + 80.5 + 0.9 * (lat - 37)) / 2.5) * ((lon + 80.5 + 0.9 * (lat - 37)) / 2.5)) * exp(-((lat - 39) / 8) * ((lat - 39) / 8));
-  double ice    = (lon > -60 && lat > 60) ? 1500.0 : 0.0;
-  double rough  = 150.0 * sim_smooth_noise(wp->seed, ST_ELEV, STATIC_DAY, lon, lat, 2.0);
+  double lonc  = -113.0 - 0.85 * (lat - 40.0);
+  double width = 3.0 + 0.03 * fabs(lat - 40.0);
+  double cord  = 2300.0 * exp(-((lon - lonc) / width) * ((lon - lonc) / width)) * (lat > 15 && lat < 68 ? 1.0 : 0.4);
+  double mex   = 1500.0 * exp(-((lon + 102) / 4) * ((lon + 102) / 4)) * exp(-((lat - 24) / 5) * ((lat - 24) / 5));
+  double app   = 800.0 * exp(-((lon + 80.5 + 0.9 * (lat - 37)) / 2.5) * ((lon + 80.5 + 0.9 * (lat - 37)) / 2.5)) *
+               exp(-((lat - 39) / 8) * ((lat - 39) / 8));
+  double ice   = (lon > -60 && lat > 60) ? 1500.0 : 0.0;
+  double rough = 150.0 * sim_smooth_noise(wp->seed, ST_ELEV, STATIC_DAY, lon, lat, 2.0);
   return fmax(0.0, (cord + mex + app + ice + 200.0 + rough) * fmin(1.0, 0.3 + 3.0 * cont));
 }
 
@@ -116,32 +120,44 @@ void sim_cell_init(const SimWeatherParams *wp, uint64_t id, double lat, double l
   c->cont = cont;
   c->elev = elevation(wp, lat, lon, cont);
   /* temperature: cooler poleward, uphill (6.5 K/km) and inland; wider seasons inland */
-  c->mat  = 28.0 - 0.62 * fmax(0.0, alat - 12.0) - 0.0065 * c->elev - 2.0 * cont;
-  c->amp  = 2.0 + 0.32 * fmax(0.0, alat - 8.0) * (0.5 + cont);
+  c->mat = 28.0 - 0.62 * fmax(0.0, alat - 12.0) - 0.0065 * c->elev - 2.0 * cont;
+  c->amp = 2.0 + 0.32 * fmax(0.0, alat - 8.0) * (0.5 + cont);
   /* precipitation: wet east and north-west coast, dry south-west interior, orographic */
-  east    = 1.0 / (1.0 + exp(-(lon + 97.0) / 5.0));
-  west    = lon < -117 ? 1400.0 * clamp(1.0 - 3.0 * cont, 0, 1) * clamp((lat - 35.0) / 10.0, 0, 1) : 0.0;
-  c->map  = fmax(60.0, 150.0 + 950.0 * east * (1.0 - 0.4 * clamp((lat - 30.0) / 30.0, 0, 1)) + west + 0.1 * c->elev + 120.0 * sim_smooth_noise(wp->seed, ST_MAP, STATIC_DAY, lon, lat, 4.0));
+  east       = 1.0 / (1.0 + exp(-(lon + 97.0) / 5.0));
+  west       = lon < -117 ? 1400.0 * clamp(1.0 - 3.0 * cont, 0, 1) * clamp((lat - 35.0) / 10.0, 0, 1) : 0.0;
+  c->map     = fmax(60.0, 150.0 + 950.0 * east * (1.0 - 0.4 * clamp((lat - 30.0) / 30.0, 0, 1)) + west + 0.1 * c->elev +
+                              120.0 * sim_smooth_noise(wp->seed, ST_MAP, STATIC_DAY, lon, lat, 4.0));
   c->pseason = lon < -117 && cont < 0.4 ? -0.8 : clamp(1.6 * cont - 0.4, -0.8, 0.8);
   /* wetlands: boreal and arctic lowlands, the south-east coastal plain */
   boost = 0.0;
-  if (lat > 48 && lat < 62 && c->elev < 350) boost = 1.2;
-  else if (lat >= 62 && c->elev < 200) boost = 0.6;
-  else if (lat < 35 && lon > -95 && c->elev < 60) boost = 1.0;
+  if (lat > 48 && lat < 62 && c->elev < 350)
+    boost = 1.2;
+  else if (lat >= 62 && c->elev < 200)
+    boost = 0.6;
+  else if (lat < 35 && lon > -95 && c->elev < 60)
+    boost = 1.0;
   z          = sim_smooth_noise(wp->seed, ST_WET, STATIC_DAY, lon, lat, 3.0) + boost - 1.6;
   c->wetland = z > 0 ? fmin(1.0, z / 1.5) : 0.0;
   /* soils */
   c->clay = 10.0 + 35.0 * 0.5 * erfc(-sim_smooth_noise(wp->seed, ST_CLAY, STATIC_DAY, lon, lat, 3.0) / M_SQRT2);
-  c->soc  = fmax(0.5, 3.0 + 18.0 / (1.0 + exp((c->mat - 2.0) / 4.0)) + 40.0 * c->wetland + 1.5 * sim_smooth_noise(wp->seed, ST_SOC, STATIC_DAY, lon, lat, 3.0));
+  c->soc  = fmax(0.5, 3.0 + 18.0 / (1.0 + exp((c->mat - 2.0) / 4.0)) + 40.0 * c->wetland +
+                          1.5 * sim_smooth_noise(wp->seed, ST_SOC, STATIC_DAY, lon, lat, 3.0));
   c->whc  = 50.0 + 3.0 * c->clay + 0.8 * c->soc;
   /* regime from climate, wetness and the corn belt */
-  if (c->wetland > 0.45) c->regime = SIM_WETLAND;
-  else if (c->mat < -7.0 || (c->mat < 4.0 && c->map < 250.0)) c->regime = SIM_TUNDRA;
-  else if (c->mat < 4.0) c->regime = SIM_BOREAL;
-  else if (c->map < 350.0) c->regime = SIM_DESERT;
-  else if (lat > 37 && lat < 49 && lon > -100 && lon < -82 && c->map > 500.0 && c->elev < 600.0) c->regime = SIM_CROPLAND;
-  else if (c->map < 650.0) c->regime = SIM_GRASSLAND;
-  else c->regime = SIM_TEMPERATE;
+  if (c->wetland > 0.45)
+    c->regime = SIM_WETLAND;
+  else if (c->mat < -7.0 || (c->mat < 4.0 && c->map < 250.0))
+    c->regime = SIM_TUNDRA;
+  else if (c->mat < 4.0)
+    c->regime = SIM_BOREAL;
+  else if (c->map < 350.0)
+    c->regime = SIM_DESERT;
+  else if (lat > 37 && lat < 49 && lon > -100 && lon < -82 && c->map > 500.0 && c->elev < 600.0)
+    c->regime = SIM_CROPLAND;
+  else if (c->map < 650.0)
+    c->regime = SIM_GRASSLAND;
+  else
+    c->regime = SIM_TEMPERATE;
 }
 
 double sim_toa_radiation(double lat, int doy)
@@ -183,7 +199,8 @@ void sim_state_init(const SimWeatherParams *wp, const SimCell *c, SimState *s)
   s->snow = 0;
 }
 
-void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t, double eta_p, double toa, SimDrivers *d)
+void sim_weather_day(const SimWeatherParams *wp, const SimCell *c, SimState *s, int64_t day, int doy, double eta_t,
+                     double eta_p, double toa, SimDrivers *d)
 {
   const double phi = wp->ar_phi, innov = sqrt(1 - phi * phi);
   uint64_t     dkey = sim_day_key(day);

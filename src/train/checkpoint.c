@@ -545,9 +545,9 @@ PetscErrorCode ckpt_free(Trained *tr)
 /* ------------------------------------------------------------ comparisons
  * The first field that differs, as "OPTION A there, B here", into why. */
 
-#define DIFF(opt, a, b)                                                                                         \
-  do {                                                                                                          \
-    if (!why[0] && (a) != (b)) snprintf(why, len, "%s %.10g there, %.10g here", opt, (double)(a), (double)(b)); \
+#define DIFF(opt, a, b)                                                                                                \
+  do {                                                                                                                 \
+    if (!why[0] && (a) != (b)) snprintf(why, len, "%s %.10g there, %.10g here", opt, (double)(a), (double)(b));        \
   } while (0)
 
 static void network_diff(const ModelConfig *a, const ModelConfig *b, PetscBool norm, char *why, size_t len)

@@ -65,11 +65,14 @@ static void check(const char *layer, Tensor *t, int nt, LossFn loss, GradFn grad
       if (err > 1e-2 * fmax(fabs(num), fabs(ana)) + 2e-3) bad++;
       if (err > worst_err) worst_err = err, worst = i;
     }
-    double rel = sqrt(diff2) / fmax(sqrt(fmax(num2, ana2)), 1e-2); /* a zero gradient (the key bias under softmax) is judged absolutely */
+    double rel = sqrt(diff2) / fmax(sqrt(fmax(num2, ana2)),
+                                    1e-2); /* a zero gradient (the key bias under softmax) is judged absolutely */
     if (bad || rel > 1e-2) {
       nfail++;
-      printf("FAIL %-10s d%-6s relative error %.2e, %d of %d elements off (worst [%d] by %.3g)\n", layer, t[k].name, rel, bad, t[k].n, worst, worst_err);
-    } else printf("ok   %-10s d%-6s relative error %.2e over %d elements\n", layer, t[k].name, rel, t[k].n);
+      printf("FAIL %-10s d%-6s relative error %.2e, %d of %d elements off (worst [%d] by %.3g)\n", layer, t[k].name,
+             rel, bad, t[k].n, worst, worst_err);
+    } else
+      printf("ok   %-10s d%-6s relative error %.2e over %d elements\n", layer, t[k].name, rel, t[k].n);
   }
 }
 

@@ -20,7 +20,8 @@ static void expect_date(const char *units, const char *cal, double value, const 
   if (strcmp(got, want)) {
     printf("FAIL %g %s (%s): got %s, want %s\n", value, units, cal ? cal : "-", got, want);
     nfail++;
-  } else printf("ok   %g %s (%s) = %s\n", value, units, cal ? cal : "-", got);
+  } else
+    printf("ok   %g %s (%s) = %s\n", value, units, cal ? cal : "-", got);
 }
 
 static void expect_reject(const char *units, const char *cal)
@@ -30,7 +31,8 @@ static void expect_reject(const char *units, const char *cal)
   if (io_cftime_parse(units, cal, &t, &ok) || ok) {
     printf("FAIL accepted \"%s\" (%s)\n", units, cal ? cal : "-");
     nfail++;
-  } else printf("ok   rejects \"%s\" (%s)\n", units, cal ? cal : "-");
+  } else
+    printf("ok   rejects \"%s\" (%s)\n", units, cal ? cal : "-");
 }
 
 int main(int argc, char **argv)
@@ -38,7 +40,8 @@ int main(int argc, char **argv)
   if (PetscInitialize(&argc, &argv, NULL, NULL)) return 1;
   /* the real files of ../shared/data/gridded */
   expect_date("hours since 2008-01-01", "proleptic_gregorian", 2927 * 3, "2008-12-31 21:00"); /* 366 d * 24 - 3 */
-  expect_date("days since 1950-01-01 00:00:00", "standard", 17927, "1999-01-31"); /* SE-US first step: 49 y * 365 + 12 leap days + 30 */
+  expect_date("days since 1950-01-01 00:00:00", "standard", 17927,
+              "1999-01-31"); /* SE-US first step: 49 y * 365 + 12 leap days + 30 */
   expect_date("hours since 2019-3-1 00:00:00", "proleptic_gregorian", 743, "2019-03-31 23:00");
   /* 50 years with 12 leap days */
   expect_date("days since 1950-01-01", NULL, 18262, "2000-01-01");

@@ -95,7 +95,8 @@ static void compare(const char *cs, const char *what, const float *got, const fl
   if (worst > rtol_of_max * fmax(mx, 1e-3)) {
     printf("FAIL %-18s %-12s max difference %.3g (largest value %.3g)\n", cs, what, worst, mx);
     nfail++;
-  } else if (getenv("GOLDEN_VERBOSE")) printf("ok   %-18s %-12s max difference %.3g (largest value %.3g)\n", cs, what, worst, mx);
+  } else if (getenv("GOLDEN_VERBOSE"))
+    printf("ok   %-18s %-12s max difference %.3g (largest value %.3g)\n", cs, what, worst, mx);
 }
 
 static void run_case(const char *root, const char *cs)
@@ -117,14 +118,20 @@ static void run_case(const char *root, const char *cs)
   }
   {
     const char *model = after(js, "model");
-    c.kind            = strstr(model, "\"lstm\"") == strchr(model, '"') ? MODEL_LSTM : strstr(model, "\"ealstm\"") == strchr(model, '"') ? MODEL_EALSTM : strstr(model, "\"transformer\"") == strchr(model, '"') ? MODEL_TRANSFORMER : MODEL_RACI;
+    c.kind            = strstr(model, "\"lstm\"") == strchr(model, '"')          ? MODEL_LSTM
+                        : strstr(model, "\"ealstm\"") == strchr(model, '"')      ? MODEL_EALSTM
+                        : strstr(model, "\"transformer\"") == strchr(model, '"') ? MODEL_TRANSFORMER
+                                                                                 : MODEL_RACI;
   }
   c.no_retrieval = strstr(js, "\"no_retrieval\": true") != NULL;
   c.no_slow      = strstr(js, "\"no_slow\": true") != NULL;
   c.no_film      = strstr(js, "\"no_film\": true") != NULL;
-  c.Lf = (int)num(js, "L_f"), c.P = (int)num(js, "P"), c.F = (int)num(js, "F"), c.S = (int)num(js, "S"), c.T = (int)num(js, "T");
-  c.Hf = (int)num(js, "H_f"), c.Hs = (int)num(js, "H_s"), c.Hz = (int)num(js, "H_z"), c.Z = (int)num(js, "Z"), c.A = (int)num(js, "A");
-  c.Ks = (int)num(js, "K_s"), c.Kf = (int)num(js, "K_f"), c.Ho = (int)num(js, "H_o"), c.D = (int)num(js, "D"), c.NH = (int)num(js, "n_heads"), c.FF = (int)num(js, "FF");
+  c.Lf = (int)num(js, "L_f"), c.P = (int)num(js, "P"), c.F = (int)num(js, "F"), c.S = (int)num(js, "S"),
+  c.T  = (int)num(js, "T");
+  c.Hf = (int)num(js, "H_f"), c.Hs = (int)num(js, "H_s"), c.Hz = (int)num(js, "H_z"), c.Z = (int)num(js, "Z"),
+  c.A  = (int)num(js, "A");
+  c.Ks = (int)num(js, "K_s"), c.Kf = (int)num(js, "K_f"), c.Ho = (int)num(js, "H_o"), c.D = (int)num(js, "D"),
+  c.NH = (int)num(js, "n_heads"), c.FF = (int)num(js, "FF");
   Q = (int)num(js, "Q"), R = (int)num(js, "R"), M = (int)num(js, "M");
   strs(js, "targets", tnames, MODEL_MAX_TARGETS);
   for (int k = 0; k < c.T; k++) strcpy(c.target[k], tnames[k]);
@@ -151,23 +158,39 @@ static void run_case(const char *root, const char *cs)
     snprintf(pat, sizeof pat, "{\"name\": \"%s\", \"shape\": [%d%s", t->name, t->rows, t->cols > 1 ? "," : "]");
     const char *p = strstr(js, pat);
     if (!p || (size_t)strtod(strstr(p, "\"offset\":") + 9, NULL) != t->offset) {
-      printf("FAIL %s: tensor %s (%d x %d at %zu) not in the reference layout\n", cs, t->name, t->rows, t->cols, t->offset);
+      printf("FAIL %s: tensor %s (%d x %d at %zu) not in the reference layout\n", cs, t->name, t->rows, t->cols,
+             t->offset);
       nfail++;
     }
   }
-  float   *params = bin(dir, "params", np * 4), *xf = bin(dir, "xf", (size_t)c.Lf * R * c.F * 4), *xb = bin(dir, "xb", (size_t)c.P * Q * c.F * 4);
+  float *params = bin(dir, "params", np * 4), *xf = bin(dir, "xf", (size_t)c.Lf * R * c.F * 4),
+        *xb   = bin(dir, "xb", (size_t)c.P * Q * c.F * 4);
   uint8_t *eb = bin(dir, "eb", (size_t)Q * c.P);
   float   *s = bin(dir, "s", (size_t)Q * c.S * 4), *y = bin(dir, "y", (size_t)Q * c.T * 4);
   int32_t *nb = bin(dir, "nb", (size_t)Q * c.Kf * 4), *bidx = bin(dir, "bank_idx", (size_t)Q * c.Ks * 4);
   float   *bk = bin(dir, "bank_key", (size_t)M * c.Z * 4), *bv = bin(dir, "bank_val", (size_t)M * (c.Z + 2 * c.T) * 4);
-  float   *out = bin(dir, "out", (size_t)Q * c.T * 4), *grads = bin(dir, "grads", np * 4), *curve = bin(dir, "curve", 11 * 4);
-  float   *dxf = bin(dir, "dxf", (size_t)c.Lf * R * c.F * 4), *dxb = bin(dir, "dxb", (size_t)c.P * Q * c.F * 4), *ds = bin(dir, "ds", (size_t)Q * c.S * 4);
+  float   *out = bin(dir, "out", (size_t)Q * c.T * 4), *grads = bin(dir, "grads", np * 4),
+        *curve = bin(dir, "curve", 11 * 4);
+  float *dxf = bin(dir, "dxf", (size_t)c.Lf * R * c.F * 4), *dxb = bin(dir, "dxb", (size_t)c.P * Q * c.F * 4),
+        *ds = bin(dir, "ds", (size_t)Q * c.S * 4);
   if (nfail > before) goto done;
   {
-    ModelBatch b = {.Q = Q, .R = R, .xf = xf, .xb = xb, .eb = eb, .s = s, .y = y, .nb = nb, .bank_key = bk, .bank_val = bv, .bank_idx = bidx, .M = M};
-    float     *yhat = malloc(sizeof(float) * Q * c.T), *g = calloc(np, 4), *gxf = calloc((size_t)c.Lf * R * c.F, 4), *gxb = calloc((size_t)c.P * Q * c.F, 4), *gs = calloc((size_t)Q * c.S, 4);
-    float     *mom = calloc(np, 4), *vel = calloc(np, 4), *p = malloc(np * 4), lossc[11];
-    double     n, loss = model_forward(m, params, &b, yhat, &n) / 1.0;
+    ModelBatch b    = {.Q        = Q,
+                       .R        = R,
+                       .xf       = xf,
+                       .xb       = xb,
+                       .eb       = eb,
+                       .s        = s,
+                       .y        = y,
+                       .nb       = nb,
+                       .bank_key = bk,
+                       .bank_val = bv,
+                       .bank_idx = bidx,
+                       .M        = M};
+    float     *yhat = malloc(sizeof(float) * Q * c.T), *g = calloc(np, 4), *gxf = calloc((size_t)c.Lf * R * c.F, 4),
+          *gxb = calloc((size_t)c.P * Q * c.F, 4), *gs = calloc((size_t)Q * c.S, 4);
+    float *mom = calloc(np, 4), *vel = calloc(np, 4), *p = malloc(np * 4), lossc[11];
+    double n, loss = model_forward(m, params, &b, yhat, &n) / 1.0;
     loss /= n;
     compare(cs, "outputs", yhat, out, (size_t)Q * c.T, 5e-6);
     if (fabs(loss - num(js, "loss")) > 5e-6 * fabs(num(js, "loss"))) {
@@ -192,7 +215,8 @@ static void run_case(const char *root, const char *cs)
       model_backward(m, p, g, &b, cnt, NULL, NULL, NULL);
       for (int i = 0; i < model_ntensors(m); i++) {
         const ModelTensor *t = model_tensor(m, i);
-        adamw_step(p + t->offset, g + t->offset, mom + t->offset, vel + t->offset, (size_t)t->rows * t->cols, 1e-2f, 0.9f, 0.999f, 1e-8f, 1e-4f, t->decay, st + 1);
+        adamw_step(p + t->offset, g + t->offset, mom + t->offset, vel + t->offset, (size_t)t->rows * t->cols, 1e-2f,
+                   0.9f, 0.999f, 1e-8f, 1e-4f, t->decay, st + 1);
       }
     }
     for (int st = 0; st <= 10; st++)
@@ -201,11 +225,14 @@ static void run_case(const char *root, const char *cs)
         nfail++;
         break;
       }
-    printf("%s %-18s outputs, loss, %zu parameter gradients, input gradients, 10-step AdamW curve (final %.6f vs %.6f)\n", nfail > before ? "----" : "ok  ", cs, np, lossc[10], curve[10]);
+    printf(
+        "%s %-18s outputs, loss, %zu parameter gradients, input gradients, 10-step AdamW curve (final %.6f vs %.6f)\n",
+        nfail > before ? "----" : "ok  ", cs, np, lossc[10], curve[10]);
     free(yhat), free(g), free(gxf), free(gxb), free(gs), free(mom), free(vel), free(p);
   }
 done:
-  free(params), free(xf), free(xb), free(eb), free(s), free(y), free(nb), free(bidx), free(bk), free(bv), free(out), free(grads), free(curve), free(dxf), free(dxb), free(ds);
+  free(params), free(xf), free(xb), free(eb), free(s), free(y), free(nb), free(bidx), free(bk), free(bv), free(out),
+      free(grads), free(curve), free(dxf), free(dxb), free(ds);
   model_destroy(&m);
   free(js);
 }

@@ -21,9 +21,10 @@ static int python_accepts(const char *text)
   FILE       *p;
 
   if (access(py, X_OK)) return -1;
-  snprintf(cmd, sizeof cmd, "%s -c 'import json, sys\n"
-                            "def bad(c): raise ValueError(c)\n"
-                            "json.loads(sys.stdin.read(), parse_constant=bad)'",
+  snprintf(cmd, sizeof cmd,
+           "%s -c 'import json, sys\n"
+           "def bad(c): raise ValueError(c)\n"
+           "json.loads(sys.stdin.read(), parse_constant=bad)'",
            py);
   if (!(p = popen(cmd, "w"))) return -1;
   fputs(text, p);
@@ -51,7 +52,8 @@ static void expect(const char *what, int wrap, Writer write, const char *want, i
   } else if (valid && (py = python_accepts(buf)) == 0) {
     printf("FAIL %s: python3 rejects %s\n", what, buf);
     nfail++;
-  } else printf("ok   %s%s\n", what, valid && py < 0 ? " (python3 missing: not parsed)" : "");
+  } else
+    printf("ok   %s%s\n", what, valid && py < 0 ? " (python3 missing: not parsed)" : "");
   free(buf);
 }
 

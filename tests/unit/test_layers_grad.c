@@ -40,18 +40,24 @@ typedef struct {
 static double act_loss(void *c)
 {
   ActCtx *s = c;
-  if (s->kind == 0) tanh_forward(s->out, s->x, (size_t)s->n);
-  else if (s->kind == 1) sigmoid_forward(s->out, s->x, (size_t)s->n);
-  else softplus_forward(s->out, s->x, (size_t)s->n);
+  if (s->kind == 0)
+    tanh_forward(s->out, s->x, (size_t)s->n);
+  else if (s->kind == 1)
+    sigmoid_forward(s->out, s->x, (size_t)s->n);
+  else
+    softplus_forward(s->out, s->x, (size_t)s->n);
   return dot(s->out, s->R, s->n);
 }
 static void act_grad(void *c)
 {
   ActCtx *s = c;
   act_loss(s);
-  if (s->kind == 0) tanh_backward(s->dx, s->R, s->out, (size_t)s->n);
-  else if (s->kind == 1) sigmoid_backward(s->dx, s->R, s->out, (size_t)s->n);
-  else softplus_backward(s->dx, s->R, s->x, (size_t)s->n);
+  if (s->kind == 0)
+    tanh_backward(s->dx, s->R, s->out, (size_t)s->n);
+  else if (s->kind == 1)
+    sigmoid_backward(s->dx, s->R, s->out, (size_t)s->n);
+  else
+    softplus_backward(s->dx, s->R, s->x, (size_t)s->n);
 }
 
 /* --------------------------------------------------------------------- GRU */
@@ -72,7 +78,8 @@ static void gru_grad(void *c)
   gru_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->work, s->T, s->B, s->IN, s->H);
+  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh,
+               s->work, s->T, s->B, s->IN, s->H);
 }
 
 /* --------------------------------------------------------------- attention */
@@ -86,14 +93,16 @@ typedef struct {
 static double attn_loss(void *c)
 {
   AttnCtx *s = c;
-  attn_forward(s->out, s->q, s->k, s->v, s->p, s->qi, s->kv, s->mask, s->Wq, s->bq, s->Wk, s->bk, s->Wv, s->bv, s->B, s->K, s->Dq, s->Dk, s->A);
+  attn_forward(s->out, s->q, s->k, s->v, s->p, s->qi, s->kv, s->mask, s->Wq, s->bq, s->Wk, s->bk, s->Wv, s->bv, s->B,
+               s->K, s->Dq, s->Dk, s->A);
   return dot(s->out, s->R, s->B * s->A);
 }
 static void attn_grad(void *c)
 {
   AttnCtx *s = c;
   attn_loss(s);
-  attn_backward(s->dqi, s->dkv, s->dWq, s->dbq, s->dWk, s->dbk, s->dWv, s->dbv, s->R, s->q, s->k, s->v, s->p, s->qi, s->kv, s->Wq, s->Wk, s->Wv, s->work, s->B, s->K, s->Dq, s->Dk, s->A);
+  attn_backward(s->dqi, s->dkv, s->dWq, s->dbq, s->dWk, s->dbk, s->dWv, s->dbv, s->R, s->q, s->k, s->v, s->p, s->qi,
+                s->kv, s->Wq, s->Wk, s->Wv, s->work, s->B, s->K, s->Dq, s->Dk, s->A);
 }
 
 /* -------------------------------------------------------------------- FiLM */
@@ -144,48 +153,63 @@ int main(void)
   }
   for (int kind = 0; kind < 3; kind++) {
     static const char *names[] = {"tanh", "sigmoid", "softplus"};
-    ActCtx             s = {.n = 40, .kind = kind};
+    ActCtx             s       = {.n = 40, .kind = kind};
     s.x = rnd(40, 2, 5), s.R = rnd(40, 1, 6), s.dx = zeros(40), s.out = zeros(40);
-    s.x[0] = 25.0f; /* softplus above its threshold */
+    s.x[0]     = 25.0f; /* softplus above its threshold */
     Tensor t[] = {{"x", s.x, s.dx, 40}};
     check(names[kind], t, 1, act_loss, act_grad, &s);
   }
   {
     GruCtx s = {.T = 4, .B = 3, .IN = 5, .H = 6};
     int    T = s.T, B = s.B, IN = s.IN, H = s.H;
-    s.x = rnd(T * B * IN, 1, 7), s.Wih = rnd(3 * H * IN, 0.4f, 8), s.Whh = rnd(3 * H * H, 0.4f, 9), s.bih = rnd(3 * H, 0.3f, 10), s.bhh = rnd(3 * H, 0.3f, 11);
-    s.dx = zeros(T * B * IN), s.dWih = zeros(3 * H * IN), s.dWhh = zeros(3 * H * H), s.dbih = zeros(3 * H), s.dbhh = zeros(3 * H);
-    s.hs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ghn = zeros(T * B * H), s.work = zeros(2 * T * B * 3 * H);
+    s.x = rnd(T * B * IN, 1, 7), s.Wih = rnd(3 * H * IN, 0.4f, 8), s.Whh = rnd(3 * H * H, 0.4f, 9),
+    s.bih = rnd(3 * H, 0.3f, 10), s.bhh = rnd(3 * H, 0.3f, 11);
+    s.dx = zeros(T * B * IN), s.dWih = zeros(3 * H * IN), s.dWhh = zeros(3 * H * H), s.dbih = zeros(3 * H),
+    s.dbhh = zeros(3 * H);
+    s.hs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ghn = zeros(T * B * H),
+    s.work = zeros(2 * T * B * 3 * H);
     s.R = rnd((T + 1) * B * H, 1, 12), s.dhs = zeros((T + 1) * B * H);
-    Tensor t[] = {{"x", s.x, s.dx, T * B * IN}, {"Wih", s.Wih, s.dWih, 3 * H * IN}, {"Whh", s.Whh, s.dWhh, 3 * H * H}, {"bih", s.bih, s.dbih, 3 * H}, {"bhh", s.bhh, s.dbhh, 3 * H}};
+    Tensor t[] = {{"x", s.x, s.dx, T * B * IN},
+                  {"Wih", s.Wih, s.dWih, 3 * H * IN},
+                  {"Whh", s.Whh, s.dWhh, 3 * H * H},
+                  {"bih", s.bih, s.dbih, 3 * H},
+                  {"bhh", s.bhh, s.dbhh, 3 * H}};
     check("gru", t, 5, gru_loss, gru_grad, &s);
   }
   {
-    AttnCtx s = {.B = 3, .K = 4, .Dq = 5, .Dk = 6, .A = 4};
-    int     B = s.B, K = s.K, Dq = s.Dq, Dk = s.Dk, A = s.A;
+    AttnCtx       s = {.B = 3, .K = 4, .Dq = 5, .Dk = 6, .A = 4};
+    int           B = s.B, K = s.K, Dq = s.Dq, Dk = s.Dk, A = s.A;
     unsigned char mask[12] = {1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 1}; /* query 1 has no valid candidate */
-    s.mask = mask;
+    s.mask                 = mask;
     s.qi = rnd(B * Dq, 1, 13), s.kv = rnd(B * K * Dk, 1, 14);
-    s.Wq = rnd(A * Dq, 0.5f, 15), s.bq = rnd(A, 0.3f, 16), s.Wk = rnd(A * Dk, 0.5f, 17), s.bk = rnd(A, 0.3f, 18), s.Wv = rnd(A * Dk, 0.5f, 19), s.bv = rnd(A, 0.3f, 20);
-    s.dqi = zeros(B * Dq), s.dkv = zeros(B * K * Dk), s.dWq = zeros(A * Dq), s.dbq = zeros(A), s.dWk = zeros(A * Dk), s.dbk = zeros(A), s.dWv = zeros(A * Dk), s.dbv = zeros(A);
-    s.q = zeros(B * A), s.k = zeros(B * K * A), s.v = zeros(B * K * A), s.p = zeros(B * K), s.out = zeros(B * A), s.R = rnd(B * A, 1, 21), s.work = zeros(B * A + 2 * B * K * A);
-    Tensor t[] = {{"q_in", s.qi, s.dqi, B * Dq}, {"kv_in", s.kv, s.dkv, B * K * Dk}, {"Wq", s.Wq, s.dWq, A * Dq}, {"bq", s.bq, s.dbq, A}, {"Wk", s.Wk, s.dWk, A * Dk}, {"bk", s.bk, s.dbk, A}, {"Wv", s.Wv, s.dWv, A * Dk}, {"bv", s.bv, s.dbv, A}};
+    s.Wq = rnd(A * Dq, 0.5f, 15), s.bq = rnd(A, 0.3f, 16), s.Wk = rnd(A * Dk, 0.5f, 17), s.bk = rnd(A, 0.3f, 18),
+    s.Wv = rnd(A * Dk, 0.5f, 19), s.bv = rnd(A, 0.3f, 20);
+    s.dqi = zeros(B * Dq), s.dkv = zeros(B * K * Dk), s.dWq = zeros(A * Dq), s.dbq = zeros(A), s.dWk = zeros(A * Dk),
+    s.dbk = zeros(A), s.dWv = zeros(A * Dk), s.dbv = zeros(A);
+    s.q = zeros(B * A), s.k = zeros(B * K * A), s.v = zeros(B * K * A), s.p = zeros(B * K), s.out = zeros(B * A),
+    s.R = rnd(B * A, 1, 21), s.work = zeros(B * A + 2 * B * K * A);
+    Tensor t[] = {{"q_in", s.qi, s.dqi, B * Dq}, {"kv_in", s.kv, s.dkv, B * K * Dk},
+                  {"Wq", s.Wq, s.dWq, A * Dq},   {"bq", s.bq, s.dbq, A},
+                  {"Wk", s.Wk, s.dWk, A * Dk},   {"bk", s.bk, s.dbk, A},
+                  {"Wv", s.Wv, s.dWv, A * Dk},   {"bv", s.bv, s.dbv, A}};
     check("attention", t, 8, attn_loss, attn_grad, &s);
   }
   {
     FilmCtx s = {.B = 3, .U = 5, .H = 4};
     int     B = s.B, U = s.U, H = s.H;
     s.h = rnd(B * H, 1, 22), s.u = rnd(B * U, 1, 23), s.Wf = rnd(2 * H * U, 0.5f, 24), s.bf = rnd(2 * H, 0.3f, 25);
-    s.dh = zeros(B * H), s.du = zeros(B * U), s.dWf = zeros(2 * H * U), s.dbf = zeros(2 * H), s.gb = zeros(B * 2 * H), s.out = zeros(B * H), s.R = rnd(B * H, 1, 26), s.work = zeros(B * 2 * H);
-    Tensor t[] = {{"h", s.h, s.dh, B * H}, {"u", s.u, s.du, B * U}, {"Wf", s.Wf, s.dWf, 2 * H * U}, {"bf", s.bf, s.dbf, 2 * H}};
+    s.dh = zeros(B * H), s.du = zeros(B * U), s.dWf = zeros(2 * H * U), s.dbf = zeros(2 * H), s.gb = zeros(B * 2 * H),
+    s.out = zeros(B * H), s.R = rnd(B * H, 1, 26), s.work = zeros(B * 2 * H);
+    Tensor t[] = {
+        {"h", s.h, s.dh, B * H}, {"u", s.u, s.du, B * U}, {"Wf", s.Wf, s.dWf, 2 * H * U}, {"bf", s.bf, s.dbf, 2 * H}};
     check("film", t, 4, film_loss, film_grad, &s);
   }
   {
-    MseCtx s = {.B = 5, .T = 3};
+    MseCtx s    = {.B = 5, .T = 3};
     float  w[3] = {1.0f, 0.5f, 2.0f}, scale[3] = {1.0f, 3.0f, 0.5f};
     s.pred = rnd(15, 1, 27), s.y = rnd(15, 1, 28), s.dpred = zeros(15), s.w = w, s.scale = scale;
     s.y[2] = s.y[7] = NAN; /* unobserved targets carry no loss */
-    Tensor t[] = {{"pred", s.pred, s.dpred, 15}};
+    Tensor t[]      = {{"pred", s.pred, s.dpred, 15}};
     check("mse", t, 1, mse_loss, mse_grad, &s);
     if (s.dpred[2] != 0 || s.dpred[7] != 0) {
       printf("FAIL mse: gradient at a missing target\n");

@@ -31,12 +31,12 @@ static void fd(const char *model, const char *what, float *x, const float *ana, 
 {
   /* fourth-order central differences: eps = 1e-2 keeps float rounding small
    * while the truncation error (eps^4) stays below it, layer norms included */
-  const float eps = 1e-2f;
+  const float eps   = 1e-2f;
   double      diff2 = 0, norm2 = 0;
   int         bad = 0;
   for (size_t i = 0; i < n; i++) {
-    float  save = x[i];
-    double l[4], num, err;
+    float       save = x[i];
+    double      l[4], num, err;
     const float step[4] = {2 * eps, eps, -eps, -2 * eps};
     for (int k = 0; k < 4; k++) {
       x[i] = save + step[k];
@@ -53,18 +53,19 @@ static void fd(const char *model, const char *what, float *x, const float *ana, 
   if (bad || rel > 2e-2) {
     nfail++;
     printf("FAIL %-18s d%-12s relative error %.2e, %d of %zu off\n", model, what, rel, bad, n);
-  } else printf("ok   %-18s d%-12s relative error %.2e over %zu\n", model, what, rel, n);
+  } else
+    printf("ok   %-18s d%-12s relative error %.2e over %zu\n", model, what, rel, n);
 }
 
 static void run(const char *name, ModelConfig cfg)
 {
   enum { Q = 4, R = 7, M = 6 };
-  Ctx       c = {0};
-  int32_t   nb[Q * 3], bidx[Q * 3];
-  uint8_t   eb[Q * 3];
-  float    *bank_key, *bank_val, *y;
-  int       V = cfg.Z + 2 * cfg.T;
-  double    n;
+  Ctx     c = {0};
+  int32_t nb[Q * 3], bidx[Q * 3];
+  uint8_t eb[Q * 3];
+  float  *bank_key, *bank_val, *y;
+  int     V = cfg.Z + 2 * cfg.T;
+  double  n;
 
   if (model_create(&cfg, Q, R, &c.m)) {
     printf("FAIL %s: model_create\n", name);
@@ -74,7 +75,8 @@ static void run(const char *name, ModelConfig cfg)
   size_t np = model_nparams(c.m);
   c.params = malloc(sizeof(float) * np), c.grads = calloc(np, sizeof(float));
   model_init_params(c.m, c.params, 11);
-  for (size_t i = 0; i < np; i++) c.params[i] += 0.05f * (float)core_rng_normal(5, i, 0, 0); /* layer-norm gains off 1, empty vector off 0 */
+  for (size_t i = 0; i < np; i++)
+    c.params[i] += 0.05f * (float)core_rng_normal(5, i, 0, 0); /* layer-norm gains off 1, empty vector off 0 */
   c.xf = malloc(sizeof(float) * cfg.Lf * R * cfg.F), c.dxf = calloc((size_t)cfg.Lf * R * cfg.F, sizeof(float));
   c.xb = malloc(sizeof(float) * cfg.P * Q * cfg.F), c.dxb = calloc((size_t)cfg.P * Q * cfg.F, sizeof(float));
   c.s = malloc(sizeof(float) * Q * cfg.S), c.ds = calloc((size_t)Q * cfg.S, sizeof(float));
@@ -83,7 +85,8 @@ static void run(const char *name, ModelConfig cfg)
   for (int i = 0; i < cfg.Lf * R * cfg.F; i++) c.xf[i] = (float)core_rng_normal(1, i, 0, 0);
   for (int i = 0; i < cfg.P * Q * cfg.F; i++) c.xb[i] = (float)core_rng_normal(2, i, 0, 0);
   for (int i = 0; i < Q * cfg.S; i++) c.s[i] = (float)core_rng_normal(3, i, 0, 0);
-  for (int i = 0; i < Q * cfg.T; i++) y[i] = cfg.mu[i % cfg.T] + cfg.sigma[i % cfg.T] * (float)core_rng_normal(4, i, 0, 0);
+  for (int i = 0; i < Q * cfg.T; i++)
+    y[i] = cfg.mu[i % cfg.T] + cfg.sigma[i % cfg.T] * (float)core_rng_normal(4, i, 0, 0);
   y[1] = y[cfg.T + 2 < Q * cfg.T ? cfg.T + 2 : 0] = NAN;
   for (int i = 0; i < M * cfg.Z; i++) bank_key[i] = (float)core_rng_normal(6, i, 0, 0);
   for (int i = 0; i < M * V; i++) bank_val[i] = (float)core_rng_normal(7, i, 0, 0);
@@ -95,7 +98,18 @@ static void run(const char *name, ModelConfig cfg)
     }
   for (int q = 0; q < Q; q++)
     if (eb[q * 3]) memset(c.xb + q * cfg.F, 0, sizeof(float) * cfg.F);
-  c.b = (ModelBatch){.Q = Q, .R = R, .xf = c.xf, .xb = c.xb, .eb = eb, .s = c.s, .y = y, .nb = nb, .bank_key = bank_key, .bank_val = bank_val, .bank_idx = bidx, .M = M};
+  c.b = (ModelBatch){.Q        = Q,
+                     .R        = R,
+                     .xf       = c.xf,
+                     .xb       = c.xb,
+                     .eb       = eb,
+                     .s        = c.s,
+                     .y        = y,
+                     .nb       = nb,
+                     .bank_key = bank_key,
+                     .bank_val = bank_val,
+                     .bank_idx = bidx,
+                     .M        = M};
 
   model_forward(c.m, c.params, &c.b, c.yhat, &n);
   model_backward(c.m, c.params, c.grads, &c.b, n, c.dxf, c.dxb, c.ds);
@@ -121,8 +135,11 @@ static void run(const char *name, ModelConfig cfg)
   }
   /* unused tensors of an ablation get exactly zero gradient */
   for (int t = 0; t < model_ntensors(c.m); t++) {
-    const ModelTensor *mt = model_tensor(c.m, t);
-    int unused = (cfg.no_retrieval && (!strncmp(mt->name, "rs.", 3) || !strncmp(mt->name, "rf.", 3))) || (cfg.no_slow && (!strncmp(mt->name, "slow.", 5) || !strncmp(mt->name, "z.", 2) || !strncmp(mt->name, "rs.", 3) || !strcmp(mt->name, "film.W"))) || (cfg.no_film && !strncmp(mt->name, "film.", 5));
+    const ModelTensor *mt     = model_tensor(c.m, t);
+    int                unused = (cfg.no_retrieval && (!strncmp(mt->name, "rs.", 3) || !strncmp(mt->name, "rf.", 3))) ||
+                 (cfg.no_slow && (!strncmp(mt->name, "slow.", 5) || !strncmp(mt->name, "z.", 2) ||
+                                  !strncmp(mt->name, "rs.", 3) || !strcmp(mt->name, "film.W"))) ||
+                 (cfg.no_film && !strncmp(mt->name, "film.", 5));
     if (!unused) continue;
     for (int i = 0; i < mt->rows * mt->cols; i++)
       if (c.grads[mt->offset + i] != 0) {
@@ -132,12 +149,29 @@ static void run(const char *name, ModelConfig cfg)
       }
   }
   model_destroy(&c.m);
-  free(c.params), free(c.grads), free(c.xf), free(c.dxf), free(c.xb), free(c.dxb), free(c.s), free(c.ds), free(y), free(c.yhat), free(bank_key), free(bank_val);
+  free(c.params), free(c.grads), free(c.xf), free(c.dxf), free(c.xb), free(c.dxb), free(c.s), free(c.ds), free(y),
+      free(c.yhat), free(bank_key), free(bank_val);
 }
 
 int main(int argc, char **argv)
 {
-  ModelConfig base = {.kind = MODEL_RACI, .F = 3, .S = 4, .T = 4, .Lf = 5, .P = 3, .Hf = 8, .Hs = 6, .Hz = 6, .Z = 4, .A = 5, .Ks = 3, .Kf = 3, .Ho = 7, .D = 8, .NH = 2, .FF = 16};
+  ModelConfig base     = {.kind = MODEL_RACI,
+                          .F    = 3,
+                          .S    = 4,
+                          .T    = 4,
+                          .Lf   = 5,
+                          .P    = 3,
+                          .Hf   = 8,
+                          .Hs   = 6,
+                          .Hz   = 6,
+                          .Z    = 4,
+                          .A    = 5,
+                          .Ks   = 3,
+                          .Kf   = 3,
+                          .Ho   = 7,
+                          .D    = 8,
+                          .NH   = 2,
+                          .FF   = 16};
   const char *names[4] = {"GPP", "RECO", "NEE", "FCH4"};
   float       mu[4] = {3, 2.5f, -0.5f, 10}, sigma[4] = {2, 1.5f, 1.8f, 20};
   (void)argc, (void)argv;

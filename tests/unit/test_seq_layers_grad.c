@@ -40,7 +40,8 @@ static void check_null_inputs(const char *layer, Tensor *t, int nin, int nt, Gra
     free(keep[k]);
   }
   if (!same) nfail++;
-  printf("%s %-10s NULL input gradients leave the parameter gradients %s\n", same ? "ok  " : "FAIL", layer, same ? "unchanged" : "CHANGED");
+  printf("%s %-10s NULL input gradients leave the parameter gradients %s\n", same ? "ok  " : "FAIL", layer,
+         same ? "unchanged" : "CHANGED");
 }
 
 /* max |a - ref| / (1 + |ref|) over n values */
@@ -70,7 +71,8 @@ static void lstm_grad(void *c)
   lstm_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  lstm_backward(s->nullin ? NULL : s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->cs, s->gates, s->x, s->Wih, s->Whh, s->work, s->T, s->B, s->IN, s->H);
+  lstm_backward(s->nullin ? NULL : s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->cs, s->gates, s->x,
+                s->Wih, s->Whh, s->work, s->T, s->B, s->IN, s->H);
 }
 /* hs, cs (T+1, B, H) of PyTorch's LSTM, gates i, f, g, o */
 static void lstm_ref(double *hs, double *cs, const LstmCtx *s)
@@ -87,7 +89,7 @@ static void lstm_ref(double *hs, double *cs, const LstmCtx *s)
           for (int m = 0; m < IN; m++) pre[q] += (double)s->Wih[row * IN + m] * s->x[(t * B + b) * IN + m];
           for (int m = 0; m < H; m++) pre[q] += (double)s->Whh[row * H + m] * hs[(t * B + b) * H + m];
         }
-        double c = sigd(pre[1]) * cs[(t * B + b) * H + j] + sigd(pre[0]) * tanh(pre[2]);
+        double c                      = sigd(pre[1]) * cs[(t * B + b) * H + j] + sigd(pre[0]) * tanh(pre[2]);
         cs[((t + 1) * B + b) * H + j] = c;
         hs[((t + 1) * B + b) * H + j] = sigd(pre[3]) * tanh(c);
       }
@@ -102,7 +104,8 @@ typedef struct {
 static double ea_loss(void *c)
 {
   EaCtx *s = c;
-  ealstm_forward(s->hs, s->cs, s->gates, s->ig, s->x, s->st, s->Wi, s->bi, s->Wih, s->Whh, s->b, s->T, s->B, s->IN, s->S, s->H);
+  ealstm_forward(s->hs, s->cs, s->gates, s->ig, s->x, s->st, s->Wi, s->bi, s->Wih, s->Whh, s->b, s->T, s->B, s->IN,
+                 s->S, s->H);
   return dot(s->hs + s->B * s->H, s->R + s->B * s->H, s->T * s->B * s->H);
 }
 static void ea_grad(void *c)
@@ -111,7 +114,9 @@ static void ea_grad(void *c)
   ea_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  ealstm_backward(s->nullin ? NULL : s->dx, s->nullin ? NULL : s->dst, s->dWi, s->dbi, s->dWih, s->dWhh, s->db, s->dhs, s->hs, s->cs, s->gates, s->ig, s->x, s->st, s->Wi, s->Wih, s->Whh, s->work, s->T, s->B, s->IN, s->S, s->H);
+  ealstm_backward(s->nullin ? NULL : s->dx, s->nullin ? NULL : s->dst, s->dWi, s->dbi, s->dWih, s->dWhh, s->db, s->dhs,
+                  s->hs, s->cs, s->gates, s->ig, s->x, s->st, s->Wi, s->Wih, s->Whh, s->work, s->T, s->B, s->IN, s->S,
+                  s->H);
 }
 /* hs, cs (T+1, B, H) of the EA-LSTM, input gate from the statics, gates f, g, o */
 static void ea_ref(double *hs, double *cs, const EaCtx *s)
@@ -129,7 +134,7 @@ static void ea_ref(double *hs, double *cs, const EaCtx *s)
           for (int m = 0; m < IN; m++) pre[q] += (double)s->Wih[row * IN + m] * s->x[(t * B + b) * IN + m];
           for (int m = 0; m < H; m++) pre[q] += (double)s->Whh[row * H + m] * hs[(t * B + b) * H + m];
         }
-        double c = sigd(pre[0]) * cs[(t * B + b) * H + j] + sigd(ig) * tanh(pre[1]);
+        double c                      = sigd(pre[0]) * cs[(t * B + b) * H + j] + sigd(ig) * tanh(pre[1]);
         cs[((t + 1) * B + b) * H + j] = c;
         hs[((t + 1) * B + b) * H + j] = sigd(pre[2]) * tanh(c);
       }
@@ -187,13 +192,15 @@ static void mhsa_grad(void *c)
 {
   MhsaCtx *s = c;
   mhsa_loss(s);
-  mhsa_backward(s->nullin ? NULL : s->dx, s->dWqkv, s->dbqkv, s->dWo, s->dbo, s->R, s->qkv, s->att, s->y, s->x, s->Wqkv, s->Wo, s->work, s->T, s->B, s->D, s->NH);
+  mhsa_backward(s->nullin ? NULL : s->dx, s->dWqkv, s->dbqkv, s->dWo, s->dbo, s->R, s->qkv, s->att, s->y, s->x, s->Wqkv,
+                s->Wo, s->work, s->T, s->B, s->D, s->NH);
 }
 /* out (T, B, D), one sequence, one head and one query at a time */
 static void mhsa_ref(double *out, const MhsaCtx *s)
 {
   int     T = s->T, B = s->B, D = s->D, NH = s->NH, hd = D / NH;
-  double *qkv = malloc(sizeof(double) * (size_t)T * 3 * D), *y = malloc(sizeof(double) * (size_t)T * D), *p = malloc(sizeof(double) * (size_t)T);
+  double *qkv = malloc(sizeof(double) * (size_t)T * 3 * D), *y = malloc(sizeof(double) * (size_t)T * D),
+         *p = malloc(sizeof(double) * (size_t)T);
   for (int b = 0; b < B; b++) {
     for (int t = 0; t < T; t++)
       for (int r = 0; r < 3 * D; r++) {
@@ -228,14 +235,22 @@ int main(void)
   {
     LstmCtx s = {.T = 4, .B = 3, .IN = 5, .H = 6};
     int     T = s.T, B = s.B, IN = s.IN, H = s.H;
-    s.x = rnd(T * B * IN, 1, 101), s.Wih = rnd(4 * H * IN, 0.4f, 102), s.Whh = rnd(4 * H * H, 0.4f, 103), s.bih = rnd(4 * H, 0.3f, 104), s.bhh = rnd(4 * H, 0.3f, 105);
-    s.dx = zeros(T * B * IN), s.dWih = zeros(4 * H * IN), s.dWhh = zeros(4 * H * H), s.dbih = zeros(4 * H), s.dbhh = zeros(4 * H);
-    s.hs = zeros((T + 1) * B * H), s.cs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 4 * H), s.work = zeros(T * B * 4 * H + B * H);
+    s.x = rnd(T * B * IN, 1, 101), s.Wih = rnd(4 * H * IN, 0.4f, 102), s.Whh = rnd(4 * H * H, 0.4f, 103),
+    s.bih = rnd(4 * H, 0.3f, 104), s.bhh = rnd(4 * H, 0.3f, 105);
+    s.dx = zeros(T * B * IN), s.dWih = zeros(4 * H * IN), s.dWhh = zeros(4 * H * H), s.dbih = zeros(4 * H),
+    s.dbhh = zeros(4 * H);
+    s.hs = zeros((T + 1) * B * H), s.cs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 4 * H),
+    s.work = zeros(T * B * 4 * H + B * H);
     s.R = rnd((T + 1) * B * H, 1, 106), s.dhs = zeros((T + 1) * B * H);
-    Tensor t[] = {{"x", s.x, s.dx, T * B * IN}, {"Wih", s.Wih, s.dWih, 4 * H * IN}, {"Whh", s.Whh, s.dWhh, 4 * H * H}, {"bih", s.bih, s.dbih, 4 * H}, {"bhh", s.bhh, s.dbhh, 4 * H}};
+    Tensor t[] = {{"x", s.x, s.dx, T * B * IN},
+                  {"Wih", s.Wih, s.dWih, 4 * H * IN},
+                  {"Whh", s.Whh, s.dWhh, 4 * H * H},
+                  {"bih", s.bih, s.dbih, 4 * H},
+                  {"bhh", s.bhh, s.dbhh, 4 * H}};
     check("lstm", t, 5, lstm_loss, lstm_grad, &s);
     check_null_inputs("lstm", t, 1, 5, lstm_grad, &s, &s.nullin);
-    double *hs = malloc(sizeof(double) * (size_t)(T + 1) * B * H), *cs = malloc(sizeof(double) * (size_t)(T + 1) * B * H);
+    double *hs = malloc(sizeof(double) * (size_t)(T + 1) * B * H),
+           *cs = malloc(sizeof(double) * (size_t)(T + 1) * B * H);
     lstm_ref(hs, cs, &s);
     lstm_loss(&s);
     compare("lstm forward hs", s.hs, hs, (T + 1) * B * H, 1e-5);
@@ -247,13 +262,18 @@ int main(void)
     int   T = s.T, B = s.B, IN = s.IN, S = s.S, H = s.H;
     s.x = rnd(T * B * IN, 1, 111), s.st = rnd(B * S, 1, 112), s.Wi = rnd(H * S, 0.5f, 113), s.bi = rnd(H, 0.3f, 114);
     s.Wih = rnd(3 * H * IN, 0.4f, 115), s.Whh = rnd(3 * H * H, 0.4f, 116), s.b = rnd(3 * H, 0.3f, 117);
-    s.dx = zeros(T * B * IN), s.dst = zeros(B * S), s.dWi = zeros(H * S), s.dbi = zeros(H), s.dWih = zeros(3 * H * IN), s.dWhh = zeros(3 * H * H), s.db = zeros(3 * H);
-    s.hs = zeros((T + 1) * B * H), s.cs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ig = zeros(B * H), s.work = zeros(T * B * 3 * H + 2 * B * H);
+    s.dx = zeros(T * B * IN), s.dst = zeros(B * S), s.dWi = zeros(H * S), s.dbi = zeros(H), s.dWih = zeros(3 * H * IN),
+    s.dWhh = zeros(3 * H * H), s.db = zeros(3 * H);
+    s.hs = zeros((T + 1) * B * H), s.cs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ig = zeros(B * H),
+    s.work = zeros(T * B * 3 * H + 2 * B * H);
     s.R = rnd((T + 1) * B * H, 1, 118), s.dhs = zeros((T + 1) * B * H);
-    Tensor t[] = {{"x", s.x, s.dx, T * B * IN}, {"s", s.st, s.dst, B * S}, {"Wi", s.Wi, s.dWi, H * S}, {"bi", s.bi, s.dbi, H}, {"Wih", s.Wih, s.dWih, 3 * H * IN}, {"Whh", s.Whh, s.dWhh, 3 * H * H}, {"b", s.b, s.db, 3 * H}};
+    Tensor t[] = {{"x", s.x, s.dx, T * B * IN}, {"s", s.st, s.dst, B * S},          {"Wi", s.Wi, s.dWi, H * S},
+                  {"bi", s.bi, s.dbi, H},       {"Wih", s.Wih, s.dWih, 3 * H * IN}, {"Whh", s.Whh, s.dWhh, 3 * H * H},
+                  {"b", s.b, s.db, 3 * H}};
     check("ealstm", t, 7, ea_loss, ea_grad, &s);
     check_null_inputs("ealstm", t, 2, 7, ea_grad, &s, &s.nullin);
-    double *hs = malloc(sizeof(double) * (size_t)(T + 1) * B * H), *cs = malloc(sizeof(double) * (size_t)(T + 1) * B * H);
+    double *hs = malloc(sizeof(double) * (size_t)(T + 1) * B * H),
+           *cs = malloc(sizeof(double) * (size_t)(T + 1) * B * H);
     ea_ref(hs, cs, &s);
     ea_loss(&s);
     compare("ealstm forward hs", s.hs, hs, (T + 1) * B * H, 1e-5);
@@ -296,11 +316,17 @@ int main(void)
   {
     MhsaCtx s = {.T = 5, .B = 2, .D = 8, .NH = 2};
     int     T = s.T, B = s.B, D = s.D;
-    s.x = rnd(T * B * D, 1, 141), s.Wqkv = rnd(3 * D * D, 0.5f, 142), s.bqkv = rnd(3 * D, 0.3f, 143), s.Wo = rnd(D * D, 0.5f, 144), s.bo = rnd(D, 0.3f, 145);
+    s.x = rnd(T * B * D, 1, 141), s.Wqkv = rnd(3 * D * D, 0.5f, 142), s.bqkv = rnd(3 * D, 0.3f, 143),
+    s.Wo = rnd(D * D, 0.5f, 144), s.bo = rnd(D, 0.3f, 145);
     s.dx = zeros(T * B * D), s.dWqkv = zeros(3 * D * D), s.dbqkv = zeros(3 * D), s.dWo = zeros(D * D), s.dbo = zeros(D);
-    s.qkv = zeros(T * B * 3 * D), s.att = zeros(B * s.NH * T * T), s.y = zeros(T * B * D), s.out = zeros(T * B * D), s.R = rnd(T * B * D, 1, 146);
-    s.work = zeros(T * B * D + T * B * 3 * D + T * T);
-    Tensor t[] = {{"x", s.x, s.dx, T * B * D}, {"Wqkv", s.Wqkv, s.dWqkv, 3 * D * D}, {"bqkv", s.bqkv, s.dbqkv, 3 * D}, {"Wo", s.Wo, s.dWo, D * D}, {"bo", s.bo, s.dbo, D}};
+    s.qkv = zeros(T * B * 3 * D), s.att = zeros(B * s.NH * T * T), s.y = zeros(T * B * D), s.out = zeros(T * B * D),
+    s.R        = rnd(T * B * D, 1, 146);
+    s.work     = zeros(T * B * D + T * B * 3 * D + T * T);
+    Tensor t[] = {{"x", s.x, s.dx, T * B * D},
+                  {"Wqkv", s.Wqkv, s.dWqkv, 3 * D * D},
+                  {"bqkv", s.bqkv, s.dbqkv, 3 * D},
+                  {"Wo", s.Wo, s.dWo, D * D},
+                  {"bo", s.bo, s.dbo, D}};
     check("mhsa", t, 5, mhsa_loss, mhsa_grad, &s);
     check_null_inputs("mhsa", t, 1, 5, mhsa_grad, &s, &s.nullin);
     double ref[80];
@@ -316,7 +342,7 @@ int main(void)
     for (int t = 0; t < T; t++)
       for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) {
-          double freq = exp(-(j / 2 * 2) * log(10000.0) / D); /* PyTorch's div_term */
+          double freq              = exp(-(j / 2 * 2) * log(10000.0) / D); /* PyTorch's div_term */
           ref[(t * B + b) * D + j] = x[(t * B + b) * D + j] + (j % 2 ? cos(t * freq) : sin(t * freq));
         }
     posenc_forward(out, x, T, B, D);

@@ -12,10 +12,12 @@ static void near(const char *what, double got, double want, double rtol)
   if (err > tol) {
     printf("FAIL %s: got %.10g, want %.10g\n", what, got, want);
     nfail++;
-  } else printf("ok   %s = %.8g\n", what, got);
+  } else
+    printf("ok   %s = %.8g\n", what, got);
 }
 
-static void fluxes_at(SimRegime r, double soc, double wet, int doy, double ta, double sw, double vpd, double ts, double swc, SimFluxes *f)
+static void fluxes_at(SimRegime r, double soc, double wet, int doy, double ta, double sw, double vpd, double ts,
+                      double swc, SimFluxes *f)
 {
   SimCell    c = {0};
   SimDrivers d = {ta, sw, vpd, 0, ts, swc};
@@ -65,7 +67,8 @@ int main(int argc, char **argv)
     if (!(warm.gpp > cold.gpp)) {
       printf("FAIL tundra GPP should rise from 8 to 12 degC\n");
       nfail++;
-    } else printf("ok   tundra GPP rises with temperature, desert GPP falls\n");
+    } else
+      printf("ok   tundra GPP rises with temperature, desert GPP falls\n");
   }
   /* water-limited grassland gains GPP with soil water; energy-limited boreal does not */
   {
@@ -106,7 +109,9 @@ int main(int argc, char **argv)
     if (fabs(s / n) > 0.035 || near_c / n < 0.8 || fabs(far_c / n) > 0.035) {
       printf("FAIL smooth noise: mean %g, correlation at 0.5 deg %g, at 40 deg %g\n", s / n, near_c / n, far_c / n);
       nfail++;
-    } else printf("ok   smooth noise: mean %.3f, correlation %.3f at 0.5 deg, %.3f at 40 deg\n", s / n, near_c / n, far_c / n);
+    } else
+      printf("ok   smooth noise: mean %.3f, correlation %.3f at 0.5 deg, %.3f at 40 deg\n", s / n, near_c / n,
+             far_c / n);
   }
   /* the per-day lattice gives the same field as point-wise evaluation */
   {
@@ -129,11 +134,14 @@ int main(int argc, char **argv)
       if (worst > 1e-12) {
         printf("FAIL lattice differs from point-wise noise by %g\n", worst);
         nfail++;
-      } else printf("ok   lattice equals point-wise noise (max difference %.2g)\n", worst);
+      } else
+        printf("ok   lattice equals point-wise noise (max difference %.2g)\n", worst);
     }
   }
   /* counter-based draws depend on their key only */
-  if (core_rng_bits(1, 2, 3, 4) != core_rng_bits(1, 2, 3, 4) || core_rng_bits(1, 2, 3, 4) == core_rng_bits(1, 2, 3, 5) || core_rng_bits(1, 2, 3, 4) == core_rng_bits(2, 2, 3, 4)) {
+  if (core_rng_bits(1, 2, 3, 4) != core_rng_bits(1, 2, 3, 4) ||
+      core_rng_bits(1, 2, 3, 4) == core_rng_bits(1, 2, 3, 5) ||
+      core_rng_bits(1, 2, 3, 4) == core_rng_bits(2, 2, 3, 4)) {
     printf("FAIL counter-based RNG keys\n");
     nfail++;
   }

@@ -11,18 +11,18 @@
 
 static int nfail = 0;
 
-#define EXPECT(cond, ...) \
-  do { \
-    if (!(cond)) { \
-      nfail++; \
-      if (nfail < 10) { \
-        PetscMPIInt r_; \
-        MPI_Comm_rank(PETSC_COMM_WORLD, &r_); \
-        printf("[%d] FAIL %s:%d: ", r_, __FILE__, __LINE__); \
-        printf(__VA_ARGS__); \
-        printf("\n"); \
-      } \
-    } \
+#define EXPECT(cond, ...)                                                                                              \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      nfail++;                                                                                                         \
+      if (nfail < 10) {                                                                                                \
+        PetscMPIInt r_;                                                                                                \
+        MPI_Comm_rank(PETSC_COMM_WORLD, &r_);                                                                          \
+        printf("[%d] FAIL %s:%d: ", r_, __FILE__, __LINE__);                                                           \
+        printf(__VA_ARGS__);                                                                                           \
+        printf("\n");                                                                                                  \
+      }                                                                                                                \
+    }                                                                                                                  \
   } while (0)
 
 static PetscErrorCode check_partition(const Dataset *ds)
@@ -41,12 +41,14 @@ static PetscErrorCode check_partition(const Dataset *ds)
 
   if (ds->layout == LAYOUT_GRID) {
     PetscInt w = t->halo;
-    EXPECT(t->gxs == PetscMax(0, t->xs - w), "halo x start %" PetscInt_FMT " for tile start %" PetscInt_FMT, t->gxs, t->xs);
-    EXPECT(t->gys == PetscMax(0, t->ys - w), "halo y start %" PetscInt_FMT " for tile start %" PetscInt_FMT, t->gys, t->ys);
+    EXPECT(t->gxs == PetscMax(0, t->xs - w), "halo x start %" PetscInt_FMT " for tile start %" PetscInt_FMT, t->gxs,
+           t->xs);
+    EXPECT(t->gys == PetscMax(0, t->ys - w), "halo y start %" PetscInt_FMT " for tile start %" PetscInt_FMT, t->gys,
+           t->ys);
     EXPECT(t->gxs + t->gxm == PetscMin(t->nx, t->xs + t->xm + w), "halo x end");
     EXPECT(t->gys + t->gym == PetscMin(t->ny, t->ys + t->ym + w), "halo y end");
   } else {
-    PetscInt before = 0;
+    PetscInt    before = 0;
     PetscMPIInt rank;
     PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
     PetscCallMPI(MPI_Exscan(&t->xm, &before, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
@@ -67,9 +69,9 @@ static PetscErrorCode check_values(const Dataset *ds, const char *path)
   PetscFunctionBeginUser;
   PetscCall(io_open(PETSC_COMM_SELF, path, &f));
   for (int k = 0; k < ds->nvar; k++) {
-    const DataVar *dv   = &ds->var[k];
-    const IoVar   *var  = &f->vars[dv->varid];
-    PetscInt       nt   = dv->role == ROLE_SLOW ? 1 : ds->ntr;
+    const DataVar *dv       = &ds->var[k];
+    const IoVar   *var      = &f->vars[dv->varid];
+    PetscInt       nt       = dv->role == ROLE_SLOW ? 1 : ds->ntr;
     MPI_Offset     start[3] = {0, 0, 0}, count[3];
     float         *all;
     int            d = 0;
@@ -85,14 +87,17 @@ static PetscErrorCode check_values(const Dataset *ds, const char *path)
         for (PetscInt x = t->gxs; x < t->gxs + t->gxm; x++) {
           float a = dv->val[s * grid_ghost_count(t) + data_ghost_index(t, x, y)];
           float b = all[((dv->role == ROLE_SLOW ? 0 : ds->t0 + s) * t->ny + y) * t->nx + x];
-          EXPECT((isnan(a) && isnan(b)) || a == b, "%s(t=%" PetscInt_FMT ", y=%" PetscInt_FMT ", x=%" PetscInt_FMT ") = %g, whole-variable read gives %g", dv->name, s, y, x, (double)a, (double)b);
+          EXPECT((isnan(a) && isnan(b)) || a == b,
+                 "%s(t=%" PetscInt_FMT ", y=%" PetscInt_FMT ", x=%" PetscInt_FMT ") = %g, whole-variable read gives %g",
+                 dv->name, s, y, x, (double)a, (double)b);
           checked++;
         }
     PetscCall(PetscFree(all));
   }
   PetscCall(io_close(&f));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &checked, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "test_tile: %s: %" PetscInt_FMT " values of tile plus halo compared\n", path, checked));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "test_tile: %s: %" PetscInt_FMT " values of tile plus halo compared\n", path,
+                        checked));
   EXPECT(checked > 0, "nothing compared");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
