@@ -63,7 +63,8 @@ check: deps
 	@$(MAKE) -s --no-print-directory bin/raci $(TEST_BIN)
 	@tests/run-tests.sh
 
-demo: deps
+demo:
+	@tools/install-deps.sh
 	@$(MAKE) -s --no-print-directory bin/raci
 	@tools/demo.sh
 
