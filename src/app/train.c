@@ -243,9 +243,8 @@ static PetscErrorCode train_check_outputs(TrainRun *run)
   int         exists = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(io_check_writable(comm, run->out));
-  if (run->report[0]) PetscCall(io_check_writable(comm, run->report));
-  /* an output never replaces an input; a trained model is replaced only on request */
+  /* an output never replaces an input and can be written (core_check_paths probes each one); a trained model is
+   * replaced only on request */
   PetscCall(core_check_paths(comm, in, outs));
   if (run->rank == 0) exists = !stat(run->out, &sb);
   PetscCall(core_rank0_check(

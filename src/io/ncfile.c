@@ -672,9 +672,8 @@ PetscErrorCode io_commit(IoFile **pf)
     }
     if (!err && rename(f->tmppath, f->path)) err = errno;
     if (err) unlink(f->tmppath); /* the previous file, if any, stays as it was */
-    PetscCall(core_pending_remove(f->tmppath));
   }
-  PetscCall(core_pending_remove(f->tmppath));
+  PetscCall(core_pending_remove(f->tmppath)); /* every rank registered it (io_create) */
   PetscCall(core_rank0_check(f->comm, err == -1 ? RACI_ERR_WRITE : 0,
                              "cannot write output '%s': only %lld of its %lld bytes reached the disk (full disk or "
                              "quota?); the previous file, if any, is untouched",
