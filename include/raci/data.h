@@ -187,9 +187,9 @@ typedef struct {
 
 typedef struct {
   const Dataset *ds;
-  int            F, S, T;       /* fast variables, static features, targets */
-  int            Lf, Ls, P, Kf; /* window geometry and neighbours */
-  PetscInt       t0, nt;        /* days held: record days [t0, t0 + nt); day indices below are relative to t0 */
+  int            F, S, T;           /* fast variables, static features, targets */
+  int            W, Sc, Ls, P, Kf;  /* segment geometry (warm-up, scored days), slow history, neighbours */
+  PetscInt       t0, nt;            /* days held: record days [t0, t0 + nt); day indices below are relative to t0 */
   SampleNorm     norm;
   char           target[DATA_MAX_VARS][NC_MAX_NAME + 1];
   /* locations (compact) */
@@ -199,30 +199,25 @@ typedef struct {
   int64_t       *lkey;  /* (nloc) data_location_key: the same location in any file has the same key */
   double        *lon, *lat;
   unsigned char *owned, *split;
-  float         *xn;  /* (nloc, nt, F) normalised fast drivers */
+  float         *xn;  /* (nloc, nt, F) normalised fast drivers, NaN where missing */
+  int32_t       *run; /* (nloc, nt) days of unbroken drivers before day d among the days held, -1 where a driver is missing */
   float         *sf;  /* (nloc, S) static features */
   float         *y;   /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
   int32_t       *nbr; /* (nloc, Kf) compact neighbours (owned locations), -1 none */
-  /* query days: days d whose fast window [d - Lf + 1, d] has every driver
-   * (towers on a shared time axis miss days outside their record) */
-  int     *nq;         /* (nloc) number of query days */
-  int64_t *qoff;       /* (nloc) -1: every day held is present (days Lf-1 .. nt-1); else offset in qday */
-  int32_t *qday;       /* the ascending query days of the locations with gaps */
-  int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no query day */
-  int      count[4];   /* owned locations per split */
-  int64_t  nglobal[4]; /* locations per split, all ranks */
+  int           *nscored;  /* (nloc) days with run >= W: the days a segment can score */
+  int64_t        nunusable; /* owned locations, all ranks, with a missing slow value or no day to score */
+  int            count[4];   /* owned locations per split */
+  int64_t        nglobal[4]; /* locations per split, all ranks */
 } SampleSet;
 
 /* From the days data_read holds. norm NULL (training): normalisation computed
  * over the training locations, targets required. norm given (prediction):
  * used as is, class variables must have its categories, and targets are not
- * read (y = NULL, T = 0). */
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf,
+ * read (y = NULL, T = 0). Segments of W + Sc days; slow blocks of Ls / P days
+ * counted from the record's first day (ds time step 0). */
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, int Sc, int Ls, int P, int Kf,
                                    const SampleNorm *norm, SampleSet **ss);
 PetscErrorCode data_samples_destroy(SampleSet **ss);
-/* The k-th query day of location c (0 <= k < ss->nq[c]), and whether day d is one. */
-int       data_query_day(const SampleSet *ss, int c, int k);
-PetscBool data_query_valid(const SampleSet *ss, int c, int d);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */
@@ -234,22 +229,24 @@ typedef struct {
 } DataLocation;
 PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, DataLocation *loc);
 
-/* A batch under construction: queries (location, day) and the rows they need. */
+/* A batch of segments under construction: query segments (location, first
+ * day) and the neighbour rows they need (docs/MODEL.md section 6). */
 typedef struct {
-  int      maxq, maxr, Q, R, T;
-  int     *rloc, *rday; /* (maxr) location and day of each fast-encoder row */
+  int      maxb, maxr, B, R, T, NB, Tg; /* segments, rows, days per segment, block slots, targets */
+  int     *rloc, *rday;                 /* (maxr) location and first day of each fast-encoder row */
   float   *xf, *xb, *s, *y;
+  int32_t *age, *blk, *nb;
   uint8_t *eb;
-  int32_t *nb;
-  int64_t *lkey; /* (maxq) location key of each query */
+  int64_t *lkey; /* (maxb) location key of each query */
 } SampleBatch;
 
-/* T: targets per query (the model's; ss->T when 0) */
-PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBatch *b);
+/* Tg: targets per query (the model's; ss->T when 0) */
+PetscErrorCode data_batch_create(const SampleSet *ss, int maxb, int Tg, SampleBatch *b);
 PetscErrorCode data_batch_destroy(SampleBatch *b);
-/* Fill b from Q queries (compact location, day >= Lf - 1) and point mb at it;
- * without targets in ss, mb->y holds NaN for T targets as b was created for. */
-PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b,
+/* Fill b from B segments (compact location, first day d0 >= 0; days past
+ * the days held are missing) and point mb at it; without targets in ss,
+ * mb->y holds NaN. */
+PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d0, int B, SampleBatch *b,
                                ModelBatch *mb);
 
 #endif

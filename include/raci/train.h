@@ -1,8 +1,9 @@
-/* train: the optimiser, the functional memory bank, batches, gradient
- * reduction and the training loop (docs/MODEL.md section 7).
+/* train: the optimiser, the functional memory bank, batches of segments,
+ * gradient reduction and the training loop (docs/MODEL.md section 7).
  *
+ * A sample is a segment: W warm-up and Sc scored days of one location.
  * Sampling is keyed by global location ids and (seed, epoch, step), so the
- * samples of a step do not depend on the rank count; the gradient lives in
+ * segments of a step do not depend on the rank count; the gradient lives in
  * one buffer reduced with one MPI_Allreduce per step and divided by the
  * global number of observed target values; every rank applies the same AdamW
  * update, so parameters stay identical. */
@@ -19,18 +20,30 @@ void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr
 typedef struct {
   char      model[16];
   PetscBool no_retrieval, no_slow, no_film;
-  PetscInt  Lf, Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
+  PetscInt  W, Sc;      /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
+  PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
+  PetscInt  Kt;         /* TCN kernel width (-tcn_kernel) */
   PetscReal lr, wd;
   PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
-  PetscInt  batch, steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
+  PetscInt  batch; /* expected segments per step, all ranks */
+  PetscInt  steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */
   PetscBool quiet;
 } TrainOptions;
 
 PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to);
-/* Queries a batch holds at most: the model's and the batches' capacity. */
-static inline int train_max_queries(const TrainOptions *to) { return (int)PetscMax(4 * to->batch, 64); }
+/* Segments a batch holds at most: the model's and the batches' capacity. A
+ * step that draws more on one rank runs them in several batches (the
+ * gradient is the same up to rounding), so this bounds memory, not the draw. */
+static inline int train_max_segments(const TrainOptions *to) { return (int)PetscMax(2 * to->batch, 32); }
+/* TCN levels: the smallest count whose receptive field 1 + (Kt-1)(2^Lt - 1) covers W + 1 days. */
+static inline int train_tcn_levels(PetscInt Kt, PetscInt W)
+{
+  int Lt = 1;
+  while (1 + (double)(Kt - 1) * ((double)(1L << Lt) - 1) < (double)(W + 1)) Lt++;
+  return Lt;
+}
 /* The network configuration for a sample set under these options. */
 PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, ModelConfig *cfg);
 
@@ -46,8 +59,10 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
                                 const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank);
 PetscErrorCode train_bank_free(Bank *bank);
 
-/* Loss and per-target squared errors over every (location, day) of a split,
- * days Lf-1, Lf-1+stride, ...; collective. sse, n: (T) sums over ranks in
+/* Loss and per-target squared errors over the scored days of a split: the
+ * tiling of every location's record into segments (segment n starts at day
+ * n Sc, n >= 0, while n Sc + W < nt; docs/MODEL.md section 1), keeping the
+ * segments n with n % stride == 0; collective. sse, n: (T) sums over ranks in
  * physical units. */
 PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split,
                               int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
@@ -69,7 +84,10 @@ PetscErrorCode train_state_create(const Model *m, uint64_t seed, TrainState *st)
 PetscErrorCode train_state_destroy(TrainState *st);
 
 typedef struct {
-  long   epochs_run, steps_run, samples, rows; /* samples and fast-encoder rows of this run, all ranks */
+  long   epochs_run, steps_run;
+  long   segments; /* segments trained on in this run, all ranks */
+  long   samples;  /* their scored cell-days (days with W days of warm-up behind them), all ranks */
+  long   rows;     /* fast-encoder row-days (rows times T: queries and neighbours), all ranks */
   double last_train;
   double seconds;      /* the whole run, bank and validation included */
   double step_seconds; /* batches, forward, backward, reduction, AdamW only (max over ranks) */

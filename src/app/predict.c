@@ -1,11 +1,13 @@
 /* raci predict -ckpt CKPT -data IN -o OUT: a trained model over every usable
- * location (land cell or site) and day of IN, streamed in time chunks, with
- * the regime-embedding map and the role shares as diagnostics
- * (docs/MODEL.md section 8). IN needs the checkpoint's fast and slow
- * variables (names, class values); its targets, if any, are not read. */
+ * location (land cell or site) and day of IN, the record tiled into the
+ * model's segments and streamed in time chunks of whole segments, with the
+ * regime-embedding map and the role shares as diagnostics (docs/MODEL.md
+ * section 8). IN needs the checkpoint's fast and slow variables (names, class
+ * values); its targets, if any, are not read. */
 #include <raci/app.h>
 #include <raci/checkpoint.h>
 #include <raci/predict.h>
+#include <raci/profile.h>
 #include <raci/quantity.h>
 
 #include <math.h>
@@ -117,6 +119,8 @@ typedef struct {
   PetscBool  quiet;
   PetscInt   halo, chunk, diag_stride, batch;
   DataChecks dc;
+  /* the tiling: nseg segments of the record, spc per chunk */
+  PetscInt nseg, spc;
   /* the model, the input, the output */
   Trained       tr;
   RoleOptions   ro;
@@ -140,7 +144,7 @@ static PetscErrorCode predict_read_options(PredictRun *run)
   PetscBool have_data, have_out, have_ckpt;
 
   PetscFunctionBeginUser;
-  run->halo = 1, run->chunk = 365, run->diag_stride = 10, run->batch = 256;
+  run->halo = 1, run->chunk = 365, run->diag_stride = 10, run->batch = 64;
   PetscCall(core_opt_section(comm, "raci predict options"));
   PetscCall(
       core_opt_string(comm, "-ckpt", "Checkpoint of raci train; required", run->ckpt, sizeof run->ckpt, &have_ckpt));
@@ -148,13 +152,13 @@ static PetscErrorCode predict_read_options(PredictRun *run)
                             run->data, sizeof run->data, &have_data));
   PetscCall(core_opt_string(comm, "-o", "Prediction file to write (NetCDF, CF-1.8); required", run->out,
                             sizeof run->out, &have_out));
-  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk (memory: slow window plus chunk)",
+  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk, rounded to whole segments (memory: slow window plus chunk)",
                          run->chunk, 1, 36600, &run->chunk, NULL));
   PetscCall(core_opt_int(comm, "-predict_diag_stride",
                          "Diagnostics (regime map, role shares) every this many days; 0 for none", run->diag_stride, 0,
                          36600, &run->diag_stride, NULL));
   PetscCall(
-      core_opt_int(comm, "-predict_batch", "Locations per forward pass", run->batch, 1, 1 << 20, &run->batch, NULL));
+      core_opt_int(comm, "-predict_batch", "Segments per forward pass", run->batch, 1, 1 << 20, &run->batch, NULL));
   PetscCall(data_opt_halo(comm, &run->halo));
   PetscCall(core_opt_quiet(comm, &run->quiet));
   PetscCall(data_check_options(comm, &run->dc));
@@ -196,9 +200,10 @@ static PetscErrorCode predict_open_input(PredictRun *run)
   PetscCall(data_open(comm, data, &run->ro, run->halo, &run->ds));
   PetscCall(check_input_units(comm, data, ckpt, tr->units, run->ds));
   PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_FALSE));
-  PetscCheck(run->ds->nt >= tr->to.Lf, comm, RACI_ERR_DATA,
-             "%s: %" PetscInt_FMT " time steps, fewer than the model's fast window of %" PetscInt_FMT " days", data,
-             run->ds->nt, tr->to.Lf);
+  PetscCheck(run->ds->nt > tr->cfg.W, comm, RACI_ERR_DATA,
+             "%s: %" PetscInt_FMT " time steps, but the model of '%s' predicts a day after %d days of warm-up "
+             "(its -raci_warmup_days): give it more than %d days",
+             data, run->ds->nt, ckpt, tr->cfg.W, tr->cfg.W);
   PetscCheck(run->ds->tdim >= 0, comm, RACI_ERR_DATA, "%s: the fast drivers have no time dimension", data);
   PetscCall(PetscMemzero(&run->so, sizeof run->so)); /* every location is predicted */
   PetscCheck(!model_size(&tr->cfg, batch, batch * (tr->cfg.Kf + 1), &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM,
@@ -207,6 +212,14 @@ static PetscErrorCode predict_open_input(PredictRun *run)
   PetscCall(core_check_memory(comm, buf + sizeof(float) * np, what));
   PetscCheck(!model_create(&tr->cfg, batch, batch * (tr->cfg.Kf + 1), &run->m), comm, PETSC_ERR_MEM,
              "cannot allocate the model's buffers for -predict_batch %" PetscInt_FMT, run->batch);
+  {
+    ModelProfiler p;
+    profile_model_hooks(&p);
+    model_set_profiler(run->m, &p);
+  }
+  /* the tiling, and chunks of whole segments: -predict_chunk_days rounded, one segment at least */
+  run->nseg = predict_nsegments(run->ds->nt, tr->cfg.W, tr->cfg.Sc);
+  run->spc  = PetscMin(PetscMax(1, (run->chunk + tr->cfg.Sc / 2) / tr->cfg.Sc), run->nseg);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -240,7 +253,8 @@ static PetscErrorCode predict_define_output(PredictRun *run)
     target_att(tr->tatts, tr->cfg.target[k], 2, att, sizeof att);
     if (att[0]) PetscCall(io_put_att_text(f, run->vy[k], "standard_name", att));
   }
-  PetscCall(predict_out_create(run->m, &ds->tile, (int)PetscMin(run->chunk, ds->nt), &run->po));
+  /* a chunk writes the scored days of its segments, the first one days 0 .. W - 1 (fill) too */
+  PetscCall(predict_out_create(run->m, &ds->tile, (int)PetscMin(run->spc * tr->cfg.Sc + tr->cfg.W, ds->nt), &run->po));
   if (run->po.Z && run->diag_stride) {
     PetscCall(io_def_dim(f, "regime", run->po.Z, &zdim));
     PetscCall(data_def_field_lead(ds, f, &run->L, "regime_embedding", zdim, &run->vz));
@@ -263,15 +277,19 @@ static PetscErrorCode predict_define_output(PredictRun *run)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* One chunk: days [c0, c1) predicted from the days [w0, c1) and written;
- * *tot: the owned cell-days predicted on all ranks. */
-static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt c0, PetscInt c1, PetscInt w0, long *tot)
+/* One chunk: segments [n0, n1) predicted from the days [w0, r1) they read,
+ * and record days [o0, o1) written; *tot: the owned cell-days predicted on
+ * all ranks. */
+static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, PetscInt n1, PetscInt o0, PetscInt o1,
+                                    long *tot)
 {
   MPI_Comm       comm = run->comm;
   const Trained *tr   = &run->tr;
+  const int      W = tr->cfg.W, Sc = tr->cfg.Sc;
   Dataset       *ds   = run->ds;
   PredictOut    *po   = &run->po;
   size_t         nown = (size_t)grid_owned_count(&ds->tile);
+  PetscInt       w0 = predict_read_start(n0, W, Sc, tr->cfg.Lb, tr->cfg.P), r1 = PetscMin(ds->nt, n1 * Sc + W);
   SampleSet     *ss;
   SampleBatch    sb;
   float         *pack;
@@ -279,9 +297,10 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt c0, P
   long           cd = po->cell_days;
 
   PetscFunctionBeginUser;
-  PetscCall(data_read(ds, w0, c1 - w0));
-  PetscCall(
-      data_samples_create(ds, &run->so, (int)tr->to.Lf, (int)tr->to.Ls, (int)tr->to.P, (int)tr->to.Kf, &tr->norm, &ss));
+  PetscCall(PetscLogEventBegin(raci_events.read, 0, 0, 0, 0));
+  PetscCall(data_read(ds, w0, r1 - w0));
+  PetscCall(PetscLogEventEnd(raci_events.read, 0, 0, 0, 0));
+  PetscCall(data_samples_create(ds, &run->so, W, Sc, (int)tr->to.Ls, tr->cfg.P, tr->cfg.Kf, &tr->norm, &ss));
   PetscCheck(ss->F == tr->cfg.F && ss->S == tr->cfg.S, comm, RACI_ERR_DATA,
              "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", run->data, ss->F, ss->S,
              run->ckpt, tr->cfg.F, tr->cfg.S);
@@ -292,21 +311,25 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt c0, P
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
     PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
   }
-  PetscCall(predict_out_reset(po, (int)(c1 - c0)));
+  PetscCall(predict_out_reset(po, o0, (int)(o1 - o0)));
   t1 = MPI_Wtime();
   PetscCall(core_stage_push(CORE_STAGE_FORWARD));
-  PetscCall(predict_days(run->m, tr->st.params, &tr->st.bank, ss, (int)(c0 - w0), (int)run->diag_stride, &sb, po));
+  PetscCall(
+      predict_segments(run->m, tr->st.params, &tr->st.bank, ss, (int)n0, (int)n1, (int)run->diag_stride, &sb, po));
   PetscCall(core_stage_pop());
   t2 = MPI_Wtime();
   PetscCall(data_batch_destroy(&sb));
   PetscCall(data_samples_destroy(&ss));
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
-  PetscCall(PetscMalloc1((size_t)tr->cfg.T * (c1 - c0) * nown + 1, &pack));
+  PetscCall(PetscLogEventBegin(raci_events.write, 0, 0, 0, 0));
+  PetscCall(PetscMalloc1((size_t)tr->cfg.T * (o1 - o0) * nown + 1, &pack));
   for (int k = 0; k < tr->cfg.T; k++)
-    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vy[k], PETSC_TRUE, c0, c1 - c0,
-                              po->y + (size_t)k * (c1 - c0) * po->ng, pack + (size_t)k * (c1 - c0) * nown));
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vy[k], PETSC_TRUE, o0, o1 - o0,
+                              po->y + (size_t)k * (o1 - o0) * po->ng, pack + (size_t)k * (o1 - o0) * nown));
   PetscCall(io_wait_all(run->f));
   PetscCall(PetscFree(pack));
+  PetscCall(PetscLogFlops(0));
+  PetscCall(PetscLogEventEnd(raci_events.write, 0, 0, 0, 0));
   PetscCall(core_stage_pop());
   run->t_io += (t1 - t0) + (MPI_Wtime() - t2), run->t_pred += t2 - t1;
   *tot = po->cell_days - cd;
@@ -314,38 +337,43 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt c0, P
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Chunk loop: days [c0, c1) need the days from c0 - max(Ls, Lf) + 1. */
+/* Chunk loop: chunks of run->spc segments; chunk ci holds segments
+ * [n0, n1) and writes the days they score, [n0 Sc + W, n1 Sc + W) within the
+ * record, the first chunk days 0 .. W - 1 (fill) too, so every day of the
+ * record is written once. */
 static PetscErrorCode predict_chunk_loop(PredictRun *run)
 {
   MPI_Comm       comm = run->comm;
   const Trained *tr   = &run->tr;
-  PetscInt       nt = run->ds->nt, chunk = run->chunk;
-  PetscInt       Lw = PetscMax(tr->to.Ls, tr->to.Lf) - 1, nchunk = (nt + chunk - 1) / chunk;
+  const int      W = tr->cfg.W, Sc = tr->cfg.Sc;
+  PetscInt       nt = run->ds->nt, spc = run->spc, nchunk = (run->nseg + spc - 1) / spc;
 
   PetscFunctionBeginUser;
   if (!run->quiet)
     PetscCall(PetscPrintf(comm,
-                          "raci predict: %s model of %s on %s: %" PetscInt_FMT " days in %" PetscInt_FMT
-                          " chunk(s) of up to %" PetscInt_FMT " days, %d outputs\n",
-                          tr->to.model, run->ckpt, run->data, nt, nchunk, chunk, tr->cfg.T));
+                          "raci predict: %s model of %s on %s: %" PetscInt_FMT " days, %" PetscInt_FMT
+                          " segments of %d + %d days in %" PetscInt_FMT " chunk(s) of up to %" PetscInt_FMT
+                          " segments, %d outputs\n",
+                          tr->to.model, run->ckpt, run->data, nt, run->nseg, W, Sc, nchunk, spc, tr->cfg.T));
   if (!run->quiet && !tr->st.finished)
     PetscCall(PetscPrintf(comm,
                           "raci predict: warning: '%s' is from a training run that has not finished; predicting "
                           "with its current parameters\n",
                           run->ckpt));
   for (PetscInt ci = 0; ci < nchunk; ci++) {
-    PetscInt c0 = ci * chunk, c1 = PetscMin(nt, c0 + chunk), w0 = PetscMax(0, c0 - Lw);
+    PetscInt n0 = ci * spc, n1 = PetscMin(run->nseg, n0 + spc);
+    PetscInt o0 = ci ? n0 * Sc + W : 0, o1 = PetscMin(nt, n1 * Sc + W);
     double   t0 = MPI_Wtime();
     long     tot;
 
-    PetscCall(predict_chunk(run, ci, c0, c1, w0, &tot));
+    PetscCall(predict_chunk(run, ci, n0, n1, o0, o1, &tot));
     run->cell_days += tot;
     if (!run->quiet) {
       double el = MPI_Wtime() - run->t_start;
       PetscCall(PetscPrintf(comm,
                             "raci predict: chunk %" PetscInt_FMT "/%" PetscInt_FMT " (days %" PetscInt_FMT
                             "-%" PetscInt_FMT "): %ld cell-days, %.0f cell-days/s; %.1f s elapsed, about %.0f s left\n",
-                            ci + 1, nchunk, c0, c1 - 1, tot, tot / PetscMax(MPI_Wtime() - t0, 1e-9), el,
+                            ci + 1, nchunk, o0, o1 - 1, tot, tot / PetscMax(MPI_Wtime() - t0, 1e-9), el,
                             el / (double)(ci + 1) * (double)(nchunk - ci - 1)));
     }
   }
@@ -371,6 +399,7 @@ static PetscErrorCode predict_diagnostics(PredictRun *run)
     plane[(size_t)(po->Z + 1) * po->ng + g] = n > 0 ? (float)((n - po->fast[g]) / n) : NAN;
   }
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
+  PetscCall(PetscLogEventBegin(raci_events.write, 0, 0, 0, 0));
   if (run->vz >= 0)
     PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vz, PETSC_TRUE, 0, po->Z, plane, pack));
   PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vfast, PETSC_FALSE, 0, 1,
@@ -378,6 +407,8 @@ static PetscErrorCode predict_diagnostics(PredictRun *run)
   PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vslow, PETSC_FALSE, 0, 1,
                             plane + (size_t)(po->Z + 1) * po->ng, pack + (size_t)(po->Z + 1) * nown));
   PetscCall(io_wait_all(run->f));
+  PetscCall(PetscLogFlops(0));
+  PetscCall(PetscLogEventEnd(raci_events.write, 0, 0, 0, 0));
   PetscCall(core_stage_pop());
   PetscCall(PetscFree2(plane, pack));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -397,8 +428,9 @@ static PetscErrorCode predict_commit(PredictRun *run)
   PetscCall(data_check_usable(run->ds, &unusable, &total));
   PetscCheck(cell_days > 0, comm, RACI_ERR_DATA,
              "%s: nothing to predict: none of the %" PetscInt_FMT
-             " locations has every slow attribute and %" PetscInt_FMT " days in a row with every fast driver present",
-             run->data, total, run->tr.to.Lf);
+             " locations has every slow attribute and %d days in a row with every fast driver present (%d days of "
+             "warm-up, -raci_warmup_days of the model, then a day to predict)",
+             run->data, total, run->tr.cfg.W + 1, run->tr.cfg.W);
   PetscCall(io_commit(&run->f));
   el = MPI_Wtime() - run->t_start;
   PetscCallMPI(MPI_Comm_size(comm, &size));
@@ -428,6 +460,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   run->t_start = MPI_Wtime();
+  PetscCall(profile_register());
   PetscCall(ckpt_load(comm, run->ckpt, &run->tr));
   PetscCall(roles_parse(comm, run->ckpt, run->tr.roles, &run->ro));
   PetscCall(predict_open_input(run));

@@ -1,5 +1,5 @@
-/* data: splits, normalisation, windows, slow blocks, neighbours and batches
- * (docs/MODEL.md sections 1 and 6). */
+/* data: splits, normalisation, runs of complete days, slow blocks,
+ * neighbours and batches of segments (docs/MODEL.md sections 1 and 6). */
 #include <raci/data.h>
 
 #include <math.h>
@@ -271,8 +271,7 @@ typedef struct {
   int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf, ns, ntg; /* variables by role */
   int        *compact;   /* (ng) index among the usable locations; -1: unusable */
   double     *lon, *lat; /* (ng) */
-  int        *nqg;       /* (ng) query days */
-  int64_t     nqgap;     /* query days of the usable locations with gaps */
+  int        *nscg;      /* (ng) days with at least W complete days before them (days a segment can score) */
 } SampleScan;
 
 /* This rank's usable owned locations per test box and test site, and their
@@ -333,30 +332,29 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
 }
 
 /* Usable locations of the tile plus halo: every slow value present and at
- * least one query day (Lf days in a row with every fast driver). Fills the
- * scan's coordinates, compact indices and query-day counts, ss->nloc and
- * ss->nunusable (owned, all ranks). Collective. */
+ * least one day a segment can score (W days in a row with every fast driver
+ * before it). Fills the scan's coordinates, compact indices and scored-day
+ * counts, ss->nloc and ss->nunusable (owned, all ranks). Collective. */
 static PetscErrorCode samples_usable(SampleScan *sc, SampleSet *ss)
 {
   const Dataset *ds = sc->ds;
   PetscInt       ng = sc->ng, nt = sc->nt;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc4(ng, &sc->compact, ng, &sc->lon, ng, &sc->lat, ng, &sc->nqg));
+  PetscCall(PetscMalloc4(ng, &sc->compact, ng, &sc->lon, ng, &sc->lat, ng, &sc->nscg));
   PetscCall(read_lonlat(ds, sc->lon, sc->lat));
   ss->nloc = 0;
   for (PetscInt g = 0; g < ng; g++) {
     PetscBool ok  = PETSC_TRUE;
-    int       run = 0;
+    int       run = -1; /* days of unbroken drivers before day d */
     for (int k = 0; k < sc->ns && ok; k++) ok = (PetscBool)!isnan(ds->var[sc->slow[k]].val[g]);
-    sc->nqg[g] = 0;
+    sc->nscg[g] = 0;
     for (PetscInt d = 0; d < nt && ok; d++) {
-      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : 0;
-      sc->nqg[g] += run >= ss->Lf;
+      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : -1;
+      sc->nscg[g] += run >= ss->W;
     }
-    sc->compact[g] = ok && sc->nqg[g] > 0 ? ss->nloc++ : -1;
+    sc->compact[g] = ok && sc->nscg[g] > 0 ? ss->nloc++ : -1;
     if (sc->compact[g] < 0 && ghost_owned(sc->t, g)) ss->nunusable++;
-    if (sc->compact[g] >= 0 && sc->nqg[g] < nt - ss->Lf + 1) sc->nqgap += sc->nqg[g];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -375,7 +373,7 @@ static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
   PetscCall(PetscMalloc2((size_t)n * nt * sc->nf + 1, &ss->xn, (size_t)n * ss->S + 1, &ss->sf));
   if (sc->ntg) PetscCall(PetscMalloc1((size_t)n * nt * sc->ntg, &ss->y));
   PetscCall(PetscMalloc1((size_t)n * ss->Kf + 1, &ss->nbr));
-  PetscCall(PetscMalloc3(n + 1, &ss->nq, n + 1, &ss->qoff, sc->nqgap + 1, &ss->qday));
+  PetscCall(PetscMalloc2((size_t)n * nt + 1, &ss->run, n + 1, &ss->nscored));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -420,28 +418,25 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Query days: a location with gaps lists its days d whose fast window
- * [d - Lf + 1, d] is complete (qoff, qday); the others have every day from
- * Lf - 1 on (qoff -1). */
-static PetscErrorCode samples_query_days(const SampleScan *sc, SampleSet *ss)
+/* Runs: for every usable location and day held, the days of unbroken
+ * drivers before it (0 on the first day held and after a gap, -1 on a day
+ * missing a driver), and the number of days with run >= W. */
+static void samples_runs(const SampleScan *sc, SampleSet *ss)
 {
   const Dataset *ds = sc->ds;
-  PetscInt       ng = sc->ng, nt = sc->nt, off = 0;
+  PetscInt       ng = sc->ng, nt = sc->nt;
 
-  PetscFunctionBeginUser;
   for (PetscInt g = 0; g < ng; g++) {
-    int c = sc->compact[g], run = 0;
+    int      c = sc->compact[g], run = -1;
+    int32_t *r;
     if (c < 0) continue;
-    ss->nq[c]   = sc->nqg[g];
-    ss->qoff[c] = -1;
-    if (sc->nqg[g] >= nt - ss->Lf + 1) continue;
-    ss->qoff[c] = off;
+    r = ss->run + (size_t)c * nt;
     for (PetscInt d = 0; d < nt; d++) {
-      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : 0;
-      if (run >= ss->Lf) ss->qday[off++] = (int32_t)d;
+      run  = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : -1;
+      r[d] = run;
     }
+    ss->nscored[c] = sc->nscg[g];
   }
-  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Locations per split over every rank; when training, every test box, test
@@ -579,7 +574,7 @@ static void samples_neighbours(const SampleScan *sc, SampleSet *ss)
   }
 }
 
-PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, int Ls, int P, int Kf,
+PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, int Sc, int Ls, int P, int Kf,
                                    const SampleNorm *norm, SampleSet **out)
 {
   SampleScan sc    = {.ds = ds, .t = &ds->tile, .ng = grid_ghost_count(&ds->tile), .nt = ds->ntr};
@@ -590,17 +585,18 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int Lf, 
   PetscCheck(norm || (ds->t0 == 0 && ds->ntr == ds->nt), ds->comm, PETSC_ERR_ARG_WRONGSTATE,
              "training samples need the whole record read");
   PetscCall(PetscNew(&ss));
-  ss->ds = ds, ss->Lf = Lf, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = sc.nt;
+  PetscCheck(W >= 1 && Sc >= 1, ds->comm, PETSC_ERR_ARG_OUTOFRANGE, "segments need W >= 1 and Sc >= 1 (%d, %d)", W, Sc);
+  ss->ds = ds, ss->W = W, ss->Sc = Sc, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = sc.nt;
   PetscCall(samples_variables(&sc, norm, ss));
   PetscCall(samples_usable(&sc, ss));
   PetscCall(samples_alloc(&sc, ss));
   PetscCall(samples_split(&sc, so, ss, &tally));
-  PetscCall(samples_query_days(&sc, ss));
+  samples_runs(&sc, ss);
   PetscCall(samples_check_splits(&sc, so, norm, ss, &tally));
   PetscCall(samples_normalisation(&sc, norm, ss));
   samples_features(&sc, ss);
   samples_neighbours(&sc, ss);
-  PetscCall(PetscFree4(sc.compact, sc.lon, sc.lat, sc.nqg));
+  PetscCall(PetscFree4(sc.compact, sc.lon, sc.lat, sc.nscg));
   *out = ss;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -616,45 +612,31 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscCall(PetscFree2(ss->xn, ss->sf));
   PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
-  PetscCall(PetscFree3(ss->nq, ss->qoff, ss->qday));
+  PetscCall(PetscFree2(ss->run, ss->nscored));
   PetscCall(PetscFree(ss));
   *pss = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-int data_query_day(const SampleSet *ss, int c, int k)
-{
-  return ss->qoff[c] < 0 ? ss->Lf - 1 + k : ss->qday[ss->qoff[c] + k];
-}
+/* Slow blocks: block k covers the record's days k Lb .. (k+1) Lb - 1, counted
+ * from the record's first day (ds time step 0), whatever days are held. */
+static inline int block_of(const SampleSet *ss, int d, int Lb) { return (int)((ss->t0 + d) / Lb); }
 
-PetscBool data_query_valid(const SampleSet *ss, int c, int d)
+PetscErrorCode data_batch_create(const SampleSet *ss, int maxb, int Tg, SampleBatch *b)
 {
-  const int32_t *q  = ss->qday + (ss->qoff[c] < 0 ? 0 : ss->qoff[c]);
-  int            lo = 0, hi = ss->nq[c];
-  if (ss->qoff[c] < 0) return (PetscBool)(d >= ss->Lf - 1 && d < ss->nt);
-  while (lo < hi) { /* first query day >= d */
-    int mid = (lo + hi) / 2;
-    if (q[mid] < d)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return (PetscBool)(lo < ss->nq[c] && q[lo] == d);
-}
-
-PetscErrorCode data_batch_create(const SampleSet *ss, int maxq, int T, SampleBatch *b)
-{
-  int maxr = maxq * (ss->Kf + 1);
+  int    maxr = maxb * (ss->Kf + 1), T = ss->W + ss->Sc, NB = (ss->Sc - 1) / (ss->Ls / ss->P) + 2;
+  size_t nslot = (size_t)maxb * NB;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(b, sizeof *b));
-  b->maxq = maxq, b->maxr = maxr, b->T = T ? T : ss->T;
-  PetscCheck(!ss->y || b->T == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d",
-             b->T, ss->T);
-  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)ss->Lf * maxr * ss->F, &b->xf,
-                         (size_t)ss->P * maxq * ss->F, &b->xb, (size_t)maxq * ss->S + 1, &b->s, (size_t)maxq * b->T + 1,
-                         &b->y));
-  PetscCall(PetscMalloc3((size_t)maxq * ss->P, &b->eb, (size_t)maxq * ss->Kf, &b->nb, maxq, &b->lkey));
+  b->maxb = maxb, b->maxr = maxr, b->T = T, b->NB = NB, b->Tg = Tg ? Tg : ss->T;
+  PetscCheck(!ss->y || b->Tg == ss->T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for samples with %d",
+             b->Tg, ss->T);
+  PetscCall(PetscMalloc6(maxr, &b->rloc, maxr, &b->rday, (size_t)T * maxr * ss->F + 1, &b->xf,
+                         (size_t)ss->P * nslot * ss->F + 1, &b->xb, (size_t)maxr * ss->S + 1, &b->s,
+                         (size_t)ss->Sc * maxb * b->Tg + 1, &b->y));
+  PetscCall(PetscMalloc5((size_t)T * maxr, &b->age, (size_t)maxb * ss->Sc, &b->blk, (size_t)maxb * ss->Kf + 1, &b->nb,
+                         nslot * ss->P, &b->eb, maxb, &b->lkey));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -662,74 +644,137 @@ PetscErrorCode data_batch_destroy(SampleBatch *b)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscFree6(b->rloc, b->rday, b->xf, b->xb, b->s, b->y));
-  PetscCall(PetscFree3(b->eb, b->nb, b->lkey));
+  PetscCall(PetscFree5(b->age, b->blk, b->nb, b->eb, b->lkey));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Row of (loc, day): an existing one, or a new one at the end. */
-static int row_of(SampleBatch *b, int loc, int day)
+/* Rows by (location, first day): an open-addressing table of row indices
+ * (-1 empty), nh a power of two above twice the rows. */
+static uint32_t row_hash(int loc, int day, uint32_t mask)
 {
-  for (int r = 0; r < b->R; r++)
-    if (b->rloc[r] == loc && b->rday[r] == day) return r;
-  b->rloc[b->R] = loc;
-  b->rday[b->R] = day;
-  return b->R++;
+  uint64_t h = ((uint64_t)(uint32_t)loc << 32 | (uint32_t)day) * 0x9e3779b97f4a7c15ULL;
+  return (uint32_t)(h >> 32) & mask;
 }
 
-PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *day, int Q, SampleBatch *b,
+/* Row of (loc, day): an existing one, or a new one at the end. */
+static int row_of(SampleBatch *b, int *tab, uint32_t mask, int loc, int day)
+{
+  uint32_t h = row_hash(loc, day, mask);
+  for (; tab[h] >= 0; h = (h + 1) & mask)
+    if (b->rloc[tab[h]] == loc && b->rday[tab[h]] == day) return tab[h];
+  b->rloc[b->R] = loc;
+  b->rday[b->R] = day;
+  return tab[h] = b->R++;
+}
+
+/* The summary of block k of location c: the mean of its normalised drivers
+ * over the block's held days that have every driver, summed day by day in
+ * order (not from prefix sums, so the value does not depend on which days
+ * are held); 0 when there is no such day. xb (F). */
+static int block_summary(const SampleSet *ss, int c, int k, int Lb, float *xb)
+{
+  const int      F = ss->F, nt = (int)ss->nt;
+  const float   *xn  = ss->xn + (size_t)c * nt * F;
+  const int32_t *run = ss->run + (size_t)c * nt;
+  PetscInt       a = (PetscInt)k * Lb - ss->t0, e = a + Lb; /* [a, e) relative to the days held */
+  int            n = 0;
+
+  for (int f = 0; f < F; f++) xb[f] = 0.0f;
+  if (k < 0) return 0;
+  a = PetscMax(a, 0), e = PetscMin(e, nt);
+  for (PetscInt d = a; d < e; d++) {
+    if (run[d] < 0) continue; /* a driver is missing (outside a tower's record) */
+    for (int f = 0; f < F; f++) xb[f] += xn[(size_t)d * F + f];
+    n++;
+  }
+  for (int f = 0; f < F; f++) xb[f] = n > 0 ? xb[f] / (float)n : 0.0f;
+  return n;
+}
+
+PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d0, int B, SampleBatch *b,
                                ModelBatch *mb)
 {
-  const int F = ss->F, Lf = ss->Lf, P = ss->P, Lb = ss->Ls / ss->P, nt = (int)ss->nt;
+  const int F = ss->F, S = ss->S, P = ss->P, W = ss->W, Sc = ss->Sc, Kf = ss->Kf, T = W + Sc, Tg = b->Tg;
+  const int Lb = ss->Ls / ss->P, nt = (int)ss->nt;
+  int      *tab, NB = 1, R;
+  uint32_t  nh = 16;
 
   PetscFunctionBeginUser;
-  PetscCheck(Q <= b->maxq, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch of %d queries exceeds its capacity %d", Q,
-             b->maxq);
-  b->Q = Q;
-  b->R = 0;
-  for (int q = 0; q < Q; q++) { /* queries are rows 0..Q-1, even when one repeats */
-    b->rloc[b->R] = loc[q];
-    b->rday[b->R] = day[q];
+  PetscCheck(B <= b->maxb, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch of %d segments exceeds its capacity %d", B,
+             b->maxb);
+  while (nh < 2 * (uint32_t)b->maxr) nh *= 2;
+  PetscCall(PetscMalloc1(nh, &tab));
+  for (uint32_t h = 0; h < nh; h++) tab[h] = -1;
+  b->B = B, b->R = 0;
+  /* rows 0..B-1: the query segments, even when one repeats */
+  for (int q = 0; q < B; q++) {
+    uint32_t h = row_hash(loc[q], d0[q], nh - 1);
+    PetscCheck(d0[q] >= 0 && loc[q] >= 0 && loc[q] < ss->nloc, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "segment %d: location %d, first day %d", q, loc[q], d0[q]);
+    b->rloc[b->R] = loc[q], b->rday[b->R] = d0[q];
+    for (; tab[h] >= 0; h = (h + 1) & (nh - 1))
+      if (b->rloc[tab[h]] == loc[q] && b->rday[tab[h]] == d0[q]) break;
+    if (tab[h] < 0) tab[h] = b->R;
     b->R++;
   }
-  for (int q = 0; q < Q; q++) {
-    const int32_t *nb = ss->nbr + (size_t)loc[q] * ss->Kf;
-    for (int k = 0; k < ss->Kf; k++)
-      b->nb[q * ss->Kf + k] = nb[k] < 0 || !data_query_valid(ss, nb[k], day[q]) ? -1 : row_of(b, nb[k], day[q]);
+  /* neighbour rows over the same days, shared between the queries that need them */
+  for (int q = 0; q < B; q++) {
+    const int32_t *nb = ss->nbr + (size_t)loc[q] * Kf;
+    for (int k = 0; k < Kf; k++) b->nb[q * Kf + k] = nb[k] < 0 ? -1 : row_of(b, tab, nh - 1, nb[k], d0[q]);
   }
-  for (int r = 0; r < b->R; r++)
-    for (int t = 0; t < Lf; t++)
-      memcpy(b->xf + ((size_t)t * b->R + r) * F, ss->xn + ((size_t)b->rloc[r] * nt + b->rday[r] - Lf + 1 + t) * F,
-             sizeof(float) * F);
-  for (int q = 0; q < Q; q++) {
-    const float *xn = ss->xn + (size_t)loc[q] * nt * F;
-    for (int p = 0; p < P; p++) {
-      int    d0 = day[q] - ss->Ls + 1 + p * Lb, d1 = d0 + Lb; /* [d0, d1) clipped to the record */
-      float *xb = b->xb + ((size_t)p * Q + q) * F;
-      d0        = d0 < 0 ? 0 : d0;
-      d1        = d1 > nt ? nt : d1;
-      /* summed day by day, not from prefix sums: the same value whatever
-       * the first day held (prediction holds windows of the record) */
-      int n = 0;
-      for (int k = 0; k < F; k++) xb[k] = 0.0f;
-      for (int d = d0; d < d1; d++) { /* days missing a driver (outside a tower's record) are left out */
-        int ok = 1;
-        for (int k = 0; k < F; k++) ok &= !isnan(xn[(size_t)d * F + k]);
-        if (!ok) continue;
-        for (int k = 0; k < F; k++) xb[k] += xn[(size_t)d * F + k];
-        n++;
-      }
-      for (int k = 0; k < F; k++) xb[k] = n > 0 ? xb[k] / (float)n : 0.0f;
-      b->eb[q * P + p] = n == 0;
+  PetscCall(PetscFree(tab));
+  R = b->R;
+  /* fast drivers, age and statics of every row */
+  for (int r = 0; r < R; r++) {
+    const float   *xn  = ss->xn + (size_t)b->rloc[r] * nt * F;
+    const int32_t *run = ss->run + (size_t)b->rloc[r] * nt;
+    for (int t = 0; t < T; t++) {
+      int    d   = b->rday[r] + t;
+      float *x   = b->xf + ((size_t)t * R + r) * F;
+      int    age = d < nt ? run[d] : -1;
+      if (age < 0) {
+        for (int f = 0; f < F; f++) x[f] = 0.0f; /* a missing day: no driver enters */
+      } else
+        memcpy(x, xn + (size_t)d * F, sizeof(float) * F);
+      b->age[(size_t)t * R + r] = age < 0 ? -1 : PetscMin(t, age);
     }
-    memcpy(b->s + (size_t)q * ss->S, ss->sf + (size_t)loc[q] * ss->S, sizeof(float) * ss->S);
-    if (ss->y)
-      memcpy(b->y + (size_t)q * ss->T, ss->y + ((size_t)loc[q] * nt + day[q]) * ss->T, sizeof(float) * ss->T);
-    else
-      for (int k = 0; k < b->T; k++) b->y[(size_t)q * b->T + k] = NAN;
+    memcpy(b->s + (size_t)r * S, ss->sf + (size_t)b->rloc[r] * S, sizeof(float) * S);
+  }
+  /* block slots: slot j of segment q is block k0 + j, k0 the block of its first scored day */
+  for (int q = 0; q < B; q++) NB = PetscMax(NB, block_of(ss, d0[q] + T - 1, Lb) - block_of(ss, d0[q] + W, Lb) + 1);
+  PetscCheck(NB <= (Sc - 1) / Lb + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "%d block slots, more than %d", NB,
+             (Sc - 1) / Lb + 2);
+  for (int q = 0; q < B; q++) {
+    int k0 = block_of(ss, d0[q] + W, Lb);
+    for (int j = 0; j < NB; j++)
+      for (int p = 0; p < P; p++) {
+        size_t slot = (size_t)q * NB + j;
+        int    n    = block_summary(ss, loc[q], k0 + j - P + p, Lb, b->xb + ((size_t)p * B * NB + slot) * F);
+        b->eb[slot * P + p] = n == 0;
+      }
+    for (int t = 0; t < Sc; t++) {
+      int          d   = d0[q] + W + t, age = b->age[(size_t)(W + t) * R + q];
+      const float *y   = ss->y && d < nt ? ss->y + ((size_t)loc[q] * nt + d) * Tg : NULL;
+      float       *out = b->y + ((size_t)t * B + q) * Tg;
+      b->blk[q * Sc + t] = block_of(ss, d, Lb) - k0;
+      for (int k = 0; k < Tg; k++) out[k] = y && age >= W ? y[k] : NAN; /* no day is scored before W days of warm-up */
+    }
     b->lkey[q] = ss->lkey[loc[q]];
   }
-  *mb = (ModelBatch){
-      .Q = Q, .R = b->R, .xf = b->xf, .xb = b->xb, .eb = b->eb, .s = b->s, .y = b->y, .nb = b->nb, .lkey = b->lkey};
+  b->NB = NB;
+  *mb   = (ModelBatch){.B    = B,
+                       .R    = R,
+                       .T    = T,
+                       .NB   = NB,
+                       .xf   = b->xf,
+                       .age  = b->age,
+                       .s    = b->s,
+                       .xb   = b->xb,
+                       .eb   = b->eb,
+                       .blk  = b->blk,
+                       .y    = b->y,
+                       .nb   = b->nb,
+                       .lkey = b->lkey};
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -77,7 +77,7 @@ static void gru_gates(const float *restrict x, float *restrict gb, float *restri
 }
 
 void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh,
-                 const float *bih, const float *bhh, float *work, int T, int B, int IN, int H)
+                 const float *bih, const float *bhh, const int32_t *age, float *work, int T, int B, int IN, int H)
 {
   // hs (T+1, B, H), gates (T, B, 3H), ghn (T, B, H), inp (T, B, IN), work (T, B, 3H) = input projections
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -86,9 +86,12 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
   linear_forward(gx, inp, Wih, bih, T * B, IN, 3 * H);
   memset(hs, 0, sizeof(float) * BH);
   for (int t = 0; t < T; t++) {
-    const float *h  = hs + t * BH;
+    float       *h  = hs + t * BH;
     float       *hn = hs + (t + 1) * BH;
     float       *g  = gates + t * B3H; // first W_hh h + b_hh, then the gates in place
+    if (age && t > 0)
+      for (int b = 0; b < B; b++)
+        if (age[(size_t)t * B + b] <= 0) memset(h + (size_t)b * H, 0, sizeof(float) * H); // state restarts
     linear_forward(g, h, Whh, bhh, B, H, 3 * H);
     for (int b = 0; b < B; b++)
       gru_gates(gx + t * B3H + (size_t)b * 3 * H, g + (size_t)b * 3 * H, ghn + t * BH + (size_t)b * H,
@@ -116,7 +119,7 @@ static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *
 
 void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs,
                   const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh,
-                  float *work, int T, int B, int IN, int H)
+                  const int32_t *age, float *work, int T, int B, int IN, int H)
 {
   // work: dgx (T, B, 3H) then dgh (T, B, 3H)
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -134,6 +137,9 @@ void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbh
     // recurrent path: dh_prev += dgh_t Whh
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dgh + t * B3H, 3 * H, Whh, H, 1.0f,
                 dhs + t * BH, H);
+    if (age)
+      for (int b = 0; b < B; b++)
+        if (age[(size_t)t * B + b] <= 0) memset(dhs + t * BH + (size_t)b * H, 0, sizeof(float) * H); // restarted
   }
   // all steps at once: dWhh += dgh^T hs[0..T-1], dWih += dgx^T inp, dinp += dgx Wih
   linear_backward(NULL, dWhh, dbhh, dgh, hs, Whh, T * B, H, 3 * H);

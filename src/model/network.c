@@ -1,83 +1,113 @@
-/* model: the networks over a batch (docs/MODEL.md sections 3-6): parameter
- * layout, initialisation, RACI forward and backward, output transform. */
+/* model: the networks over a batch of segments (docs/MODEL.md sections 3-6):
+ * parameter layout, initialisation, RACI forward and backward, output
+ * transform, loss. */
 #include "network.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ layout */
 
-void model_add_tensor(Model *m, const char *name, int rows, int cols)
+void layout_tensor(TensorWalk *w, float **field, const char *name, int rows, int cols, int fan_in, TensorDecay decay,
+                   TensorInit init)
 {
-  ModelTensor *t = &m->tensor[m->ntensor++];
-  snprintf(t->name, sizeof t->name, "%s", name);
-  t->rows   = rows;
-  t->cols   = cols;
-  t->offset = m->nparams;
-  t->decay  = strstr(name, ".W") != NULL;
-  m->nparams += (size_t)rows * cols;
+  if (w->record) {
+    Model       *m = w->m;
+    ModelTensor *t = &m->tensor[m->ntensor++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rows   = rows;
+    t->cols   = cols;
+    t->offset = w->off;
+    t->decay  = decay == DECAY;
+    t->fan_in = fan_in;
+    t->init   = init;
+  }
+  if (field) *field = w->base ? w->base + w->off : NULL;
+  w->off += (size_t)rows * cols;
 }
 
-static void head_tensors(Model *m, int in)
+static void gru_tensors(TensorWalk *w, GruParams *p, const char *pre, int IN, int H)
 {
-  model_add_tensor(m, "head.W1", m->cfg.Ho, in);
-  model_add_tensor(m, "head.b1", m->cfg.Ho, 1);
-  model_add_tensor(m, "head.W2", m->Th, m->cfg.Ho);
-  model_add_tensor(m, "head.b2", m->Th, 1);
+  char n[24];
+  snprintf(n, sizeof n, "%s.W_ih", pre), layout_tensor(w, &p->W_ih, n, 3 * H, IN, IN, DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.W_hh", pre), layout_tensor(w, &p->W_hh, n, 3 * H, H, H, DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.b_ih", pre), layout_tensor(w, &p->b_ih, n, 3 * H, 1, H, NO_DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.b_hh", pre), layout_tensor(w, &p->b_hh, n, 3 * H, 1, H, NO_DECAY, INIT_UNIFORM);
+}
+
+static void attn_tensors(TensorWalk *w, AttnParams *p, const char *pre, int Dq, int Dk, int A)
+{
+  char n[24];
+  snprintf(n, sizeof n, "%s.Wq", pre), layout_tensor(w, &p->Wq, n, A, Dq, Dq, DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.bq", pre), layout_tensor(w, &p->bq, n, A, 1, Dq, NO_DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.Wk", pre), layout_tensor(w, &p->Wk, n, A, Dk, Dk, DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.bk", pre), layout_tensor(w, &p->bk, n, A, 1, Dk, NO_DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.Wv", pre), layout_tensor(w, &p->Wv, n, A, Dk, Dk, DECAY, INIT_UNIFORM);
+  snprintf(n, sizeof n, "%s.bv", pre), layout_tensor(w, &p->bv, n, A, 1, Dk, NO_DECAY, INIT_UNIFORM);
+}
+
+/* The head: W1 (Ho, IN), b1 (Ho), W2 (Th, Ho), b2 (Th); also the baselines' head. */
+void head_tensors(TensorWalk *w, HeadParams *p, int IN, int Ho, int Th)
+{
+  layout_tensor(w, &p->W1, "head.W1", Ho, IN, IN, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b1, "head.b1", Ho, 1, IN, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->W2, "head.W2", Th, Ho, Ho, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b2, "head.b2", Th, 1, Ho, NO_DECAY, INIT_UNIFORM);
+}
+
+static int raci_head_in(const ModelConfig *c) { return c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A; }
+
+/* RACI's tensors in the order of docs/MODEL.md section 5. */
+static void raci_layout(TensorWalk *w, const ModelConfig *c, int Th, RaciParams *p)
+{
+  int V = c->Z + 2 * c->T;
+
+  gru_tensors(w, &p->fast, "fast", c->F, c->Hf);
+  layout_tensor(w, &p->empty, "slow.empty", c->F, 1, 1, NO_DECAY, INIT_ZERO);
+  gru_tensors(w, &p->slow, "slow", c->F, c->Hs);
+  layout_tensor(w, &p->zW1, "z.W1", c->Hz, c->Hs + c->S, c->Hs + c->S, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->zb1, "z.b1", c->Hz, 1, c->Hs + c->S, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->zW2, "z.W2", c->Z, c->Hz, c->Hz, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->zb2, "z.b2", c->Z, 1, c->Hz, NO_DECAY, INIT_UNIFORM);
+  attn_tensors(w, &p->rs, "rs", c->Z, V, c->A);
+  attn_tensors(w, &p->rf, "rf", c->Hf, c->Hf, c->A);
+  layout_tensor(w, &p->filmW, "film.W", 2 * c->Hf, c->Z + c->A, c->Z + c->A, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->filmb, "film.b", 2 * c->Hf, 1, c->Z + c->A, NO_DECAY, INIT_UNIFORM);
+  head_tensors(w, &p->head, raci_head_in(c), c->Ho, Th);
+}
+
+/* Points the fields of p into base (parameters or gradients). */
+static void raci_point(const Model *m, const float *base, RaciParams *p)
+{
+  TensorWalk w = {.m = (Model *)m, .base = (float *)base, .off = 0, .record = 0};
+  raci_layout(&w, &m->cfg, m->Th, p);
 }
 
 static void layout(Model *m)
 {
-  const ModelConfig *c = &m->cfg;
-  int                V = c->Z + 2 * c->T;
+  TensorWalk w = {.m = m, .base = NULL, .off = 0, .record = 1};
 
-  switch (c->kind) {
-  case MODEL_RACI:
-    model_add_tensor(m, "fast.W_ih", 3 * c->Hf, c->F);
-    model_add_tensor(m, "fast.W_hh", 3 * c->Hf, c->Hf);
-    model_add_tensor(m, "fast.b_ih", 3 * c->Hf, 1);
-    model_add_tensor(m, "fast.b_hh", 3 * c->Hf, 1);
-    model_add_tensor(m, "slow.empty", c->F, 1);
-    model_add_tensor(m, "slow.W_ih", 3 * c->Hs, c->F);
-    model_add_tensor(m, "slow.W_hh", 3 * c->Hs, c->Hs);
-    model_add_tensor(m, "slow.b_ih", 3 * c->Hs, 1);
-    model_add_tensor(m, "slow.b_hh", 3 * c->Hs, 1);
-    model_add_tensor(m, "z.W1", c->Hz, c->Hs + c->S);
-    model_add_tensor(m, "z.b1", c->Hz, 1);
-    model_add_tensor(m, "z.W2", c->Z, c->Hz);
-    model_add_tensor(m, "z.b2", c->Z, 1);
-    model_add_tensor(m, "rs.Wq", c->A, c->Z);
-    model_add_tensor(m, "rs.bq", c->A, 1);
-    model_add_tensor(m, "rs.Wk", c->A, V);
-    model_add_tensor(m, "rs.bk", c->A, 1);
-    model_add_tensor(m, "rs.Wv", c->A, V);
-    model_add_tensor(m, "rs.bv", c->A, 1);
-    model_add_tensor(m, "rf.Wq", c->A, c->Hf);
-    model_add_tensor(m, "rf.bq", c->A, 1);
-    model_add_tensor(m, "rf.Wk", c->A, c->Hf);
-    model_add_tensor(m, "rf.bk", c->A, 1);
-    model_add_tensor(m, "rf.Wv", c->A, c->Hf);
-    model_add_tensor(m, "rf.bv", c->A, 1);
-    model_add_tensor(m, "film.W", 2 * c->Hf, c->Z + c->A);
-    model_add_tensor(m, "film.b", 2 * c->Hf, 1);
-    head_tensors(m, c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A);
-    break;
-  default:
-    baseline_layout(m);
-    break;
+  if (m->cfg.kind == MODEL_RACI) {
+    RaciParams p;
+    raci_layout(&w, &m->cfg, m->Th, &p);
+  } else {
+    BaselineParams p;
+    baseline_layout(&w, &m->cfg, m->Th, &p);
   }
+  m->nparams = w.off;
 }
 
 /* A model with its parameter layout but no buffers yet (NULL: no memory). */
-static Model *model_new(const ModelConfig *cfg, int max_q, int max_r)
+static Model *model_new(const ModelConfig *cfg, int max_b, int max_r)
 {
   Model *m = calloc(1, sizeof *m);
 
   if (!m) return NULL;
   m->cfg   = *cfg;
-  m->max_q = max_q;
-  m->max_r = max_r;
+  m->max_b = max_b;
+  m->max_r = max_r < max_b ? max_b : max_r;
   m->gpp = m->reco = -1;
   for (int k = 0; k < cfg->T; k++) {
     if (!strcmp(cfg->target[k], "GPP")) m->gpp = k;
@@ -97,9 +127,9 @@ static Model *model_new(const ModelConfig *cfg, int max_q, int max_r)
   return m;
 }
 
-int model_create(const ModelConfig *cfg, int max_q, int max_r, Model **out)
+int model_create(const ModelConfig *cfg, int max_b, int max_r, Model **out)
 {
-  Model *m = model_new(cfg, max_q, max_r);
+  Model *m = model_new(cfg, max_b, max_r);
 
   *out = NULL;
   if (!m) return 1;
@@ -111,9 +141,9 @@ int model_create(const ModelConfig *cfg, int max_q, int max_r, Model **out)
   return 0;
 }
 
-int model_size(const ModelConfig *cfg, int max_q, int max_r, double *buf_bytes, double *nparams)
+int model_size(const ModelConfig *cfg, int max_b, int max_r, double *buf_bytes, double *nparams)
 {
-  Model *m = model_new(cfg, max_q, max_r);
+  Model *m = model_new(cfg, max_b, max_r);
 
   if (!m) return 1;
   m->count_only = 1;
@@ -136,22 +166,20 @@ size_t             model_nparams(const Model *m) { return m->nparams; }
 int                model_ntensors(const Model *m) { return m->ntensor; }
 const ModelTensor *model_tensor(const Model *m, int i) { return &m->tensor[i]; }
 const ModelConfig *model_config(const Model *m) { return &m->cfg; }
+void               model_set_profiler(Model *m, const ModelProfiler *p) { m->prof = p ? *p : (ModelProfiler){0}; }
 
 void model_init_params(const Model *m, float *params, uint64_t seed)
 {
-  int fan_in = 1;
   for (int i = 0; i < m->ntensor; i++) {
-    const ModelTensor *t  = &m->tensor[i];
-    float             *p  = params + t->offset;
-    size_t             n  = (size_t)t->rows * t->cols;
-    int                ln = !strncmp(t->name, "ln", 2);
-    double             bound;
-
-    if (t->cols > 1) fan_in = t->cols; /* a vector takes the fan-in of the last matrix before it */
-    bound = !strcmp(t->name, "slow.empty") ? 0.0 : 1.0 / sqrt((double)fan_in);
+    const ModelTensor *t     = &m->tensor[i];
+    float             *p     = params + t->offset;
+    size_t             n     = (size_t)t->rows * t->cols;
+    double             bound = 1.0 / sqrt((double)(t->fan_in > 0 ? t->fan_in : 1));
     for (size_t j = 0; j < n; j++) {
-      if (ln)
-        p[j] = strstr(t->name, ".g") ? 1.0f : 0.0f;
+      if (t->init == INIT_ZERO)
+        p[j] = 0.0f;
+      else if (t->init == INIT_ONE)
+        p[j] = 1.0f;
       else
         p[j] = (float)(bound * (2.0 * core_rng_uniform(seed, (uint64_t)i, j, (uint64_t)CORE_RNG_INIT) - 1.0));
     }
@@ -169,69 +197,81 @@ float *model_carve(Model *m, size_t n)
   return p;
 }
 
+static void raci_alloc(Model *m)
+{
+  const ModelConfig *c = &m->cfg;
+  size_t             T = (size_t)(c->W + c->Sc), R = (size_t)m->max_r, V = (size_t)(c->Z + 2 * c->T);
+  size_t             Nz = (size_t)m->max_b * model_max_blocks(c), N = (size_t)c->Sc * m->max_b;
+  size_t             Hf = (size_t)c->Hf, Hs = (size_t)c->Hs, A = (size_t)c->A, Hin = (size_t)raci_head_in(c);
+  size_t             Kmax = (size_t)(c->Ks > c->Kf ? c->Ks : c->Kf), Nmax = N > Nz ? N : Nz;
+
+  m->hs_f    = model_carve(m, (T + 1) * R * Hf);
+  m->gates_f = model_carve(m, T * R * 3 * Hf);
+  m->ghn_f   = model_carve(m, T * R * Hf);
+  m->work_f  = model_carve(m, 2 * T * R * 3 * Hf);
+  m->dhs_f   = model_carve(m, (T + 1) * R * Hf);
+  m->xb2     = model_carve(m, c->P * Nz * c->F);
+  m->hs_s    = model_carve(m, (c->P + 1) * Nz * Hs);
+  m->gates_s = model_carve(m, c->P * Nz * 3 * Hs);
+  m->ghn_s   = model_carve(m, c->P * Nz * Hs);
+  m->work_s  = model_carve(m, 2 * c->P * Nz * 3 * Hs);
+  m->dhs_s   = model_carve(m, (c->P + 1) * Nz * Hs);
+  m->dxb2    = model_carve(m, c->P * Nz * c->F);
+  m->mz      = model_carve(m, Nz * (Hs + c->S));
+  m->z1      = model_carve(m, Nz * c->Hz);
+  m->z       = model_carve(m, Nz * c->Z);
+  m->kv_s    = model_carve(m, Nz * c->Ks * V);
+  m->q_s     = model_carve(m, Nz * A);
+  m->k_s     = model_carve(m, Nz * c->Ks * A);
+  m->v_s     = model_carve(m, Nz * c->Ks * A);
+  m->p_s     = model_carve(m, Nz * c->Ks);
+  m->cs      = model_carve(m, Nz * A);
+  m->u       = model_carve(m, Nz * (c->Z + A));
+  m->gb      = model_carve(m, Nz * 2 * Hf);
+  /* per scored day */
+  m->hq   = model_carve(m, N * Hf);
+  m->q_f  = model_carve(m, N * A);
+  m->k_f  = model_carve(m, (size_t)c->Sc * R * A); /* keys and values once per (day, row) */
+  m->v_f  = model_carve(m, (size_t)c->Sc * R * A);
+  m->p_f  = model_carve(m, N * c->Kf);
+  m->cf   = model_carve(m, N * A);
+  m->h    = model_carve(m, N * Hf);
+  m->hin  = model_carve(m, N * Hin);
+  m->o1   = model_carve(m, N * c->Ho);
+  /* backward */
+  m->do1    = model_carve(m, N * c->Ho);
+  m->dhin   = model_carve(m, N * Hin);
+  m->du     = model_carve(m, Nz * (c->Z + A));
+  m->dz     = model_carve(m, Nz * c->Z);
+  m->dz1    = model_carve(m, Nz * c->Hz);
+  m->dmz    = model_carve(m, Nz * (Hs + c->S));
+  m->dcs    = model_carve(m, Nz * A);
+  m->dcf    = model_carve(m, N * A);
+  m->dkv_f  = model_carve(m, 2 * (size_t)c->Sc * R * A); /* dk, dv per (day, row) */
+  m->dh     = model_carve(m, N * Hf);
+  m->dhq    = model_carve(m, N * Hf);
+  m->work_a = model_carve(m, Nmax * A + 2 * Nmax * Kmax * A + Nmax * 2 * Hf);
+  m->mask_s = (uint8_t *)model_carve(m, (Nz * c->Ks + 3) / 4);
+  m->mask_f = (uint8_t *)model_carve(m, (N * c->Kf + 3) / 4);
+  m->bidx   = (int32_t *)model_carve(m, Nz * c->Ks);
+  m->dist   = model_carve(m, Nz * c->Ks + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + Nz);
+}
+
 int model_alloc(Model *m)
 {
   for (int pass = 0; pass < 2; pass++) {
     const ModelConfig *c = &m->cfg;
-    size_t             Q = (size_t)m->max_q, R = (size_t)m->max_r, V = (size_t)(c->Z + 2 * c->T);
-    size_t             Hin = (size_t)(c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A);
-    m->bufused             = 0;
-    if (c->kind != MODEL_RACI) {
+    size_t             N = (size_t)c->Sc * m->max_b;
+    m->bufused           = 0;
+    /* outputs and their gradients, every kind */
+    m->a     = model_carve(m, N * m->Th);
+    m->da    = model_carve(m, N * m->Th);
+    m->yhat  = model_carve(m, N * c->T);
+    m->dyhat = model_carve(m, N * c->T);
+    if (c->kind == MODEL_RACI)
+      raci_alloc(m);
+    else
       baseline_alloc(m);
-    } else {
-      m->hs_f    = model_carve(m, (c->Lf + 1) * R * c->Hf);
-      m->gates_f = model_carve(m, c->Lf * R * 3 * c->Hf);
-      m->ghn_f   = model_carve(m, c->Lf * R * c->Hf);
-      m->work_f  = model_carve(m, 2 * c->Lf * R * 3 * c->Hf);
-      m->dhs_f   = model_carve(m, (c->Lf + 1) * R * c->Hf);
-      m->xb2     = model_carve(m, c->P * Q * c->F);
-      m->hs_s    = model_carve(m, (c->P + 1) * Q * c->Hs);
-      m->gates_s = model_carve(m, c->P * Q * 3 * c->Hs);
-      m->ghn_s   = model_carve(m, c->P * Q * c->Hs);
-      m->work_s  = model_carve(m, 2 * c->P * Q * 3 * c->Hs);
-      m->dhs_s   = model_carve(m, (c->P + 1) * Q * c->Hs);
-      m->dxb2    = model_carve(m, c->P * Q * c->F);
-      m->mz      = model_carve(m, Q * (c->Hs + c->S));
-      m->z1      = model_carve(m, Q * c->Hz);
-      m->z       = model_carve(m, Q * c->Z);
-      m->kv_s    = model_carve(m, Q * c->Ks * V);
-      m->q_s     = model_carve(m, Q * c->A);
-      m->k_s     = model_carve(m, Q * c->Ks * c->A);
-      m->v_s     = model_carve(m, Q * c->Ks * c->A);
-      m->p_s     = model_carve(m, Q * c->Ks);
-      m->cs      = model_carve(m, Q * c->A);
-      m->kv_f    = model_carve(m, Q * c->Kf * c->Hf);
-      m->q_f     = model_carve(m, Q * c->A);
-      m->k_f     = model_carve(m, Q * c->Kf * c->A);
-      m->v_f     = model_carve(m, Q * c->Kf * c->A);
-      m->p_f     = model_carve(m, Q * c->Kf);
-      m->cf      = model_carve(m, Q * c->A);
-      m->u       = model_carve(m, Q * (c->Z + c->A));
-      m->gb      = model_carve(m, Q * 2 * c->Hf);
-      m->h       = model_carve(m, Q * c->Hf);
-      m->hin     = model_carve(m, Q * Hin);
-      m->o1      = model_carve(m, Q * c->Ho);
-      m->a       = model_carve(m, Q * m->Th);
-      /* backward */
-      m->yhat   = model_carve(m, Q * c->T);
-      m->dyhat  = model_carve(m, Q * c->T);
-      m->da     = model_carve(m, Q * m->Th);
-      m->do1    = model_carve(m, Q * c->Ho);
-      m->dhin   = model_carve(m, Q * Hin);
-      m->du     = model_carve(m, Q * (c->Z + c->A));
-      m->dz     = model_carve(m, Q * c->Z);
-      m->dz1    = model_carve(m, Q * c->Hz);
-      m->dmz    = model_carve(m, Q * (c->Hs + c->S));
-      m->dcs    = model_carve(m, Q * c->A);
-      m->dcf    = model_carve(m, Q * c->A);
-      m->dkv_f  = model_carve(m, Q * c->Kf * c->Hf);
-      m->dh     = model_carve(m, Q * c->Hf);
-      m->work_a = model_carve(m, Q * c->A + 2 * Q * (size_t)(c->Ks > c->Kf ? c->Ks : c->Kf) * c->A + Q * 2 * c->Hf);
-      m->mask_s = (uint8_t *)model_carve(m, (Q * c->Ks + 3) / 4);
-      m->mask_f = (uint8_t *)model_carve(m, (Q * c->Kf + 3) / 4);
-      m->bidx   = (int32_t *)model_carve(m, Q * c->Ks);
-      m->dist   = model_carve(m, (size_t)Q * c->Ks + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + (size_t)Q);
-    }
     if (pass == 0) {
       if (m->count_only) return 0;
       m->buf = calloc(m->bufused + 16, sizeof(float));
@@ -243,10 +283,10 @@ int model_alloc(Model *m)
 
 /* ---------------------------------------------------------- outputs */
 
-static void outputs_forward(const Model *m, int Q, const float *a, float *yhat)
+static void outputs_forward(const Model *m, int N, const float *a, float *yhat)
 {
   const ModelConfig *c = &m->cfg;
-  for (int q = 0; q < Q; q++) {
+  for (int q = 0; q < N; q++) {
     const float *aq = a + (size_t)q * m->Th;
     float       *yq = yhat + (size_t)q * c->T;
     for (int k = 0; k < c->T; k++) {
@@ -262,10 +302,10 @@ static void outputs_forward(const Model *m, int Q, const float *a, float *yhat)
   }
 }
 
-static void outputs_backward(const Model *m, int Q, const float *a, const float *dyhat, float *da)
+static void outputs_backward(const Model *m, int N, const float *a, const float *dyhat, float *da)
 {
   const ModelConfig *c = &m->cfg;
-  for (int q = 0; q < Q; q++) {
+  for (int q = 0; q < N; q++) {
     const float *aq = a + (size_t)q * m->Th, *dy = dyhat + (size_t)q * c->T;
     float       *dq = da + (size_t)q * m->Th;
     for (int k = 0; k < c->T; k++) {
@@ -285,68 +325,41 @@ static void outputs_backward(const Model *m, int Q, const float *a, const float 
 
 /* ------------------------------------------------------------- RACI */
 
-#define PRM(i) (params + m->tensor[i].offset)
-#define GRD(i) (grads + m->tensor[i].offset)
-enum {
-  T_FWIH,
-  T_FWHH,
-  T_FBIH,
-  T_FBHH,
-  T_EMPTY,
-  T_SWIH,
-  T_SWHH,
-  T_SBIH,
-  T_SBHH,
-  T_ZW1,
-  T_ZB1,
-  T_ZW2,
-  T_ZB2,
-  T_RSWQ,
-  T_RSBQ,
-  T_RSWK,
-  T_RSBK,
-  T_RSWV,
-  T_RSBV,
-  T_RFWQ,
-  T_RFBQ,
-  T_RFWK,
-  T_RFBK,
-  T_RFWV,
-  T_RFBV,
-  T_FILMW,
-  T_FILMB,
-  T_HW1,
-  T_HB1,
-  T_HW2,
-  T_HB2
-};
-
-/* Slow branch: blocks with the empty vector, GRU, MLP to z. */
-static void slow_forward(Model *m, const float *params, const ModelBatch *b)
+/* Slow branch, once per (segment, block slot): blocks with the empty vector,
+ * GRU over the P blocks, MLP to z (B*NB, Z). */
+static void slow_forward(Model *m, const RaciParams *p, const ModelBatch *b)
 {
-  const ModelConfig *c = &m->cfg;
-  int                Q = b->Q;
+  const ModelConfig *c  = &m->cfg;
+  int                Nz = b->B * b->NB;
 
   for (int t = 0; t < c->P; t++)
-    for (int q = 0; q < Q; q++) {
-      const float *src = b->eb[(size_t)q * c->P + t] ? PRM(T_EMPTY) : b->xb + ((size_t)t * Q + q) * c->F;
-      memcpy(m->xb2 + ((size_t)t * Q + q) * c->F, src, sizeof(float) * c->F);
+    for (int q = 0; q < Nz; q++) {
+      const float *src = b->eb[(size_t)q * c->P + t] ? p->empty : b->xb + ((size_t)t * Nz + q) * c->F;
+      memcpy(m->xb2 + ((size_t)t * Nz + q) * c->F, src, sizeof(float) * c->F);
     }
-  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, PRM(T_SWIH), PRM(T_SWHH), PRM(T_SBIH), PRM(T_SBHH), m->work_s,
-              c->P, Q, c->F, c->Hs);
-  for (int q = 0; q < Q; q++) {
-    memcpy(m->mz + (size_t)q * (c->Hs + c->S), m->hs_s + ((size_t)c->P * Q + q) * c->Hs, sizeof(float) * c->Hs);
-    memcpy(m->mz + (size_t)q * (c->Hs + c->S) + c->Hs, b->s + (size_t)q * c->S, sizeof(float) * c->S);
+  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, p->slow.W_ih, p->slow.W_hh, p->slow.b_ih, p->slow.b_hh, NULL,
+              m->work_s, c->P, Nz, c->F, c->Hs);
+  for (int q = 0; q < Nz; q++) {
+    memcpy(m->mz + (size_t)q * (c->Hs + c->S), m->hs_s + ((size_t)c->P * Nz + q) * c->Hs, sizeof(float) * c->Hs);
+    memcpy(m->mz + (size_t)q * (c->Hs + c->S) + c->Hs, b->s + (size_t)(q / b->NB) * c->S, sizeof(float) * c->S);
   }
-  linear_forward(m->z1, m->mz, PRM(T_ZW1), PRM(T_ZB1), Q, c->Hs + c->S, c->Hz);
-  tanh_forward(m->z1, m->z1, (size_t)Q * c->Hz);
-  linear_forward(m->z, m->z1, PRM(T_ZW2), PRM(T_ZB2), Q, c->Hz, c->Z);
+  linear_forward(m->z1, m->mz, p->zW1, p->zb1, Nz, c->Hs + c->S, c->Hz);
+  tanh_forward(m->z1, m->z1, (size_t)Nz * c->Hz);
+  linear_forward(m->z, m->z1, p->zW2, p->zb2, Nz, c->Hz, c->Z);
+}
+
+static double slow_flops(const ModelConfig *c, int Nz)
+{
+  return 2.0 * c->P * Nz * 3 * c->Hs * (c->F + c->Hs) + 10.0 * c->P * Nz * c->Hs +
+         2.0 * Nz * ((double)c->Hz * (c->Hs + c->S) + (double)c->Z * c->Hz);
 }
 
 void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z)
 {
-  slow_forward(m, params, b);
-  memcpy(z, m->z, sizeof(float) * (size_t)b->Q * m->cfg.Z);
+  RaciParams p;
+  raci_point(m, params, &p);
+  slow_forward(m, &p, b);
+  memcpy(z, m->z, sizeof(float) * (size_t)b->B * b->NB * m->cfg.Z);
 }
 
 /* The Ks nearest keys to z(q), never the query's own location. Keys go in
@@ -357,7 +370,7 @@ void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z
 static void bank_select(Model *m, const ModelBatch *b)
 {
   const ModelConfig *c = &m->cfg;
-  const int          Q = b->Q, Z = c->Z, Ks = c->Ks;
+  const int          Q = b->B * b->NB, Z = c->Z, Ks = c->Ks;
   float             *best = m->dist, *keyT = m->dist + (size_t)Q * Ks, *d = keyT + (size_t)Z * MODEL_BANK_BLOCK;
   int               *n = (int *)(d + MODEL_BANK_BLOCK);
 
@@ -367,9 +380,10 @@ static void bank_select(Model *m, const ModelBatch *b)
     for (int j = 0; j < nb; j++)
       for (int k = 0; k < Z; k++) keyT[(size_t)k * nb + j] = b->bank_key[(size_t)(j0 + j) * Z + k];
     for (int q = 0; q < Q; q++) {
-      int32_t     *idx = m->bidx + (size_t)q * Ks;
-      float       *bq  = best + (size_t)q * Ks;
-      const float *zq  = m->z + (size_t)q * Z;
+      int32_t     *idx  = m->bidx + (size_t)q * Ks;
+      float       *bq   = best + (size_t)q * Ks;
+      const float *zq   = m->z + (size_t)q * Z;
+      int64_t      self = b->lkey[q / b->NB];
       for (int j = 0; j < nb; j++) d[j] = 0;
       for (int k = 0; k < Z; k++) {
         const float  zk = zq[k];
@@ -381,7 +395,7 @@ static void bank_select(Model *m, const ModelBatch *b)
       }
       for (int j = 0; j < nb; j++) {
         if (n[q] == Ks && d[j] >= bq[Ks - 1]) continue;
-        if (b->bank_lkey[j0 + j] == b->lkey[q]) continue; /* the query's own location, in any file layout */
+        if (b->bank_lkey[j0 + j] == self) continue; /* the query's own location, in any file layout */
         int pos = n[q] < Ks ? n[q]++ : Ks - 1;
         while (pos > 0 && bq[pos - 1] > d[j]) { /* insertion into the sorted short list */
           bq[pos]  = bq[pos - 1];
@@ -397,25 +411,132 @@ static void bank_select(Model *m, const ModelBatch *b)
     for (int k = n[q]; k < Ks; k++) m->bidx[(size_t)q * Ks + k] = -1;
 }
 
+/* State of row r on segment day t: hs_f[t + 1]. */
+static inline const float *hf_at(const Model *m, const ModelBatch *b, int t, int r)
+{
+  return m->hs_f + ((size_t)(t + 1) * b->R + r) * m->cfg.Hf;
+}
+
+/* Geographic retrieval on the scored days: keys and values are projected
+ * once per (day, row) with one sgemm each over the Sc*R states (a row serves
+ * several queries), the queries' projections once per (day, query). A
+ * neighbour counts where nb >= 0 and its day is not missing. */
+static void geo_forward(Model *m, const RaciParams *p, const ModelBatch *b)
+{
+  const ModelConfig *c = &m->cfg;
+  const int          B = b->B, R = b->R, Sc = c->Sc, W = c->W, A = c->A, Kf = c->Kf, N = Sc * B;
+  const float        scale = 1.0f / sqrtf((float)A);
+  const float       *hsc   = hf_at(m, b, W, 0); /* (Sc, R, Hf) contiguous */
+
+  linear_forward(m->k_f, hsc, p->rf.Wk, p->rf.bk, Sc * R, c->Hf, A);
+  linear_forward(m->v_f, hsc, p->rf.Wv, p->rf.bv, Sc * R, c->Hf, A);
+  linear_forward(m->q_f, m->hq, p->rf.Wq, p->rf.bq, N, c->Hf, A);
+  for (int t = 0; t < Sc; t++)
+    for (int q = 0; q < B; q++) {
+      size_t       n  = (size_t)t * B + q;
+      float       *pn = m->p_f + n * Kf, *o = m->cf + n * A, mx = -INFINITY, sum = 0;
+      uint8_t     *mk = m->mask_f + n * Kf;
+      const float *qv = m->q_f + n * A;
+      for (int k = 0; k < Kf; k++) {
+        int32_t r = b->nb[(size_t)q * Kf + k];
+        mk[k]     = r >= 0 && b->age[(size_t)(W + t) * R + r] >= 0;
+        if (!mk[k]) continue;
+        const float *kv = m->k_f + ((size_t)t * R + r) * A;
+        float        s  = 0;
+        for (int a = 0; a < A; a++) s += qv[a] * kv[a];
+        pn[k] = s * scale;
+        mx    = fmaxf(mx, pn[k]);
+      }
+      for (int k = 0; k < Kf; k++) sum += mk[k] ? (pn[k] = expf(pn[k] - mx)) : (pn[k] = 0);
+      memset(o, 0, sizeof(float) * A);
+      if (sum == 0) continue;
+      for (int k = 0; k < Kf; k++) {
+        if (!mk[k]) continue;
+        const float *vv = m->v_f + ((size_t)t * R + b->nb[(size_t)q * Kf + k]) * A;
+        pn[k] /= sum;
+        for (int a = 0; a < A; a++) o[a] += pn[k] * vv[a];
+      }
+    }
+}
+
+/* Adds dhs_f of the scored days (through the key and value projections) and
+ * dhq (through the query projection). */
+static void geo_backward(Model *m, const RaciParams *p, RaciParams *g, const ModelBatch *b)
+{
+  const ModelConfig *c = &m->cfg;
+  const int          B = b->B, R = b->R, Sc = c->Sc, W = c->W, A = c->A, Kf = c->Kf, N = Sc * B;
+  const float        scale = 1.0f / sqrtf((float)A);
+  float             *dk = m->dkv_f, *dv = m->dkv_f + (size_t)Sc * R * A, *dq = m->work_a;
+  const float       *hsc  = hf_at(m, b, W, 0);
+  float             *dhsc = m->dhs_f + ((size_t)(W + 1) * R) * c->Hf;
+
+  memset(m->dkv_f, 0, sizeof(float) * 2 * (size_t)Sc * R * A);
+  memset(dq, 0, sizeof(float) * (size_t)N * A);
+  for (int t = 0; t < Sc; t++)
+    for (int q = 0; q < B; q++) {
+      size_t         n  = (size_t)t * B + q;
+      const float   *pn = m->p_f + n * Kf, *o = m->dcf + n * A, *qv = m->q_f + n * A;
+      const uint8_t *mk = m->mask_f + n * Kf;
+      float          dp[Kf > 0 ? Kf : 1], dot = 0;
+      for (int k = 0; k < Kf; k++) {
+        dp[k] = 0;
+        if (!mk[k]) continue;
+        size_t       rv = (size_t)t * R + b->nb[(size_t)q * Kf + k];
+        const float *vv = m->v_f + rv * A;
+        for (int a = 0; a < A; a++) {
+          dp[k] += o[a] * vv[a];
+          dv[rv * A + a] += pn[k] * o[a];
+        }
+        dot += pn[k] * dp[k];
+      }
+      for (int k = 0; k < Kf; k++) {
+        if (!mk[k]) continue;
+        size_t       rv = (size_t)t * R + b->nb[(size_t)q * Kf + k];
+        const float *kv = m->k_f + rv * A;
+        float        ds = pn[k] * (dp[k] - dot) * scale;
+        for (int a = 0; a < A; a++) {
+          dq[n * A + a] += ds * kv[a];
+          dk[rv * A + a] += ds * qv[a];
+        }
+      }
+    }
+  linear_backward(dhsc, g->rf.Wk, g->rf.bk, dk, hsc, p->rf.Wk, Sc * R, c->Hf, A);
+  linear_backward(dhsc, g->rf.Wv, g->rf.bv, dv, hsc, p->rf.Wv, Sc * R, c->Hf, A);
+  linear_backward(m->dhq, g->rf.Wq, g->rf.bq, dq, m->hq, p->rf.Wq, N, c->Hf, A);
+}
+
 static void raci_forward(Model *m, const float *params, const ModelBatch *b)
 {
   const ModelConfig *c = &m->cfg;
-  int                Q = b->Q, R = b->R, V = c->Z + 2 * c->T, Hin = c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A;
-  const float       *hf = m->hs_f + (size_t)c->Lf * R * c->Hf; /* (R, Hf), queries first */
+  const int          B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc, N = Sc * B;
+  const int          V = c->Z + 2 * c->T, Hf = c->Hf, A = c->A, Hin = raci_head_in(c), U = c->Z + A;
+  RaciParams         p;
 
-  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, PRM(T_FWIH), PRM(T_FWHH), PRM(T_FBIH), PRM(T_FBHH), m->work_f,
-              c->Lf, R, c->F, c->Hf);
+  raci_point(m, params, &p);
+  model_phase_begin(m, MODEL_PHASE_FAST);
+  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh, b->age,
+              m->work_f, T, R, c->F, Hf);
+  for (int t = 0; t < Sc; t++) /* the queries' states on the scored days, (Sc, B, Hf) */
+    memcpy(m->hq + (size_t)t * B * Hf, hf_at(m, b, W + t, 0), sizeof(float) * (size_t)B * Hf);
+  model_phase_end(m, MODEL_PHASE_FAST, 2.0 * T * R * 3 * Hf * (c->F + Hf) + 12.0 * T * R * Hf);
 
-  memset(m->z, 0, sizeof(float) * (size_t)Q * c->Z);
-  memset(m->cs, 0, sizeof(float) * (size_t)Q * c->A);
-  memset(m->cf, 0, sizeof(float) * (size_t)Q * c->A);
-  if (!c->no_slow) slow_forward(m, params, b);
+  memset(m->z, 0, sizeof(float) * (size_t)Nz * c->Z);
+  memset(m->cs, 0, sizeof(float) * (size_t)Nz * A);
+  memset(m->cf, 0, sizeof(float) * (size_t)N * A);
+  if (!c->no_slow) {
+    model_phase_begin(m, MODEL_PHASE_SLOW);
+    slow_forward(m, &p, b);
+    model_phase_end(m, MODEL_PHASE_SLOW, slow_flops(c, Nz));
+  }
   if (!c->no_slow && !c->no_retrieval) {
+    model_phase_begin(m, MODEL_PHASE_BANK);
     if (b->bank_idx)
-      memcpy(m->bidx, b->bank_idx, sizeof(int32_t) * (size_t)Q * c->Ks);
+      memcpy(m->bidx, b->bank_idx, sizeof(int32_t) * (size_t)Nz * c->Ks);
     else
       bank_select(m, b);
-    for (int q = 0; q < Q; q++)
+    model_phase_end(m, MODEL_PHASE_BANK, b->bank_idx ? 0.0 : 3.0 * Nz * (double)b->M * c->Z);
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    for (int q = 0; q < Nz; q++)
       for (int k = 0; k < c->Ks; k++) {
         int32_t j                        = m->bidx[(size_t)q * c->Ks + k];
         m->mask_s[(size_t)q * c->Ks + k] = j >= 0;
@@ -424,159 +545,195 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
         else
           memset(m->kv_s + ((size_t)q * c->Ks + k) * V, 0, sizeof(float) * V);
       }
-    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, PRM(T_RSWQ), PRM(T_RSBQ), PRM(T_RSWK),
-                 PRM(T_RSBK), PRM(T_RSWV), PRM(T_RSBV), Q, c->Ks, c->Z, V, c->A);
+    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, p.rs.Wq, p.rs.bq, p.rs.Wk, p.rs.bk,
+                 p.rs.Wv, p.rs.bv, Nz, c->Ks, c->Z, V, A);
+    model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (c->Z + 2.0 * c->Ks * V) + 4.0 * Nz * c->Ks * A);
   }
   if (!c->no_retrieval) {
-    for (int q = 0; q < Q; q++)
-      for (int k = 0; k < c->Kf; k++) {
-        int32_t r                        = b->nb[(size_t)q * c->Kf + k];
-        m->mask_f[(size_t)q * c->Kf + k] = r >= 0;
-        if (r >= 0)
-          memcpy(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, hf + (size_t)r * c->Hf, sizeof(float) * c->Hf);
-        else
-          memset(m->kv_f + ((size_t)q * c->Kf + k) * c->Hf, 0, sizeof(float) * c->Hf);
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    geo_forward(m, &p, b);
+    model_phase_end(m, MODEL_PHASE_ATTN, 4.0 * Sc * R * A * Hf + 2.0 * N * A * Hf + 4.0 * N * c->Kf * A);
+  }
+
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  /* u = [z, cs] per (segment, slot) */
+  for (int q = 0; q < Nz; q++) {
+    memcpy(m->u + (size_t)q * U, m->z + (size_t)q * c->Z, sizeof(float) * c->Z);
+    memcpy(m->u + (size_t)q * U + c->Z, m->cs + (size_t)q * A, sizeof(float) * A);
+  }
+  if (!c->no_film) linear_forward(m->gb, m->u, p.filmW, p.filmb, Nz, U, 2 * Hf); /* [gamma, beta] per block */
+  for (int t = 0; t < Sc; t++)
+    for (int q = 0; q < B; q++) {
+      size_t       n  = (size_t)t * B + q;
+      int          zq = q * NB + b->blk[(size_t)q * Sc + t];
+      const float *hv = m->hq + n * Hf;
+      float       *hi = m->hin + n * Hin;
+      if (c->no_film) {
+        memcpy(hi, hv, sizeof(float) * Hf);
+        memcpy(hi + Hf, m->u + (size_t)zq * U, sizeof(float) * U);
+        memcpy(hi + Hf + U, m->cf + n * A, sizeof(float) * A);
+      } else {
+        const float *gm = m->gb + (size_t)zq * 2 * Hf, *bt = gm + Hf;
+        for (int j = 0; j < Hf; j++) hi[j] = hv[j] * (1.0f + gm[j]) + bt[j];
+        memcpy(hi + Hf, m->cf + n * A, sizeof(float) * A);
       }
-    attn_forward(m->cf, m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, m->mask_f, PRM(T_RFWQ), PRM(T_RFBQ), PRM(T_RFWK),
-                 PRM(T_RFBK), PRM(T_RFWV), PRM(T_RFBV), Q, c->Kf, c->Hf, c->Hf, c->A);
-  }
-  for (int q = 0; q < Q; q++) {
-    float *hq = m->hin + (size_t)q * Hin;
-    if (c->no_film) {
-      memcpy(hq, hf + (size_t)q * c->Hf, sizeof(float) * c->Hf);
-      memcpy(hq + c->Hf, m->z + (size_t)q * c->Z, sizeof(float) * c->Z);
-      memcpy(hq + c->Hf + c->Z, m->cs + (size_t)q * c->A, sizeof(float) * c->A);
-      memcpy(hq + c->Hf + c->Z + c->A, m->cf + (size_t)q * c->A, sizeof(float) * c->A);
-    } else {
-      memcpy(m->u + (size_t)q * (c->Z + c->A), m->z + (size_t)q * c->Z, sizeof(float) * c->Z);
-      memcpy(m->u + (size_t)q * (c->Z + c->A) + c->Z, m->cs + (size_t)q * c->A, sizeof(float) * c->A);
     }
-  }
-  if (!c->no_film) {
-    film_forward(m->h, m->gb, hf, m->u, PRM(T_FILMW), PRM(T_FILMB), Q, c->Z + c->A, c->Hf);
-    for (int q = 0; q < Q; q++) {
-      memcpy(m->hin + (size_t)q * Hin, m->h + (size_t)q * c->Hf, sizeof(float) * c->Hf);
-      memcpy(m->hin + (size_t)q * Hin + c->Hf, m->cf + (size_t)q * c->A, sizeof(float) * c->A);
-    }
-  }
-  linear_forward(m->o1, m->hin, PRM(T_HW1), PRM(T_HB1), Q, Hin, c->Ho);
-  tanh_forward(m->o1, m->o1, (size_t)Q * c->Ho);
-  linear_forward(m->a, m->o1, PRM(T_HW2), PRM(T_HB2), Q, c->Ho, m->Th);
+  linear_forward(m->o1, m->hin, p.head.W1, p.head.b1, N, Hin, c->Ho);
+  tanh_forward(m->o1, m->o1, (size_t)N * c->Ho);
+  linear_forward(m->a, m->o1, p.head.W2, p.head.b2, N, c->Ho, m->Th);
+  model_phase_end(m, MODEL_PHASE_HEAD,
+                  (c->no_film ? 0.0 : 2.0 * Nz * 2 * Hf * U + 3.0 * N * Hf) +
+                      2.0 * N * ((double)Hin * c->Ho + (double)c->Ho * m->Th) + 4.0 * N * c->Ho);
 }
 
 static void raci_backward(Model *m, const float *params, float *grads, const ModelBatch *b, float *dxf, float *dxb,
                           float *ds)
 {
   const ModelConfig *c = &m->cfg;
-  int                Q = b->Q, R = b->R, V = c->Z + 2 * c->T, Hin = c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A;
-  const float       *hf  = m->hs_f + (size_t)c->Lf * R * c->Hf;
-  float             *dhf = m->dhs_f + (size_t)c->Lf * R * c->Hf; /* (R, Hf) */
+  const int          B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc, N = Sc * B;
+  const int          V = c->Z + 2 * c->T, Hf = c->Hf, A = c->A, Hin = raci_head_in(c), U = c->Z + A;
+  RaciParams         p, g;
+  double             fl_head, fl_attn = 0, fl_slow;
 
-  memset(m->dhs_f, 0, sizeof(float) * (size_t)(c->Lf + 1) * R * c->Hf);
-  memset(m->do1, 0, sizeof(float) * (size_t)Q * c->Ho);
-  memset(m->dhin, 0, sizeof(float) * (size_t)Q * Hin);
-  memset(m->dz, 0, sizeof(float) * (size_t)Q * c->Z);
-  memset(m->dcs, 0, sizeof(float) * (size_t)Q * c->A);
-  memset(m->dcf, 0, sizeof(float) * (size_t)Q * c->A);
+  raci_point(m, params, &p);
+  raci_point(m, grads, &g);
+  memset(m->dhs_f, 0, sizeof(float) * (size_t)(T + 1) * R * Hf);
+  memset(m->dhq, 0, sizeof(float) * (size_t)N * Hf);
+  memset(m->do1, 0, sizeof(float) * (size_t)N * c->Ho);
+  memset(m->dhin, 0, sizeof(float) * (size_t)N * Hin);
+  memset(m->du, 0, sizeof(float) * (size_t)Nz * U);
+  memset(m->dcf, 0, sizeof(float) * (size_t)N * A);
 
   /* head */
-  linear_backward(m->do1, GRD(T_HW2), GRD(T_HB2), m->da, m->o1, PRM(T_HW2), Q, c->Ho, m->Th);
-  for (size_t i = 0; i < (size_t)Q * c->Ho; i++) m->do1[i] *= 1.0f - m->o1[i] * m->o1[i]; /* through tanh */
-  linear_backward(m->dhin, GRD(T_HW1), GRD(T_HB1), m->do1, m->hin, PRM(T_HW1), Q, Hin, c->Ho);
-
-  /* split the head input */
-  if (c->no_film) {
-    for (int q = 0; q < Q; q++) {
-      const float *d = m->dhin + (size_t)q * Hin;
-      for (int j = 0; j < c->Hf; j++) dhf[(size_t)q * c->Hf + j] += d[j];
-      for (int j = 0; j < c->Z; j++) m->dz[(size_t)q * c->Z + j] += d[c->Hf + j];
-      for (int j = 0; j < c->A; j++) m->dcs[(size_t)q * c->A + j] += d[c->Hf + c->Z + j];
-      for (int j = 0; j < c->A; j++) m->dcf[(size_t)q * c->A + j] += d[c->Hf + c->Z + c->A + j];
-    }
-  } else {
-    for (int q = 0; q < Q; q++) {
-      memcpy(m->dh + (size_t)q * c->Hf, m->dhin + (size_t)q * Hin, sizeof(float) * c->Hf);
-      for (int j = 0; j < c->A; j++) m->dcf[(size_t)q * c->A + j] += m->dhin[(size_t)q * Hin + c->Hf + j];
-    }
-    memset(m->du, 0, sizeof(float) * (size_t)Q * (c->Z + c->A));
-    film_backward(dhf, m->du, GRD(T_FILMW), GRD(T_FILMB), m->dh, hf, m->u, m->gb, PRM(T_FILMW), m->work_a, Q,
-                  c->Z + c->A, c->Hf);
-    for (int q = 0; q < Q; q++) {
-      for (int j = 0; j < c->Z; j++) m->dz[(size_t)q * c->Z + j] += m->du[(size_t)q * (c->Z + c->A) + j];
-      for (int j = 0; j < c->A; j++) m->dcs[(size_t)q * c->A + j] += m->du[(size_t)q * (c->Z + c->A) + c->Z + j];
-    }
-  }
-
-  /* geographic retrieval: the query rows and the neighbour rows of hf */
-  if (!c->no_retrieval) {
-    memset(m->dkv_f, 0, sizeof(float) * (size_t)Q * c->Kf * c->Hf);
-    attn_backward(dhf, m->dkv_f, GRD(T_RFWQ), GRD(T_RFBQ), GRD(T_RFWK), GRD(T_RFBK), GRD(T_RFWV), GRD(T_RFBV), m->dcf,
-                  m->q_f, m->k_f, m->v_f, m->p_f, hf, m->kv_f, PRM(T_RFWQ), PRM(T_RFWK), PRM(T_RFWV), m->work_a, Q,
-                  c->Kf, c->Hf, c->Hf, c->A);
-    for (int q = 0; q < Q; q++)
-      for (int k = 0; k < c->Kf; k++) {
-        int32_t r = b->nb[(size_t)q * c->Kf + k];
-        if (r < 0) continue;
-        for (int j = 0; j < c->Hf; j++) dhf[(size_t)r * c->Hf + j] += m->dkv_f[((size_t)q * c->Kf + k) * c->Hf + j];
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  linear_backward(m->do1, g.head.W2, g.head.b2, m->da, m->o1, p.head.W2, N, c->Ho, m->Th);
+  for (size_t i = 0; i < (size_t)N * c->Ho; i++) m->do1[i] *= 1.0f - m->o1[i] * m->o1[i]; /* through tanh */
+  linear_backward(m->dhin, g.head.W1, g.head.b1, m->do1, m->hin, p.head.W1, N, Hin, c->Ho);
+  /* split the head input: hq, [z, cs] of the day's block, cf */
+  float *dgb = m->work_a; /* (Nz, 2Hf) */
+  if (!c->no_film) memset(dgb, 0, sizeof(float) * (size_t)Nz * 2 * Hf);
+  for (int t = 0; t < Sc; t++)
+    for (int q = 0; q < B; q++) {
+      size_t       n  = (size_t)t * B + q;
+      int          zq = q * NB + b->blk[(size_t)q * Sc + t];
+      const float *d  = m->dhin + n * Hin;
+      float       *dh = m->dhq + n * Hf;
+      if (c->no_film) {
+        for (int j = 0; j < Hf; j++) dh[j] += d[j];
+        for (int j = 0; j < U; j++) m->du[(size_t)zq * U + j] += d[Hf + j];
+        for (int j = 0; j < A; j++) m->dcf[n * A + j] += d[Hf + U + j];
+      } else {
+        const float *gm = m->gb + (size_t)zq * 2 * Hf, *hv = m->hq + n * Hf;
+        float       *dg = dgb + (size_t)zq * 2 * Hf;
+        for (int j = 0; j < Hf; j++) {
+          dh[j] += d[j] * (1.0f + gm[j]);
+          dg[j] += d[j] * hv[j];
+          dg[Hf + j] += d[j];
+        }
+        for (int j = 0; j < A; j++) m->dcf[n * A + j] += d[Hf + j];
       }
+    }
+  if (!c->no_film) linear_backward(m->du, g.filmW, g.filmb, dgb, m->u, p.filmW, Nz, U, 2 * Hf);
+  fl_head = 2.0 * (2.0 * N * ((double)Hin * c->Ho + (double)c->Ho * m->Th)) +
+            (c->no_film ? 0.0 : 4.0 * Nz * 2 * Hf * U + 4.0 * N * Hf);
+  model_phase_end(m, MODEL_PHASE_HEAD, fl_head);
+
+  memset(m->dz, 0, sizeof(float) * (size_t)Nz * c->Z);
+  memset(m->dcs, 0, sizeof(float) * (size_t)Nz * A);
+  for (int q = 0; q < Nz; q++) {
+    for (int j = 0; j < c->Z; j++) m->dz[(size_t)q * c->Z + j] += m->du[(size_t)q * U + j];
+    for (int j = 0; j < A; j++) m->dcs[(size_t)q * A + j] += m->du[(size_t)q * U + c->Z + j];
   }
-  /* functional retrieval: the bank carries no gradient */
-  if (!c->no_slow && !c->no_retrieval)
-    attn_backward(m->dz, NULL, GRD(T_RSWQ), GRD(T_RSBQ), GRD(T_RSWK), GRD(T_RSBK), GRD(T_RSWV), GRD(T_RSBV), m->dcs,
-                  m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, PRM(T_RSWQ), PRM(T_RSWK), PRM(T_RSWV), m->work_a, Q,
-                  c->Ks, c->Z, V, c->A);
+
+  model_phase_begin(m, MODEL_PHASE_ATTN);
+  if (!c->no_retrieval) { /* geographic retrieval: query and neighbour states */
+    geo_backward(m, &p, &g, b);
+    fl_attn += 8.0 * Sc * R * A * Hf + 4.0 * N * A * Hf + 8.0 * N * c->Kf * A;
+  }
+  if (!c->no_slow && !c->no_retrieval) { /* functional retrieval: the bank carries no gradient */
+    attn_backward(m->dz, NULL, g.rs.Wq, g.rs.bq, g.rs.Wk, g.rs.bk, g.rs.Wv, g.rs.bv, m->dcs, m->q_s, m->k_s, m->v_s,
+                  m->p_s, m->z, m->kv_s, p.rs.Wq, p.rs.Wk, p.rs.Wv, m->work_a, Nz, c->Ks, c->Z, V, A);
+    fl_attn += 4.0 * Nz * A * (c->Z + 2.0 * c->Ks * V) + 8.0 * Nz * c->Ks * A;
+  }
+  model_phase_end(m, MODEL_PHASE_ATTN, fl_attn);
 
   /* slow branch */
   if (!c->no_slow) {
-    memset(m->dz1, 0, sizeof(float) * (size_t)Q * c->Hz);
-    linear_backward(m->dz1, GRD(T_ZW2), GRD(T_ZB2), m->dz, m->z1, PRM(T_ZW2), Q, c->Hz, c->Z);
-    for (size_t i = 0; i < (size_t)Q * c->Hz; i++) m->dz1[i] *= 1.0f - m->z1[i] * m->z1[i];
-    memset(m->dmz, 0, sizeof(float) * (size_t)Q * (c->Hs + c->S));
-    linear_backward(m->dmz, GRD(T_ZW1), GRD(T_ZB1), m->dz1, m->mz, PRM(T_ZW1), Q, c->Hs + c->S, c->Hz);
-    memset(m->dhs_s, 0, sizeof(float) * (size_t)(c->P + 1) * Q * c->Hs);
-    for (int q = 0; q < Q; q++) {
-      memcpy(m->dhs_s + ((size_t)c->P * Q + q) * c->Hs, m->dmz + (size_t)q * (c->Hs + c->S), sizeof(float) * c->Hs);
+    model_phase_begin(m, MODEL_PHASE_SLOW);
+    memset(m->dz1, 0, sizeof(float) * (size_t)Nz * c->Hz);
+    linear_backward(m->dz1, g.zW2, g.zb2, m->dz, m->z1, p.zW2, Nz, c->Hz, c->Z);
+    for (size_t i = 0; i < (size_t)Nz * c->Hz; i++) m->dz1[i] *= 1.0f - m->z1[i] * m->z1[i];
+    memset(m->dmz, 0, sizeof(float) * (size_t)Nz * (c->Hs + c->S));
+    linear_backward(m->dmz, g.zW1, g.zb1, m->dz1, m->mz, p.zW1, Nz, c->Hs + c->S, c->Hz);
+    memset(m->dhs_s, 0, sizeof(float) * (size_t)(c->P + 1) * Nz * c->Hs);
+    for (int q = 0; q < Nz; q++) {
+      memcpy(m->dhs_s + ((size_t)c->P * Nz + q) * c->Hs, m->dmz + (size_t)q * (c->Hs + c->S), sizeof(float) * c->Hs);
       if (ds)
-        for (int j = 0; j < c->S; j++) ds[(size_t)q * c->S + j] += m->dmz[(size_t)q * (c->Hs + c->S) + c->Hs + j];
+        for (int j = 0; j < c->S; j++)
+          ds[(size_t)(q / NB) * c->S + j] += m->dmz[(size_t)q * (c->Hs + c->S) + c->Hs + j];
     }
-    memset(m->dxb2, 0, sizeof(float) * (size_t)c->P * Q * c->F);
-    gru_backward(m->dxb2, GRD(T_SWIH), GRD(T_SWHH), GRD(T_SBIH), GRD(T_SBHH), m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
-                 m->xb2, PRM(T_SWIH), PRM(T_SWHH), m->work_s, c->P, Q, c->F, c->Hs);
+    memset(m->dxb2, 0, sizeof(float) * (size_t)c->P * Nz * c->F);
+    gru_backward(m->dxb2, g.slow.W_ih, g.slow.W_hh, g.slow.b_ih, g.slow.b_hh, m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
+                 m->xb2, p.slow.W_ih, p.slow.W_hh, NULL, m->work_s, c->P, Nz, c->F, c->Hs);
     for (int t = 0; t < c->P; t++)
-      for (int q = 0; q < Q; q++) {
-        const float *d   = m->dxb2 + ((size_t)t * Q + q) * c->F;
-        float       *dst = b->eb[(size_t)q * c->P + t] ? GRD(T_EMPTY) : (dxb ? dxb + ((size_t)t * Q + q) * c->F : NULL);
+      for (int q = 0; q < Nz; q++) {
+        const float *d   = m->dxb2 + ((size_t)t * Nz + q) * c->F;
+        float       *dst = b->eb[(size_t)q * c->P + t] ? g.empty : (dxb ? dxb + ((size_t)t * Nz + q) * c->F : NULL);
         if (dst)
           for (int j = 0; j < c->F; j++) dst[j] += d[j];
       }
+    fl_slow = 2.0 * slow_flops(c, Nz);
+    model_phase_end(m, MODEL_PHASE_SLOW, fl_slow);
   }
-  /* fast encoder: only its last hidden state is used */
-  gru_backward(dxf, GRD(T_FWIH), GRD(T_FWHH), GRD(T_FBIH), GRD(T_FBHH), m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf,
-               PRM(T_FWIH), PRM(T_FWHH), m->work_f, c->Lf, R, c->F, c->Hf);
+
+  /* fast encoder: the queries' states of the scored days, and the rows' states through the keys */
+  model_phase_begin(m, MODEL_PHASE_FAST);
+  for (int t = 0; t < Sc; t++) {
+    float       *dst = m->dhs_f + ((size_t)(W + t + 1) * R) * Hf;
+    const float *src = m->dhq + (size_t)t * B * Hf;
+    for (size_t i = 0; i < (size_t)B * Hf; i++) dst[i] += src[i];
+  }
+  gru_backward(dxf, g.fast.W_ih, g.fast.W_hh, g.fast.b_ih, g.fast.b_hh, m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf,
+               p.fast.W_ih, p.fast.W_hh, b->age, m->work_f, T, R, c->F, Hf);
+  model_phase_end(m, MODEL_PHASE_FAST, 2.0 * (2.0 * T * R * 3 * Hf * (c->F + Hf)) + 20.0 * T * R * Hf);
 }
 
 double model_forward(Model *m, const float *params, const ModelBatch *b, float *yhat, double *count)
 {
+  const int N = m->cfg.Sc * b->B;
+  double    loss;
+
+  if (b->B == 0) {
+    *count = 0;
+    return 0;
+  }
   if (m->cfg.kind == MODEL_RACI)
     raci_forward(m, params, b);
   else
     baseline_forward(m, params, b);
-  outputs_forward(m, b->Q, m->a, yhat);
-  return mse_forward(yhat, b->y, m->cfg.w, m->cfg.sigma, b->Q, m->cfg.T, count);
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  outputs_forward(m, N, m->a, yhat);
+  loss = mse_forward(yhat, b->y, m->cfg.w, m->cfg.sigma, N, m->cfg.T, count);
+  model_phase_end(m, MODEL_PHASE_HEAD, 8.0 * N * m->cfg.T);
+  return loss;
 }
 
 void model_backward(Model *m, const float *params, float *grads, const ModelBatch *b, double norm_count, float *dxf,
                     float *dxb, float *ds)
 {
   const ModelConfig *c    = &m->cfg;
+  const int          N    = c->Sc * b->B;
   float             *yhat = m->yhat, *dyhat = m->dyhat;
 
+  if (b->B == 0) return;
   /* the outputs again (cheap), then dL/dyhat through the output transform */
-  outputs_forward(m, b->Q, m->a, yhat);
-  memset(m->da, 0, sizeof(float) * (size_t)b->Q * m->Th);
-  memset(dyhat, 0, sizeof(float) * (size_t)b->Q * c->T);
-  mse_backward(dyhat, yhat, b->y, c->w, c->sigma, norm_count, b->Q, c->T);
-  outputs_backward(m, b->Q, m->a, dyhat, m->da);
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  outputs_forward(m, N, m->a, yhat);
+  memset(m->da, 0, sizeof(float) * (size_t)N * m->Th);
+  memset(dyhat, 0, sizeof(float) * (size_t)N * c->T);
+  mse_backward(dyhat, yhat, b->y, c->w, c->sigma, norm_count, N, c->T);
+  outputs_backward(m, N, m->a, dyhat, m->da);
+  model_phase_end(m, MODEL_PHASE_HEAD, 16.0 * N * c->T);
   if (c->kind == MODEL_RACI)
     raci_backward(m, params, grads, b, dxf, dxb, ds);
   else

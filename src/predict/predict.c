@@ -1,5 +1,6 @@
-/* predict: every usable location and day of a sample set through a trained
- * model, with the regime map and the role shares (docs/MODEL.md section 8). */
+/* predict: the tiling segments of every usable location of a sample set
+ * through a trained model, with the regime map and the role shares
+ * (docs/MODEL.md section 8). */
 #include <raci/predict.h>
 
 #include <math.h>
@@ -24,12 +25,12 @@ PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, Predict
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode predict_out_reset(PredictOut *po, int nd)
+PetscErrorCode predict_out_reset(PredictOut *po, PetscInt d0, int nd)
 {
   PetscFunctionBeginUser;
   PetscCheck(nd <= po->ndmax, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "chunk of %d days in buffers for %d", nd,
              po->ndmax);
-  po->nd = nd;
+  po->d0 = d0, po->nd = nd;
   for (size_t i = 0; i < (size_t)po->T * nd * po->ng; i++) po->y[i] = NAN;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -79,79 +80,110 @@ static PetscErrorCode query_order(const SampleSet *ss, int *loc, int *n)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Sum over outputs of |a - b| / sigma, per query. */
-static void output_change(const ModelConfig *c, const float *a, const float *b, int Q, float *d)
+/* Whether segment [s0, s0 + W + Sc) of location c (days held) scores a day:
+ * a scored day has W days of unbroken drivers before it in the segment, and
+ * as every scored day is W or more days into the segment, that is run >= W. */
+static PetscBool segment_scores(const SampleSet *ss, int c, int s0)
 {
-  for (int q = 0; q < Q; q++) {
+  const int32_t *run = ss->run + (size_t)c * ss->nt;
+  for (PetscInt d = s0 + ss->W; d < PetscMin(s0 + ss->W + ss->Sc, ss->nt); d++)
+    if (run[d] >= ss->W) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* d (Sc, B): sum over outputs of |a - b| / sigma, per scored day and segment
+ * of outputs a, b (Sc, B, T). */
+static void output_change(const ModelConfig *c, const float *a, const float *b, int n, float *d)
+{
+  for (int q = 0; q < n; q++) {
     double s = 0;
-    for (int k = 0; k < c->T; k++) s += fabs((double)a[q * c->T + k] - b[q * c->T + k]) / c->sigma[k];
+    for (int k = 0; k < c->T; k++) s += fabs((double)a[(size_t)q * c->T + k] - b[(size_t)q * c->T + k]) / c->sigma[k];
     d[q] = (float)s;
   }
 }
 
-PetscErrorCode predict_days(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int d0,
-                            int diag_stride, SampleBatch *sb, PredictOut *po)
+PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank, const SampleSet *ss, int n0, int n1,
+                                int diag_stride, SampleBatch *sb, PredictOut *po)
 {
   const ModelConfig *c = model_config(m);
-  int                T = c->T, maxq = sb->maxq, nq, *order, *valid, *day;
+  int                T = c->T, W = ss->W, Sc = ss->Sc, maxb = sb->maxb, NBmax = model_max_blocks(c), nq;
+  int               *order, *valid, *d0;
   float             *yhat, *yocc, *dslow, *dfast, *z = NULL;
+  char              *diag; /* (Sc, B) 1 where a scored day of po's days is a diagnostic day */
   ModelBatch         mb;
   double             cnt;
 
   PetscFunctionBeginUser;
-  PetscCheck(sb->T == T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for a model of %d", sb->T, T);
-  PetscCheck(d0 >= 0 && d0 + po->nd <= ss->nt, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
-             "days [%d, %d) outside the %" PetscInt_FMT " days held", d0, d0 + po->nd, ss->nt);
-  PetscCall(PetscMalloc6(ss->nloc + 1, &order, maxq, &day, (size_t)maxq * T, &yhat, (size_t)maxq * T, &yocc, maxq,
-                         &dslow, maxq, &dfast));
-  PetscCall(PetscMalloc1(ss->nloc + 1, &valid));
-  if (po->Z) PetscCall(PetscMalloc1((size_t)maxq * po->Z, &z));
+  PetscCheck(sb->Tg == T, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d targets for a model of %d", sb->Tg, T);
+  PetscCheck(c->W == W && c->Sc == Sc, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
+             "samples of segments %d + %d days for a model of %d + %d", W, Sc, c->W, c->Sc);
+  PetscCheck(n0 >= 0 && n0 <= n1 && (PetscInt)n0 * Sc >= ss->t0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "segments [%d, %d) start before the first day held, %" PetscInt_FMT, n0, n1, ss->t0);
+  PetscCall(PetscMalloc4(ss->nloc + 1, &order, ss->nloc + 1, &valid, maxb, &d0, (size_t)Sc * maxb, &diag));
+  PetscCall(PetscMalloc4((size_t)Sc * maxb * T, &yhat, (size_t)Sc * maxb * T, &yocc, (size_t)Sc * maxb, &dslow,
+                         (size_t)Sc * maxb, &dfast));
+  if (po->Z) PetscCall(PetscMalloc1((size_t)maxb * NBmax * po->Z, &z));
   PetscCall(query_order(ss, order, &nq));
-  for (int d = PetscMax(d0, ss->Lf - 1); d < d0 + po->nd; d++) {
-    PetscBool diag = (PetscBool)(diag_stride > 0 && (ss->t0 + d) % diag_stride == 0);
-    int       nv   = 0;
-    for (int q = 0; q < maxq; q++) day[q] = d;
-    for (int i = 0; i < nq; i++) /* the locations with a full fast window on day d */
-      if (data_query_valid(ss, order[i], d)) valid[nv++] = order[i];
-    for (int b0 = 0; b0 < nv; b0 += maxq) {
-      int  Q   = PetscMin(maxq, nv - b0);
-      int *loc = valid + b0;
+  for (int n = n0; n < n1; n++) {
+    int s0 = (int)((PetscInt)n * Sc - ss->t0), nv = 0; /* the segment's first day among the days held */
+    for (int i = 0; i < nq; i++)
+      if (segment_scores(ss, order[i], s0)) valid[nv++] = order[i];
+    for (int b0 = 0; b0 < nv; b0 += maxb) {
+      int      B = PetscMin(maxb, nv - b0), *loc = valid + b0, ndiag = 0;
+      PetscInt rd0 = (PetscInt)n * Sc + W; /* record day of the first scored day */
 
-      PetscCall(data_batch_fill(ss, loc, day, Q, sb, &mb));
+      for (int b = 0; b < B; b++) d0[b] = s0;
+      PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
+      PetscCheck(mb.NB <= NBmax, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d block slots for a model of %d", mb.NB,
+                 NBmax);
       mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_lkey = bank->lkey, mb.M = bank->M, mb.bank_idx = NULL;
       (void)model_forward(m, params, &mb, yhat, &cnt);
-      for (int q = 0; q < Q; q++)
-        for (int k = 0; k < T; k++)
-          po->y[((size_t)k * po->nd + (d - d0)) * po->ng + ss->ghost[loc[q]]] = yhat[q * T + k];
-      po->cell_days += Q;
-      if (!diag) continue;
-      /* regime embedding */
+      /* yhat (Sc, B, T) -> the scored days with output (age >= W) among po's days */
+      for (int t = 0; t < Sc; t++) {
+        PetscInt p = rd0 + t - po->d0;
+        for (int b = 0; b < B; b++) {
+          size_t g = (size_t)ss->ghost[loc[b]];
+          diag[t * B + b] = 0;
+          if (p < 0 || p >= po->nd || mb.age[(size_t)(W + t) * mb.R + b] < W) continue;
+          for (int k = 0; k < T; k++) po->y[((size_t)k * po->nd + p) * po->ng + g] = yhat[((size_t)t * B + b) * T + k];
+          po->cell_days++;
+          if (diag_stride > 0 && (rd0 + t) % diag_stride == 0) diag[t * B + b] = 1, ndiag++;
+        }
+      }
+      if (!ndiag) continue;
+      /* regime embedding: z (B*NB, Z) of each segment's block slots, the diagnostic day's slot */
       if (po->Z) {
         model_encode_z(m, params, &mb, z);
-        for (int q = 0; q < Q; q++)
-          for (int k = 0; k < po->Z; k++) po->zsum[(size_t)k * po->ng + ss->ghost[loc[q]]] += z[q * po->Z + k];
+        for (int t = 0; t < Sc; t++)
+          for (int b = 0; b < B; b++) {
+            const float *zr = z + ((size_t)b * mb.NB + mb.blk[(size_t)b * Sc + t]) * po->Z;
+            if (!diag[t * B + b]) continue;
+            for (int k = 0; k < po->Z; k++) po->zsum[(size_t)k * po->ng + ss->ghost[loc[b]]] += zr[k];
+          }
       }
       /* role shares: how far the outputs move when a role's inputs are set
-       * to their training means (normalised 0; classes to none) */
-      memset(sb->xb, 0, sizeof(float) * (size_t)ss->P * Q * ss->F);
-      memset(sb->eb, 0, (size_t)ss->P * Q);
-      memset(sb->s, 0, sizeof(float) * (size_t)Q * ss->S);
+       * to their training means (normalised 0; classes to none); the days'
+       * ages are kept, so the same days are scored */
+      memset(sb->xb, 0, sizeof(float) * (size_t)ss->P * B * mb.NB * ss->F);
+      memset(sb->eb, 0, (size_t)B * mb.NB * ss->P);
+      memset(sb->s, 0, sizeof(float) * (size_t)mb.R * ss->S);
       (void)model_forward(m, params, &mb, yocc, &cnt);
-      output_change(c, yhat, yocc, Q, dslow);
-      PetscCall(data_batch_fill(ss, loc, day, Q, sb, &mb));
-      memset(sb->xf, 0, sizeof(float) * (size_t)ss->Lf * mb.R * ss->F);
+      output_change(c, yhat, yocc, Sc * B, dslow);
+      PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
+      memset(sb->xf, 0, sizeof(float) * (size_t)mb.T * mb.R * ss->F);
       (void)model_forward(m, params, &mb, yocc, &cnt);
-      output_change(c, yhat, yocc, Q, dfast);
-      for (int q = 0; q < Q; q++) {
-        size_t g   = (size_t)ss->ghost[loc[q]];
+      output_change(c, yhat, yocc, Sc * B, dfast);
+      for (int q = 0; q < Sc * B; q++) {
+        size_t g   = (size_t)ss->ghost[loc[q % B]];
         double tot = (double)dslow[q] + dfast[q];
+        if (!diag[q]) continue;
         po->ndiag[g] += 1;
         po->fast[g] += tot > 0 ? dfast[q] / tot : 0.5;
       }
     }
   }
-  PetscCall(PetscFree6(order, day, yhat, yocc, dslow, dfast));
-  PetscCall(PetscFree(valid));
+  PetscCall(PetscFree4(order, valid, d0, diag));
+  PetscCall(PetscFree4(yhat, yocc, dslow, dfast));
   PetscCall(PetscFree(z));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -1,7 +1,10 @@
 /* Finite-difference check of whole networks: RACI, its three ablations and the
- * baselines, over every parameter and every element of the inputs xf, xb
- * and s, on a small random batch with missing targets, an empty slow block,
- * a query without neighbours and a partly empty bank selection. Also: NEE is
+ * baselines (segment form), over every parameter and every element of the
+ * inputs xf, xb and s, on a small random batch of segments with a missing day
+ * and a restart, scored days inside a warm-up, missing targets, two block
+ * slots, an empty slow block, a query without neighbours and a partly empty
+ * bank selection. Also causality (no output depends on a later day) and that
+ * a restart forgets the days before it. Also: NEE is
  * exactly RECO - GPP, GPP and RECO are non-negative, and tensors an ablation
  * does not use get no gradient. A tensor fails when its error norm exceeds
  * 2e-2 of its gradient norm (floor 1e-2) or an element is off by more than
@@ -59,15 +62,17 @@ static void fd(const char *model, const char *what, float *x, const float *ana, 
 
 static void run(const char *name, ModelConfig cfg)
 {
-  enum { Q = 4, R = 7, M = 6 };
-  Ctx     c = {0};
-  int32_t nb[Q * 3], bidx[Q * 3];
-  uint8_t eb[Q * 3];
-  float  *bank_key, *bank_val, *y;
-  int     V = cfg.Z + 2 * cfg.T;
-  double  n;
+  enum { B = 3, R = 5, M = 6, NB = 2 };
+  const int T = cfg.W + cfg.Sc, Sc = cfg.Sc, Nz = B * NB;
+  Ctx       c = {0};
+  int32_t   nb[B * 3], bidx[Nz * 3], *age, blk[B * 8];
+  uint8_t   eb[Nz * 3];
+  float    *bank_key, *bank_val, *y;
+  int       V = cfg.Z + 2 * cfg.T;
+  int64_t   lkey[B] = {1, 2, 3};
+  double    n;
 
-  if (model_create(&cfg, Q, R, &c.m)) {
+  if (model_create(&cfg, B, R, &c.m)) {
     printf("FAIL %s: model_create\n", name);
     nfail++;
     return;
@@ -77,38 +82,60 @@ static void run(const char *name, ModelConfig cfg)
   model_init_params(c.m, c.params, 11);
   for (size_t i = 0; i < np; i++)
     c.params[i] += 0.05f * (float)core_rng_normal(5, i, 0, 0); /* layer-norm gains off 1, empty vector off 0 */
-  c.xf = malloc(sizeof(float) * cfg.Lf * R * cfg.F), c.dxf = calloc((size_t)cfg.Lf * R * cfg.F, sizeof(float));
-  c.xb = malloc(sizeof(float) * cfg.P * Q * cfg.F), c.dxb = calloc((size_t)cfg.P * Q * cfg.F, sizeof(float));
-  c.s = malloc(sizeof(float) * Q * cfg.S), c.ds = calloc((size_t)Q * cfg.S, sizeof(float));
-  y = malloc(sizeof(float) * Q * cfg.T), c.yhat = malloc(sizeof(float) * Q * cfg.T);
+  c.xf = malloc(sizeof(float) * T * R * cfg.F), c.dxf = calloc((size_t)T * R * cfg.F, sizeof(float));
+  c.xb = malloc(sizeof(float) * cfg.P * Nz * cfg.F), c.dxb = calloc((size_t)cfg.P * Nz * cfg.F, sizeof(float));
+  c.s = malloc(sizeof(float) * R * cfg.S), c.ds = calloc((size_t)R * cfg.S, sizeof(float));
+  y = malloc(sizeof(float) * Sc * B * cfg.T), c.yhat = malloc(sizeof(float) * Sc * B * cfg.T);
+  age      = malloc(sizeof(int32_t) * T * R);
   bank_key = malloc(sizeof(float) * M * cfg.Z), bank_val = malloc(sizeof(float) * M * V);
-  for (int i = 0; i < cfg.Lf * R * cfg.F; i++) c.xf[i] = (float)core_rng_normal(1, i, 0, 0);
-  for (int i = 0; i < cfg.P * Q * cfg.F; i++) c.xb[i] = (float)core_rng_normal(2, i, 0, 0);
-  for (int i = 0; i < Q * cfg.S; i++) c.s[i] = (float)core_rng_normal(3, i, 0, 0);
-  for (int i = 0; i < Q * cfg.T; i++)
+  for (int i = 0; i < T * R * cfg.F; i++) c.xf[i] = (float)core_rng_normal(1, i, 0, 0);
+  for (int i = 0; i < cfg.P * Nz * cfg.F; i++) c.xb[i] = (float)core_rng_normal(2, i, 0, 0);
+  for (int i = 0; i < R * cfg.S; i++) c.s[i] = (float)core_rng_normal(3, i, 0, 0);
+  /* ages: rows start at day 0; row 1 misses day 2 and restarts on day 3, so its first scored
+   * days lie inside the new warm-up; row 4 (a neighbour) misses the last day */
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < R; r++) age[t * R + r] = t;
+  for (int t = 2; t < T; t++) age[t * R + 1] = t == 2 ? -1 : t - 3;
+  age[(T - 1) * R + 4] = -1;
+  for (int r = 0; r < R; r++)
+    for (int t = 0; t < T; t++)
+      if (age[t * R + r] < 0)
+        for (int k = 0; k < cfg.F; k++) c.xf[(t * R + r) * cfg.F + k] = 0;
+  for (int i = 0; i < Sc * B * cfg.T; i++)
     y[i] = cfg.mu[i % cfg.T] + cfg.sigma[i % cfg.T] * (float)core_rng_normal(4, i, 0, 0);
-  y[1] = y[cfg.T + 2 < Q * cfg.T ? cfg.T + 2 : 0] = NAN;
+  y[1] = y[cfg.T + 2] = NAN; /* unobserved targets */
+  for (int t = 0; t < Sc; t++)
+    if (age[(cfg.W + t) * R + 1] < cfg.W)
+      for (int k = 0; k < cfg.T; k++) y[(t * B + 1) * cfg.T + k] = NAN; /* not scored inside a warm-up */
+  for (int q = 0; q < B; q++)
+    for (int t = 0; t < Sc; t++) blk[q * Sc + t] = (t + q) * NB / (Sc + B) < NB ? (t + q) * NB / (Sc + B) : NB - 1;
   for (int i = 0; i < M * cfg.Z; i++) bank_key[i] = (float)core_rng_normal(6, i, 0, 0);
   for (int i = 0; i < M * V; i++) bank_val[i] = (float)core_rng_normal(7, i, 0, 0);
-  for (int q = 0; q < Q; q++)
+  for (int q = 0; q < B; q++)
+    for (int k = 0; k < 3; k++) nb[q * 3 + k] = q == 2 ? -1 : (int32_t)((q + k + 1) % R); /* query 2: none */
+  for (int q = 0; q < Nz; q++)
     for (int k = 0; k < 3; k++) {
-      nb[q * 3 + k]   = q == 2 ? -1 : (int32_t)((q + k + 1) % R); /* query 2: no neighbour */
       bidx[q * 3 + k] = (q == 1 && k == 2) ? -1 : (int32_t)((q * 2 + k) % M);
       eb[q * 3 + k]   = (q == 0 && k == 0); /* one empty block */
     }
-  for (int q = 0; q < Q; q++)
+  for (int q = 0; q < Nz; q++)
     if (eb[q * 3]) memset(c.xb + q * cfg.F, 0, sizeof(float) * cfg.F);
-  c.b = (ModelBatch){.Q        = Q,
+  c.b = (ModelBatch){.B        = B,
                      .R        = R,
+                     .T        = T,
+                     .NB       = NB,
                      .xf       = c.xf,
+                     .age      = age,
                      .xb       = c.xb,
                      .eb       = eb,
+                     .blk      = blk,
                      .s        = c.s,
                      .y        = y,
                      .nb       = nb,
                      .bank_key = bank_key,
                      .bank_val = bank_val,
                      .bank_idx = bidx,
+                     .lkey     = lkey,
                      .M        = M};
 
   model_forward(c.m, c.params, &c.b, c.yhat, &n);
@@ -117,21 +144,55 @@ static void run(const char *name, ModelConfig cfg)
     const ModelTensor *mt = model_tensor(c.m, t);
     fd(name, mt->name, c.params + mt->offset, c.grads + mt->offset, (size_t)mt->rows * mt->cols, &c);
   }
-  fd(name, "xf", c.xf, c.dxf, (size_t)cfg.Lf * R * cfg.F, &c);
+  fd(name, "xf", c.xf, c.dxf, (size_t)T * R * cfg.F, &c);
   if (cfg.kind == MODEL_RACI && !cfg.no_slow) {
     /* empty blocks take the learned vector: their inputs have no gradient */
-    fd(name, "xb", c.xb, c.dxb, (size_t)cfg.P * Q * cfg.F, &c);
+    fd(name, "xb", c.xb, c.dxb, (size_t)cfg.P * Nz * cfg.F, &c);
   }
-  fd(name, "s", c.s, c.ds, (size_t)Q * cfg.S, &c);
+  fd(name, "s", c.s, c.ds, (size_t)R * cfg.S, &c);
 
   /* process-informed outputs */
   model_forward(c.m, c.params, &c.b, c.yhat, &n);
-  for (int q = 0; q < Q; q++) {
+  for (int q = 0; q < Sc * B; q++) {
     const float *yq = c.yhat + q * cfg.T;
     if (yq[0] < 0 || yq[1] < 0 || yq[2] != yq[1] - yq[0]) {
-      printf("FAIL %s: query %d GPP %g RECO %g NEE %g\n", name, q, yq[0], yq[1], yq[2]);
+      printf("FAIL %s: output row %d GPP %g RECO %g NEE %g\n", name, q, yq[0], yq[1], yq[2]);
       nfail++;
     }
+  }
+  /* causality: changing the drivers of the last day changes no earlier output */
+  {
+    float *y0 = malloc(sizeof(float) * Sc * B * cfg.T);
+    memcpy(y0, c.yhat, sizeof(float) * Sc * B * cfg.T);
+    for (int r = 0; r < R; r++)
+      for (int k = 0; k < cfg.F; k++) c.xf[((T - 1) * R + r) * cfg.F + k] += 1.0f;
+    model_forward(c.m, c.params, &c.b, c.yhat, &n);
+    for (int i = 0; i < (Sc - 1) * B * cfg.T; i++)
+      if (c.yhat[i] != y0[i]) {
+        printf("FAIL %s: output %d of an earlier day depends on the last day's drivers\n", name, i);
+        nfail++;
+        break;
+      }
+    for (int r = 0; r < R; r++)
+      for (int k = 0; k < cfg.F; k++) c.xf[((T - 1) * R + r) * cfg.F + k] -= 1.0f;
+    free(y0);
+  }
+  /* a restart forgets: row 1's outputs after its restart do not depend on its days before the gap */
+  {
+    float *y0 = malloc(sizeof(float) * Sc * B * cfg.T);
+    model_forward(c.m, c.params, &c.b, y0, &n);
+    for (int k = 0; k < cfg.F; k++) c.xf[(0 * R + 1) * cfg.F + k] += 1.0f;
+    model_forward(c.m, c.params, &c.b, c.yhat, &n);
+    for (int t = 0; t < Sc; t++)
+      for (int k = 0; k < cfg.T; k++)
+        if (c.yhat[(t * B + 1) * cfg.T + k] != y0[(t * B + 1) * cfg.T + k]) {
+          printf("FAIL %s: row 1 day %d remembers a day before its restart\n", name, cfg.W + t);
+          nfail++;
+          t = Sc;
+          break;
+        }
+    for (int k = 0; k < cfg.F; k++) c.xf[(0 * R + 1) * cfg.F + k] -= 1.0f;
+    free(y0);
   }
   /* unused tensors of an ablation get exactly zero gradient */
   for (int t = 0; t < model_ntensors(c.m); t++) {
@@ -150,7 +211,7 @@ static void run(const char *name, ModelConfig cfg)
   }
   model_destroy(&c.m);
   free(c.params), free(c.grads), free(c.xf), free(c.dxf), free(c.xb), free(c.dxb), free(c.s), free(c.ds), free(y),
-      free(c.yhat), free(bank_key), free(bank_val);
+      free(c.yhat), free(bank_key), free(bank_val), free(age);
 }
 
 int main(int argc, char **argv)
@@ -159,8 +220,12 @@ int main(int argc, char **argv)
                           .F    = 3,
                           .S    = 4,
                           .T    = 4,
-                          .Lf   = 5,
+                          .W    = 3,
+                          .Sc   = 4,
                           .P    = 3,
+                          .Lb   = 2,
+                          .Kt   = 2,
+                          .Lt   = 2,
                           .Hf   = 8,
                           .Hs   = 6,
                           .Hz   = 6,
@@ -187,9 +252,9 @@ int main(int argc, char **argv)
   run("raci_no_slow", c);
   c = base, c.no_film = 1;
   run("raci_no_film", c);
-  const char *bn[3] = {"lstm", "ealstm", "transformer"};
-  ModelKind   bk[3] = {MODEL_LSTM, MODEL_EALSTM, MODEL_TRANSFORMER};
-  for (int i = 0; i < 3; i++) {
+  const char *bn[4] = {"lstm", "ealstm", "transformer", "tcn"};
+  ModelKind   bk[4] = {MODEL_LSTM, MODEL_EALSTM, MODEL_TRANSFORMER, MODEL_TCN};
+  for (int i = 0; i < 4; i++) {
     c = base, c.kind = bk[i];
     run(bn[i], c);
   }
