@@ -10,8 +10,9 @@
  * whatever it was, and read back with a range check). Sections:
  *
  *   format       schema version, the writer's sizeof(PetscInt), raci version
- *   model        architecture, ablation flags, sizes, windows, targets with
- *                their normalisation (mu, sigma) and loss weights
+ *   model        architecture, ablation flags, sizes, segment (warm-up and
+ *                scored days), slow history, TCN kernel, targets with their
+ *                normalisation (mu, sigma) and loss weights
  *   roles, target_atts, input_units   texts (see app/train.c)
  *   norm         input normalisation and class values
  *   train_opts   optimiser and loop options (not needed to predict)
@@ -20,19 +21,20 @@
  *   bank_key, bank_val, bank_owner, bank_lkey   the memory bank
  *   history      raci version and command line of the writer
  *
- * Checkpoints of schema 1 (raw structs, no `format` section) are refused:
- * the model must be trained again. */
+ * Checkpoints of schema 1 (raw structs, no `format` section) and of schema 2
+ * (the windowed model of raci before the segment form) are refused: the
+ * model must be trained again. */
 #ifndef RACI_CHECKPOINT_H
 #define RACI_CHECKPOINT_H
 
 #include <raci/train.h>
 
-#define CKPT_SCHEMA 2
+#define CKPT_SCHEMA 3
 
 /* A trained model and, for -resume, its optimiser and loop state. */
 typedef struct {
   ModelConfig  cfg;      /* the network, with the targets' normalisation */
-  TrainOptions to;       /* model options (model, windows, sizes) and optimiser and loop options;
+  TrainOptions to;       /* model options (model, segment, sizes) and optimiser and loop options;
                             -quiet and -train_check_every are not recorded (false, 0 on load) */
   const char *roles;     /* "fast:A,B;slow:C;target:D;" in the order the model reads them */
   const char *tatts;     /* "name|units|long_name|standard_name\n" per target */

@@ -38,7 +38,8 @@ void softplus_backward(float *dinp, const float *dout, const float *inp, size_t 
  * Saved for backward: hs (T+1, B, H) with hs[0] = 0, gates (T, B, 3H) = r, z, n
  * after activation, ghn (T, B, H) = Whn h + bhn. work: (T, B, 3H) floats.
  * age (T, B) or NULL: a row with age[t, b] <= 0 starts step t from a zero
- * state (hs[t] of that row is set to 0 and no gradient flows back through it). */
+ * state (the step reads 0 for the state entering it and no gradient flows back
+ * through it); hs[t] stays the output of day t-1. */
 void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh,
                  const float *bih, const float *bhh, const int32_t *age, float *work, int T, int B, int IN, int H);
 /* dhs (T+1, B, H): loss gradient w.r.t. each hidden state (often only the

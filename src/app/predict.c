@@ -152,7 +152,8 @@ static PetscErrorCode predict_read_options(PredictRun *run)
                             run->data, sizeof run->data, &have_data));
   PetscCall(core_opt_string(comm, "-o", "Prediction file to write (NetCDF, CF-1.8); required", run->out,
                             sizeof run->out, &have_out));
-  PetscCall(core_opt_int(comm, "-predict_chunk_days", "Days predicted per chunk, rounded to whole segments (memory: slow window plus chunk)",
+  PetscCall(core_opt_int(comm, "-predict_chunk_days",
+                         "Days predicted per chunk, rounded to whole segments (memory: slow window plus chunk)",
                          run->chunk, 1, 36600, &run->chunk, NULL));
   PetscCall(core_opt_int(comm, "-predict_diag_stride",
                          "Diagnostics (regime map, role shares) every this many days; 0 for none", run->diag_stride, 0,

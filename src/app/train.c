@@ -7,6 +7,7 @@
 #include <raci/app.h>
 #include <raci/json.h>
 #include <raci/checkpoint.h>
+#include <raci/profile.h>
 
 #include <errno.h>
 #include <math.h>
@@ -265,9 +266,10 @@ static PetscErrorCode train_open_data(TrainRun *run)
   PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_TRUE));
   PetscCall(data_read(run->ds, 0, run->ds->nt));
   PetscCall(data_check_usable(run->ds, &run->unusable, &run->total));
-  PetscCheck(run->ds->nt >= run->to.Lf, comm, RACI_ERR_DATA,
-             "%s: %" PetscInt_FMT " time steps, fewer than the fast window of %" PetscInt_FMT " days", run->data,
-             run->ds->nt, run->to.Lf);
+  PetscCheck(run->ds->nt >= run->to.W + 1, comm, RACI_ERR_DATA,
+             "%s: %" PetscInt_FMT " time steps: a segment scores no day before %" PetscInt_FMT
+             " days of warm-up (-raci_warmup_days), so training needs at least %" PetscInt_FMT " days",
+             run->data, run->ds->nt, run->to.W, run->to.W + 1);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -277,22 +279,31 @@ static PetscErrorCode train_make_model(TrainRun *run)
 {
   const TrainOptions *to = &run->to;
   const SampleSet    *ss = run->ss;
-  int                 Q = train_max_queries(to), R = Q * ((int)to->Kf + 1);
-  double              buf, np, bytes;
+  int                 B = train_max_segments(to), R = B * ((int)to->Kf + 1), T = (int)(to->W + to->Sc);
+  double              buf, np, bytes, NB;
   char                what[256];
 
   PetscFunctionBeginUser;
   PetscCall(train_model_config(to, ss, &run->cfg));
-  PetscCheck(!model_size(&run->cfg, Q, R, &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate a model");
-  /* buffers, parameters with gradients and AdamW state, the batch's inputs */
+  NB = model_max_blocks(&run->cfg);
+  PetscCheck(!model_size(&run->cfg, B, R, &buf, &np), PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate a model");
+  /* buffers, parameters with gradients and AdamW state, the batch of segments (data_batch_create) */
   bytes = buf + 6.0 * sizeof(float) * np +
-          sizeof(float) * ((double)to->Lf * R * ss->F + (double)to->P * Q * ss->F + (double)Q * (ss->S + ss->T));
+          sizeof(float) * ((double)T * R * ss->F + (double)to->P * B * NB * ss->F + (double)R * ss->S +
+                           (double)to->Sc * B * 2 * ss->T) +
+          sizeof(int32_t) * ((double)T * R + (double)B * to->Sc + (double)B * to->Kf) + (double)B * NB * to->P;
   PetscCall(PetscSNPrintf(what, sizeof what,
                           "-train_batch %" PetscInt_FMT " with -raci_hidden %" PetscInt_FMT
-                          ", -raci_fast_days %" PetscInt_FMT " and -raci_kf %" PetscInt_FMT " (the model's buffers)",
-                          to->batch, to->Hf, to->Lf, to->Kf));
+                          ", segments of %d days (-raci_warmup_days + -raci_scored_days) and -raci_kf %" PetscInt_FMT
+                          " (the model's buffers)",
+                          to->batch, to->Hf, T, to->Kf));
   PetscCall(core_check_memory(run->comm, bytes, what));
-  PetscCheck(!model_create(&run->cfg, Q, R, &run->m), run->comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
+  PetscCheck(!model_create(&run->cfg, B, R, &run->m), run->comm, PETSC_ERR_MEM, "cannot allocate the model's buffers");
+  {
+    ModelProfiler p;
+    profile_model_hooks(&p);
+    model_set_profiler(run->m, &p);
+  }
   PetscCall(train_state_create(run->m, (uint64_t)to->seed, &run->st));
   PetscCall(roles_text(run->ds, run->roles, sizeof run->roles));
   PetscCall(target_atts_text(run->ds, run->tatts, sizeof run->tatts));
@@ -354,7 +365,9 @@ static PetscErrorCode train_run_loop(TrainRun *run)
   PetscCall(core_record_int("training_locations_rank_max", most));
   PetscCall(core_record_int("epochs", run->st.epoch));
   PetscCall(core_record_int("steps", run->st.t));
-  PetscCall(core_record_int("samples", res->samples));
+  PetscCall(core_record_int("segments", res->segments));
+  PetscCall(core_record_int("samples", res->samples)); /* scored cell-days */
+  PetscCall(core_record_int("rows", res->rows));       /* fast-encoder row-days */
   PetscCall(core_record_real("train_seconds", res->seconds));
   PetscCall(core_record_real("step_seconds", res->step_seconds));
   PetscCall(core_record_real("samples_per_second", res->samples / PetscMax(res->step_seconds, 1e-9)));
@@ -376,10 +389,10 @@ static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
   const char        *spn[3] = {"train", "validation", "test (held out)"};
 
   PetscFunctionBeginUser;
-  PetscCall(data_batch_create(ss, train_max_queries(&run->to), 0, &sb));
+  PetscCall(data_batch_create(ss, train_max_segments(&run->to), 0, &sb));
   PetscCall(core_stage_push(CORE_STAGE_EVAL));
   PetscCall(train_bank_build(comm, run->m, st->params, ss, &run->to, st->epoch, &sb, &run->st.bank));
-  /* every test day; training and validation days at a stride (diagnostics) */
+  /* every test segment of the tiling; training and validation segments at a stride (diagnostics) */
   for (int i = 0; i < 3; i++)
     PetscCall(train_evaluate(comm, run->m, st->params, ss, sp[i],
                              i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)run->to.val_stride, &st->bank, &sb, &fe->loss[i],
@@ -388,10 +401,12 @@ static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
   PetscCall(data_batch_destroy(&sb));
   PetscCall(PetscPrintf(
       comm,
-      "raci train: %ld epochs, %ld steps in all; this run %ld samples in %.1f s; training steps alone %.1f s: %.0f "
-      "samples/s, %.1f fast-encoder rows per sample; memory bank (%d entries) %.2f s\n",
-      st->epoch, st->t, res->samples, res->seconds, res->step_seconds, res->samples / PetscMax(res->step_seconds, 1e-9),
-      (double)res->rows / (double)PetscMax(res->samples, 1), st->bank.M, res->bank_seconds));
+      "raci train: %ld epochs, %ld steps in all; this run %ld segments, %ld scored cell-days in %.1f s; training "
+      "steps alone %.1f s: %.0f scored cell-days/s, %.2f fast-encoder row-days per scored cell-day; memory bank (%d "
+      "entries) %.2f s\n",
+      st->epoch, st->t, res->segments, res->samples, res->seconds, res->step_seconds,
+      res->samples / PetscMax(res->step_seconds, 1e-9), (double)res->rows / (double)PetscMax(res->samples, 1),
+      st->bank.M, res->bank_seconds));
   for (int i = 0; i < 3; i++) {
     char line[512];
     int  used = snprintf(line, sizeof line, "  %-16s loss %.4f  RMSE", spn[i], fe->loss[i]);
@@ -420,7 +435,8 @@ static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors 
   json_key(w, "no_slow"), json_int(w, to->no_slow);
   json_key(w, "no_film"), json_int(w, to->no_film);
   json_key(w, "epochs"), json_int(w, st->epoch);
-  json_key(w, "samples"), json_int(w, res->samples);
+  json_key(w, "segments"), json_int(w, res->segments);
+  json_key(w, "samples"), json_int(w, res->samples); /* scored cell-days */
   json_key(w, "rows"), json_int(w, res->rows);
   json_key(w, "seconds"), json_fixed(w, res->seconds, 3);
   json_key(w, "step_seconds"), json_fixed(w, res->step_seconds, 3);
@@ -499,12 +515,13 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(PetscNew(&run));
   run->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &run->rank));
+  PetscCall(profile_register());
   PetscCall(train_read_options(run));
   if (core_help()) goto done; /* -help: the options above are listed; nothing runs */
   PetscCall(train_check_outputs(run));
   PetscCall(train_open_data(run));
-  PetscCall(data_samples_create(run->ds, &run->so, (int)run->to.Lf, (int)run->to.Ls, (int)run->to.P, (int)run->to.Kf,
-                                NULL, &run->ss));
+  PetscCall(data_samples_create(run->ds, &run->so, (int)run->to.W, (int)run->to.Sc, (int)run->to.Ls, (int)run->to.P,
+                                (int)run->to.Kf, NULL, &run->ss));
   PetscCall(train_make_model(run));
   PetscCall(train_start_state(run));
   PetscCall(train_run_loop(run));

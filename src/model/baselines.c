@@ -1,294 +1,401 @@
-/* model: the baselines LSTM, EA-LSTM and Transformer (docs/MODEL.md section 4),
- * in the same framework as RACI: same batch, outputs and loss, no retrieval.
- * They read only the queries' rows of xf and their statics. */
+/* model: the baselines LSTM, EA-LSTM, transformer and TCN in the segment form
+ * (docs/MODEL.md sections 4 and 5), in the same framework as RACI: same
+ * segments, outputs and loss, no retrieval. They read only the query rows
+ * (0..B-1) of xf, age and s; every encoder is causal, runs once along the
+ * segment's T = W + Sc days and restarts where age <= 0, and the head reads
+ * its output on the Sc scored days. */
 #include "network.h"
 
 #include <math.h>
 #include <string.h>
 
-#define PRM(i) (params + m->tensor[i].offset)
-#define GRD(i) (grads + m->tensor[i].offset)
+/* ------------------------------------------------------------ layout */
 
-enum { L_WIH, L_WHH, L_BIH, L_BHH, L_HEAD };    /* lstm */
-enum { E_WI, E_BI, E_WIH, E_WHH, E_B, E_HEAD }; /* ealstm */
-enum {
-  X_WIN,
-  X_BIN,
-  X_LN1G,
-  X_LN1B,
-  X_WQKV,
-  X_BQKV,
-  X_WO,
-  X_BO,
-  X_LN2G,
-  X_LN2B,
-  X_W1,
-  X_B1,
-  X_W2,
-  X_B2,
-  X_LNFG,
-  X_LNFB,
-  X_HEAD
-}; /* transformer */
-/* transformer activations in m->tf[] */
-enum {
-  A_X0,
-  A_X1,
-  A_M1,
-  A_R1,
-  A_QKV,
-  A_ATT,
-  A_Y,
-  A_ATTN,
-  A_X2,
-  A_X3,
-  A_M2,
-  A_R2,
-  A_F1,
-  A_G1,
-  A_X4,
-  A_XL,
-  A_MF,
-  A_RF,
-  A_DX0,
-  A_DX1,
-  A_DX2,
-  A_DX3,
-  A_DG,
-  A_WORK
-};
-
-void baseline_layout(Model *m)
+static void lstm_layout(TensorWalk *w, const ModelConfig *c, int Th, LstmParams *p)
 {
-  const ModelConfig *c = &m->cfg;
-  int                H = c->Hf, in = c->F + c->S, hin = H;
+  const int H = c->Hf, IN = c->F + c->S;
 
+  layout_tensor(w, &p->W_ih, "lstm.W_ih", 4 * H, IN, IN, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->W_hh, "lstm.W_hh", 4 * H, H, H, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_ih, "lstm.b_ih", 4 * H, 1, H, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_hh, "lstm.b_hh", 4 * H, 1, H, NO_DECAY, INIT_UNIFORM);
+  head_tensors(w, &p->head, H, c->Ho, Th);
+}
+
+static void ealstm_layout(TensorWalk *w, const ModelConfig *c, int Th, EalstmParams *p)
+{
+  const int H = c->Hf;
+
+  layout_tensor(w, &p->W_i, "ea.W_i", H, c->S, c->S, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_i, "ea.b_i", H, 1, c->S, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->W_ih, "ea.W_ih", 3 * H, c->F, c->F, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->W_hh, "ea.W_hh", 3 * H, H, H, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b, "ea.b", 3 * H, 1, H, NO_DECAY, INIT_UNIFORM);
+  head_tensors(w, &p->head, H, c->Ho, Th);
+}
+
+static void transformer_layout(TensorWalk *w, const ModelConfig *c, int Th, TransformerParams *p)
+{
+  const int D = c->D, FF = c->FF, IN = c->F + c->S;
+
+  /* a layer norm's fan-in (unused: its init is 1 or 0) is the previous matrix's, as for any vector */
+  layout_tensor(w, &p->W_in, "tf.W_in", D, IN, IN, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_in, "tf.b_in", D, 1, IN, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->ln1_g, "ln1.g", D, 1, IN, NO_DECAY, INIT_ONE);
+  layout_tensor(w, &p->ln1_b, "ln1.b", D, 1, IN, NO_DECAY, INIT_ZERO);
+  layout_tensor(w, &p->W_qkv, "attn.W_qkv", 3 * D, D, D, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_qkv, "attn.b_qkv", 3 * D, 1, D, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->W_o, "attn.W_o", D, D, D, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_o, "attn.b_o", D, 1, D, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->ln2_g, "ln2.g", D, 1, D, NO_DECAY, INIT_ONE);
+  layout_tensor(w, &p->ln2_b, "ln2.b", D, 1, D, NO_DECAY, INIT_ZERO);
+  layout_tensor(w, &p->ff_W1, "ff.W1", FF, D, D, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->ff_b1, "ff.b1", FF, 1, D, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->ff_W2, "ff.W2", D, FF, FF, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->ff_b2, "ff.b2", D, 1, FF, NO_DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->lnf_g, "lnf.g", D, 1, FF, NO_DECAY, INIT_ONE);
+  layout_tensor(w, &p->lnf_b, "lnf.b", D, 1, FF, NO_DECAY, INIT_ZERO);
+  head_tensors(w, &p->head, D, c->Ho, Th);
+}
+
+static void tcn_layout(TensorWalk *w, const ModelConfig *c, int Th, TcnParams *p)
+{
+  const int C = c->Hf, KC = c->Kt * c->Hf, IN = c->F + c->S;
+  char      n[24];
+
+  layout_tensor(w, &p->W_in, "tcn.W_in", C, IN, IN, DECAY, INIT_UNIFORM);
+  layout_tensor(w, &p->b_in, "tcn.b_in", C, 1, IN, NO_DECAY, INIT_UNIFORM);
+  for (int l = 0; l < c->Lt; l++) {
+    float **W = l < BASELINE_TCN_MAX_LEVELS ? &p->W[l] : NULL, **b = l < BASELINE_TCN_MAX_LEVELS ? &p->b[l] : NULL;
+    snprintf(n, sizeof n, "tcn.W%d", l), layout_tensor(w, W, n, C, KC, KC, DECAY, INIT_UNIFORM);
+    snprintf(n, sizeof n, "tcn.b%d", l), layout_tensor(w, b, n, C, 1, KC, NO_DECAY, INIT_UNIFORM);
+  }
+  head_tensors(w, &p->head, C, c->Ho, Th);
+}
+
+void baseline_layout(TensorWalk *w, const ModelConfig *c, int Th, BaselineParams *p)
+{
+  memset(p, 0, sizeof *p);
   switch (c->kind) {
   case MODEL_LSTM:
-    model_add_tensor(m, "lstm.W_ih", 4 * H, in);
-    model_add_tensor(m, "lstm.W_hh", 4 * H, H);
-    model_add_tensor(m, "lstm.b_ih", 4 * H, 1);
-    model_add_tensor(m, "lstm.b_hh", 4 * H, 1);
+    lstm_layout(w, c, Th, &p->lstm);
     break;
   case MODEL_EALSTM:
-    model_add_tensor(m, "ea.W_i", H, c->S);
-    model_add_tensor(m, "ea.b_i", H, 1);
-    model_add_tensor(m, "ea.W_ih", 3 * H, c->F);
-    model_add_tensor(m, "ea.W_hh", 3 * H, H);
-    model_add_tensor(m, "ea.b", 3 * H, 1);
+    ealstm_layout(w, c, Th, &p->ea);
     break;
   case MODEL_TRANSFORMER:
-    model_add_tensor(m, "tf.W_in", c->D, in);
-    model_add_tensor(m, "tf.b_in", c->D, 1);
-    model_add_tensor(m, "ln1.g", c->D, 1);
-    model_add_tensor(m, "ln1.b", c->D, 1);
-    model_add_tensor(m, "attn.W_qkv", 3 * c->D, c->D);
-    model_add_tensor(m, "attn.b_qkv", 3 * c->D, 1);
-    model_add_tensor(m, "attn.W_o", c->D, c->D);
-    model_add_tensor(m, "attn.b_o", c->D, 1);
-    model_add_tensor(m, "ln2.g", c->D, 1);
-    model_add_tensor(m, "ln2.b", c->D, 1);
-    model_add_tensor(m, "ff.W1", c->FF, c->D);
-    model_add_tensor(m, "ff.b1", c->FF, 1);
-    model_add_tensor(m, "ff.W2", c->D, c->FF);
-    model_add_tensor(m, "ff.b2", c->D, 1);
-    model_add_tensor(m, "lnf.g", c->D, 1);
-    model_add_tensor(m, "lnf.b", c->D, 1);
-    hin = c->D;
+    transformer_layout(w, c, Th, &p->tf);
+    break;
+  case MODEL_TCN:
+    tcn_layout(w, c, Th, &p->tcn);
     break;
   default:
     break;
   }
-  model_add_tensor(m, "head.W1", c->Ho, hin);
-  model_add_tensor(m, "head.b1", c->Ho, 1);
-  model_add_tensor(m, "head.W2", m->Th, c->Ho);
-  model_add_tensor(m, "head.b2", m->Th, 1);
 }
+
+/* Points the fields of p into base (parameters or gradients). */
+static void baseline_point(const Model *m, const float *base, BaselineParams *p)
+{
+  TensorWalk w = {.m = (Model *)m, .base = (float *)base, .off = 0, .record = 0};
+  baseline_layout(&w, &m->cfg, m->Th, p);
+}
+
+/* ----------------------------------------------------------- buffers */
+
+static int day_inputs(const ModelConfig *c) { return c->kind == MODEL_EALSTM ? c->F : c->F + c->S; }
 
 void baseline_alloc(Model *m)
 {
   const ModelConfig *c = &m->cfg;
-  size_t Q = (size_t)m->max_q, L = (size_t)c->Lf, H = (size_t)c->Hf, in = (size_t)(c->F + c->S), D = (size_t)c->D;
-  size_t hin = c->kind == MODEL_TRANSFORMER ? D : H;
+  BaselineActs      *a = &m->bl;
+  const size_t       B = (size_t)m->max_b, T = (size_t)(c->W + c->Sc), TB = T * B, N = (size_t)c->Sc * B;
+  const size_t       IN = (size_t)day_inputs(c), H = (size_t)c->Hf, D = (size_t)c->D, FF = (size_t)c->FF;
 
-  m->xin  = model_carve(m, L * Q * in);
-  m->dxin = model_carve(m, L * Q * in);
-  if (c->kind == MODEL_TRANSFORMER) {
-    size_t N    = L * Q;
-    m->tf[A_X0] = model_carve(m, N * D), m->tf[A_X1] = model_carve(m, N * D);
-    m->tf[A_M1] = model_carve(m, N), m->tf[A_R1] = model_carve(m, N);
-    m->tf[A_QKV] = model_carve(m, N * 3 * D), m->tf[A_ATT] = model_carve(m, Q * (size_t)c->NH * L * L),
-    m->tf[A_Y]    = model_carve(m, N * D);
-    m->tf[A_ATTN] = model_carve(m, N * D), m->tf[A_X2] = model_carve(m, N * D), m->tf[A_X3] = model_carve(m, N * D);
-    m->tf[A_M2] = model_carve(m, N), m->tf[A_R2] = model_carve(m, N);
-    m->tf[A_F1] = model_carve(m, N * (size_t)c->FF), m->tf[A_G1] = model_carve(m, N * (size_t)c->FF),
-    m->tf[A_X4] = model_carve(m, N * D);
-    m->tf[A_XL] = model_carve(m, Q * D), m->tf[A_MF] = model_carve(m, Q), m->tf[A_RF] = model_carve(m, Q);
-    m->tf[A_DX0] = model_carve(m, N * D), m->tf[A_DX1] = model_carve(m, N * D), m->tf[A_DX2] = model_carve(m, N * D),
-    m->tf[A_DX3]  = model_carve(m, N * D);
-    m->tf[A_DG]   = model_carve(m, N * (size_t)c->FF);
-    m->tf[A_WORK] = model_carve(m, N * D + N * 3 * D + L * L);
-  } else {
-    m->seq_h    = model_carve(m, (L + 1) * Q * H);
-    m->seq_c    = model_carve(m, (L + 1) * Q * H);
-    m->seq_g    = model_carve(m, L * Q * 4 * H + Q * H); /* gates, and EA-LSTM's input gate */
-    m->seq_work = model_carve(m, L * Q * 4 * H + 2 * Q * H);
-    m->dseq_h   = model_carve(m, (L + 1) * Q * H);
+  memset(a, 0, sizeof *a);
+  a->age = (int32_t *)model_carve(m, TB);
+  a->x   = model_carve(m, TB * IN);
+  a->dx  = model_carve(m, TB * IN);
+  a->o1  = model_carve(m, N * c->Ho);
+  a->do1 = model_carve(m, N * c->Ho);
+  switch (c->kind) {
+  case MODEL_LSTM:
+  case MODEL_EALSTM:
+    a->hs    = model_carve(m, (T + 1) * B * H);
+    a->cs    = model_carve(m, (T + 1) * B * H);
+    a->gates = model_carve(m, TB * 4 * H); /* 3H for the EA-LSTM */
+    a->ig    = c->kind == MODEL_EALSTM ? model_carve(m, B * H) : NULL;
+    a->dhs   = model_carve(m, (T + 1) * B * H);
+    a->work  = model_carve(m, TB * 4 * H + 3 * B * H);
+    break;
+  case MODEL_TRANSFORMER:
+    a->x0     = model_carve(m, TB * D);
+    a->x1     = model_carve(m, TB * D);
+    a->mean1  = model_carve(m, TB);
+    a->rstd1  = model_carve(m, TB);
+    a->qkv    = model_carve(m, TB * 3 * D);
+    a->att    = model_carve(m, B * c->NH * T * (size_t)(c->W + 1));
+    a->y      = model_carve(m, TB * D);
+    a->ao     = model_carve(m, TB * D);
+    a->x2     = model_carve(m, TB * D);
+    a->x3     = model_carve(m, TB * D);
+    a->mean2  = model_carve(m, TB);
+    a->rstd2  = model_carve(m, TB);
+    a->f1     = model_carve(m, TB * FF);
+    a->g1     = model_carve(m, TB * FF);
+    a->x4     = model_carve(m, TB * D);
+    a->hf     = model_carve(m, N * D);
+    a->meanf  = model_carve(m, N);
+    a->rstdf  = model_carve(m, N);
+    a->dhf    = model_carve(m, N * D);
+    a->dx2    = model_carve(m, TB * D);
+    a->dx3    = model_carve(m, TB * D);
+    a->dg1    = model_carve(m, TB * FF);
+    a->df1    = model_carve(m, TB * FF);
+    a->work_t = model_carve(m, TB * 4 * D + (size_t)(c->W + 1));
+    break;
+  case MODEL_TCN:
+    a->xl  = model_carve(m, (size_t)(c->Lt + 1) * TB * H);
+    a->ul  = model_carve(m, (size_t)c->Lt * TB * H);
+    a->dxl = model_carve(m, TB * H);
+    a->dul = model_carve(m, TB * H);
+    a->col = model_carve(m, TB * (size_t)c->Kt * H);
+    break;
+  default:
+    break;
   }
-  m->hin   = model_carve(m, Q * hin);
-  m->dhin  = model_carve(m, Q * hin);
-  m->o1    = model_carve(m, Q * (size_t)c->Ho);
-  m->do1   = model_carve(m, Q * (size_t)c->Ho);
-  m->a     = model_carve(m, Q * (size_t)m->Th);
-  m->da    = model_carve(m, Q * (size_t)m->Th);
-  m->yhat  = model_carve(m, Q * (size_t)c->T);
-  m->dyhat = model_carve(m, Q * (size_t)c->T);
 }
 
-/* Day inputs [xf_t, s] of the queries (the lstm and the transformer); the
- * EA-LSTM reads xf_t alone. */
-static void gather_inputs(Model *m, const ModelBatch *b, int with_static)
+/* ------------------------------------------------------ inputs, head */
+
+/* The queries' day inputs x (T, B, IN) = [xf_t, s] (the EA-LSTM: xf_t) and
+ * ages (T, B) from the batch's rows 0..B-1; returns the ages or NULL. */
+static const int32_t *gather_inputs(Model *m, const ModelBatch *b)
 {
-  const ModelConfig *c  = &m->cfg;
-  int                in = c->F + (with_static ? c->S : 0);
-  for (int t = 0; t < c->Lf; t++)
-    for (int q = 0; q < b->Q; q++) {
-      float *dst = m->xin + ((size_t)t * b->Q + q) * in;
-      memcpy(dst, b->xf + ((size_t)t * b->R + q) * c->F, sizeof(float) * c->F);
-      if (with_static) memcpy(dst + c->F, b->s + (size_t)q * c->S, sizeof(float) * c->S);
+  const ModelConfig *c = &m->cfg;
+  BaselineActs      *a = &m->bl;
+  const int          T = c->W + c->Sc, B = b->B, IN = day_inputs(c), F = c->F, S = c->S;
+
+  for (int t = 0; t < T; t++)
+    for (int q = 0; q < B; q++) {
+      float *dst = a->x + ((size_t)t * B + q) * IN;
+      memcpy(dst, b->xf + ((size_t)t * b->R + q) * F, sizeof(float) * F);
+      if (IN > F) memcpy(dst + F, b->s + (size_t)q * S, sizeof(float) * S);
     }
+  if (!b->age) return NULL;
+  for (int t = 0; t < T; t++) memcpy(a->age + (size_t)t * B, b->age + (size_t)t * b->R, sizeof(int32_t) * B);
+  return a->age;
 }
 
-static void scatter_input_grads(Model *m, const ModelBatch *b, int with_static, float *dxf, float *ds)
+/* dxf (T, R, F) (query rows) and ds (R, S) (rows 0..B-1) += the parts of dx (T, B, IN) */
+static void scatter_input_grads(Model *m, const ModelBatch *b, float *dxf, float *ds)
 {
-  const ModelConfig *c  = &m->cfg;
-  int                in = c->F + (with_static ? c->S : 0);
-  for (int t = 0; t < c->Lf; t++)
-    for (int q = 0; q < b->Q; q++) {
-      const float *d = m->dxin + ((size_t)t * b->Q + q) * in;
+  const ModelConfig *c = &m->cfg;
+  const int          T = c->W + c->Sc, B = b->B, IN = day_inputs(c), F = c->F, S = c->S;
+
+  for (int t = 0; t < T; t++)
+    for (int q = 0; q < B; q++) {
+      const float *d = m->bl.dx + ((size_t)t * B + q) * IN;
       if (dxf)
-        for (int j = 0; j < c->F; j++) dxf[((size_t)t * b->R + q) * c->F + j] += d[j];
-      if (with_static && ds)
-        for (int j = 0; j < c->S; j++) ds[(size_t)q * c->S + j] += d[c->F + j];
+        for (int j = 0; j < F; j++) dxf[((size_t)t * b->R + q) * F + j] += d[j];
+      if (ds && IN > F)
+        for (int j = 0; j < S; j++) ds[(size_t)q * S + j] += d[F + j];
     }
 }
 
-static void head_forward(Model *m, const float *params, int head, int Q, int hin)
+/* a (N, Th) = W2 tanh(W1 hin + b1) + b2 over the N = Sc*B scored days, hin (N, IN) */
+static void head_forward(Model *m, const HeadParams *p, const float *hin, int N, int IN)
 {
-  linear_forward(m->o1, m->hin, PRM(head), PRM(head + 1), Q, hin, m->cfg.Ho);
-  tanh_forward(m->o1, m->o1, (size_t)Q * m->cfg.Ho);
-  linear_forward(m->a, m->o1, PRM(head + 2), PRM(head + 3), Q, m->cfg.Ho, m->Th);
+  const int Ho = m->cfg.Ho;
+
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  linear_forward(m->bl.o1, hin, p->W1, p->b1, N, IN, Ho);
+  tanh_forward(m->bl.o1, m->bl.o1, (size_t)N * Ho);
+  linear_forward(m->a, m->bl.o1, p->W2, p->b2, N, Ho, m->Th);
+  model_phase_end(m, MODEL_PHASE_HEAD, 2.0 * N * ((double)IN * Ho + (double)Ho * m->Th) + 4.0 * N * Ho);
 }
 
-static void head_backward(Model *m, const float *params, float *grads, int head, int Q, int hin)
+/* From da (N, Th): the head's gradients, and dhin (N, IN) += dL/dhin */
+static void head_backward(Model *m, const HeadParams *p, const HeadParams *g, const float *hin, float *dhin, int N,
+                          int IN)
 {
-  memset(m->do1, 0, sizeof(float) * (size_t)Q * m->cfg.Ho);
-  memset(m->dhin, 0, sizeof(float) * (size_t)Q * hin);
-  linear_backward(m->do1, GRD(head + 2), GRD(head + 3), m->da, m->o1, PRM(head + 2), Q, m->cfg.Ho, m->Th);
-  for (size_t i = 0; i < (size_t)Q * m->cfg.Ho; i++) m->do1[i] *= 1.0f - m->o1[i] * m->o1[i];
-  linear_backward(m->dhin, GRD(head), GRD(head + 1), m->do1, m->hin, PRM(head), Q, hin, m->cfg.Ho);
+  const int Ho = m->cfg.Ho;
+  float    *o1 = m->bl.o1, *do1 = m->bl.do1;
+
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  memset(do1, 0, sizeof(float) * (size_t)N * Ho);
+  linear_backward(do1, g->W2, g->b2, m->da, o1, p->W2, N, Ho, m->Th);
+  for (size_t i = 0; i < (size_t)N * Ho; i++) do1[i] *= 1.0f - o1[i] * o1[i]; /* through tanh */
+  linear_backward(dhin, g->W1, g->b1, do1, hin, p->W1, N, IN, Ho);
+  model_phase_end(m, MODEL_PHASE_HEAD, 4.0 * N * ((double)IN * Ho + (double)Ho * m->Th) + 3.0 * N * Ho);
 }
+
+/* Flops of the transformer's attention kernel: projections, then scores and
+ * weighted sums over each day's window (at most W + 1 days), and the softmax. */
+static double mhsa_flops(const ModelConfig *c, int B)
+{
+  const int T     = c->W + c->Sc;
+  double    pairs = 0; /* (query, key) pairs of one sequence */
+  for (int t = 0; t < T; t++) pairs += (t < c->W ? t : c->W) + 1;
+  return 2.0 * T * B * 4.0 * c->D * c->D + B * pairs * (4.0 * c->D + 5.0 * c->NH);
+}
+
+/* -------------------------------------------------------------- forward */
 
 void baseline_forward(Model *m, const float *params, const ModelBatch *b)
 {
   const ModelConfig *c = &m->cfg;
-  int                Q = b->Q, L = c->Lf, H = c->Hf, D = c->D, in = c->F + c->S;
-  size_t             N = (size_t)L * Q;
+  BaselineActs      *a = &m->bl;
+  const int          B = b->B, W = c->W, T = W + c->Sc, N = c->Sc * B, IN = day_inputs(c);
+  const int          H = c->Hf, D = c->D, FF = c->FF;
+  const size_t       TB = (size_t)T * B;
+  BaselineParams     p;
+  const int32_t     *age;
 
+  baseline_point(m, params, &p);
+  model_phase_begin(m, MODEL_PHASE_FAST);
+  age = gather_inputs(m, b);
   switch (c->kind) {
   case MODEL_LSTM:
-    gather_inputs(m, b, 1);
-    lstm_forward(m->seq_h, m->seq_c, m->seq_g, m->xin, PRM(L_WIH), PRM(L_WHH), PRM(L_BIH), PRM(L_BHH), L, Q, in, H);
-    memcpy(m->hin, m->seq_h + (size_t)L * Q * H, sizeof(float) * (size_t)Q * H);
-    head_forward(m, params, L_HEAD, Q, H);
+    lstm_forward(a->hs, a->cs, a->gates, a->x, p.lstm.W_ih, p.lstm.W_hh, p.lstm.b_ih, p.lstm.b_hh, age, T, B, IN, H);
+    model_phase_end(m, MODEL_PHASE_FAST, 2.0 * TB * 4 * H * (IN + H) + 24.0 * TB * H);
+    head_forward(m, &p.lstm.head, a->hs + (size_t)(W + 1) * B * H, N, H); /* states after the scored days */
     break;
   case MODEL_EALSTM:
-    gather_inputs(m, b, 0);
-    ealstm_forward(m->seq_h, m->seq_c, m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_BI),
-                   PRM(E_WIH), PRM(E_WHH), PRM(E_B), L, Q, c->F, c->S, H);
-    memcpy(m->hin, m->seq_h + (size_t)L * Q * H, sizeof(float) * (size_t)Q * H);
-    head_forward(m, params, E_HEAD, Q, H);
+    ealstm_forward(a->hs, a->cs, a->gates, a->ig, a->x, b->s, p.ea.W_i, p.ea.b_i, p.ea.W_ih, p.ea.W_hh, p.ea.b, age, T,
+                   B, IN, c->S, H);
+    model_phase_end(m, MODEL_PHASE_FAST, 2.0 * TB * 3 * H * (IN + H) + 2.0 * B * H * c->S + 20.0 * TB * H);
+    head_forward(m, &p.ea.head, a->hs + (size_t)(W + 1) * B * H, N, H);
     break;
   case MODEL_TRANSFORMER: {
-    float **a = m->tf;
-    gather_inputs(m, b, 1);
-    linear_forward(a[A_X0], m->xin, PRM(X_WIN), PRM(X_BIN), (int)N, in, D);
-    posenc_forward(a[A_X0], a[A_X0], L, Q, D);
-    layernorm_forward(a[A_X1], a[A_M1], a[A_R1], a[A_X0], PRM(X_LN1G), PRM(X_LN1B), (int)N, D);
-    mhsa_forward(a[A_ATTN], a[A_QKV], a[A_ATT], a[A_Y], a[A_X1], PRM(X_WQKV), PRM(X_BQKV), PRM(X_WO), PRM(X_BO), L, Q,
-                 D, c->NH);
-    for (size_t i = 0; i < N * D; i++) a[A_X2][i] = a[A_X0][i] + a[A_ATTN][i];
-    layernorm_forward(a[A_X3], a[A_M2], a[A_R2], a[A_X2], PRM(X_LN2G), PRM(X_LN2B), (int)N, D);
-    linear_forward(a[A_F1], a[A_X3], PRM(X_W1), PRM(X_B1), (int)N, D, c->FF);
-    gelu_forward(a[A_G1], a[A_F1], N * c->FF);
-    linear_forward(a[A_X4], a[A_G1], PRM(X_W2), PRM(X_B2), (int)N, c->FF, D);
-    for (size_t i = 0; i < N * D; i++) a[A_X4][i] += a[A_X2][i];
-    /* the final norm of the last day's tokens only: it is row-wise */
-    layernorm_forward(m->hin, a[A_MF], a[A_RF], a[A_X4] + (size_t)(L - 1) * Q * D, PRM(X_LNFG), PRM(X_LNFB), Q, D);
-    head_forward(m, params, X_HEAD, Q, D);
+    const TransformerParams *q = &p.tf;
+    linear_forward(a->x0, a->x, q->W_in, q->b_in, (int)TB, IN, D);
+    posenc_forward(a->x0, a->x0, T, B, D); /* position: the day's index in the segment */
+    layernorm_forward(a->x1, a->mean1, a->rstd1, a->x0, q->ln1_g, q->ln1_b, (int)TB, D);
+    model_phase_end(m, MODEL_PHASE_FAST, 2.0 * TB * D * IN + 10.0 * TB * D);
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    mhsa_forward(a->ao, a->qkv, a->att, a->y, a->x1, q->W_qkv, q->b_qkv, q->W_o, q->b_o, age, W, T, B, D, c->NH);
+    model_phase_end(m, MODEL_PHASE_ATTN, mhsa_flops(c, B));
+    model_phase_begin(m, MODEL_PHASE_FAST);
+    for (size_t i = 0; i < TB * D; i++) a->x2[i] = a->x0[i] + a->ao[i];
+    layernorm_forward(a->x3, a->mean2, a->rstd2, a->x2, q->ln2_g, q->ln2_b, (int)TB, D);
+    linear_forward(a->f1, a->x3, q->ff_W1, q->ff_b1, (int)TB, D, FF);
+    gelu_forward(a->g1, a->f1, TB * FF);
+    linear_forward(a->x4, a->g1, q->ff_W2, q->ff_b2, (int)TB, FF, D);
+    for (size_t i = 0; i < TB * D; i++) a->x4[i] += a->x2[i];
+    /* the final norm is row-wise: the scored days' tokens only */
+    layernorm_forward(a->hf, a->meanf, a->rstdf, a->x4 + (size_t)W * B * D, q->lnf_g, q->lnf_b, N, D);
+    model_phase_end(m, MODEL_PHASE_FAST, 4.0 * TB * D * FF + 12.0 * TB * D + 10.0 * TB * FF + 8.0 * N * D);
+    head_forward(m, &q->head, a->hf, N, D);
+    break;
+  }
+  case MODEL_TCN: {
+    const TcnParams *q = &p.tcn;
+    const int        C = H, K = c->Kt;
+    linear_forward(a->xl, a->x, q->W_in, q->b_in, (int)TB, IN, C);
+    for (int l = 0; l < c->Lt; l++) { /* x^{l+1} = x^l + GELU(conv_l(x^l)), dilation 2^l */
+      const float *xin = a->xl + (size_t)l * TB * C;
+      float       *u = a->ul + (size_t)l * TB * C, *xout = a->xl + (size_t)(l + 1) * TB * C;
+      tcn_conv_forward(u, xin, q->W[l], q->b[l], age, a->col, T, B, C, K, 1 << l);
+      gelu_forward(xout, u, TB * C);
+      for (size_t i = 0; i < TB * C; i++) xout[i] += xin[i];
+    }
+    model_phase_end(m, MODEL_PHASE_FAST, 2.0 * TB * C * IN + c->Lt * (2.0 * TB * C * K * C + 12.0 * TB * C));
+    head_forward(m, &q->head, a->xl + ((size_t)c->Lt * T + W) * B * C, N, C);
     break;
   }
   default:
+    model_phase_end(m, MODEL_PHASE_FAST, 0.0);
     break;
   }
 }
 
+/* ------------------------------------------------------------- backward */
+
 void baseline_backward(Model *m, const float *params, float *grads, const ModelBatch *b, float *dxf, float *ds)
 {
   const ModelConfig *c = &m->cfg;
-  int                Q = b->Q, L = c->Lf, H = c->Hf, D = c->D, in = c->F + c->S;
-  size_t             N = (size_t)L * Q;
+  BaselineActs      *a = &m->bl;
+  const int          B = b->B, W = c->W, T = W + c->Sc, N = c->Sc * B, IN = day_inputs(c);
+  const int          H = c->Hf, D = c->D, FF = c->FF;
+  const size_t       TB  = (size_t)T * B;
+  const int32_t     *age = b->age ? a->age : NULL; /* gathered by the forward pass */
+  BaselineParams     p, g;
+  /* the day inputs' gradient, when an input gradient is asked for (the EA-LSTM's ds comes from its kernel) */
+  float *dx = (dxf || (ds && IN > c->F)) ? a->dx : NULL;
 
+  baseline_point(m, params, &p);
+  baseline_point(m, grads, &g);
+  if (dx) memset(dx, 0, sizeof(float) * TB * IN);
   switch (c->kind) {
   case MODEL_LSTM:
-    head_backward(m, params, grads, L_HEAD, Q, H);
-    memset(m->dseq_h, 0, sizeof(float) * (size_t)(L + 1) * Q * H);
-    memcpy(m->dseq_h + (size_t)L * Q * H, m->dhin, sizeof(float) * (size_t)Q * H);
-    memset(m->dxin, 0, sizeof(float) * N * in);
-    lstm_backward(m->dxin, GRD(L_WIH), GRD(L_WHH), GRD(L_BIH), GRD(L_BHH), m->dseq_h, m->seq_h, m->seq_c, m->seq_g,
-                  m->xin, PRM(L_WIH), PRM(L_WHH), m->seq_work, L, Q, in, H);
-    scatter_input_grads(m, b, 1, dxf, ds);
-    break;
-  case MODEL_EALSTM:
-    head_backward(m, params, grads, E_HEAD, Q, H);
-    memset(m->dseq_h, 0, sizeof(float) * (size_t)(L + 1) * Q * H);
-    memcpy(m->dseq_h + (size_t)L * Q * H, m->dhin, sizeof(float) * (size_t)Q * H);
-    memset(m->dxin, 0, sizeof(float) * N * c->F);
-    ealstm_backward(m->dxin, ds, GRD(E_WI), GRD(E_BI), GRD(E_WIH), GRD(E_WHH), GRD(E_B), m->dseq_h, m->seq_h, m->seq_c,
-                    m->seq_g, m->seq_g + (size_t)L * Q * 4 * H, m->xin, b->s, PRM(E_WI), PRM(E_WIH), PRM(E_WHH),
-                    m->seq_work, L, Q, c->F, c->S, H);
-    scatter_input_grads(m, b, 0, dxf, NULL);
-    break;
-  case MODEL_TRANSFORMER: {
-    float **a = m->tf;
-    head_backward(m, params, grads, X_HEAD, Q, D);
-    memset(a[A_DX2], 0, sizeof(float) * N * D);
-    layernorm_backward(a[A_DX2] + (size_t)(L - 1) * Q * D, GRD(X_LNFG), GRD(X_LNFB), m->dhin,
-                       a[A_X4] + (size_t)(L - 1) * Q * D, PRM(X_LNFG), a[A_MF], a[A_RF], Q, D);
-    /* x4 = x2 + ff(ln2(x2)): dx2 holds dx4 and collects the residual */
-    memset(a[A_DG], 0, sizeof(float) * N * c->FF);
-    linear_backward(a[A_DG], GRD(X_W2), GRD(X_B2), a[A_DX2], a[A_G1], PRM(X_W2), (int)N, c->FF, D);
-    memset(a[A_DX3], 0, sizeof(float) * N * D);
-    {
-      float *df1 = a[A_G1]; /* the GELU output is no longer needed: reuse it for df1 */
-      memset(df1, 0, sizeof(float) * N * c->FF);
-      gelu_backward(df1, a[A_DG], a[A_F1], N * c->FF);
-      linear_backward(a[A_DX3], GRD(X_W1), GRD(X_B1), df1, a[A_X3], PRM(X_W1), (int)N, D, c->FF);
+  case MODEL_EALSTM: {
+    const HeadParams *hp = c->kind == MODEL_LSTM ? &p.lstm.head : &p.ea.head;
+    const HeadParams *hg = c->kind == MODEL_LSTM ? &g.lstm.head : &g.ea.head;
+    const size_t      h0 = (size_t)(W + 1) * B * H; /* the scored days' states */
+    memset(a->dhs, 0, sizeof(float) * (TB + B) * H);
+    head_backward(m, hp, hg, a->hs + h0, a->dhs + h0, N, H);
+    model_phase_begin(m, MODEL_PHASE_FAST);
+    if (c->kind == MODEL_LSTM) {
+      lstm_backward(dx, g.lstm.W_ih, g.lstm.W_hh, g.lstm.b_ih, g.lstm.b_hh, a->dhs, a->hs, a->cs, a->gates, a->x,
+                    p.lstm.W_ih, p.lstm.W_hh, age, a->work, T, B, IN, H);
+      model_phase_end(m, MODEL_PHASE_FAST, 4.0 * TB * 4 * H * (IN + H) + 30.0 * TB * H);
+    } else {
+      ealstm_backward(dx, ds, g.ea.W_i, g.ea.b_i, g.ea.W_ih, g.ea.W_hh, g.ea.b, a->dhs, a->hs, a->cs, a->gates, a->ig,
+                      a->x, b->s, p.ea.W_i, p.ea.W_ih, p.ea.W_hh, age, a->work, T, B, IN, c->S, H);
+      model_phase_end(m, MODEL_PHASE_FAST, 4.0 * TB * 3 * H * (IN + H) + 4.0 * B * H * c->S + 25.0 * TB * H);
     }
-    layernorm_backward(a[A_DX2], GRD(X_LN2G), GRD(X_LN2B), a[A_DX3], a[A_X2], PRM(X_LN2G), a[A_M2], a[A_R2], (int)N, D);
-    /* x2 = x0 + attn(ln1(x0)) */
-    memcpy(a[A_DX0], a[A_DX2], sizeof(float) * N * D);
-    memset(a[A_DX1], 0, sizeof(float) * N * D);
-    mhsa_backward(a[A_DX1], GRD(X_WQKV), GRD(X_BQKV), GRD(X_WO), GRD(X_BO), a[A_DX2], a[A_QKV], a[A_ATT], a[A_Y],
-                  a[A_X1], PRM(X_WQKV), PRM(X_WO), a[A_WORK], L, Q, D, c->NH);
-    layernorm_backward(a[A_DX0], GRD(X_LN1G), GRD(X_LN1B), a[A_DX1], a[A_X0], PRM(X_LN1G), a[A_M1], a[A_R1], (int)N, D);
-    /* x0 = W_in xin + b_in + pe */
-    memset(m->dxin, 0, sizeof(float) * N * in);
-    linear_backward(m->dxin, GRD(X_WIN), GRD(X_BIN), a[A_DX0], m->xin, PRM(X_WIN), (int)N, in, D);
-    scatter_input_grads(m, b, 1, dxf, ds);
+    break;
+  }
+  case MODEL_TRANSFORMER: {
+    const TransformerParams *q = &p.tf, *gq = &g.tf;
+    memset(a->dhf, 0, sizeof(float) * (size_t)N * D);
+    head_backward(m, &q->head, &gq->head, a->hf, a->dhf, N, D);
+    model_phase_begin(m, MODEL_PHASE_FAST);
+    /* final norm of the scored days; x4 = x2 + ff(ln2(x2)): dx2 holds dL/dx4 and collects the residual */
+    memset(a->dx2, 0, sizeof(float) * TB * D);
+    layernorm_backward(a->dx2 + (size_t)W * B * D, gq->lnf_g, gq->lnf_b, a->dhf, a->x4 + (size_t)W * B * D, q->lnf_g,
+                       a->meanf, a->rstdf, N, D);
+    memset(a->dg1, 0, sizeof(float) * TB * FF);
+    linear_backward(a->dg1, gq->ff_W2, gq->ff_b2, a->dx2, a->g1, q->ff_W2, (int)TB, FF, D);
+    memset(a->df1, 0, sizeof(float) * TB * FF);
+    gelu_backward(a->df1, a->dg1, a->f1, TB * FF);
+    memset(a->dx3, 0, sizeof(float) * TB * D);
+    linear_backward(a->dx3, gq->ff_W1, gq->ff_b1, a->df1, a->x3, q->ff_W1, (int)TB, D, FF);
+    layernorm_backward(a->dx2, gq->ln2_g, gq->ln2_b, a->dx3, a->x2, q->ln2_g, a->mean2, a->rstd2, (int)TB, D);
+    model_phase_end(m, MODEL_PHASE_FAST, 8.0 * TB * D * FF + 20.0 * TB * D + 15.0 * TB * FF + 10.0 * N * D);
+    /* x2 = x0 + attn(ln1(x0)): dx3 becomes dL/dx1, then dx2 dL/dx0 */
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    memset(a->dx3, 0, sizeof(float) * TB * D);
+    mhsa_backward(a->dx3, gq->W_qkv, gq->b_qkv, gq->W_o, gq->b_o, a->dx2, a->qkv, a->att, a->y, a->x1, q->W_qkv, q->W_o,
+                  age, W, a->work_t, T, B, D, c->NH);
+    model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * mhsa_flops(c, B));
+    model_phase_begin(m, MODEL_PHASE_FAST);
+    layernorm_backward(a->dx2, gq->ln1_g, gq->ln1_b, a->dx3, a->x0, q->ln1_g, a->mean1, a->rstd1, (int)TB, D);
+    /* x0 = W_in x + b_in + pe */
+    linear_backward(dx, gq->W_in, gq->b_in, a->dx2, a->x, q->W_in, (int)TB, IN, D);
+    model_phase_end(m, MODEL_PHASE_FAST, (dx ? 4.0 : 2.0) * TB * D * IN + 10.0 * TB * D);
+    break;
+  }
+  case MODEL_TCN: {
+    const TcnParams *q = &p.tcn, *gq = &g.tcn;
+    const int        C = H, K = c->Kt;
+    memset(a->dxl, 0, sizeof(float) * TB * C);
+    head_backward(m, &q->head, &gq->head, a->xl + ((size_t)c->Lt * T + W) * B * C, a->dxl + (size_t)W * B * C, N, C);
+    model_phase_begin(m, MODEL_PHASE_FAST);
+    for (int l = c->Lt - 1; l >= 0; l--) { /* dxl: dL/dx^{l+1} in, dL/dx^l out (residual plus convolution) */
+      memset(a->dul, 0, sizeof(float) * TB * C);
+      gelu_backward(a->dul, a->dxl, a->ul + (size_t)l * TB * C, TB * C);
+      tcn_conv_backward(a->dxl, gq->W[l], gq->b[l], a->dul, a->xl + (size_t)l * TB * C, q->W[l], age, a->col, T, B, C,
+                        K, 1 << l);
+    }
+    linear_backward(dx, gq->W_in, gq->b_in, a->dxl, a->x, q->W_in, (int)TB, IN, C);
+    model_phase_end(m, MODEL_PHASE_FAST,
+                    (dx ? 4.0 : 2.0) * TB * C * IN + c->Lt * (4.0 * TB * C * K * C + 20.0 * TB * C));
     break;
   }
   default:
     break;
   }
+  if (dx) scatter_input_grads(m, b, dxf, ds);
 }

@@ -37,6 +37,12 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
 
 static inline float sigm(float x) { return raci_sigmoidf(x); }
 
+/* Row b restarts at step t: the state entering the step is 0 (at t = 0 it is 0 anyway). */
+static inline int restarts(const int32_t *age, int t, int B, int b)
+{
+  return age && t > 0 && age[(size_t)t * B + b] <= 0;
+}
+
 void sigmoid_forward(float *out, const float *inp, size_t n)
 {
   for (size_t i = 0; i < n; i++) out[i] = sigm(inp[i]);
@@ -59,9 +65,10 @@ void softplus_backward(float *dinp, const float *dout, const float *inp, size_t 
 }
 
 /* One row of GRU gates: gb holds W_hh h + b_hh on entry and r, z, n on exit;
- * separate arrays (restrict), so the loop vectorises. */
+ * the state entering is keep h (keep 0 on a restart, h finite). Separate
+ * arrays (restrict), so the loop vectorises. */
 static void gru_gates(const float *restrict x, float *restrict gb, float *restrict ghn, float *restrict hn,
-                      const float *restrict h, int H)
+                      const float *restrict h, float keep, int H)
 {
   for (int j = 0; j < H; j++) {
     float r       = sigm(x[j] + gb[j]);
@@ -72,7 +79,7 @@ static void gru_gates(const float *restrict x, float *restrict gb, float *restri
     gb[j]         = r;
     gb[H + j]     = z;
     gb[2 * H + j] = n;
-    hn[j]         = (1.0f - z) * n + z * h[j];
+    hn[j]         = (1.0f - z) * n + z * (keep * h[j]);
   }
 }
 
@@ -86,16 +93,21 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
   linear_forward(gx, inp, Wih, bih, T * B, IN, 3 * H);
   memset(hs, 0, sizeof(float) * BH);
   for (int t = 0; t < T; t++) {
-    float       *h  = hs + t * BH;
-    float       *hn = hs + (t + 1) * BH;
-    float       *g  = gates + t * B3H; // first W_hh h + b_hh, then the gates in place
-    if (age && t > 0)
+    const float *h = hs + t * BH, *hin = h;
+    float       *hn  = hs + (t + 1) * BH;
+    float       *g   = gates + t * B3H; // first W_hh h + b_hh, then the gates in place
+    int          any = 0;
+    for (int b = 0; b < B; b++) any |= restarts(age, t, B, b);
+    if (any) { // the states entering, restarted rows 0, in hn (free until the gates write it); h stays day t-1's output
+      memcpy(hn, h, sizeof(float) * BH);
       for (int b = 0; b < B; b++)
-        if (age[(size_t)t * B + b] <= 0) memset(h + (size_t)b * H, 0, sizeof(float) * H); // state restarts
-    linear_forward(g, h, Whh, bhh, B, H, 3 * H);
+        if (restarts(age, t, B, b)) memset(hn + (size_t)b * H, 0, sizeof(float) * H);
+      hin = hn;
+    }
+    linear_forward(g, hin, Whh, bhh, B, H, 3 * H);
     for (int b = 0; b < B; b++)
       gru_gates(gx + t * B3H + (size_t)b * 3 * H, g + (size_t)b * 3 * H, ghn + t * BH + (size_t)b * H,
-                hn + (size_t)b * H, h + (size_t)b * H, H);
+                hn + (size_t)b * H, h + (size_t)b * H, restarts(age, t, B, b) ? 0.0f : 1.0f, H);
   }
 }
 
@@ -103,17 +115,17 @@ void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const fl
  * arrays, so the loop vectorises. */
 static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *restrict dhprev,
                                const float *restrict g, const float *restrict ghn, const float *restrict h,
-                               const float *restrict dh, int H)
+                               const float *restrict dh, float keep, int H)
 {
   for (int j = 0; j < H; j++) {
     float r = g[j], z = g[H + j], n = g[2 * H + j], a = ghn[j];
     float d  = dh[j];
     float dn = d * (1.0f - z) * (1.0f - n * n); // through tanh
-    float dz = d * (h[j] - n) * z * (1.0f - z);
+    float dz = d * (keep * h[j] - n) * z * (1.0f - z);
     float dr = dn * a * r * (1.0f - r);
     dgx[j] = dr, dgx[H + j] = dz, dgx[2 * H + j] = dn;
     dgh[j] = dr, dgh[H + j] = dz, dgh[2 * H + j] = dn * r;
-    dhprev[j] += d * z; // direct path h -> h'
+    dhprev[j] += d * z * keep; // direct path h -> h'
   }
 }
 
@@ -128,21 +140,23 @@ void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbh
   for (int t = T - 1; t >= 0; t--) {
     const float *h  = hs + t * BH;
     const float *g  = gates + t * B3H;
-    float       *dh = dhs + (t + 1) * BH;
+    float       *dh = dhs + (t + 1) * BH, *dg = dgh + t * B3H;
     for (int b = 0; b < B; b++) {
       size_t i3 = (size_t)b * 3 * H, i1 = (size_t)b * H;
-      gru_gates_backward(dgx + t * B3H + i3, dgh + t * B3H + i3, dhs + t * BH + i1, g + i3, ghn + t * BH + i1, h + i1,
-                         dh + i1, H);
+      gru_gates_backward(dgx + t * B3H + i3, dg + i3, dhs + t * BH + i1, g + i3, ghn + t * BH + i1, h + i1, dh + i1,
+                         restarts(age, t, B, b) ? 0.0f : 1.0f, H);
     }
+    // b_hh sees every row; then a restarted row's dgh is zeroed: its entering state
+    // is the constant 0, so nothing flows into dhs[t] (day t-1's output gradient stays) nor into dWhh
+    for (int b = 0; b < B; b++)
+      for (int j = 0; j < 3 * H; j++) dbhh[j] += dg[(size_t)b * 3 * H + j];
+    for (int b = 0; b < B; b++)
+      if (restarts(age, t, B, b)) memset(dg + (size_t)b * 3 * H, 0, sizeof(float) * 3 * H);
     // recurrent path: dh_prev += dgh_t Whh
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dgh + t * B3H, 3 * H, Whh, H, 1.0f,
-                dhs + t * BH, H);
-    if (age)
-      for (int b = 0; b < B; b++)
-        if (age[(size_t)t * B + b] <= 0) memset(dhs + t * BH + (size_t)b * H, 0, sizeof(float) * H); // restarted
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dg, 3 * H, Whh, H, 1.0f, dhs + t * BH, H);
   }
   // all steps at once: dWhh += dgh^T hs[0..T-1], dWih += dgx^T inp, dinp += dgx Wih
-  linear_backward(NULL, dWhh, dbhh, dgh, hs, Whh, T * B, H, 3 * H);
+  linear_backward(NULL, dWhh, NULL, dgh, hs, Whh, T * B, H, 3 * H);
   linear_backward(dinp, dWih, dbih, dgx, inp, Wih, T * B, IN, 3 * H);
 }
 

@@ -67,12 +67,109 @@ typedef struct {
 } RaciParams;
 
 /* ---- baselines: parameter and activation structs (baselines.c owns this block) */
-typedef struct {
-  int unused; /* LSTM, EA-LSTM, transformer and TCN parameter structs go here */
-} BaselineParams;
+/* docs/MODEL.md sections 4 and 5: H = C = Hf, IN = F + S (the day inputs
+ * [xf_t, s]), D, NH, FF, K = Kt, Lt from ModelConfig. */
+#define BASELINE_TCN_MAX_LEVELS 16 /* Lt; W <= 3660 and K >= 2 need at most 12 */
 
 typedef struct {
-  float *unused; /* the baselines' activations, named, carved in baseline_alloc */
+  float     *W_ih; /* (4H, IN) gates i, f, g, o */
+  float     *W_hh; /* (4H, H) */
+  float     *b_ih; /* (4H) */
+  float     *b_hh; /* (4H) */
+  HeadParams head; /* IN = H */
+} LstmParams;
+
+typedef struct {
+  float     *W_i;  /* (H, S) the static input gate */
+  float     *b_i;  /* (H) */
+  float     *W_ih; /* (3H, F) gates f, g, o */
+  float     *W_hh; /* (3H, H) */
+  float     *b;    /* (3H) */
+  HeadParams head; /* IN = H */
+} EalstmParams;
+
+typedef struct {
+  float     *W_in;  /* (D, IN) day tokens */
+  float     *b_in;  /* (D) */
+  float     *ln1_g; /* (D) */
+  float     *ln1_b; /* (D) */
+  float     *W_qkv; /* (3D, D) q rows, then k, then v */
+  float     *b_qkv; /* (3D) */
+  float     *W_o;   /* (D, D) */
+  float     *b_o;   /* (D) */
+  float     *ln2_g; /* (D) */
+  float     *ln2_b; /* (D) */
+  float     *ff_W1; /* (FF, D) */
+  float     *ff_b1; /* (FF) */
+  float     *ff_W2; /* (D, FF) */
+  float     *ff_b2; /* (D) */
+  float     *lnf_g; /* (D) */
+  float     *lnf_b; /* (D) */
+  HeadParams head;  /* IN = D */
+} TransformerParams;
+
+typedef struct {
+  float     *W_in;                       /* (C, IN) */
+  float     *b_in;                       /* (C) */
+  float     *W[BASELINE_TCN_MAX_LEVELS]; /* (C, K*C) level l, dilation 2^l, tap k in columns kC .. (k+1)C-1 */
+  float     *b[BASELINE_TCN_MAX_LEVELS]; /* (C) */
+  HeadParams head;                       /* IN = C */
+} TcnParams;
+
+typedef struct { /* only the model's own kind is pointed; the others stay NULL */
+  LstmParams        lstm;
+  EalstmParams      ea;
+  TransformerParams tf;
+  TcnParams         tcn;
+} BaselineParams;
+
+/* Activations, T = W + Sc days, B = max_b segments (the query rows), N = Sc*B
+ * scored days; only the model's own kind is carved, the others stay NULL. */
+typedef struct {
+  /* every baseline */
+  int32_t *age; /* (T, B) the queries' ages (ModelBatch age, rows 0..B-1) */
+  float   *x;   /* (T, B, IN) day inputs [xf_t, s]; the EA-LSTM's xf_t alone (IN = F) */
+  float   *dx;  /* (T, B, IN) */
+  float   *o1;  /* (N, Ho) the head's hidden layer after tanh */
+  float   *do1; /* (N, Ho) */
+  /* LSTM and EA-LSTM */
+  float *hs;    /* (T+1, B, H) hidden states after each day, hs[0] = 0; hs[W+1..] the head's input */
+  float *cs;    /* (T+1, B, H) cell states */
+  float *gates; /* (T, B, 4H) after activation (EA-LSTM: (T, B, 3H)) */
+  float *ig;    /* (B, H) the EA-LSTM's input gate */
+  float *dhs;   /* (T+1, B, H) */
+  float *work;  /* (T, B, 4H) + 3 (B, H): lstm_backward, ealstm_backward */
+  /* transformer */
+  float *x0;     /* (T, B, D) tokens W_in x + b_in + position encoding */
+  float *x1;     /* (T, B, D) ln1(x0) */
+  float *mean1;  /* (T, B) */
+  float *rstd1;  /* (T, B) */
+  float *qkv;    /* (T, B, 3D) */
+  float *att;    /* (B, NH, T, W+1) attention probabilities over the window */
+  float *y;      /* (T, B, D) the heads' outputs, concatenated */
+  float *ao;     /* (T, B, D) attention output */
+  float *x2;     /* (T, B, D) x0 + ao */
+  float *x3;     /* (T, B, D) ln2(x2) */
+  float *mean2;  /* (T, B) */
+  float *rstd2;  /* (T, B) */
+  float *f1;     /* (T, B, FF) ff.W1 x3 + ff.b1 */
+  float *g1;     /* (T, B, FF) GELU(f1) */
+  float *x4;     /* (T, B, D) x2 + ff.W2 g1 + ff.b2 */
+  float *hf;     /* (N, D) lnf(x4) of the scored days, the head's input */
+  float *meanf;  /* (N) */
+  float *rstdf;  /* (N) */
+  float *dhf;    /* (N, D) */
+  float *dx2;    /* (T, B, D) dL/dx4 (= dL/dx2 through the residual), then dL/dx0 */
+  float *dx3;    /* (T, B, D) dL/dx3, then dL/dx1 */
+  float *dg1;    /* (T, B, FF) */
+  float *df1;    /* (T, B, FF) */
+  float *work_t; /* (T, B, D) + (T, B, 3D) + (W+1): mhsa_backward */
+  /* TCN (C = H) */
+  float *xl;  /* (Lt+1, T, B, C) level inputs x^0 .. x^Lt; x^Lt of the scored days is the head's input */
+  float *ul;  /* (Lt, T, B, C) each level's convolution before GELU */
+  float *dxl; /* (T, B, C) dL/dx^l, level by level downwards */
+  float *dul; /* (T, B, C) dL/du of one level */
+  float *col; /* (T, B, K*C) im2col scratch of tcn_conv_forward/backward */
 } BaselineActs;
 /* ---- end of the baselines block */
 

@@ -142,7 +142,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
       for (int t = 0; t < Sc; t++) {
         PetscInt p = rd0 + t - po->d0;
         for (int b = 0; b < B; b++) {
-          size_t g = (size_t)ss->ghost[loc[b]];
+          size_t g        = (size_t)ss->ghost[loc[b]];
           diag[t * B + b] = 0;
           if (p < 0 || p >= po->nd || mb.age[(size_t)(W + t) * mb.R + b] < W) continue;
           for (int k = 0; k < T; k++) po->y[((size_t)k * po->nd + p) * po->ng + g] = yhat[((size_t)t * B + b) * T + k];

@@ -150,7 +150,7 @@ static void get_str(Rd *r, const char *what, char *buf, size_t len)
 
 /* ------------------------------------------------------------ sections */
 
-static const char *const kind_name[] = {"raci", "lstm", "ealstm", "transformer"};
+static const char *const kind_name[] = {"raci", "lstm", "ealstm", "transformer", "tcn"};
 
 static void enc_format(Buf *b, int int_bytes)
 {
@@ -159,13 +159,13 @@ static void enc_format(Buf *b, int int_bytes)
   put_str(b, RACI_VERSION);
 }
 
-/* The model options prediction needs: architecture, flags, sizes, windows,
- * targets with their normalisation and loss weights. */
+/* The model options prediction needs: architecture, flags, sizes, segment
+ * and slow history, targets with their normalisation and loss weights. */
 static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 {
-  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,  c->T,
-                   c->Lf,   (int)to->Ls,     c->P,       c->Hf,      c->Hs, c->Hz, c->Z,
-                   c->A,    c->Ks,           c->Kf,      c->Ho,      c->D,  c->NH, c->FF};
+  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,  c->T,  c->W,
+                   (int)to->Ls, c->P,        c->Hf,      c->Hs,       c->Hz, c->Z,  c->A,  c->Ks,
+                   c->Kf,   c->Ho,           c->D,       c->NH,       c->FF, c->Sc, c->Kt};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_str(b, to->model);
   for (int k = 0; k < c->T; k++) {
@@ -176,14 +176,14 @@ static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 
 static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
 {
-  c->kind         = (ModelKind)get_int(r, "the model kind", MODEL_RACI, MODEL_TRANSFORMER);
+  c->kind         = (ModelKind)get_int(r, "the model kind", MODEL_RACI, MODEL_TCN);
   c->no_retrieval = (int)get_int(r, "-raci_no_retrieval", 0, 1);
   c->no_slow      = (int)get_int(r, "-raci_no_slow", 0, 1);
   c->no_film      = (int)get_int(r, "-raci_no_film", 0, 1);
   c->F            = (int)get_int(r, "the fast feature count", 0, DATA_MAX_VARS);
   c->S            = (int)get_int(r, "the static feature count", 0, 1 << 20);
   c->T            = (int)get_int(r, "the target count", 0, MODEL_MAX_TARGETS);
-  c->Lf           = (int)get_int(r, "-raci_fast_days", 1, 3660);
+  c->W            = (int)get_int(r, "-raci_warmup_days", 1, 3660);
   to->Ls          = (PetscInt)get_int(r, "-raci_slow_days", 1, 36600);
   c->P            = (int)get_int(r, "-raci_blocks", 1, 3660);
   c->Hf           = (int)get_int(r, "-raci_hidden", 1, 4096);
@@ -197,6 +197,8 @@ static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
   c->D            = (int)get_int(r, "the transformer width", 1, 4096);
   c->NH           = (int)get_int(r, "the transformer heads", 1, 4096);
   c->FF           = (int)get_int(r, "the transformer feed-forward size", 1, 1 << 16);
+  c->Sc           = (int)get_int(r, "-raci_scored_days", 1, 3660);
+  c->Kt           = (int)get_int(r, "-tcn_kernel", 2, 16);
   get_str(r, "the model name", to->model, sizeof to->model);
   for (int k = 0; k < c->T; k++) {
     get_str(r, "a target name", c->target[k], sizeof c->target[k]);
@@ -206,7 +208,12 @@ static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
     snprintf(r->why, sizeof r->why, "section 'model': model '%s' of kind %d", to->model, (int)c->kind);
   to->no_retrieval = (PetscBool)c->no_retrieval, to->no_slow = (PetscBool)c->no_slow,
   to->no_film = (PetscBool)c->no_film;
-  to->Lf = c->Lf, to->P = c->P, to->Hf = c->Hf, to->Hs = c->Hs, to->Hz = c->Hz, to->Z = c->Z, to->A = c->A;
+  if (!r->why[0] && to->Ls % c->P)
+    snprintf(r->why, sizeof r->why, "section 'model': -raci_slow_days %d is not a multiple of -raci_blocks %d",
+             (int)to->Ls, c->P);
+  c->Lb = r->why[0] ? 1 : (int)(to->Ls / c->P);
+  c->Lt = train_tcn_levels(c->Kt, c->W);
+  to->W = c->W, to->Sc = c->Sc, to->Kt = c->Kt, to->P = c->P, to->Hf = c->Hf, to->Hs = c->Hs, to->Hz = c->Hz, to->Z = c->Z, to->A = c->A;
   to->Ks = c->Ks, to->Kf = c->Kf, to->Ho = c->Ho, to->D = c->D, to->NH = c->NH, to->FF = c->FF;
 }
 
@@ -418,6 +425,19 @@ static PetscErrorCode done(MPI_Comm comm, const char *path, Rd *r)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Whether the writer's command line (section history) used -raci_fast_days,
+ * the fast window of the windowed model. */
+static PetscBool windowed_history(const IoSection *sec, int n)
+{
+  const IoSection *h   = section(sec, n, "history");
+  const char      *opt = "-raci_fast_days";
+  size_t           k   = strlen(opt);
+  if (!h) return PETSC_FALSE;
+  for (size_t i = 8; i + k <= h->bytes; i++) /* past the string's length */
+    if (!memcmp((const char *)h->data + i, opt, k)) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
 PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec, int n, Trained *tr)
 {
   Rd     r;
@@ -434,6 +454,9 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
              path);
   PetscCall(reader(comm, path, sec, n, "format", &r));
   schema = (int)get_int(&r, "the schema version", 1, INT_MAX);
+  PetscCheck(r.why[0] || (schema != 2 && !windowed_history(sec, n)), comm, RACI_ERR_INPUT,
+             "%s: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci",
+             path);
   PetscCheck(r.why[0] || schema == CKPT_SCHEMA, comm, RACI_ERR_INPUT,
              "checkpoint '%s' has schema %d: written by %s raci; this one reads schema %d", path, schema,
              schema < CKPT_SCHEMA ? "an older" : "a newer", CKPT_SCHEMA);
@@ -559,7 +582,9 @@ static void network_diff(const ModelConfig *a, const ModelConfig *b, PetscBool n
   DIFF("fast features", a->F, b->F);
   DIFF("static features", a->S, b->S);
   DIFF("targets", a->T, b->T);
-  DIFF("-raci_fast_days", a->Lf, b->Lf);
+  DIFF("-raci_warmup_days", a->W, b->W);
+  DIFF("-raci_scored_days", a->Sc, b->Sc);
+  DIFF("-tcn_kernel", a->Kt, b->Kt);
   DIFF("-raci_blocks", a->P, b->P);
   DIFF("-raci_hidden", a->Hf, b->Hf);
   DIFF("-raci_slow_hidden", a->Hs, b->Hs);

@@ -1,4 +1,5 @@
 /* profile: PETSc log events for the model's phases and the work around them. */
+#include <raci/core.h>
 #include <raci/profile.h>
 
 RaciEvents raci_events;

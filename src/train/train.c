@@ -1,5 +1,7 @@
-/* train: AdamW, the memory bank, evaluation and the training loop. */
+/* train: AdamW, the memory bank, evaluation and the training loop over
+ * batches of segments (docs/MODEL.md section 7). */
 #include <raci/train.h>
+#include <raci/profile.h>
 
 #include <math.h>
 #include <string.h>
@@ -21,15 +23,16 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(to, sizeof *to));
   PetscCall(PetscStrcpy(to->model, "raci"));
-  to->Lf = 30, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8,
+  to->W = 30, to->Sc = 90, to->Kt = 3, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8,
   to->Kf = 8, to->Ho = 64;
   to->D = 32, to->NH = 4, to->FF = 64;
   to->lr = 1e-3, to->wd = 1e-4, to->beta1 = 0.9, to->beta2 = 0.999, to->eps = 1e-8;
   to->bank_max = 4096;
-  to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
+  to->batch = 16, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
   to->bank_every = 1, to->val_stride = 5;
   PetscCall(core_opt_section(comm, "Model and training"));
-  PetscCall(core_opt_string(comm, "-model", "raci, lstm, ealstm or transformer", to->model, sizeof to->model, NULL));
+  PetscCall(
+      core_opt_string(comm, "-model", "raci, lstm, ealstm, transformer or tcn", to->model, sizeof to->model, NULL));
   PetscCall(core_opt_bool(comm, "-raci_no_retrieval", "Ablation: no functional or geographic retrieval",
                           to->no_retrieval, &to->no_retrieval, NULL));
   PetscCall(core_opt_bool(comm, "-raci_no_slow", "Ablation: no slow encoder (and so no functional retrieval)",
@@ -37,7 +40,9 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(
       core_opt_bool(comm, "-raci_no_film", "Ablation: concatenate instead of FiLM", to->no_film, &to->no_film, NULL));
   /* upper bounds keep every buffer size within int; the memory they need together is checked when the model is made */
-  PetscCall(core_opt_int(comm, "-raci_fast_days", "L_f: days of the fast window", to->Lf, 1, 3660, &to->Lf, NULL));
+  PetscCall(core_opt_int(comm, "-raci_warmup_days", "W: warm-up days of a segment (no day is scored before W days)",
+                         to->W, 1, 3660, &to->W, NULL));
+  PetscCall(core_opt_int(comm, "-raci_scored_days", "S_c: scored days of a segment", to->Sc, 1, 3660, &to->Sc, NULL));
   PetscCall(core_opt_int(comm, "-raci_slow_days", "L_s: days of the slow window", to->Ls, 1, 36600, &to->Ls, NULL));
   PetscCall(core_opt_int(comm, "-raci_blocks", "P: blocks of the slow window", to->P, 1, 3660, &to->P, NULL));
   PetscCall(core_opt_int(comm, "-raci_hidden", "H_f: fast encoder (and baseline) hidden size", to->Hf, 1, 4096, &to->Hf,
@@ -48,6 +53,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_int(comm, "-raci_ks", "K_s: functional neighbours", to->Ks, 1, 256, &to->Ks, NULL));
   PetscCall(core_opt_int(comm, "-raci_kf", "K_f: geographic neighbours", to->Kf, 1, 256, &to->Kf, NULL));
   PetscCall(core_opt_int(comm, "-raci_head", "H_o: head hidden size", to->Ho, 1, 4096, &to->Ho, NULL));
+  PetscCall(core_opt_int(comm, "-tcn_kernel", "K: kernel width of the TCN baseline", to->Kt, 2, 16, &to->Kt, NULL));
   PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
   PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED,
                           &to->wd, NULL));
@@ -58,7 +64,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
                           1, CORE_OPT_OPEN_MIN | CORE_OPT_OPEN_MAX, &to->beta2, NULL));
   PetscCall(core_opt_real(comm, "-train_eps", "AdamW epsilon added to the second moment's square root", to->eps, 0, 1,
                           CORE_OPT_OPEN_MIN, &to->eps, NULL));
-  PetscCall(core_opt_int(comm, "-train_batch", "Expected samples per step (all ranks)", to->batch, 1, 1 << 20,
+  PetscCall(core_opt_int(comm, "-train_batch", "Expected segments per step (all ranks)", to->batch, 1, 1 << 20,
                          &to->batch, NULL));
   PetscCall(core_opt_int(comm, "-train_steps", "Steps per epoch", to->steps, 1, 100000000, &to->steps, NULL));
   PetscCall(core_opt_int(comm, "-train_epochs", "Maximum epochs", to->epochs, 1, 1000000, &to->epochs, NULL));
@@ -68,14 +74,14 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
                          PETSC_MAX_INT, &to->seed, NULL));
   PetscCall(core_opt_int(comm, "-train_patch", "Grid cells per side of a sampling patch", to->patch, 1, 4096,
                          &to->patch, NULL));
-  PetscCall(core_opt_int(comm, "-train_bank_days", "Days per location averaged into its bank key", to->bank_days, 1,
+  PetscCall(core_opt_int(comm, "-train_bank_days", "Scored days per location averaged into its bank key (up to this / S_c + 1 segments)", to->bank_days, 1,
                          36600, &to->bank_days, NULL));
   PetscCall(core_opt_int(comm, "-train_bank_every", "R: rebuild the memory bank every R epochs", to->bank_every, 1,
                          1000000, &to->bank_every, NULL));
   PetscCall(core_opt_int(comm, "-train_bank_max",
                          "M: with more training locations, a random subset of about M of them makes the bank",
                          to->bank_max, 1, 100000000, &to->bank_max, NULL));
-  PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th day", to->val_stride, 1, 1000000,
+  PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th segment of each record", to->val_stride, 1, 1000000,
                          &to->val_stride, NULL));
   PetscCall(core_opt_int(comm, "-train_check_every",
                          "Debug: every n steps, check that all ranks hold identical parameters (0: never)",
@@ -87,15 +93,15 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
              "-train_beta1, -train_beta2, -train_eps: AdamW runs in single precision, where the betas must stay below "
              "1 and epsilon above 0 (a value this close to 1 or to 0 rounds to it)");
   PetscCheck(!strcmp(to->model, "raci") || !strcmp(to->model, "lstm") || !strcmp(to->model, "ealstm") ||
-                 !strcmp(to->model, "transformer"),
-             comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm or transformer", to->model);
+                 !strcmp(to->model, "transformer") || !strcmp(to->model, "tcn"),
+             comm, RACI_ERR_INPUT, "-model %s: expected raci, lstm, ealstm, transformer or tcn", to->model);
   PetscCheck(to->batch > 0 && to->steps > 0 && to->epochs > 0 && to->patch > 0 && to->val_stride > 0 &&
                  to->bank_days > 0 && to->bank_every > 0 && to->bank_max > 0,
              comm, RACI_ERR_INPUT,
              "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, "
              "-train_bank_*) must be positive");
-  PetscCheck(to->Lf > 0 && to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT,
-             "-raci_slow_days must be a positive multiple of -raci_blocks, and -raci_fast_days positive");
+  PetscCheck(to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT,
+             "-raci_slow_days must be a positive multiple of -raci_blocks");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -106,9 +112,12 @@ PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, M
   c->kind         = !strcmp(to->model, "lstm")          ? MODEL_LSTM
                     : !strcmp(to->model, "ealstm")      ? MODEL_EALSTM
                     : !strcmp(to->model, "transformer") ? MODEL_TRANSFORMER
+                    : !strcmp(to->model, "tcn")         ? MODEL_TCN
                                                         : MODEL_RACI;
   c->no_retrieval = to->no_retrieval, c->no_slow = to->no_slow, c->no_film = to->no_film;
-  c->F = ss->F, c->S = ss->S, c->T = ss->T, c->Lf = (int)to->Lf, c->P = (int)to->P;
+  c->F = ss->F, c->S = ss->S, c->T = ss->T, c->W = (int)to->W, c->Sc = (int)to->Sc;
+  c->P = (int)to->P, c->Lb = (int)(to->Ls / to->P);
+  c->Kt = (int)to->Kt, c->Lt = train_tcn_levels(to->Kt, to->W);
   c->Hf = (int)to->Hf, c->Hs = (int)to->Hs, c->Hz = (int)to->Hz, c->Z = (int)to->Z, c->A = (int)to->A,
   c->Ks = (int)to->Ks, c->Kf = (int)to->Kf, c->Ho = (int)to->Ho;
   c->D = (int)to->D, c->NH = (int)to->NH, c->FF = (int)to->FF;
@@ -126,10 +135,89 @@ static PetscBool uses_bank(const Model *m)
   return (PetscBool)(c->kind == MODEL_RACI && !c->no_slow && !c->no_retrieval);
 }
 
-/* A query day of location c (a full fast window), uniform over them. */
-static int day_draw(const SampleSet *ss, int c, double u)
+/* + patch slot: where a drawn day sits in its segment's scored part (a: patch,
+ * b: step key). A stream of its own, far from those of core.h's CoreRngStream
+ * (where it belongs as CORE_RNG_SEGMENT_OFFSET). */
+#define RNG_SEGMENT_OFFSET ((uint64_t)0x5e90000)
+
+/* The tiling of a record (docs/MODEL.md section 1): segment n starts at
+ * record day n Sc and exists while n Sc + W < the record's length; its first
+ * day relative to the days held, and the range of n over the days held. */
+static int  tile_d0(const SampleSet *ss, long n) { return (int)(n * ss->Sc - ss->t0); }
+static long tile_first(const SampleSet *ss) { return (long)((ss->t0 + ss->Sc - 1) / ss->Sc); }
+static long tile_end(const SampleSet *ss)
 {
-  return data_query_day(ss, c, (int)floor(u * (double)ss->nq[c]));
+  long e = (long)(ss->t0 + ss->nt - ss->W); /* n Sc < e */
+  return e > 0 ? (e + ss->Sc - 1) / ss->Sc : 0;
+}
+
+/* Whether the segment of location c from day d0 scores some day: a scored
+ * day with W days of unbroken drivers before it. */
+static PetscBool segment_scores(const SampleSet *ss, int c, int d0)
+{
+  const int32_t *run = ss->run + (size_t)c * ss->nt;
+  int            e   = (int)PetscMin((PetscInt)d0 + ss->W + ss->Sc, ss->nt);
+  for (int d = PetscMax(d0 + ss->W, 0); d < e; d++)
+    if (run[d] >= ss->W) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* Scored cell-days of a filled batch: query days with age >= W. */
+static long scored_days(const SampleSet *ss, const ModelBatch *mb)
+{
+  long n = 0;
+  for (int t = ss->W; t < mb->T; t++)
+    for (int q = 0; q < mb->B; q++) n += mb->age[(size_t)t * mb->R + q] >= ss->W;
+  return n;
+}
+
+/* The days a training draw picks from, per owned training location: those
+ * with run >= W and an observed target, or, for a location without any, all
+ * those with run >= W. Ascending; days[off[c] .. off[c+1]). */
+typedef struct {
+  int64_t *off;
+  int32_t *day;
+} DayList;
+
+static PetscBool day_observed(const SampleSet *ss, int c, PetscInt d)
+{
+  for (int k = 0; k < ss->T; k++)
+    if (!isnan(ss->y[((size_t)c * ss->nt + d) * ss->T + k])) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+static PetscErrorCode day_list_create(const SampleSet *ss, DayList *dl)
+{
+  int64_t n = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(ss->nloc + 1, &dl->off));
+  for (int pass = 0; pass < 2; pass++) {
+    n = 0;
+    for (int c = 0; c < ss->nloc; c++) {
+      const int32_t *run = ss->run + (size_t)c * ss->nt;
+      int            obs = 0;
+      if (!pass) dl->off[c] = n;
+      if (!ss->owned[c] || ss->split[c] != SPLIT_TRAIN) continue;
+      for (PetscInt d = 0; d < ss->nt && ss->y; d++) obs += run[d] >= ss->W && day_observed(ss, c, d);
+      for (PetscInt d = 0; d < ss->nt; d++) {
+        if (run[d] < ss->W || (obs && !day_observed(ss, c, d))) continue;
+        if (pass) dl->day[n] = (int32_t)d;
+        n++;
+      }
+    }
+    if (!pass) PetscCall(PetscMalloc1(n + 1, &dl->day));
+  }
+  dl->off[ss->nloc] = n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode day_list_destroy(DayList *dl)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(dl->off));
+  PetscCall(PetscFree(dl->day));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* Owned training locations in the bank: all of them, or with more than
@@ -142,16 +230,57 @@ static PetscBool in_bank(const SampleSet *ss, const TrainOptions *to, int i)
                                                      (uint64_t)CORE_RNG_BANK_KEEP) < keep);
 }
 
+/* Bank keys under construction: sums of z over counted (segment, slot) pairs. */
+typedef struct {
+  double *sum; /* (nown, Z) */
+  long   *n;   /* (nown) */
+  int    *ent; /* (maxb) entry of each segment of the pending batch */
+  int    *loc, *d0;
+  int     B;
+  float  *z;    /* (maxb * NB, Z) */
+  char   *used; /* (NB) */
+} KeyAcc;
+
+/* z of the pending segments; each (segment, slot) whose block holds a scored
+ * day with age >= W adds to its entry's key. */
+static PetscErrorCode bank_flush(Model *m, const float *params, const SampleSet *ss, SampleBatch *sb, KeyAcc *ka)
+{
+  const int  Z = model_config(m)->Z, W = ss->W, Sc = ss->Sc;
+  ModelBatch mb;
+
+  PetscFunctionBeginUser;
+  if (!ka->B) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+  PetscCall(data_batch_fill(ss, ka->loc, ka->d0, ka->B, sb, &mb));
+  PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
+  model_encode_z(m, params, &mb, ka->z);
+  for (int q = 0; q < mb.B; q++) {
+    double *sum = ka->sum + (size_t)ka->ent[q] * Z;
+    for (int j = 0; j < mb.NB; j++) ka->used[j] = 0;
+    for (int t = 0; t < Sc; t++)
+      if (mb.age[(size_t)(W + t) * mb.R + q] >= W) ka->used[mb.blk[q * Sc + t]] = 1;
+    for (int j = 0; j < mb.NB; j++) {
+      const float *z = ka->z + ((size_t)q * mb.NB + j) * Z;
+      if (!ka->used[j]) continue;
+      for (int k = 0; k < Z; k++) sum[k] += z[k];
+      ka->n[ka->ent[q]]++;
+    }
+  }
+  ka->B = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss,
                                 const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank)
 {
   const ModelConfig *c = model_config(m);
-  int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0;
-  float             *key, *val, *z;
+  int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0, NB = model_max_blocks(c);
+  int                nseg = (int)(to->bank_days / ss->Sc) + 1, maxb = sb->maxb;
+  long               n0 = tile_first(ss), n1 = tile_end(ss), *tiles;
+  float             *key, *val;
   int32_t           *own;
-  int64_t           *okey;      /* (nown) location keys */
-  int               *loc, *day; /* (maxq) the days averaged into one key */
-  ModelBatch         mb;
+  int64_t           *okey; /* (nown) location keys */
+  KeyAcc             ka = {0};
 
   PetscFunctionBeginUser;
   PetscCall(train_bank_free(bank));
@@ -159,24 +288,24 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
   for (int i = 0; i < ss->nloc; i++) nown += in_bank(ss, to, i);
   PetscCall(PetscMalloc4((size_t)nown * Z + 1, &key, (size_t)nown * V + 1, &val, nown + 1, &own, nown + 1, &okey));
-  PetscCall(PetscMalloc3((size_t)sb->maxq * Z, &z, sb->maxq, &loc, sb->maxq, &day));
+  PetscCall(PetscCalloc2((size_t)nown * Z + 1, &ka.sum, nown + 1, &ka.n));
+  PetscCall(PetscMalloc5(maxb, &ka.ent, maxb, &ka.loc, maxb, &ka.d0, (size_t)maxb * NB * Z, &ka.z, NB, &ka.used));
+  PetscCall(PetscMalloc1(n1 - n0 + 1, &tiles));
   for (int i = 0, j = 0; i < ss->nloc; i++) {
+    float *v  = val + (size_t)j * V;
+    int    na = 0, start;
     if (!in_bank(ss, to, i)) continue;
-    float *k = key + (size_t)j * Z, *v = val + (size_t)j * V;
-    int    nd = (int)PetscMin(to->bank_days, sb->maxq);
-    /* key: mean z over bank_days days of the location, keyed by (seed, epoch, location) */
-    for (int d = 0; d < nd; d++) {
-      loc[d] = i;
-      day[d] = day_draw(ss, i,
-                        core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch,
-                                         (uint64_t)CORE_RNG_EPOCH_DAY + (uint64_t)d));
-    }
-    PetscCall(data_batch_fill(ss, loc, day, nd, sb, &mb));
-    model_encode_z(m, params, &mb, z);
-    for (int q = 0; q < Z; q++) {
-      double s = 0;
-      for (int d = 0; d < nd; d++) s += z[d * Z + q];
-      k[q] = v[q] = (float)(s / nd);
+    /* key: z over up to bank_days / Sc + 1 of the location's tiled segments
+     * that score some day, consecutive from one drawn by (seed, epoch, location) */
+    for (long n = n0; n < n1; n++)
+      if (segment_scores(ss, i, tile_d0(ss, n))) tiles[na++] = n;
+    start = (int)PetscMin(
+        floor(core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, (uint64_t)CORE_RNG_EPOCH_DAY) *
+              na),
+        na - 1);
+    for (int k = 0; k < nseg && k < na; k++) {
+      if (ka.B == maxb) PetscCall(bank_flush(m, params, ss, sb, &ka));
+      ka.ent[ka.B] = j, ka.loc[ka.B] = i, ka.d0[ka.B] = tile_d0(ss, tiles[(start + k) % na]), ka.B++;
     }
     /* summary of the location's observed response: mean and sd of its normalised targets */
     for (int t = 0; t < T; t++) {
@@ -193,6 +322,11 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
     own[j]    = (int32_t)ss->gid[i];
     okey[j++] = ss->lkey[i];
   }
+  PetscCall(bank_flush(m, params, ss, sb, &ka));
+  for (int j = 0; j < nown; j++)
+    for (int q = 0; q < Z; q++)
+      key[(size_t)j * Z + q] = val[(size_t)j * V + q] =
+          ka.n[j] > 0 ? (float)(ka.sum[(size_t)j * Z + q] / (double)ka.n[j]) : 0.0f;
   /* every rank gets every training location's entry */
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCall(PetscMalloc2(size, &counts, size, &displs));
@@ -209,7 +343,9 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
   PetscCallMPI(MPI_Allgatherv(val, nown * V, MPI_FLOAT, bank->val, counts, displs, MPI_FLOAT, comm));
   PetscCall(PetscFree2(counts, displs));
   PetscCall(PetscFree4(key, val, own, okey));
-  PetscCall(PetscFree3(z, loc, day));
+  PetscCall(PetscFree2(ka.sum, ka.n));
+  PetscCall(PetscFree5(ka.ent, ka.loc, ka.d0, ka.z, ka.used));
+  PetscCall(PetscFree(tiles));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -226,87 +362,104 @@ static void attach_bank(ModelBatch *mb, const Bank *bank)
   mb->bank_key = bank->key, mb->bank_val = bank->val, mb->bank_lkey = bank->lkey, mb->M = bank->M, mb->bank_idx = NULL;
 }
 
-PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split,
-                              int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n)
+/* Loss and squared errors of B pending segments into acc (loss sum, count, then per target sse and n). */
+static PetscErrorCode eval_flush(Model *m, const float *params, const SampleSet *ss, const Bank *bank, SampleBatch *sb,
+                                 const int *loc, const int *d0, int B, float *yhat, double *acc)
 {
-  int        T = ss->T, nq = 0, *loc, *day;
-  double     acc[2 + 2 * MODEL_MAX_TARGETS] = {0};
-  float     *yhat;
+  const int  T = ss->T;
   ModelBatch mb;
-  long       total = 0, done = 0;
+  double     cnt;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc3(sb->maxq, &loc, sb->maxq, &day, (size_t)sb->maxq * T, &yhat));
-  for (int d = ss->Lf - 1; d < ss->nt; d += stride)
-    for (int i = 0; i < ss->nloc; i++)
-      if (ss->owned[i] && ss->split[i] == (unsigned char)split && data_query_valid(ss, i, d)) total++;
-  /* day by day, so that the queries of a batch share their neighbours' rows */
-  for (int d = ss->Lf - 1; d < ss->nt; d += stride) {
-    for (int i = 0; i < ss->nloc; i++) {
-      if (!ss->owned[i] || ss->split[i] != (unsigned char)split || !data_query_valid(ss, i, d)) continue;
-      loc[nq] = i, day[nq] = d, nq++;
-      done++;
-      if (nq == sb->maxq || done == total) {
-        double cnt, sum;
-        PetscCall(data_batch_fill(ss, loc, day, nq, sb, &mb));
-        attach_bank(&mb, bank);
-        sum = model_forward(m, params, &mb, yhat, &cnt);
-        acc[0] += sum, acc[1] += cnt;
-        for (int q = 0; q < nq; q++)
-          for (int t = 0; t < T; t++) {
-            float y = mb.y[q * T + t];
-            if (isnan(y)) continue;
-            acc[2 + t] += (double)(yhat[q * T + t] - y) * (yhat[q * T + t] - y);
-            acc[2 + MODEL_MAX_TARGETS + t] += 1;
-          }
-        nq = 0;
-      }
+  if (!B) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+  PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
+  PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
+  attach_bank(&mb, bank);
+  acc[0] += model_forward(m, params, &mb, yhat, &cnt);
+  acc[1] += cnt;
+  for (size_t i = 0; i < (size_t)ss->Sc * B; i++) /* (Sc, B) scored days */
+    for (int t = 0; t < T; t++) {
+      float y = mb.y[i * T + t], e = yhat[i * T + t] - y;
+      if (isnan(y)) continue;
+      acc[2 + t] += (double)e * e;
+      acc[2 + MODEL_MAX_TARGETS + t] += 1;
     }
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, 2 + 2 * MODEL_MAX_TARGETS, MPI_DOUBLE, MPI_SUM, comm));
-  *loss = acc[1] > 0 ? acc[0] / acc[1] : NAN;
-  for (int t = 0; t < T; t++) sse[t] = acc[2 + t], n[t] = acc[2 + MODEL_MAX_TARGETS + t];
-  PetscCall(PetscFree3(loc, day, yhat));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The queries of a step on this rank: owned training locations whose patch
- * (grid: patch x patch cells on a fixed lattice; sites: the site) is drawn,
- * each on its patch's day. Depends on global ids only, not on the ranks. */
-static PetscErrorCode step_queries(const SampleSet *ss, const TrainOptions *to, long epoch, long step, int maxq,
-                                   int *loc, int *day, int *nq)
+PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split,
+                              int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n)
+{
+  int    T = ss->T, B = 0, *loc, *d0;
+  double acc[2 + 2 * MODEL_MAX_TARGETS] = {0};
+  float *yhat;
+
+  PetscFunctionBeginUser;
+  PetscCall(profile_register());
+  PetscCall(PetscMalloc3(sb->maxb, &loc, sb->maxb, &d0, (size_t)ss->Sc * sb->maxb * T + 1, &yhat));
+  /* segment by segment of the tiling, so that the segments of a batch share
+   * their first day and so their neighbours' rows */
+  for (long k = tile_first(ss); k < tile_end(ss); k++) {
+    if (k % stride) continue;
+    for (int i = 0; i < ss->nloc; i++) {
+      if (!ss->owned[i] || ss->split[i] != (unsigned char)split || !segment_scores(ss, i, tile_d0(ss, k))) continue;
+      loc[B] = i, d0[B] = tile_d0(ss, k), B++;
+      if (B == sb->maxb) {
+        PetscCall(eval_flush(m, params, ss, bank, sb, loc, d0, B, yhat, acc));
+        B = 0;
+      }
+    }
+  }
+  PetscCall(eval_flush(m, params, ss, bank, sb, loc, d0, B, yhat, acc));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, acc, 2 + 2 * MODEL_MAX_TARGETS, MPI_DOUBLE, MPI_SUM, comm));
+  *loss = acc[1] > 0 ? acc[0] / acc[1] : NAN;
+  for (int t = 0; t < T; t++) sse[t] = acc[2 + t], n[t] = acc[2 + MODEL_MAX_TARGETS + t];
+  PetscCall(PetscFree3(loc, d0, yhat));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The segments of a step on this rank: owned training locations whose patch
+ * (grid: patch x patch cells on a fixed lattice; sites: the site) is drawn.
+ * Each gets a segment whose scored part holds a day drawn from its DayList by
+ * the patch's draw (so a patch's cells with the same days share their first
+ * day, and with it their neighbours' rows), at an offset inside the scored
+ * part drawn likewise: d0 = day - W - offset, at least 0. Depends on global
+ * ids only, not on the ranks. cap: room in loc and d0. */
+static PetscErrorCode step_segments(const SampleSet *ss, const TrainOptions *to, const DayList *dl, long epoch,
+                                    long step, int cap, int *loc, int *d0, int *nseg)
 {
   const Tile *t    = &ss->ds->tile;
-  double      rate = (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]; /* E[Q] = rate * training locations */
-  uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step;
-  int         Q    = 0;
+  double      rate = (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]; /* E[B] = rate * training locations */
+  uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step, seed = (uint64_t)to->seed;
+  int         B    = 0;
 
   PetscFunctionBeginUser;
   for (int i = 0; i < ss->nloc; i++) {
     uint64_t patch = (uint64_t)ss->gid[i];
+    int64_t  nd    = dl->off[i + 1] - dl->off[i];
     if (!ss->owned[i] || ss->split[i] != SPLIT_TRAIN) continue;
     if (ss->ds->layout == LAYOUT_GRID) {
       int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx;
       patch = (uint64_t)((y / to->patch) * ((t->nx + to->patch - 1) / to->patch) + x / to->patch);
     }
     /* draw j of a patch, j < rate: with fewer training locations than the
-     * batch (a few dozen towers) each takes several days per step */
+     * batch (a few dozen towers) each takes several segments per step */
     for (int j = 0; j < rate; j++) {
-      if (core_rng_uniform((uint64_t)to->seed, patch, key, (uint64_t)CORE_RNG_PATCH_RATE + (uint64_t)j) >= rate - j)
-        continue;
-      /* dropping samples would make the run depend on the rank count: refuse instead
-       * (with 4x the expected batch as capacity this does not happen in practice) */
-      PetscCheck(Q < maxq, PETSC_COMM_SELF, RACI_ERR_INPUT,
-                 "step %ld of epoch %ld drew more than %d samples on one rank; use a larger -train_batch or a smaller "
-                 "-train_patch",
-                 step + 1, epoch + 1, maxq);
-      loc[Q] = i;
-      day[Q] =
-          day_draw(ss, i, core_rng_uniform((uint64_t)to->seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j));
-      Q++;
+      double u;
+      int    day, off;
+      if (core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_RATE + (uint64_t)j) >= rate - j) continue;
+      PetscCheck(B < cap, PETSC_COMM_SELF, PETSC_ERR_PLIB, "step %ld drew more than %d segments", step + 1, cap);
+      u   = core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j);
+      day = dl->day[dl->off[i] + PetscMin((int64_t)floor(u * (double)nd), nd - 1)];
+      u   = core_rng_uniform(seed, patch, key, RNG_SEGMENT_OFFSET + (uint64_t)j);
+      off = (int)PetscMin(floor(u * ss->Sc), ss->Sc - 1);
+      loc[B] = i;
+      d0[B]  = PetscMax(day - ss->W - off, 0);
+      B++;
     }
   }
-  *nq = Q;
+  *nseg = B;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -335,17 +488,19 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
 {
   size_t      np = st->np;
   float      *grads, *yhat, *params = st->params;
-  int        *loc, *day, maxq       = train_max_queries(to);
+  int        *loc, *d0, maxb = train_max_segments(to), cap = (int)to->batch + ss->count[SPLIT_TRAIN] + 1;
   SampleBatch sb;
   ModelBatch  mb;
-  double      t0       = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS];
-  long        samples0 = 0;
+  DayList     dl;
+  double      t0 = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS];
 
   PetscFunctionBeginUser;
+  PetscCall(profile_register());
   PetscCall(PetscMemzero(res, sizeof *res));
   PetscCall(PetscCalloc1(np, &grads));
-  PetscCall(PetscMalloc3(maxq, &loc, maxq, &day, (size_t)maxq * ss->T, &yhat));
-  PetscCall(data_batch_create(ss, maxq, 0, &sb));
+  PetscCall(PetscMalloc3(cap, &loc, cap, &d0, (size_t)ss->Sc * maxb * ss->T, &yhat));
+  PetscCall(data_batch_create(ss, maxb, 0, &sb));
+  PetscCall(day_list_create(ss, &dl));
   while (!st->finished && st->epoch < to->epochs) {
     long   epoch = st->epoch;
     double val;
@@ -358,18 +513,35 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
       res->bank_seconds += MPI_Wtime() - tb;
     }
     for (; st->step < to->steps; st->step++, st->t++) {
-      double cnt[3] = {0, 0, (double)core_signal_received()}, sum = 0, ts = MPI_Wtime();
-      int    Q;
-      PetscCall(step_queries(ss, to, epoch, st->step, maxq, loc, day, &Q));
+      double cnt[3] = {0, 0, (double)core_signal_received()}, ts = MPI_Wtime();
+      long   ncell = 0, nrow = 0;
+      int    nseg;
+      PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+      PetscCall(step_segments(ss, to, &dl, epoch, st->step, cap, loc, d0, &nseg));
+      PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
       PetscCall(PetscArrayzero(grads, np));
-      PetscCall(core_stage_push(CORE_STAGE_FORWARD));
-      if (Q > 0) {
-        PetscCall(data_batch_fill(ss, loc, day, Q, &sb, &mb));
+      /* in batches of at most maxb segments (one, unless the draw was
+       * unusually large): each batch's gradient of its loss sum is added
+       * up, and the sum divided by the global count of observed values */
+      for (int b0 = 0; b0 < nseg; b0 += maxb) {
+        int    B = PetscMin(maxb, nseg - b0);
+        double c, sum;
+        PetscCall(core_stage_push(CORE_STAGE_FORWARD));
+        PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+        PetscCall(data_batch_fill(ss, loc + b0, d0 + b0, B, &sb, &mb));
+        PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
         attach_bank(&mb, &st->bank);
-        sum    = model_forward(m, params, &mb, yhat, &cnt[0]);
-        cnt[1] = sum;
+        sum = model_forward(m, params, &mb, yhat, &c);
+        PetscCall(core_stage_pop());
+        cnt[0] += c, cnt[1] += sum;
+        if (c > 0) {
+          PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
+          model_backward(m, params, grads, &mb, 1.0, NULL, NULL, NULL);
+          PetscCall(core_stage_pop());
+        }
+        ncell += scored_days(ss, &mb);
+        nrow += (long)mb.R * mb.T;
       }
-      PetscCall(core_stage_pop());
       /* the global count of observed values normalises the loss of every rank;
        * a stop request on any rank travels with it */
       PetscCall(core_stage_push(CORE_STAGE_REDUCE));
@@ -382,19 +554,23 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
                  "or check the inputs and any -init_from checkpoint",
                  isnan(cnt[1]) ? "nan" : "infinite", st->step + 1, epoch + 1, st->t + 1);
       if (cnt[0] > 0) {
-        PetscCall(core_stage_push(CORE_STAGE_BACKWARD));
-        if (Q > 0) model_backward(m, params, grads, &mb, cnt[0], NULL, NULL, NULL);
-        PetscCall(core_stage_pop());
+        const float scale = (float)(1.0 / cnt[0]);
         PetscCall(core_stage_push(CORE_STAGE_REDUCE));
+        PetscCall(PetscLogEventBegin(raci_events.reduce, 0, 0, 0, 0));
         PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, grads, (int)np, MPI_FLOAT, MPI_SUM, comm));
+        PetscCall(PetscLogEventEnd(raci_events.reduce, 0, 0, 0, 0));
         PetscCall(core_stage_pop());
         PetscCall(core_stage_push(CORE_STAGE_OPTIMIZER));
+        PetscCall(PetscLogEventBegin(raci_events.adamw, 0, 0, 0, 0));
+        for (size_t i = 0; i < np; i++) grads[i] *= scale; /* d(loss sum / global count) */
         for (int i = 0; i < model_ntensors(m); i++) {
           const ModelTensor *mt = model_tensor(m, i);
           size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
           adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)to->lr, (float)to->beta1,
                      (float)to->beta2, (float)to->eps, (float)to->wd, mt->decay, st->t + 1);
         }
+        PetscCall(PetscLogFlops(12.0 * np));
+        PetscCall(PetscLogEventEnd(raci_events.adamw, 0, 0, 0, 0));
         PetscCall(core_stage_pop());
         if (to->check_every > 0 && (st->t + 1) % to->check_every == 0) {
           /* FNV-1a of the parameter bytes: the same on every rank, or the run is wrong */
@@ -408,8 +584,9 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
                      (unsigned long long)lo, (unsigned long long)hi);
         }
         st->tl += cnt[1], st->tc += cnt[0];
-        res->samples += (long)Q;
-        res->rows += Q > 0 ? (long)mb.R : 0;
+        res->segments += nseg;
+        res->samples += ncell;
+        res->rows += nrow;
       }
       res->step_seconds += MPI_Wtime() - ts;
       if (stop && st->step + 1 < to->steps) { /* the epoch's last step finishes the epoch first */
@@ -432,9 +609,9 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     } else
       st->bad++;
     if (!to->quiet) {
-      double el = MPI_Wtime() - t0, rate = (double)(res->samples - samples0) / PetscMax(el, 1e-9);
+      double el = MPI_Wtime() - t0, rate = (double)res->samples / PetscMax(el, 1e-9);
       PetscCall(PetscPrintf(
-          comm, "epoch %3ld  train loss %.7g  val loss %.7g%s  %.0f samples/s  %.0f s, at most %.0f s left\n",
+          comm, "epoch %3ld  train loss %.7g  val loss %.7g%s  %.0f scored days/s  %.0f s, at most %.0f s left\n",
           epoch + 1, res->last_train, val, st->bad ? "" : " *", rate, el,
           el / (res->epochs_run + 1) * (to->epochs - epoch - 1)));
     }
@@ -451,16 +628,17 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     }
   }
   {
-    long s[2] = {res->samples, res->rows};
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_LONG, MPI_SUM, comm));
-    res->samples = s[0], res->rows = s[1];
+    long s[3] = {res->segments, res->samples, res->rows};
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 3, MPI_LONG, MPI_SUM, comm));
+    res->segments = s[0], res->samples = s[1], res->rows = s[2];
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->step_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->bank_seconds, 1, MPI_DOUBLE, MPI_MAX, comm));
   }
   res->steps_run = st->t;
   res->seconds   = MPI_Wtime() - t0;
+  PetscCall(day_list_destroy(&dl));
   PetscCall(data_batch_destroy(&sb));
   PetscCall(PetscFree(grads));
-  PetscCall(PetscFree3(loc, day, yhat));
+  PetscCall(PetscFree3(loc, d0, yhat));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

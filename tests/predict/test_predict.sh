@@ -1,9 +1,12 @@
 #!/bin/sh
 # raci train, predict and eval across NP ranks on a small simulation:
 #  - the loss curve of training on NP ranks matches 1 rank (relative 1e-5);
-#  - predictions on NP ranks match 1 rank, and time chunks do not change them;
-#  - NEE = RECO - GPP in the predictions; fill outside land and before the
-#    first full fast window;
+#  - predictions on NP ranks match 1 rank, and time chunks (one segment, the
+#    whole record) do not change them;
+#  - NEE = RECO - GPP in the predictions; fill outside land and on the first
+#    W = 30 days, every later land cell-day predicted;
+#  - the tiling: a driver change inside segment 0 that keeps its slow block's
+#    mean reaches the days segment 0 scores after it, and no other day;
 #  - raci eval's held-out RMSE equals the one raci train computed itself, and
 #    its metrics equal numpy's from the two files;
 #  - the same on a site file (time, site) with held-out sites;
@@ -34,10 +37,15 @@ print(f"  loss curve on {sys.argv[2].split('train')[-1][:-4]} ranks vs 1: larges
 assert worst < 1e-5, worst
 EOF
 
-# predictions: 1 rank in one chunk, NP ranks in chunks of 50 days
-run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1.nc" -quiet || fail "predict on 1 rank"
-run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pn.nc" -predict_chunk_days 50 > "$TMP/pred.log" 2>&1 || { cat "$TMP/pred.log"; fail "predict on $NP ranks"; }
-grep -q "chunk 8/8" "$TMP/pred.log" || { cat "$TMP/pred.log"; fail "no progress per chunk"; }
+# predictions: the record (365 days) is tiled into 4 segments of 30 + 90 days
+# (docs/MODEL.md section 1); 1 rank and NP ranks, each with the whole record
+# in one chunk and with chunks of one segment (-predict_chunk_days 50 rounds
+# to one segment)
+run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1.nc" -quiet -predict_chunk_days 36600 || fail "predict on 1 rank"
+run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1s.nc" -quiet -predict_chunk_days 90 || fail "predict on 1 rank in chunks"
+run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pw.nc" -quiet -predict_chunk_days 400 || fail "predict on $NP ranks"
+run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pn.nc" -predict_chunk_days 50 > "$TMP/pred.log" 2>&1 || { cat "$TMP/pred.log"; fail "predict on $NP ranks in chunks"; }
+grep -q "4 segments of 30 + 90 days in 4 chunk(s)" "$TMP/pred.log" && grep -q "chunk 4/4 (days 300-364)" "$TMP/pred.log" || { cat "$TMP/pred.log"; fail "no progress per chunk of one segment"; }
 # with whole rows per rank (8 or more each: 16 rows on 2 ranks), rows are cut
 # by land cells, so ranks differ by at most about one 20-cell row
 set -- $(sed -n 's/.*usable locations per rank: min \([0-9]*\), max \([0-9]*\).*/\1 \2/p' "$TMP/pred.log")
@@ -47,24 +55,68 @@ if [ "$NP" -eq 2 ]; then
 fi
 echo "  land cells per rank on $NP ranks: min $1, max $2"
 ls "$TMP"/*.tmp > /dev/null 2>&1 && fail "temporary file left"
-$PY - "$TMP/p1.nc" "$TMP/pn.nc" "$TMP/sim.nc" <<'EOF' || fail "predictions"
+$PY - "$NP" "$TMP/p1.nc" "$TMP/p1s.nc" "$TMP/pw.nc" "$TMP/pn.nc" "$TMP/sim.nc" <<'EOF' || fail "predictions"
 import sys, numpy as np, netCDF4
-a, b, s = (netCDF4.Dataset(p) for p in sys.argv[1:4])
-for v in ("GPP", "RECO", "NEE", "FCH4", "regime_embedding", "share_fast", "share_slow"):
-    x, y = (np.ma.filled(d[v][:].astype(float), np.nan) for d in (a, b))
-    assert np.array_equal(np.isnan(x), np.isnan(y)), v
-    rel = np.nanmax(np.abs(x - y)) / max(np.nanmax(np.abs(x)), 1e-30)
-    assert rel < 1e-5, (v, rel)
-g, r, n = (np.ma.filled(a[v][:].astype(float), np.nan) for v in ("GPP", "RECO", "NEE"))
+np_ = sys.argv[1]
+p1, p1s, pw, pn, s = (netCDF4.Dataset(p) for p in sys.argv[2:7])
+def val(d, v): return np.ma.filled(d[v][:].astype(float), np.nan)
+# chunks of one segment against one chunk (1 rank, NP ranks), NP ranks against 1 rank
+for (a, b, what) in ((p1, p1s, "1 rank, chunks of one segment vs one chunk"),
+                     (pw, pn, f"{np_} ranks, chunks of one segment vs one chunk"),
+                     (p1, pw, f"{np_} ranks vs 1 rank"), (p1, pn, f"{np_} ranks in chunks vs 1 rank in one")):
+    worst = 0
+    for v in ("GPP", "RECO", "NEE", "FCH4", "regime_embedding", "share_fast", "share_slow"):
+        x, y = val(a, v), val(b, v)
+        assert np.array_equal(np.isnan(x), np.isnan(y)), (what, v)
+        rel = np.nanmax(np.abs(x - y)) / max(np.nanmax(np.abs(x)), 1e-30)
+        assert rel < 1e-5, (what, v, rel)
+        worst = max(worst, rel)
+    print(f"  {what}: largest relative difference {worst:.1e}")
+g, r, n = (val(p1, v) for v in ("GPP", "RECO", "NEE"))
 assert np.nanmax(np.abs(n - (r - g))) < 1e-5 * np.nanmax(np.abs(r)), "NEE != RECO - GPP"
 assert np.nanmin(g) >= 0 and np.nanmin(r) >= 0
 land = ~np.ma.getmaskarray(s["TA"][0])
-assert np.all(np.isnan(g[:29])), "predictions before the first full 30-day window"
-assert np.array_equal(~np.isnan(g[29]), land), "predicted cells are not the land cells"
-fs, ss = (np.ma.filled(a[v][:].astype(float), np.nan) for v in ("share_fast", "share_slow"))
+# days 0 .. W-1 are fill; every later day of every land cell is scored (no gaps in a simulation)
+assert np.all(np.isnan(g[:30])), "predictions before W = 30 days of warm-up"
+assert np.array_equal(~np.isnan(g[30:]), np.broadcast_to(land, g[30:].shape)), "not every land cell-day from day 30 predicted"
+fs, ss = (val(p1, v) for v in ("share_fast", "share_slow"))
 assert np.allclose((fs + ss)[land], 1, atol=1e-5) and np.nanmin(fs) >= 0
-assert a["GPP"].units == s["GPP"].units and a.Conventions == "CF-1.8"
-print(f"  predictions on {sys.argv[2]} match 1 rank; NEE = RECO - GPP; {land.sum()} land cells")
+assert p1["GPP"].units == s["GPP"].units and p1.Conventions == "CF-1.8"
+print(f"  NEE = RECO - GPP; days 0-29 fill, every land cell predicted from day 30 on; {land.sum()} land cells")
+EOF
+
+# the tiling (segment n covers days 90n .. 90n + 119 and scores 90n + 30 ..
+# 90n + 119): TA raised on day 85 and lowered as much on day 86, so the mean of
+# their slow block (days 60-89) stays the same. Segment 0 (days 0-119) sees
+# both days; segment 1 (days 90-209) and the later ones see neither, only the
+# unchanged block mean. So the predictions of days 0-84 stay the same, some of
+# days 85-119 change, and days 120-364 stay the same (to the float rounding of
+# the block sum).
+$PY - "$TMP/sim.nc" "$TMP/kick.nc" <<'EOF'
+import sys, netCDF4
+src = netCDF4.Dataset(sys.argv[1])
+with netCDF4.Dataset(sys.argv[2], "w", format="NETCDF3_64BIT_DATA") as d:
+    d.setncatts({a: src.getncattr(a) for a in src.ncattrs()})
+    for n, dim in src.dimensions.items(): d.createDimension(n, len(dim))
+    for n, v in src.variables.items():
+        w = d.createVariable(n, v.dtype, v.dimensions, fill_value=getattr(v, "_FillValue", None))
+        w.setncatts({a: v.getncattr(a) for a in v.ncattrs() if a != "_FillValue"})
+        x = v[:]
+        if n == "TA":
+            x[85] += 3.0
+            x[86] -= 3.0
+        w[:] = x
+EOF
+run_np "$NP" predict -quiet -ckpt "$TMP/r1.ckpt" -data "$TMP/kick.nc" -o "$TMP/pk.nc" -predict_chunk_days 400 -predict_diag_stride 0 || fail "predict on the changed drivers"
+$PY - "$TMP/pw.nc" "$TMP/pk.nc" <<'EOF' || fail "the tiling"
+import sys, numpy as np, netCDF4
+a, b = (np.ma.filled(netCDF4.Dataset(p)["GPP"][:].astype(float), np.nan) for p in sys.argv[1:3])
+d = np.abs(a - b) / np.nanmax(np.abs(a))
+before, seg0, after = np.nanmax(d[30:85]), np.nanmax(d[85:120]), np.nanmax(d[120:])
+print(f"  tiling: TA changed on days 85-86 moves days 30-84 by {before:.1e}, 85-119 by {seg0:.1e}, 120-364 by {after:.1e}")
+assert before == 0, before
+assert seg0 > 1e-3, seg0
+assert after < 1e-5, after
 EOF
 
 # eval: the held-out RMSE of raci train, and numpy's metrics from the files

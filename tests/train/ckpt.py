@@ -4,18 +4,24 @@ src/io/checkpoint.c, src/train/checkpoint.c).
 
 Container: "RACICKPT", u32 version, u32 sections, then per section a 16-byte
 name, a u64 length and the bytes; last a u64 FNV-1a checksum of all that
-precedes. Sections (schema 2) hold little-endian int64, float32 and float64
+precedes. Sections (schema 3: the segment form; schema 2 was the windowed
+model, refused by raci) hold little-endian int64, float32 and float64
 fields and strings as an int64 length and the bytes.
 
 usage: ckpt.py FILE                          list the sections and the format
        ckpt.py FILE1 FILE2 NAME...           exit 1 unless the named sections are equal
        ckpt.py set FILE OUT SECTION WORD V   OUT = FILE with the int64 at byte 8 * WORD
-                                             of SECTION set to V (checksum recomputed)
+                                             of SECTION set to V (checksum recomputed);
+                                             for "model", WORD may be a name of MODEL_WORDS
 """
 import struct
 import sys
 
 FORMAT_SCHEMA, FORMAT_INT_BYTES = 0, 1  # words of the "format" section
+# the int64 words that open the "model" section (schema 3), then the model
+# name and per target its name, mean, sd and loss weight
+MODEL_WORDS = ("kind", "no_retrieval", "no_slow", "no_film", "F", "S", "T", "W", "Ls", "P", "Hf", "Hs", "Hz",
+               "Z", "A", "Ks", "Kf", "Ho", "D", "NH", "FF", "Sc", "Kt")
 
 
 def checksum(data):
@@ -67,6 +73,11 @@ def norm(b):
     return {"fmean": f[0], "fstd": f[1], "smean": f[2], "sstd": f[3], "ncat": ncat, "cat": cat}
 
 
+def model(b):
+    """The integer fields of the "model" section, by name."""
+    return dict(zip(MODEL_WORDS, struct.unpack("<%dq" % len(MODEL_WORDS), b[:8 * len(MODEL_WORDS)])))
+
+
 def set_word(sec, name, word, value):
     b = bytearray(sec[name])
     b[8 * word:8 * word + 8] = struct.pack("<q", value)
@@ -77,7 +88,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "set":
         _, _, src, dst, name, word, value = sys.argv
         s = read(src)
-        set_word(s, name, int(word), int(value))
+        set_word(s, name, MODEL_WORDS.index(word) if name == "model" and word in MODEL_WORDS else int(word),
+                 int(value))
         write(dst, s)
         sys.exit(0)
     a = read(sys.argv[1])
@@ -85,6 +97,8 @@ if __name__ == "__main__":
         if "format" in a:
             schema, width = struct.unpack("<qq", a["format"][:16])
             print(f"schema {schema}, written with a {width}-byte PetscInt")
+            if schema == 3 and "model" in a:
+                print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"]).items()))
         else:
             print("schema 1 (raw structs)")
         for k, v in a.items():

@@ -3,8 +3,9 @@
 # int64 whatever the writer's PetscInt, so a checkpoint that says it was
 # written by a 64-bit-index PETSc build (its recorded width rewritten to 8,
 # checksum recomputed) predicts and resumes exactly as the original; integers
-# that do not fit this build's PetscInt, a corrupt field, and a checkpoint of
-# the old schema (raw structs) are refused with one line.
+# that do not fit this build's PetscInt, a corrupt field, a checkpoint of
+# the old schema (raw structs) and one of the windowed model (schema 2) are
+# refused with one line.
 # usage: test_ckpt_width.sh NP
 . "$(dirname "$0")/../lib/common.sh"
 NP=${1:?usage: test_ckpt_width.sh NP}
@@ -57,4 +58,13 @@ ckpt.write(sys.argv[2], sec)
 PYEOF
 refuses "a checkpoint of schema 1" "was written by an older raci (checkpoint schema 1); train the model again" "$TMP/x.nc" \
   predict -ckpt "$TMP/old.ckpt" -data "$TMP/sim.nc" -o "$TMP/x.nc"
+$CK set "$TMP/a.ckpt" "$TMP/s2.ckpt" format 0 2 || fail "rewriting the schema"
+W2="$TMP/s2.ckpt: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci"
+refuses "a checkpoint of the windowed model (predict)" "$W2" "$TMP/x.nc" \
+  predict -ckpt "$TMP/s2.ckpt" -data "$TMP/sim.nc" -o "$TMP/x.nc"
+cp "$TMP/s2.ckpt" "$TMP/s2r.ckpt"
+refuses "a checkpoint of the windowed model (-resume)" "$TMP/s2r.ckpt: a checkpoint of the windowed model" "$TMP/x.ckpt" \
+  train $A -train_epochs 2 -o "$TMP/s2r.ckpt" -resume
+refuses "a checkpoint of the windowed model (-init_from)" "$W2" "$TMP/x.ckpt" \
+  train $A -train_epochs 1 -init_from "$TMP/s2.ckpt" -o "$TMP/x.ckpt"
 echo "test_ckpt_width: ok at $NP ranks"

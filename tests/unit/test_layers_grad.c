@@ -4,7 +4,8 @@
  * wrong when its tensor's error norm exceeds 1e-2 of its norm (or of 1e-2 for
  * a zero gradient), or one element is off by more than 1e-2 relative plus
  * 2e-3 absolute. A deliberately wrong backward (a sign, a missing term) fails
- * by orders of magnitude. */
+ * by orders of magnitude. The GRU is also checked with restarts (ages) and its
+ * forward pass against a naive double-precision reference. */
 #include <raci/core.h>
 #include <raci/model.h>
 
@@ -62,14 +63,15 @@ static void act_grad(void *c)
 
 /* --------------------------------------------------------------------- GRU */
 typedef struct {
-  int    T, B, IN, H;
-  float *x, *Wih, *Whh, *bih, *bhh, *dx, *dWih, *dWhh, *dbih, *dbhh;
-  float *hs, *gates, *ghn, *work, *R, *dhs;
+  int            T, B, IN, H;
+  const int32_t *age;
+  float         *x, *Wih, *Whh, *bih, *bhh, *dx, *dWih, *dWhh, *dbih, *dbhh;
+  float         *hs, *gates, *ghn, *work, *R, *dhs;
 } GruCtx;
 static double gru_loss(void *c)
 {
   GruCtx *s = c;
-  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->work, s->T, s->B, s->IN, s->H);
+  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->age, s->work, s->T, s->B, s->IN, s->H);
   return dot(s->hs + s->B * s->H, s->R + s->B * s->H, s->T * s->B * s->H); // every hidden state
 }
 static void gru_grad(void *c)
@@ -78,8 +80,34 @@ static void gru_grad(void *c)
   gru_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh,
+  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->age,
                s->work, s->T, s->B, s->IN, s->H);
+}
+static double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* The states after each day (T+1, B, H) of PyTorch's GRU (gates r, z, n), in
+ * double, the state entering day t being 0 where age[t] <= 0 (t > 0). */
+static void gru_ref(double *hs, const GruCtx *s)
+{
+  int     T = s->T, B = s->B, IN = s->IN, H = s->H;
+  double *h = malloc(sizeof(double) * (size_t)H);
+  memset(hs, 0, sizeof(double) * (size_t)B * H);
+  for (int t = 0; t < T; t++)
+    for (int b = 0; b < B; b++) {
+      int restart = s->age && t > 0 && s->age[t * B + b] <= 0;
+      for (int j = 0; j < H; j++) h[j] = restart ? 0.0 : hs[(t * B + b) * H + j];
+      for (int j = 0; j < H; j++) {
+        double gi[3], gh[3];
+        for (int q = 0; q < 3; q++) {
+          int row = q * H + j;
+          gi[q] = s->bih[row], gh[q] = s->bhh[row];
+          for (int m = 0; m < IN; m++) gi[q] += (double)s->Wih[row * IN + m] * s->x[(t * B + b) * IN + m];
+          for (int m = 0; m < H; m++) gh[q] += (double)s->Whh[row * H + m] * h[m];
+        }
+        double r = sigd(gi[0] + gh[0]), z = sigd(gi[1] + gh[1]), n = tanh(gi[2] + r * gh[2]);
+        hs[((t + 1) * B + b) * H + j] = (1 - z) * n + z * h[j];
+      }
+    }
+  free(h);
 }
 
 /* --------------------------------------------------------------- attention */
@@ -159,9 +187,20 @@ int main(void)
     Tensor t[] = {{"x", s.x, s.dx, 40}};
     check(names[kind], t, 1, act_loss, act_grad, &s);
   }
-  {
-    GruCtx s = {.T = 4, .B = 3, .IN = 5, .H = 6};
-    int    T = s.T, B = s.B, IN = s.IN, H = s.H;
+  /* GRU without ages, then with restarts: row 1 misses day 2 (age -1) and
+   * restarts on day 3, row 2 restarts on day 3 without a missing day and misses
+   * its last day. The forward pass is compared with gru_ref on every day's
+   * state: the day before a missing day keeps its own state (the restart is
+   * of the state entering the next step, docs/MODEL.md section 2). */
+  for (int with_age = 0; with_age < 2; with_age++) {
+    int32_t age[6 * 3];
+    GruCtx  s = {.T = 6, .B = 3, .IN = 5, .H = 6, .age = with_age ? age : NULL};
+    int     T = s.T, B = s.B, IN = s.IN, H = s.H;
+    for (int t = 0; t < T; t++) {
+      age[t * B + 0] = t;
+      age[t * B + 1] = t < 2 ? t : t == 2 ? -1 : t - 3;
+      age[t * B + 2] = t == T - 1 ? -1 : t < 3 ? t : t - 3;
+    }
     s.x = rnd(T * B * IN, 1, 7), s.Wih = rnd(3 * H * IN, 0.4f, 8), s.Whh = rnd(3 * H * H, 0.4f, 9),
     s.bih = rnd(3 * H, 0.3f, 10), s.bhh = rnd(3 * H, 0.3f, 11);
     s.dx = zeros(T * B * IN), s.dWih = zeros(3 * H * IN), s.dWhh = zeros(3 * H * H), s.dbih = zeros(3 * H),
@@ -169,12 +208,28 @@ int main(void)
     s.hs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ghn = zeros(T * B * H),
     s.work = zeros(2 * T * B * 3 * H);
     s.R = rnd((T + 1) * B * H, 1, 12), s.dhs = zeros((T + 1) * B * H);
-    Tensor t[] = {{"x", s.x, s.dx, T * B * IN},
-                  {"Wih", s.Wih, s.dWih, 3 * H * IN},
-                  {"Whh", s.Whh, s.dWhh, 3 * H * H},
-                  {"bih", s.bih, s.dbih, 3 * H},
-                  {"bhh", s.bhh, s.dbhh, 3 * H}};
-    check("gru", t, 5, gru_loss, gru_grad, &s);
+    Tensor      t[]  = {{"x", s.x, s.dx, T * B * IN},
+                        {"Wih", s.Wih, s.dWih, 3 * H * IN},
+                        {"Whh", s.Whh, s.dWhh, 3 * H * H},
+                        {"bih", s.bih, s.dbih, 3 * H},
+                        {"bhh", s.bhh, s.dbhh, 3 * H}};
+    const char *name = with_age ? "gru+age" : "gru";
+    check(name, t, 5, gru_loss, gru_grad, &s);
+    double *ref = malloc(sizeof(double) * (size_t)(T + 1) * B * H), worst = 0;
+    int     at = -1;
+    gru_ref(ref, &s);
+    gru_loss(&s);
+    for (int i = B * H; i < (T + 1) * B * H; i++) {
+      double e = fabs(s.hs[i] - ref[i]) / (1.0 + fabs(ref[i]));
+      if (e > worst) worst = e, at = i;
+    }
+    if (!(worst <= 1e-5)) {
+      nfail++;
+      printf("FAIL %-10s forward: the state after day %d of row %d is off by %.2e\n", name, at / (B * H) - 1,
+             at / H % B, worst);
+    } else
+      printf("ok   %-10s forward: every day's state within %.2e of the reference\n", name, worst);
+    free(ref);
   }
   {
     AttnCtx       s = {.B = 3, .K = 4, .Dq = 5, .Dk = 6, .A = 4};
