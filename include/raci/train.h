@@ -13,6 +13,8 @@
 #include <raci/data.h>
 #include <raci/model.h>
 
+#include <math.h>
+
 /* PyTorch's AdamW: p -= lr wd p (if decay), then the Adam step; t counts from 1. */
 void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2, float eps,
                 float wd, int decay, long t);
@@ -33,10 +35,16 @@ typedef struct {
 } TrainOptions;
 
 PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to);
-/* Segments a batch holds at most: the model's and the batches' capacity. A
- * step that draws more on one rank runs them in several batches (the
- * gradient is the same up to rounding), so this bounds memory, not the draw. */
-static inline int train_max_segments(const TrainOptions *to) { return (int)PetscMax(2 * to->batch, 32); }
+/* Segments a batch holds at most on this rank: the model's and the batches'
+ * capacity, twice the rank's expected segments per step (its share of the
+ * training locations), within 32 .. 1024. A step that draws more on one rank
+ * runs them in several batches (the same gradient up to rounding), so the
+ * capacity bounds memory, never the draw. */
+static inline int train_max_segments(const TrainOptions *to, const SampleSet *ss)
+{
+  double e = ss->nglobal[SPLIT_TRAIN] > 0 ? (double)to->batch * ss->count[SPLIT_TRAIN] / ss->nglobal[SPLIT_TRAIN] : 0;
+  return (int)PetscMin(PetscMax(ceil(2 * e), 32), 1024);
+}
 /* TCN levels: the smallest count whose receptive field 1 + (Kt-1)(2^Lt - 1) covers W + 1 days. */
 static inline int train_tcn_levels(PetscInt Kt, PetscInt W)
 {

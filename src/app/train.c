@@ -279,7 +279,7 @@ static PetscErrorCode train_make_model(TrainRun *run)
 {
   const TrainOptions *to = &run->to;
   const SampleSet    *ss = run->ss;
-  int                 B = train_max_segments(to), R = B * ((int)to->Kf + 1), T = (int)(to->W + to->Sc);
+  int                 B = train_max_segments(to, ss), R = B * ((int)to->Kf + 1), T = (int)(to->W + to->Sc);
   double              buf, np, bytes, NB;
   char                what[256];
 
@@ -389,7 +389,7 @@ static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
   const char        *spn[3] = {"train", "validation", "test (held out)"};
 
   PetscFunctionBeginUser;
-  PetscCall(data_batch_create(ss, train_max_segments(&run->to), 0, &sb));
+  PetscCall(data_batch_create(ss, train_max_segments(&run->to, ss), 0, &sb));
   PetscCall(core_stage_push(CORE_STAGE_EVAL));
   PetscCall(train_bank_build(comm, run->m, st->params, ss, &run->to, st->epoch, &sb, &run->st.bank));
   /* every test segment of the tiling; training and validation segments at a stride (diagnostics) */

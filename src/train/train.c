@@ -488,7 +488,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
 {
   size_t      np = st->np;
   float      *grads, *yhat, *params = st->params;
-  int        *loc, *d0, maxb = train_max_segments(to), cap = (int)to->batch + ss->count[SPLIT_TRAIN] + 1;
+  int        *loc, *d0, maxb = train_max_segments(to, ss), cap = (int)to->batch + ss->count[SPLIT_TRAIN] + 1;
   SampleBatch sb;
   ModelBatch  mb;
   DayList     dl;

@@ -1,8 +1,11 @@
 /* The C networks against the PyTorch reference (tools/reference/): for every
- * case in tests/data/golden, the same parameters and batch must give the same
- * outputs and loss (5e-6 relative), the same gradients of every parameter and
- * of xf, xb and s (1e-4 of the tensor's largest gradient), the same parameter
- * layout, and the same 10-step AdamW loss curve (1e-4 relative).
+ * case in tests/data/golden (a batch of segments, docs/MODEL.md section 6), the
+ * same parameters and batch must give the same outputs yhat (Sc, B, Tg) and
+ * loss (5e-6 relative) and observed count, the same gradients of every
+ * parameter and of xf, xb and s (1e-4 of the tensor's largest gradient), the
+ * same parameter layout (names, shapes, offsets, weight decay, in order), and
+ * the same 10-step AdamW loss curve (1e-4 relative). Manifest dims: T is the
+ * days of a segment, T_g the targets (ModelConfig.T).
  * usage: test_golden [DIR]   (default tests/data/golden) */
 #include <raci/core.h>
 #include <raci/model.h>
@@ -107,12 +110,18 @@ static void compare(const char *cs, const char *what, const float *got, const fl
 }
 
 /* The i-th entry of the manifest's "params" list: name, shape, offset and decay. */
+static const char *layout_end(const char *js)
+{
+  const char *e = after(js, "arrays"); /* the manifest lists "arrays" after "params" */
+  return e ? e : js + strlen(js);
+}
+
 static int layout_entry(const char *js, int i, char *name, int *rows, int *cols, size_t *off, int *decay)
 {
   const char *p = after(js, "params");
   if (!p || !(p = strchr(p, '['))) return 1;
   for (int k = 0; k <= i; k++)
-    if (!(p = strstr(p + 1, "{\"name\": \""))) return 1;
+    if (!(p = strstr(p + 1, "{\"name\": \"")) || p > layout_end(js)) return 1;
   const char *e = strchr(p + 10, '"');
   snprintf(name, 24, "%.*s", (int)(e - p - 10), p + 10);
   const char *sh = strstr(p, "\"shape\": [") + 10;
@@ -187,18 +196,19 @@ static void run_case(const char *root, const char *cs)
   }
   { /* the same tensors in the same order: names, shapes, offsets, weight decay */
     int nref = 0;
-    for (const char *p = strchr(after(js, "params"), '['); (p = strstr(p + 1, "{\"name\": \"")); nref++) {}
+    for (const char *p = strchr(after(js, "params"), '['); (p = strstr(p + 1, "{\"name\": \"")) && p < layout_end(js);
+         nref++) {}
     if (nref != model_ntensors(m)) {
       printf("FAIL %s: %d tensors, the reference has %d\n", cs, model_ntensors(m), nref);
       nfail++;
     }
     for (int i = 0; i < model_ntensors(m) && i < nref; i++) {
-      const ModelTensor *t = model_tensor(m, i);
-      char               name[24];
-      int                rows, cols, decay;
-      size_t             off;
-      layout_entry(js, i, name, &rows, &cols, &off, &decay);
-      if (strcmp(name, t->name) || rows != t->rows || cols != t->cols || off != t->offset || decay != !!t->decay) {
+      const ModelTensor *t        = model_tensor(m, i);
+      char               name[24] = "";
+      int                rows = 0, cols = 0, decay = 0;
+      size_t             off = 0;
+      if (layout_entry(js, i, name, &rows, &cols, &off, &decay) || strcmp(name, t->name) || rows != t->rows ||
+          cols != t->cols || off != t->offset || decay != !!t->decay) {
         printf("FAIL %s: tensor %d is %s (%d x %d at %zu, decay %d), the reference has %s (%d x %d at %zu, decay %d)\n",
                cs, i, t->name, t->rows, t->cols, t->offset, !!t->decay, name, rows, cols, off, decay);
         nfail++;
@@ -234,7 +244,7 @@ static void run_case(const char *root, const char *cs)
                        .bank_idx = bidx,
                        .M        = M};
     float     *yhat = malloc(sizeof(float) * ny), *g = calloc(np, 4), *gxf = calloc(nxf, 4), *gxb = calloc(nxb, 4),
-          *gs = calloc(ns, 4);
+          *gs  = calloc(ns, 4);
     float *mom = calloc(np, 4), *vel = calloc(np, 4), *p = malloc(np * 4), lossc[11];
     double n, loss = model_forward(m, params, &b, yhat, &n);
     if (n != num(js, "n_observed")) {

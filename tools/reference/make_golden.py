@@ -334,7 +334,8 @@ def write_case(case, variant, targets, seed, check):
     for n, lo, hi in dead_entries(model):
         o = offs[n][0]
         noise = float(np.abs(grads[o + lo:o + hi]).max())
-        check(case, "%s[%d:%d] gradient is rounding noise (%.1e of max)" % (n, lo, hi, noise / gmax), noise <= 1e-6 * gmax)
+        check(case, "%s[%d:%d] gradient is rounding noise (%.1e of max)" % (n, lo, hi, noise / gmax),
+              noise <= 1e-6 * gmax)
         grads[o + lo:o + hi] = 0
         dead[o + lo:o + hi] = True
     out = yhat.detach().numpy()
@@ -365,7 +366,8 @@ def write_case(case, variant, targets, seed, check):
     obs = ~np.isnan(yy)
     e = (out.astype(np.float64) - np.where(obs, yy, 0)) / np.array(tg["std"])
     ref = float((np.array(tg["weights"]) * e * e * obs).sum() / obs.sum())
-    check(case, "loss = masked MSE (double) %.9g vs %.9g" % (ref, float(loss)), abs(ref - float(loss)) <= 1e-6 * abs(ref))
+    check(case, "loss = masked MSE (double) %.9g vs %.9g" % (ref, float(loss)),
+          abs(ref - float(loss)) <= 1e-6 * abs(ref))
     check(case, "no target observed on a day with age < W", not obs[batch["age"][W:, :B] < W].any())
     check(case, "curve[0] == loss", abs(curve[0] - float(loss)) <= 1e-6 * abs(float(loss)))
     check(case, "AdamW curve decreases", curve[-1] < curve[0])
@@ -495,7 +497,8 @@ def write_case(case, variant, targets, seed, check):
     with torch.no_grad():
         y2 = m2(to_torch({k: rb[k] for k in BATCH_KEYS}, torch.float32))
         l2 = float(m2.loss(y2, torch.from_numpy(rb["y"])))
-    check(case, "read-back reproduces yhat and loss", np.array_equal(y2.numpy(), rb["yhat"]) and l2 == float(rb["loss"][0]))
+    check(case, "read-back reproduces yhat and loss",
+          np.array_equal(y2.numpy(), rb["yhat"]) and l2 == float(rb["loss"][0]))
     return float(loss), curve, ok
 
 

@@ -114,10 +114,12 @@ def param_spec(model, d, flags=None):
         ]
     elif model == "lstm":
         head_in = H
-        body = [("lstm.W_ih", (4 * H, F + S)), ("lstm.W_hh", (4 * H, H)), ("lstm.b_ih", (4 * H,)), ("lstm.b_hh", (4 * H,))]
+        body = [("lstm.W_ih", (4 * H, F + S)), ("lstm.W_hh", (4 * H, H)), ("lstm.b_ih", (4 * H,)),
+                ("lstm.b_hh", (4 * H,))]
     elif model == "ealstm":
         head_in = H
-        body = [("ea.W_i", (H, S)), ("ea.b_i", (H,)), ("ea.W_ih", (3 * H, F)), ("ea.W_hh", (3 * H, H)), ("ea.b", (3 * H,))]
+        body = [("ea.W_i", (H, S)), ("ea.b_i", (H,)), ("ea.W_ih", (3 * H, F)), ("ea.W_hh", (3 * H, H)),
+                ("ea.b", (3 * H,))]
     elif model == "transformer":
         D, FF = d["D"], d["FF"]
         head_in = D
@@ -498,7 +500,8 @@ class RaciRef(RefModel):
         else:
             idx = batch["bank_idx"].long()
             kv = batch["bank_val"][idx.clamp(min=0)]  # (B*NB, K_s, Z + 2T_g)
-            cs, ps = set_attention(z, kv, idx >= 0, p["rs.Wq"], p["rs.bq"], p["rs.Wk"], p["rs.bk"], p["rs.Wv"], p["rs.bv"])
+            cs, ps = set_attention(z, kv, idx >= 0, p["rs.Wq"], p["rs.bq"], p["rs.Wk"], p["rs.bk"], p["rs.Wv"],
+                                   p["rs.bv"])
             self.last["ps"] = ps
         # 4. geographic retrieval per scored day: kv = the neighbour rows' hf of the same day,
         # masked where nb < 0 or the neighbour's day is missing
