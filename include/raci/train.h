@@ -22,13 +22,15 @@ void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr
 typedef struct {
   char      model[16];
   PetscBool no_retrieval, no_slow, no_film;
-  PetscInt  W, Sc;      /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
+  PetscInt  W, Sc; /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
   PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
-  PetscInt  Kt;         /* TCN kernel width (-tcn_kernel) */
+  PetscInt  Kt; /* TCN kernel width (-tcn_kernel) */
   PetscReal lr, wd;
   PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
-  PetscInt  batch; /* expected segments per step, all ranks */
-  PetscInt  steps, epochs, patience, seed, patch, bank_days, bank_every, val_stride;
+  PetscInt  batch;             /* expected segments per step, all ranks */
+  PetscInt  bank_days;         /* a bank key averages z over up to bank_days / Sc + 1 tiled segments */
+  PetscInt  val_stride;        /* validation keeps the tiled segments n with n % val_stride == 0 */
+  PetscInt  steps, epochs, patience, seed, patch, bank_every;
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */
   PetscBool quiet;
@@ -49,7 +51,7 @@ static inline int train_max_segments(const TrainOptions *to, const SampleSet *ss
 static inline int train_tcn_levels(PetscInt Kt, PetscInt W)
 {
   int Lt = 1;
-  while (1 + (double)(Kt - 1) * ((double)(1L << Lt) - 1) < (double)(W + 1)) Lt++;
+  while (Kt > 1 && Lt < 60 && 1 + (double)(Kt - 1) * (ldexp(1.0, Lt) - 1) < (double)(W + 1)) Lt++;
   return Lt;
 }
 /* The network configuration for a sample set under these options. */

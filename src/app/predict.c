@@ -353,8 +353,8 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
   if (!run->quiet)
     PetscCall(PetscPrintf(comm,
                           "raci predict: %s model of %s on %s: %" PetscInt_FMT " days, %" PetscInt_FMT
-                          " segments of %d + %d days in %" PetscInt_FMT " chunk(s) of up to %" PetscInt_FMT
-                          " segments, %d outputs\n",
+                          " segment(s) of %d + %d days in %" PetscInt_FMT " chunk(s) of up to %" PetscInt_FMT
+                          " segment(s), %d outputs\n",
                           tr->to.model, run->ckpt, run->data, nt, run->nseg, W, Sc, nchunk, spc, tr->cfg.T));
   if (!run->quiet && !tr->st.finished)
     PetscCall(PetscPrintf(comm,

@@ -696,7 +696,8 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
 {
   const int F = ss->F, S = ss->S, P = ss->P, W = ss->W, Sc = ss->Sc, Kf = ss->Kf, T = W + Sc, Tg = b->Tg;
   const int Lb = ss->Ls / ss->P, nt = (int)ss->nt;
-  int      *tab, NB = 1, R;
+  int      *tab, R;
+  int       NB = 1; /* block slots: the most any segment needs */
   uint32_t  nh = 16;
 
   PetscFunctionBeginUser;
@@ -750,12 +751,14 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
       for (int p = 0; p < P; p++) {
         size_t slot = (size_t)q * NB + j;
         int    n    = block_summary(ss, loc[q], k0 + j - P + p, Lb, b->xb + ((size_t)p * B * NB + slot) * F);
+
         b->eb[slot * P + p] = n == 0;
       }
     for (int t = 0; t < Sc; t++) {
-      int          d   = d0[q] + W + t, age = b->age[(size_t)(W + t) * R + q];
+      int          d = d0[q] + W + t, age = b->age[(size_t)(W + t) * R + q];
       const float *y   = ss->y && d < nt ? ss->y + ((size_t)loc[q] * nt + d) * Tg : NULL;
       float       *out = b->y + ((size_t)t * B + q) * Tg;
+
       b->blk[q * Sc + t] = block_of(ss, d, Lb) - k0;
       for (int k = 0; k < Tg; k++) out[k] = y && age >= W ? y[k] : NAN; /* no day is scored before W days of warm-up */
     }

@@ -163,9 +163,9 @@ static void enc_format(Buf *b, int int_bytes)
  * and slow history, targets with their normalisation and loss weights. */
 static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 {
-  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,  c->T,  c->W,
-                   (int)to->Ls, c->P,        c->Hf,      c->Hs,       c->Hz, c->Z,  c->A,  c->Ks,
-                   c->Kf,   c->Ho,           c->D,       c->NH,       c->FF, c->Sc, c->Kt};
+  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F, c->S, c->T,  c->W,  (int)to->Ls,
+                   c->P,    c->Hf,           c->Hs,      c->Hz,      c->Z, c->A, c->Ks, c->Kf, c->Ho,
+                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_str(b, to->model);
   for (int k = 0; k < c->T; k++) {
@@ -212,8 +212,9 @@ static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
     snprintf(r->why, sizeof r->why, "section 'model': -raci_slow_days %d is not a multiple of -raci_blocks %d",
              (int)to->Ls, c->P);
   c->Lb = r->why[0] ? 1 : (int)(to->Ls / c->P);
-  c->Lt = train_tcn_levels(c->Kt, c->W);
-  to->W = c->W, to->Sc = c->Sc, to->Kt = c->Kt, to->P = c->P, to->Hf = c->Hf, to->Hs = c->Hs, to->Hz = c->Hz, to->Z = c->Z, to->A = c->A;
+  c->Lt = r->why[0] ? 1 : train_tcn_levels(c->Kt, c->W);
+  to->W = c->W, to->Sc = c->Sc, to->Kt = c->Kt, to->P = c->P, to->Hf = c->Hf, to->Hs = c->Hs, to->Hz = c->Hz,
+  to->Z = c->Z, to->A = c->A;
   to->Ks = c->Ks, to->Kf = c->Kf, to->Ho = c->Ho, to->D = c->D, to->NH = c->NH, to->FF = c->FF;
 }
 
@@ -454,9 +455,10 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
              path);
   PetscCall(reader(comm, path, sec, n, "format", &r));
   schema = (int)get_int(&r, "the schema version", 1, INT_MAX);
-  PetscCheck(r.why[0] || (schema != 2 && !windowed_history(sec, n)), comm, RACI_ERR_INPUT,
-             "%s: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci",
-             path);
+  PetscCheck(
+      r.why[0] || (schema != 2 && !windowed_history(sec, n)), comm, RACI_ERR_INPUT,
+      "%s: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci",
+      path);
   PetscCheck(r.why[0] || schema == CKPT_SCHEMA, comm, RACI_ERR_INPUT,
              "checkpoint '%s' has schema %d: written by %s raci; this one reads schema %d", path, schema,
              schema < CKPT_SCHEMA ? "an older" : "a newer", CKPT_SCHEMA);

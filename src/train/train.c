@@ -23,12 +23,12 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(to, sizeof *to));
   PetscCall(PetscStrcpy(to->model, "raci"));
-  to->W = 30, to->Sc = 90, to->Kt = 3, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16, to->A = 32, to->Ks = 8,
-  to->Kf = 8, to->Ho = 64;
+  to->W = 30, to->Sc = 90, to->Kt = 3, to->Ls = 360, to->P = 12, to->Hf = 64, to->Hs = 32, to->Hz = 32, to->Z = 16,
+  to->A = 32, to->Ks = 8, to->Kf = 8, to->Ho = 64;
   to->D = 32, to->NH = 4, to->FF = 64;
   to->lr = 1e-3, to->wd = 1e-4, to->beta1 = 0.9, to->beta2 = 0.999, to->eps = 1e-8;
   to->bank_max = 4096;
-  to->batch = 16, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
+  to->batch = 16, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 2, to->bank_days = 8,
   to->bank_every = 1, to->val_stride = 5;
   PetscCall(core_opt_section(comm, "Model and training"));
   PetscCall(
@@ -74,15 +74,16 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
                          PETSC_MAX_INT, &to->seed, NULL));
   PetscCall(core_opt_int(comm, "-train_patch", "Grid cells per side of a sampling patch", to->patch, 1, 4096,
                          &to->patch, NULL));
-  PetscCall(core_opt_int(comm, "-train_bank_days", "Scored days per location averaged into its bank key (up to this / S_c + 1 segments)", to->bank_days, 1,
-                         36600, &to->bank_days, NULL));
+  PetscCall(core_opt_int(comm, "-train_bank_days",
+                         "Scored days per location averaged into its bank key (up to this / S_c + 1 segments)",
+                         to->bank_days, 1, 36600, &to->bank_days, NULL));
   PetscCall(core_opt_int(comm, "-train_bank_every", "R: rebuild the memory bank every R epochs", to->bank_every, 1,
                          1000000, &to->bank_every, NULL));
   PetscCall(core_opt_int(comm, "-train_bank_max",
                          "M: with more training locations, a random subset of about M of them makes the bank",
                          to->bank_max, 1, 100000000, &to->bank_max, NULL));
-  PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th segment of each record", to->val_stride, 1, 1000000,
-                         &to->val_stride, NULL));
+  PetscCall(core_opt_int(comm, "-train_val_stride", "Validation uses every n-th segment of each record", to->val_stride,
+                         1, 1000000, &to->val_stride, NULL));
   PetscCall(core_opt_int(comm, "-train_check_every",
                          "Debug: every n steps, check that all ranks hold identical parameters (0: never)",
                          to->check_every, 0, PETSC_MAX_INT, &to->check_every, NULL));
@@ -162,7 +163,7 @@ static PetscBool segment_scores(const SampleSet *ss, int c, int d0)
   return PETSC_FALSE;
 }
 
-/* Scored cell-days of a filled batch: query days with age >= W. */
+/* Scored cell-days of a filled batch: the days of its segments (rows 0..B-1) with age >= W. */
 static long scored_days(const SampleSet *ss, const ModelBatch *mb)
 {
   long n = 0;
@@ -274,15 +275,16 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
                                 const TrainOptions *to, long epoch, SampleBatch *sb, Bank *bank)
 {
   const ModelConfig *c = model_config(m);
-  int                Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0, NB = model_max_blocks(c);
-  int                nseg = (int)(to->bank_days / ss->Sc) + 1, maxb = sb->maxb;
-  long               n0 = tile_first(ss), n1 = tile_end(ss), *tiles;
-  float             *key, *val;
-  int32_t           *own;
-  int64_t           *okey; /* (nown) location keys */
-  KeyAcc             ka = {0};
+  int      Z = c->Z, T = ss->T, V = Z + 2 * T, nown = 0, size, *counts, *displs, M = 0, NB = model_max_blocks(c);
+  int      nseg = (int)(to->bank_days / ss->Sc) + 1, maxb = sb->maxb;
+  long     n0 = tile_first(ss), n1 = tile_end(ss), *tiles;
+  float   *key, *val;
+  int32_t *own;
+  int64_t *okey; /* (nown) location keys */
+  KeyAcc   ka = {0};
 
   PetscFunctionBeginUser;
+  PetscCall(profile_register());
   PetscCall(train_bank_free(bank));
   bank->Z = Z, bank->V = V;
   if (!uses_bank(m)) PetscFunctionReturn(PETSC_SUCCESS);
@@ -299,10 +301,10 @@ PetscErrorCode train_bank_build(MPI_Comm comm, Model *m, const float *params, co
      * that score some day, consecutive from one drawn by (seed, epoch, location) */
     for (long n = n0; n < n1; n++)
       if (segment_scores(ss, i, tile_d0(ss, n))) tiles[na++] = n;
-    start = (int)PetscMin(
-        floor(core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch, (uint64_t)CORE_RNG_EPOCH_DAY) *
-              na),
-        na - 1);
+    start = (int)PetscMin(floor(core_rng_uniform((uint64_t)to->seed, (uint64_t)ss->gid[i], (uint64_t)epoch,
+                                                 (uint64_t)CORE_RNG_EPOCH_DAY) *
+                                na),
+                          na - 1);
     for (int k = 0; k < nseg && k < na; k++) {
       if (ka.B == maxb) PetscCall(bank_flush(m, params, ss, sb, &ka));
       ka.ent[ka.B] = j, ka.loc[ka.B] = i, ka.d0[ka.B] = tile_d0(ss, tiles[(start + k) % na]), ka.B++;
@@ -431,8 +433,8 @@ static PetscErrorCode step_segments(const SampleSet *ss, const TrainOptions *to,
 {
   const Tile *t    = &ss->ds->tile;
   double      rate = (double)to->batch / (double)ss->nglobal[SPLIT_TRAIN]; /* E[B] = rate * training locations */
-  uint64_t    key  = ((uint64_t)epoch << 32) ^ (uint64_t)step, seed = (uint64_t)to->seed;
-  int         B    = 0;
+  uint64_t    key = ((uint64_t)epoch << 32) ^ (uint64_t)step, seed = (uint64_t)to->seed;
+  int         B = 0;
 
   PetscFunctionBeginUser;
   for (int i = 0; i < ss->nloc; i++) {
@@ -450,10 +452,10 @@ static PetscErrorCode step_segments(const SampleSet *ss, const TrainOptions *to,
       int    day, off;
       if (core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_RATE + (uint64_t)j) >= rate - j) continue;
       PetscCheck(B < cap, PETSC_COMM_SELF, PETSC_ERR_PLIB, "step %ld drew more than %d segments", step + 1, cap);
-      u   = core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j);
-      day = dl->day[dl->off[i] + PetscMin((int64_t)floor(u * (double)nd), nd - 1)];
-      u   = core_rng_uniform(seed, patch, key, RNG_SEGMENT_OFFSET + (uint64_t)j);
-      off = (int)PetscMin(floor(u * ss->Sc), ss->Sc - 1);
+      u      = core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j);
+      day    = dl->day[dl->off[i] + PetscMin((int64_t)floor(u * (double)nd), nd - 1)];
+      u      = core_rng_uniform(seed, patch, key, RNG_SEGMENT_OFFSET + (uint64_t)j);
+      off    = (int)PetscMin(floor(u * ss->Sc), ss->Sc - 1);
       loc[B] = i;
       d0[B]  = PetscMax(day - ss->W - off, 0);
       B++;

@@ -58,7 +58,7 @@ assert sorted(seen) == list(range(n)) and max(seen.values()) == 1, "every site i
 print(f"  5 folds over {n} sites: disjoint, stratified over {len(set(cls.tolist()))} classes, bank within training" + (f"; same on 1 and {NP} ranks" if NP != 1 else ""))
 EOF
 
-# predictions exist exactly where the 30-day window lies in the record
+# predictions exist exactly on the days with W = 30 present days before them (segments restart after a gap)
 run_np "$NP" predict -quiet -ckpt "$TMP/f0-$NP.ckpt" -data "$TMP/sites.nc" -o "$TMP/p.nc" -predict_chunk_days 90 || fail "predict"
 $PY - "$TMP/p.nc" "$TMP/records.txt" <<'EOF' || fail "prediction days"
 import sys, numpy as np, netCDF4
@@ -71,9 +71,9 @@ for k, line in enumerate(open(sys.argv[2])):
     for d in range(nt):
         present = a <= d < b and not (g0 <= d < g1)
         run = run + 1 if present else 0
-        ok[d] = run >= 30
+        ok[d] = run >= 31  # W = 30 days of drivers before the day, and the day itself
     assert (~g[:, k] == ok).all(), f"site {k}: predicted on {np.flatnonzero(~g[:, k])[:5]}..., expected {np.flatnonzero(ok)[:5]}..."
-print(f"  predictions on exactly the days with a full fast window inside each site's record ({g.shape[1]} sites)")
+print(f"  predictions on exactly the days after a 30-day warm-up inside each site's record ({g.shape[1]} sites)")
 EOF
 
 # eval scores X_measured when present: perturb GPP, keep the truth (on fewer days) as GPP_measured

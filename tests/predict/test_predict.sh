@@ -45,7 +45,7 @@ run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1.nc" -quiet
 run_np 1 predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/p1s.nc" -quiet -predict_chunk_days 90 || fail "predict on 1 rank in chunks"
 run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pw.nc" -quiet -predict_chunk_days 400 || fail "predict on $NP ranks"
 run_np "$NP" predict -ckpt "$TMP/r1.ckpt" -data "$TMP/sim.nc" -o "$TMP/pn.nc" -predict_chunk_days 50 > "$TMP/pred.log" 2>&1 || { cat "$TMP/pred.log"; fail "predict on $NP ranks in chunks"; }
-grep -q "4 segments of 30 + 90 days in 4 chunk(s)" "$TMP/pred.log" && grep -q "chunk 4/4 (days 300-364)" "$TMP/pred.log" || { cat "$TMP/pred.log"; fail "no progress per chunk of one segment"; }
+grep -q "4 segment(s) of 30 + 90 days in 4 chunk(s)" "$TMP/pred.log" && grep -q "chunk 4/4 (days 300-364)" "$TMP/pred.log" || { cat "$TMP/pred.log"; fail "no progress per chunk of one segment"; }
 # with whole rows per rank (8 or more each: 16 rows on 2 ranks), rows are cut
 # by land cells, so ranks differ by at most about one 20-cell row
 set -- $(sed -n 's/.*usable locations per rank: min \([0-9]*\), max \([0-9]*\).*/\1 \2/p' "$TMP/pred.log")
