@@ -136,11 +136,6 @@ static PetscBool uses_bank(const Model *m)
   return (PetscBool)(c->kind == MODEL_RACI && !c->no_slow && !c->no_retrieval);
 }
 
-/* + patch slot: where a drawn day sits in its segment's scored part (a: patch,
- * b: step key). A stream of its own, far from those of core.h's CoreRngStream
- * (where it belongs as CORE_RNG_SEGMENT_OFFSET). */
-#define RNG_SEGMENT_OFFSET ((uint64_t)0x5e90000)
-
 /* The tiling of a record (docs/MODEL.md section 1): segment n starts at
  * record day n Sc and exists while n Sc + W < the record's length; its first
  * day relative to the days held, and the range of n over the days held. */
@@ -454,7 +449,7 @@ static PetscErrorCode step_segments(const SampleSet *ss, const TrainOptions *to,
       PetscCheck(B < cap, PETSC_COMM_SELF, PETSC_ERR_PLIB, "step %ld drew more than %d segments", step + 1, cap);
       u      = core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_PATCH_DAY + (uint64_t)j);
       day    = dl->day[dl->off[i] + PetscMin((int64_t)floor(u * (double)nd), nd - 1)];
-      u      = core_rng_uniform(seed, patch, key, RNG_SEGMENT_OFFSET + (uint64_t)j);
+      u      = core_rng_uniform(seed, patch, key, (uint64_t)CORE_RNG_SEGMENT_OFFSET + (uint64_t)j);
       off    = (int)PetscMin(floor(u * ss->Sc), ss->Sc - 1);
       loc[B] = i;
       d0[B]  = PetscMax(day - ss->W - off, 0);

@@ -11,7 +11,7 @@ run_np 1 simulate -quiet -o "$TMP/sim.nc" -sim_lon -100,-80 -sim_lat 35,50 -sim_
 SMALL="-train_check_every 5 -raci_hidden 16 -raci_slow_hidden 8 -raci_z 4 -raci_attn 8 -raci_head 16 -raci_slow_days 120 -raci_blocks 4 -train_epochs 3 -train_steps 15 -train_batch 32 -train_lr 3e-3"
 SPLIT="-split_test_box -92,-88,40,44"
 
-for spec in "raci" "raci -train_bank_max 40" "raci -raci_no_retrieval" "raci -raci_no_slow" "raci -raci_no_film" "lstm" "ealstm" "transformer"; do
+for spec in "raci" "raci -train_bank_max 40" "raci -raci_no_retrieval" "raci -raci_no_slow" "raci -raci_no_film" "lstm" "ealstm" "transformer" "tcn"; do
   set -- $spec
   model=$1; shift
   label="$model$(echo "$*" | tr -d ' ')"
