@@ -44,27 +44,34 @@ if [ ! -x "$WT/bin/raci" ]; then
   make -s -C "$WT" bin/raci > "$DIR/windowed-build.log" 2>&1
 fi
 
-echo "raci $(git rev-parse --short HEAD) on $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "raci $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +changes) on $(getconf _NPROCESSORS_ONLN) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$DIR/sgemm_peak" 1 | tee "$DIR/sgemm.txt"
 
 # ---------------------------------------------------------------- prediction
+REUSE=${RACI_BENCH_REUSE:-0} # 1: keep the simulation, model and predictions of an earlier run in DIR
+[ "$REUSE" = 1 ] && [ -f "$DIR/raci.ckpt" ] || {
 run 2 simulate -quiet -o "$DIR/sim.nc" -sim_res "$RES" -sim_years 1 -sim_seed 3
 run 2 train -quiet -data "$DIR/sim.nc" -o "$DIR/raci.ckpt" -overwrite -train_epochs 1 -train_steps 50 \
   -split_val_frac 0.02 -split_test_box -100,-88,33,45 > /dev/null
-for np in 2 1; do
+}
+# the target run (2 ranks, every flux and the diagnostics), then both rank
+# counts without the role-share occlusion for the parallel efficiency
+for case in "2 10" "2 0" "1 0"; do
+  set -- $case
+  [ "$REUSE" = 1 ] && [ -f "$DIR/predict$1-$2.time" ] && continue
+  rm -f "$DIR/pred$1-$2.nc"
   t0=$(now)
-  run "$np" predict -ckpt "$DIR/raci.ckpt" -data "$DIR/sim.nc" -o "$DIR/pred$np.nc" -log_view > "$DIR/predict$np.log"
+  run "$1" predict -ckpt "$DIR/raci.ckpt" -data "$DIR/sim.nc" -o "$DIR/pred$1-$2.nc" -predict_diag_stride "$2" -log_view > "$DIR/predict$1-$2.log"
   t1=$(now)
-  echo "$t0 $t1" > "$DIR/predict$np.time"
+  echo "$t0 $t1" > "$DIR/predict$1-$2.time"
 done
 "$PY" - "$DIR/sim.nc" > "$DIR/dims.txt" <<'EOF'
 import sys, netCDF4
-d = netCDF4.Dataset(sys.argv[1])
-print(len(d.dimensions["time"]), len(d.dimensions["y"]), len(d.dimensions["x"]))
+print(*netCDF4.Dataset(sys.argv[1])["GPP"].shape)
 EOF
 read NT NY NX < "$DIR/dims.txt"
 NV=$("$PY" -c "
-import netCDF4; d = netCDF4.Dataset('$DIR/pred2.nc')
+import netCDF4; d = netCDF4.Dataset('$DIR/pred2-10.nc')
 print(sum(1 for v in d.variables.values() if v.dimensions[:1] == ('time',) and len(v.dimensions) == 3))")
 rm -f "$DIR/plain.nc"
 mpirun -q -n 2 "$DIR/pnetcdf_write" "$DIR/plain.nc" "$NV" "$NT" "$NY" "$NX" > "$DIR/plain.txt"
@@ -83,64 +90,4 @@ if [ "$TORCH" = 1 ] && "$PY" -c "import torch" 2> /dev/null; then
   "$PY" tools/reference/bench_torch.py -json "$DIR/torch.json" > "$DIR/torch.txt" 2>&1 || echo "bench_torch failed: $DIR/torch.txt" >&2
 fi
 
-"$PY" - "$DIR" "$NT" "$NY" "$NX" "$NV" <<'EOF'
-import json, os, re, sys
-D, NT, NY, NX, NV = sys.argv[1], *map(int, sys.argv[2:])
-peak = {}
-for line in open(f"{D}/sgemm.txt"):
-    _, shape, r = line.split(); peak[shape] = float(r)
-P = peak["square_1024"]
-
-def events(path):
-    ev = {}
-    for line in open(path):
-        m = re.match(r"(raci:\w+)\s+(\d+) [\d.]+ ([\d.e+-]+) [\d.]+ ([\d.e+-]+)", line)
-        if m: ev[m.group(1)] = (float(m.group(3)), float(m.group(4)))  # seconds (max over ranks), flops (max)
-    return ev
-
-def wall(np):
-    t0, t1 = map(float, open(f"{D}/predict{np}.time").read().split()); return t1 - t0
-
-model_ev = ["raci:FastEnc", "raci:SlowEnc", "raci:Attention", "raci:BankSearch", "raci:Heads"]
-print(f"\nsgemm peak on one core: {P:.1f} GFLOP/s (1024^3); the fast encoder's shapes: recurrent {peak['recurrent_600x192x64']:.1f}, input projection {peak['input_72000x192x4']:.1f}\n")
-print("### Prediction (%d x %d cells, %d days, every flux and the diagnostics)\n" % (NX, NY, NT))
-print("| ranks | wall s | cell-days | cell-days/s/rank | model GFLOP/s/rank | share of sgemm peak | write s | written MB/s | plain PnetCDF MB/s |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-plain = open(f"{D}/plain.txt").read().split()
-plain_rate = float(plain[plain.index("MB/s") + 1])
-cd = {}
-for np in (2, 1):
-    log = open(f"{D}/predict{np}.log").read()
-    m = re.search(r"wrote \S+: (\d+) cell-days", log)
-    cd[np] = int(m.group(1))
-    ev = events(f"{D}/predict{np}.log")
-    ts = sum(ev[e][0] for e in model_ev if e in ev); fl = sum(ev[e][1] for e in model_ev if e in ev)
-    wr = ev.get("raci:Write", (float("nan"), 0))[0]
-    size = os.path.getsize(f"{D}/pred{np}.nc") / 1e6
-    print(f"| {np} | {wall(np):.1f} | {cd[np]:.3g} | {cd[np] / wall(np) / np:.3g} | {fl / ts / 1e9:.2f} | {fl / ts / 1e9 / P:.0%} | {wr:.2f} | {size / wr:.0f} | {plain_rate:.0f} (2 ranks) |")
-print(f"\nparallel efficiency of prediction 1 -> 2 ranks: {wall(1) / (2 * wall(2)):.2f}\n")
-print("time by phase on 2 ranks (max over ranks, s): " + ", ".join(f"{e[5:]} {events(f'{D}/predict2.log').get(e, (0, 0))[0]:.1f}" for e in model_ev + ["raci:Read", "raci:Write"]))
-
-print("\n### Training, one core (scored cell-days per second of training steps)\n")
-torch = {}
-if os.path.exists(f"{D}/torch.json"):
-    tj = json.load(open(f"{D}/torch.json"))
-    for r in (tj if isinstance(tj, list) else [tj]): torch[r["model"]] = r["cell_days_per_s"]
-print("| model | segment form | windowed form | ratio | PyTorch (segment form, 1 thread) | ratio | model GFLOP/s over the step | share of sgemm peak |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for m in ["raci", "lstm", "ealstm", "transformer", "tcn"]:
-    j = json.load(open(f"{D}/t-{m}.json")); r = j["samples"] / j["step_seconds"]
-    ev = events(f"{D}/t-{m}.log"); fl = sum(ev[e][1] for e in model_ev if e in ev)
-    w = f"{D}/w-{m}.json"
-    if os.path.exists(w):
-        jw = json.load(open(w)); rw = jw["samples"] / jw["step_seconds"]; ws, wr = f"{rw:.3g}", f"{r / rw:.1f}x"
-    else:
-        ws, wr = "(none)", ""
-    t = torch.get(m)
-    ts, tr = (f"{t:.3g}", f"{r / t:.1f}x") if t else ("", "")
-    g = fl / j["step_seconds"] / 1e9
-    print(f"| {m} | {r:.3g} | {ws} | {wr} | {ts} | {tr} | {g:.2f} | {g / P:.0%} |")
-j1 = json.load(open(f"{D}/t-raci.json")); j2 = json.load(open(f"{D}/t2-raci.json"))
-print(f"\nparallel efficiency of RACI training 1 -> 2 ranks (training steps, same steps): {j1['step_seconds'] / (2 * j2['step_seconds']):.2f}"
-      f" (whole run: {j1['seconds'] / (2 * j2['seconds']):.2f})")
-EOF
+"$PY" tools/bench/segment_report.py "$DIR" "$NT" "$NY" "$NX" "$NV"

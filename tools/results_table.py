@@ -12,13 +12,14 @@ import sys
 
 out, doc = sys.argv[1], sys.argv[2]
 keep = ""
-if os.path.exists(doc):
+batch = os.environ.get("RACI_SIM_BATCH", "64")
+if doc != "-" and os.path.exists(doc):
     text = open(doc).read()
     if "<!-- analysis -->" in text:
         keep = text[text.index("<!-- analysis -->"):]
 buf = io.StringIO()
 sys.stdout = buf
-order = ["raci", "raci_z32", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer"]
+order = ["raci", "raci_z32", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer", "tcn"]
 rows = {}
 for name in order:
     path = os.path.join(out, name + ".json")
@@ -33,7 +34,7 @@ print("land mask NCAR/geocat-datafiles (Apache-2.0). Held out (never seen in tra
 print("memory bank): every land cell of two regions, the central US (100-88 W, 33-45 N: cropland,")
 print("grassland, temperate forest) and the northern Rockies (125-110 W, 50-58 N: boreal forest and")
 print("tundra). Validation (early stopping): 10 % of the remaining cells. Every model has the same")
-print("budget: at most 30 epochs of 100 AdamW steps of 64 samples, learning rate 1e-3, weight decay")
+print(f"budget: at most 30 epochs of 100 AdamW steps of {batch} segments (30 warm-up + 90 scored days), learning rate 1e-3, weight decay")
 print("1e-4, patience 5, hidden size 64, seed 7, single rank. Scores: RMSE over every held-out cell")
 print("and day, in the targets' units (g C m-2 d-1; FCH4 nmol m-2 s-1).\n")
 print("| model | " + " | ".join(f"{t} RMSE" for t in targets) + " | test loss | val loss | epochs | parameters |")
@@ -52,6 +53,9 @@ print("\n`raci_z32` is RACI with `-raci_z 32 -raci_slow_hidden 64` (a larger reg
 print("encoder), the one tuned variant. Bold: the lowest held-out RMSE of each flux. Speed is measured in docs/PERFORMANCE.md, not here")
 print("(these runs shared the machine two at a time).\n")
 sys.stdout = sys.__stdout__
+if doc == "-":
+    print(buf.getvalue())
+    sys.exit(0)
 tmp = doc + ".tmp"
 with open(tmp, "w") as f:
     f.write(buf.getvalue() + keep)

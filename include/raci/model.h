@@ -1,7 +1,8 @@
 /* model: layers with hand-written forward and backward passes (docs/MODEL.md).
  *
- * Pure kernels: no MPI, no IN/O, no allocation. Every matrix product is a
- * cblas_sgemm. Conventions follow llm.c: outputs first, dimensions last, a
+ * Pure kernels: no MPI, no I/O, no allocation. Every matrix product is a
+ * cblas_sgemm, except linear_forward with at most 8 inputs (a vectorised
+ * loop: sgemm packs more than it multiplies there). Conventions follow llm.c: outputs first, dimensions last, a
  * shape comment on every tensor, `d` for gradients, and backward passes ADD
  * into the gradients of parameters and inputs (callers zero them), so one
  * gradient buffer can collect a whole network. Weights are row-major

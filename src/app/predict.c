@@ -144,7 +144,7 @@ static PetscErrorCode predict_read_options(PredictRun *run)
   PetscBool have_data, have_out, have_ckpt;
 
   PetscFunctionBeginUser;
-  run->halo = 1, run->chunk = 365, run->diag_stride = 10, run->batch = 64;
+  run->halo = 1, run->chunk = 365, run->diag_stride = 10, run->batch = 256;
   PetscCall(core_opt_section(comm, "raci predict options"));
   PetscCall(
       core_opt_string(comm, "-ckpt", "Checkpoint of raci train; required", run->ckpt, sizeof run->ckpt, &have_ckpt));

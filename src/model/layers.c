@@ -6,9 +6,37 @@
 #include <math.h>
 #include <string.h>
 
+/* out (B, O) = inp (B, IN) W^T + b for a small IN: O-long multiply-adds per
+ * input, vectorised over the outputs. OpenBLAS's sgemm spends most of its
+ * time packing when IN is a handful (the fast drivers' input projection, IN
+ * about 6): measured 3x slower for (72000 x 6) (192 x 6)^T. Each row is
+ * summed in the same order whatever B, so rows do not depend on the batch. */
+#define LINEAR_SMALL_IN 8
+static void linear_small_in(float *restrict out, const float *restrict inp, const float *restrict W,
+                            const float *restrict b, int B, int IN, int O)
+{
+  float WT[LINEAR_SMALL_IN * 1024]; /* (IN, O) */
+  for (int o = 0; o < O; o++)
+    for (int k = 0; k < IN; k++) WT[k * O + o] = W[(size_t)o * IN + k];
+  for (int n = 0; n < B; n++) {
+    float       *c = out + (size_t)n * O;
+    const float *a = inp + (size_t)n * IN;
+    for (int o = 0; o < O; o++) c[o] = b ? b[o] : 0.0f;
+    for (int k = 0; k < IN; k++) {
+      const float  x = a[k];
+      const float *w = WT + (size_t)k * O;
+      for (int o = 0; o < O; o++) c[o] += x * w[o];
+    }
+  }
+}
+
 void linear_forward(float *out, const float *inp, const float *W, const float *b, int B, int IN, int O)
 {
   // out (B, O), inp (B, IN), W (O, IN), b (O)
+  if (IN <= LINEAR_SMALL_IN && O <= 1024) {
+    linear_small_in(out, inp, W, b, B, IN, O);
+    return;
+  }
   if (b)
     for (int n = 0; n < B; n++) memcpy(out + (size_t)n * O, b, sizeof(float) * (size_t)O);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, O, IN, 1.0f, inp, IN, W, IN, b ? 1.0f : 0.0f, out, O);

@@ -28,7 +28,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   to->D = 32, to->NH = 4, to->FF = 64;
   to->lr = 1e-3, to->wd = 1e-4, to->beta1 = 0.9, to->beta2 = 0.999, to->eps = 1e-8;
   to->bank_max = 4096;
-  to->batch = 16, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 2, to->bank_days = 8,
+  to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
   to->bank_every = 1, to->val_stride = 5;
   PetscCall(core_opt_section(comm, "Model and training"));
   PetscCall(

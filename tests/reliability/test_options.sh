@@ -134,9 +134,9 @@ helps_case() { # LABEL WANT OUT raci-args...: exit 0, WANT (fixed string) on std
 helps() { launch helps_case "$@"; }
 helps "simulate -o X -help"          "-sim_res <1>"            "$BASE/h1.nc" simulate -o "$BASE/h1.nc" $SMALLSIM -sim_mask "$MASK" -help
 helps "simulate, a bad value, -help" "-sim_chunk <73>"         "$BASE/h1.nc" simulate -o "$BASE/h1.nc" -sim_res abc -help
-helps "train -data MISSING -help"    "-train_batch <16>"       "$BASE/h3.ckpt" train -data "$BASE/missing.nc" -o "$BASE/h3.ckpt" -help
+helps "train -data MISSING -help"    "-train_batch <64>"       "$BASE/h3.ckpt" train -data "$BASE/missing.nc" -o "$BASE/h3.ckpt" -help
 helps "train, a bad value, -help"    "-raci_hidden <64>"       "$BASE/h4.ckpt" train -data "$BASE/sim.nc" -o "$BASE/h4.ckpt" -train_lr nan -help
-helps "predict -help"                "-predict_batch <64>"     "$BASE/h5.nc" predict -ckpt "$BASE/none.ckpt" -data "$BASE/sim.nc" -o "$BASE/h5.nc" -help
+helps "predict -help"                "-predict_batch <256>"    "$BASE/h5.nc" predict -ckpt "$BASE/none.ckpt" -data "$BASE/sim.nc" -o "$BASE/h5.nc" -help
 helps "eval -help"                   "-eval_split"             "$BASE/h6.json" eval -pred "$BASE/none.nc" -data "$BASE/sim.nc" -eval_json "$BASE/h6.json" -help
 helps "convert -help"                "-convert_chunk <365>"    "$BASE/h7.nc" convert -data "$BASE/sim.nc" -o "$BASE/h7.nc" -help
 helps "prep -help"                   "-prep_sites"             "$BASE/h8.nc" prep -format fluxnet-ch4 -i "$BASE" -o "$BASE/h8.nc" -help
