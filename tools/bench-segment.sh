@@ -76,6 +76,8 @@ print(sum(1 for v in d.variables.values() if v.dimensions[:1] == ('time',) and l
 rm -f "$DIR/plain.nc"
 mpirun -q -n 2 "$DIR/pnetcdf_write" "$DIR/plain.nc" "$NV" "$NT" "$NY" "$NX" > "$DIR/plain.txt"
 rm -f "$DIR/plain.nc"
+mpirun -q -n 2 "$DIR/pnetcdf_write" "$DIR/plain.nc" "$NV" "$NT" "$NY" "$NX" sync >> "$DIR/plain.txt"
+rm -f "$DIR/plain.nc"
 
 # ------------------------------------------------------------------ training
 TR="-data $DIR/sim.nc -overwrite -train_epochs 1 -train_steps $STEPS -train_val_stride 1000 -split_val_frac 0.02 -split_test_box -100,-88,33,45"

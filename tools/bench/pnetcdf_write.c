@@ -1,11 +1,15 @@
 /* pnetcdf_write: a plain PnetCDF write of NV float variables (NT, NY, NX),
  * rows split across ranks, one collective put per variable, to compare
  * raci predict's write rate with (docs/PERFORMANCE.md). CDF-5, no fill.
- * usage: mpirun -n P pnetcdf_write FILE NV NT NY NX */
+ * With a sixth argument `sync`, rank 0 then fsyncs the file (raci's own
+ * writes are synced before their rename), and the time includes it.
+ * usage: mpirun -n P pnetcdf_write FILE NV NT NY NX [sync] */
 #include <mpi.h>
 #include <pnetcdf.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define CHECK(e)                                                              \
   do {                                                                        \
@@ -26,8 +30,8 @@ int main(int argc, char **argv)
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (argc != 6) {
-    if (!rank) fprintf(stderr, "usage: pnetcdf_write FILE NV NT NY NX\n");
+  if (argc != 6 && argc != 7) {
+    if (!rank) fprintf(stderr, "usage: pnetcdf_write FILE NV NT NY NX [sync]\n");
     MPI_Finalize();
     return 1;
   }
@@ -55,9 +59,15 @@ int main(int argc, char **argv)
     CHECK(ncmpi_put_vara_float_all(ncid, var[v], start, count, buf));
   }
   CHECK(ncmpi_close(ncid));
+  if (argc == 7 && !rank) {
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0 || fsync(fd)) perror("pnetcdf_write: fsync");
+    if (fd >= 0) close(fd);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
   t1 = MPI_Wtime();
   if (!rank)
-    printf("pnetcdf_write bytes %.0f seconds %.3f MB/s %.1f\n", 4.0 * nv * nt * ny * nx, t1 - t0,
+    printf("pnetcdf_write%s bytes %.0f seconds %.3f MB/s %.1f\n", argc == 7 ? "+fsync" : "", 4.0 * nv * nt * ny * nx, t1 - t0,
            4.0 * nv * nt * ny * nx / (t1 - t0) / 1e6);
   free(buf), free(var);
   MPI_Finalize();
