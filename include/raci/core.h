@@ -192,7 +192,7 @@ typedef enum {
   CORE_RNG_VALIDATION = 0x5917, /* validation split of training locations (a: location) */
   CORE_RNG_INIT       = 0x1a1f, /* initial network weights (a: tensor, b: element) */
   CORE_RNG_BANK_KEEP  = 0xba6e, /* train: which locations the memory bank keeps (a: location) */
-  CORE_RNG_EPOCH_DAY  = 0xba4c, /* + query slot: a location's query days of an epoch (a: location, b: epoch) */
+  CORE_RNG_EPOCH_DAY  = 0xba4c, /* the first of a location's bank segments in an epoch (a: location, b: epoch) */
   CORE_RNG_PATCH_RATE = 0x9a7c, /* + patch slot: whether a patch gets another query (a: patch, b: step key) */
   CORE_RNG_PATCH_DAY  = 0xda7,  /* + patch slot: that segment's scored day (a: patch, b: step key) */
   CORE_RNG_SEGMENT_OFFSET = 0x5e90000, /* + patch slot: where that day sits in the segment's scored part (a: patch, b: step key) */

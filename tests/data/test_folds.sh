@@ -2,7 +2,7 @@
 # Towers on one time axis and leave-sites-out folds, across NP ranks:
 #  - sites whose drivers exist only inside their own record (missing before
 #    and after, and a gap inside) train and predict: predictions exist on
-#    exactly the days whose 30-day fast window lies inside the record, and
+#    exactly the days after 30 warm-up days with drivers (segments restart after a gap), and
 #    training on NP ranks gives the loss curve of 1 rank;
 #  - -split_folds 5: every site is in the test set of exactly one fold, never
 #    in training and test of the same fold, the folds are stratified by class
