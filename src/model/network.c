@@ -235,7 +235,6 @@ static void raci_alloc(Model *m)
   m->v_f  = model_carve(m, (size_t)c->Sc * R * A);
   m->p_f  = model_carve(m, N * c->Kf);
   m->cf   = model_carve(m, N * A);
-  m->h    = model_carve(m, N * Hf);
   m->hin  = model_carve(m, N * Hin);
   m->o1   = model_carve(m, N * c->Ho);
   /* backward */
@@ -248,7 +247,6 @@ static void raci_alloc(Model *m)
   m->dcs    = model_carve(m, Nz * A);
   m->dcf    = model_carve(m, N * A);
   m->dkv_f  = model_carve(m, 2 * (size_t)c->Sc * R * A); /* dk, dv per (day, row) */
-  m->dh     = model_carve(m, N * Hf);
   m->dhq    = model_carve(m, N * Hf);
   m->work_a = model_carve(m, Nmax * A + 2 * Nmax * Kmax * A + Nmax * 2 * Hf);
   m->mask_s = (uint8_t *)model_carve(m, (Nz * c->Ks + 3) / 4);

@@ -194,12 +194,12 @@ struct Model {
   float *kv_s, *q_s, *k_s, *v_s, *p_s, *cs;
   /* per scored day (Sc, B) */
   float   *hq, *q_f, *k_f, *v_f, *p_f, *cf; /* k_f, v_f: (Sc, R, A) once per (day, row) */
-  float   *u, *gb, *h, *hin, *o1, *a;
+  float   *u, *gb, *hin, *o1, *a;
   uint8_t *mask_s, *mask_f;
   int32_t *bidx;
   float   *dist;
   /* backward */
-  float *yhat, *dyhat, *da, *do1, *dhin, *du, *dz, *dz1, *dmz, *dcs, *dcf, *dkv_f, *dh, *dhq, *work_a; /* dkv_f: dk, dv */
+  float *yhat, *dyhat, *da, *do1, *dhin, *du, *dz, *dz1, *dmz, *dcs, *dcf, *dkv_f, *dhq, *work_a; /* dkv_f: dk, dv */
   BaselineActs  bl;   /* baselines.c carves these in baseline_alloc */
   ModelProfiler prof; /* hooks, zero when unset */
 };
