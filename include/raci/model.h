@@ -176,6 +176,21 @@ void model_backward(Model *m, const float *params, float *grads, const ModelBatc
                     float *dxb, float *ds);
 /* The regime embedding z (B*NB, Z) of each query segment's blocks (RACI; uses xb, eb, s only). */
 void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z);
+/* After model_forward of RACI on b: the z it computed, (B*NB, Z) (zeros with -no_slow). */
+void model_last_z(const Model *m, const ModelBatch *b, float *z);
+/* Role shares without rerunning the encoders (docs/MODEL.md section 7). After
+ * model_forward of RACI on b with the same params: for every scored day
+ * (t, q) with sel[t*B + q] != 0, yslow and yfast (Sc, B, T) receive what
+ * model_forward would output with the slow role's inputs (xb, eb, s) or the
+ * fast role's inputs (xf) set to 0 (their training means), ages kept;
+ * other entries are left alone. RACI's fast encoder does not see the slow
+ * inputs, and on zero inputs its state depends only on the days since the
+ * last restart, so one 1-row trajectory stands for every row. Overwrites the
+ * forward's buffers (call model_last_z first). Returns 0, or 1 for a network
+ * without this shortcut (the baselines): then run model_forward on the
+ * occluded batches. */
+int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow,
+                       float *yfast);
 /* Profiling hooks (the model knows no PETSc): around each phase of a forward
  * or backward pass the model calls begin(ctx, phase) and end(ctx, phase, flops)
  * with the phase's floating-point operations (2mnk per sgemm, element-wise

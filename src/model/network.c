@@ -253,6 +253,18 @@ static void raci_alloc(Model *m)
   m->mask_f = (uint8_t *)model_carve(m, (N * c->Kf + 3) / 4);
   m->bidx   = (int32_t *)model_carve(m, Nz * c->Ks);
   m->dist   = model_carve(m, Nz * c->Ks + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + Nz);
+  /* role shares */
+  size_t Kr = (size_t)c->Ks + MODEL_ROLE_SPARE, nz0 = T * c->F;
+  if (nz0 < (size_t)c->P * c->F + c->S + c->P) nz0 = (size_t)c->P * c->F + c->S + c->P;
+  m->rzero = model_carve(m, nz0);
+  m->rk    = model_carve(m, T * A);
+  m->rv    = model_carve(m, T * A);
+  m->rq    = model_carve(m, T * A);
+  m->rzq   = model_carve(m, Nz * c->Z);
+  m->rwork = model_carve(m, Kr + (size_t)c->Z * MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + 1);
+  m->rks   = (int32_t *)model_carve(m, (size_t)c->Sc * R);
+  m->rsel  = (int32_t *)model_carve(m, N);
+  m->rlist = (int32_t *)model_carve(m, Kr);
 }
 
 int model_alloc(Model *m)
@@ -360,17 +372,19 @@ void model_encode_z(Model *m, const float *params, const ModelBatch *b, float *z
   memcpy(z, m->z, sizeof(float) * (size_t)b->B * b->NB * m->cfg.Z);
 }
 
-/* The Ks nearest keys to z(q), never the query's own location. Keys go in
- * blocks of MODEL_BANK_BLOCK, transposed, so the squared distances of a
+/* The Ks nearest keys to each query vector zs(q) (Q, Z), never an entry of
+ * the query's own location self[q / per] (self NULL: no exclusion). Keys go
+ * in blocks of MODEL_BANK_BLOCK, transposed, so the squared distances of a
  * block vectorise across keys while each one is summed in the same order
  * whatever the batch (results do not depend on batch composition, hence on
- * the rank count). Each query keeps a sorted short list; ties: first wins. */
-static void bank_select(Model *m, const ModelBatch *b)
+ * the rank count). Each query keeps a sorted short list; ties: first wins.
+ * idx (Q, Ks), -1 where the bank has fewer entries; work: Q*Ks +
+ * Z*MODEL_BANK_BLOCK + MODEL_BANK_BLOCK + Q floats. */
+static void bank_nearest(const ModelBatch *b, const float *zs, int Q, int Z, int Ks, const int64_t *self, int per,
+                         float *work, int32_t *bidx)
 {
-  const ModelConfig *c = &m->cfg;
-  const int          Q = b->B * b->NB, Z = c->Z, Ks = c->Ks;
-  float             *best = m->dist, *keyT = m->dist + (size_t)Q * Ks, *d = keyT + (size_t)Z * MODEL_BANK_BLOCK;
-  int               *n = (int *)(d + MODEL_BANK_BLOCK);
+  float *best = work, *keyT = work + (size_t)Q * Ks, *d = keyT + (size_t)Z * MODEL_BANK_BLOCK;
+  int   *n = (int *)(d + MODEL_BANK_BLOCK);
 
   for (int q = 0; q < Q; q++) n[q] = 0;
   for (int j0 = 0; j0 < b->M; j0 += MODEL_BANK_BLOCK) {
@@ -378,10 +392,9 @@ static void bank_select(Model *m, const ModelBatch *b)
     for (int j = 0; j < nb; j++)
       for (int k = 0; k < Z; k++) keyT[(size_t)k * nb + j] = b->bank_key[(size_t)(j0 + j) * Z + k];
     for (int q = 0; q < Q; q++) {
-      int32_t     *idx  = m->bidx + (size_t)q * Ks;
-      float       *bq   = best + (size_t)q * Ks;
-      const float *zq   = m->z + (size_t)q * Z;
-      int64_t      self = b->lkey[q / b->NB];
+      int32_t     *idx = bidx + (size_t)q * Ks;
+      float       *bq  = best + (size_t)q * Ks;
+      const float *zq  = zs + (size_t)q * Z;
       for (int j = 0; j < nb; j++) d[j] = 0;
       for (int k = 0; k < Z; k++) {
         const float  zk = zq[k];
@@ -393,7 +406,7 @@ static void bank_select(Model *m, const ModelBatch *b)
       }
       for (int j = 0; j < nb; j++) {
         if (n[q] == Ks && d[j] >= bq[Ks - 1]) continue;
-        if (b->bank_lkey[j0 + j] == self) continue; /* the query's own location, in any file layout */
+        if (self && b->bank_lkey[j0 + j] == self[q / per]) continue; /* the query's own location, in any file layout */
         int pos = n[q] < Ks ? n[q]++ : Ks - 1;
         while (pos > 0 && bq[pos - 1] > d[j]) { /* insertion into the sorted short list */
           bq[pos]  = bq[pos - 1];
@@ -406,13 +419,56 @@ static void bank_select(Model *m, const ModelBatch *b)
     }
   }
   for (int q = 0; q < Q; q++)
-    for (int k = n[q]; k < Ks; k++) m->bidx[(size_t)q * Ks + k] = -1;
+    for (int k = n[q]; k < Ks; k++) bidx[(size_t)q * Ks + k] = -1;
+}
+
+static void bank_select(Model *m, const ModelBatch *b)
+{
+  bank_nearest(b, m->z, b->B * b->NB, m->cfg.Z, m->cfg.Ks, b->lkey, b->NB, m->dist, m->bidx);
+}
+
+/* Gathers the bank values of the selection m->bidx (Q, Ks) into kv_s, mask 0 where -1. */
+static void bank_gather(Model *m, const ModelBatch *b, int Q)
+{
+  const int V = m->cfg.Z + 2 * m->cfg.T, Ks = m->cfg.Ks;
+  for (int q = 0; q < Q; q++)
+    for (int k = 0; k < Ks; k++) {
+      int32_t j                    = m->bidx[(size_t)q * Ks + k];
+      m->mask_s[(size_t)q * Ks + k] = j >= 0;
+      if (j >= 0)
+        memcpy(m->kv_s + ((size_t)q * Ks + k) * V, b->bank_val + (size_t)j * V, sizeof(float) * V);
+      else
+        memset(m->kv_s + ((size_t)q * Ks + k) * V, 0, sizeof(float) * V);
+    }
 }
 
 /* State of row r on segment day t: hs_f[t + 1]. */
 static inline const float *hf_at(const Model *m, const ModelBatch *b, int t, int r)
 {
   return m->hs_f + ((size_t)(t + 1) * b->R + r) * m->cfg.Hf;
+}
+
+/* One query's attention over its Kf neighbours' keys kv[k] and values vv[k]
+ * (A each; used where mk[k]): probabilities pn (Kf), output o (A). */
+static void geo_attend(const float *qv, const float *const *kv, const float *const *vv, const uint8_t *mk, float *pn,
+                       float *o, int Kf, int A, float scale)
+{
+  float mx = -INFINITY, sum = 0;
+  for (int k = 0; k < Kf; k++) {
+    if (!mk[k]) continue;
+    float s = 0;
+    for (int a = 0; a < A; a++) s += qv[a] * kv[k][a];
+    pn[k] = s * scale;
+    mx    = fmaxf(mx, pn[k]);
+  }
+  for (int k = 0; k < Kf; k++) sum += mk[k] ? (pn[k] = expf(pn[k] - mx)) : (pn[k] = 0);
+  memset(o, 0, sizeof(float) * A);
+  if (sum == 0) return;
+  for (int k = 0; k < Kf; k++) {
+    if (!mk[k]) continue;
+    pn[k] /= sum;
+    for (int a = 0; a < A; a++) o[a] += pn[k] * vv[k][a];
+  }
 }
 
 /* Geographic retrieval on the scored days: keys and values are projected
@@ -432,28 +488,19 @@ static void geo_forward(Model *m, const RaciParams *p, const ModelBatch *b)
   for (int t = 0; t < Sc; t++)
     for (int q = 0; q < B; q++) {
       size_t       n  = (size_t)t * B + q;
-      float       *pn = m->p_f + n * Kf, *o = m->cf + n * A, mx = -INFINITY, sum = 0;
+      float       *pn = m->p_f + n * Kf, *o = m->cf + n * A;
       uint8_t     *mk = m->mask_f + n * Kf;
       const float *qv = m->q_f + n * A;
+      const float *kv[Kf > 0 ? Kf : 1], *vv[Kf > 0 ? Kf : 1];
       for (int k = 0; k < Kf; k++) {
         int32_t r = b->nb[(size_t)q * Kf + k];
         mk[k]     = r >= 0 && b->age[(size_t)(W + t) * R + r] >= 0;
+        kv[k] = vv[k] = NULL;
         if (!mk[k]) continue;
-        const float *kv = m->k_f + ((size_t)t * R + r) * A;
-        float        s  = 0;
-        for (int a = 0; a < A; a++) s += qv[a] * kv[a];
-        pn[k] = s * scale;
-        mx    = fmaxf(mx, pn[k]);
+        kv[k] = m->k_f + ((size_t)t * R + r) * A;
+        vv[k] = m->v_f + ((size_t)t * R + r) * A;
       }
-      for (int k = 0; k < Kf; k++) sum += mk[k] ? (pn[k] = expf(pn[k] - mx)) : (pn[k] = 0);
-      memset(o, 0, sizeof(float) * A);
-      if (sum == 0) continue;
-      for (int k = 0; k < Kf; k++) {
-        if (!mk[k]) continue;
-        const float *vv = m->v_f + ((size_t)t * R + b->nb[(size_t)q * Kf + k]) * A;
-        pn[k] /= sum;
-        for (int a = 0; a < A; a++) o[a] += pn[k] * vv[a];
-      }
+      geo_attend(qv, kv, vv, mk, pn, o, Kf, A, scale);
     }
 }
 
@@ -503,6 +550,33 @@ static void geo_backward(Model *m, const RaciParams *p, RaciParams *g, const Mod
   linear_backward(m->dhq, g->rf.Wq, g->rf.bq, dq, m->hq, p->rf.Wq, N, c->Hf, A);
 }
 
+/* The head's input of one scored day from its state hv (Hf), its block's
+ * row zq of u = [z, cs] and gb = [gamma, beta], and its geographic context
+ * cf (A): [FiLM(hv), cf], or [hv, u, cf] without FiLM. */
+static void head_input(const Model *m, const float *hv, int zq, const float *cf, float *hi)
+{
+  const ModelConfig *c = &m->cfg;
+  const int          Hf = c->Hf, A = c->A, U = c->Z + A;
+  if (c->no_film) {
+    memcpy(hi, hv, sizeof(float) * Hf);
+    memcpy(hi + Hf, m->u + (size_t)zq * U, sizeof(float) * U);
+    memcpy(hi + Hf + U, cf, sizeof(float) * A);
+  } else {
+    const float *gm = m->gb + (size_t)zq * 2 * Hf, *bt = gm + Hf;
+    for (int j = 0; j < Hf; j++) hi[j] = hv[j] * (1.0f + gm[j]) + bt[j];
+    memcpy(hi + Hf, cf, sizeof(float) * A);
+  }
+}
+
+/* The MLP head over the first N rows of m->hin: m->o1, then m->a. */
+static void head_rows(Model *m, const RaciParams *p, int N)
+{
+  const ModelConfig *c = &m->cfg;
+  linear_forward(m->o1, m->hin, p->head.W1, p->head.b1, N, raci_head_in(c), c->Ho);
+  tanh_forward(m->o1, m->o1, (size_t)N * c->Ho);
+  linear_forward(m->a, m->o1, p->head.W2, p->head.b2, N, c->Ho, m->Th);
+}
+
 static void raci_forward(Model *m, const float *params, const ModelBatch *b)
 {
   const ModelConfig *c = &m->cfg;
@@ -534,15 +608,7 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
       bank_select(m, b);
     model_phase_end(m, MODEL_PHASE_BANK, b->bank_idx ? 0.0 : 3.0 * Nz * (double)b->M * c->Z);
     model_phase_begin(m, MODEL_PHASE_ATTN);
-    for (int q = 0; q < Nz; q++)
-      for (int k = 0; k < c->Ks; k++) {
-        int32_t j                        = m->bidx[(size_t)q * c->Ks + k];
-        m->mask_s[(size_t)q * c->Ks + k] = j >= 0;
-        if (j >= 0)
-          memcpy(m->kv_s + ((size_t)q * c->Ks + k) * V, b->bank_val + (size_t)j * V, sizeof(float) * V);
-        else
-          memset(m->kv_s + ((size_t)q * c->Ks + k) * V, 0, sizeof(float) * V);
-      }
+    bank_gather(m, b, Nz);
     attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, p.rs.Wq, p.rs.bq, p.rs.Wk, p.rs.bk,
                  p.rs.Wv, p.rs.bv, Nz, c->Ks, c->Z, V, A);
     model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (c->Z + 2.0 * c->Ks * V) + 4.0 * Nz * c->Ks * A);
@@ -564,21 +630,9 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
     for (int q = 0; q < B; q++) {
       size_t       n  = (size_t)t * B + q;
       int          zq = q * NB + b->blk[(size_t)q * Sc + t];
-      const float *hv = m->hq + n * Hf;
-      float       *hi = m->hin + n * Hin;
-      if (c->no_film) {
-        memcpy(hi, hv, sizeof(float) * Hf);
-        memcpy(hi + Hf, m->u + (size_t)zq * U, sizeof(float) * U);
-        memcpy(hi + Hf + U, m->cf + n * A, sizeof(float) * A);
-      } else {
-        const float *gm = m->gb + (size_t)zq * 2 * Hf, *bt = gm + Hf;
-        for (int j = 0; j < Hf; j++) hi[j] = hv[j] * (1.0f + gm[j]) + bt[j];
-        memcpy(hi + Hf, m->cf + n * A, sizeof(float) * A);
-      }
+      head_input(m, m->hq + n * Hf, zq, m->cf + n * A, m->hin + n * Hin);
     }
-  linear_forward(m->o1, m->hin, p.head.W1, p.head.b1, N, Hin, c->Ho);
-  tanh_forward(m->o1, m->o1, (size_t)N * c->Ho);
-  linear_forward(m->a, m->o1, p.head.W2, p.head.b2, N, c->Ho, m->Th);
+  head_rows(m, &p, N);
   model_phase_end(m, MODEL_PHASE_HEAD,
                   (c->no_film ? 0.0 : 2.0 * Nz * 2 * Hf * U + 3.0 * N * Hf) +
                       2.0 * N * ((double)Hin * c->Ho + (double)c->Ho * m->Th) + 4.0 * N * c->Ho);
@@ -694,6 +748,136 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
   gru_backward(dxf, g.fast.W_ih, g.fast.W_hh, g.fast.b_ih, g.fast.b_hh, m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf,
                p.fast.W_ih, p.fast.W_hh, b->age, m->work_f, T, R, c->F, Hf);
   model_phase_end(m, MODEL_PHASE_FAST, 2.0 * (2.0 * T * R * 3 * Hf * (c->F + Hf)) + 20.0 * T * R * Hf);
+}
+
+/* ------------------------------------------------------- role shares */
+
+void model_last_z(const Model *m, const ModelBatch *b, float *z)
+{
+  memcpy(z, m->z, sizeof(float) * (size_t)b->B * b->NB * m->cfg.Z);
+}
+
+/* The selected rows' outputs from m->hin (ns rows) into y (Sc, B, T) at list. */
+static void role_heads(Model *m, const RaciParams *p, int ns, const int32_t *list, float *y)
+{
+  const int T = m->cfg.T;
+  head_rows(m, p, ns);
+  outputs_forward(m, ns, m->a, m->yhat);
+  for (int i = 0; i < ns; i++) memcpy(y + (size_t)list[i] * T, m->yhat + (size_t)i * T, sizeof(float) * T);
+}
+
+int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast)
+{
+  const ModelConfig *c = &m->cfg;
+  if (c->kind != MODEL_RACI) return 1;
+  const int   B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc;
+  const int   Hf = c->Hf, A = c->A, Hin = raci_head_in(c), Kf = c->Kf, Ks = c->Ks, Z = c->Z, U = Z + A;
+  const float scale = 1.0f / sqrtf((float)A);
+  int32_t    *list = m->rsel;
+  int         ns   = 0;
+  RaciParams  p;
+
+  if (!B) return 0;
+  for (int n = 0; n < Sc * B; n++)
+    if (sel[n]) list[ns++] = n;
+  if (!ns) return 0;
+  raci_point(m, params, &p);
+
+  /* Fast role at 0: from a zero state over zero inputs every row follows the
+   * same trajectory hs[j] (j steps since the state was last 0), so the state
+   * of row r on day t is hs[rks] with rks the steps since its last restart. */
+  model_phase_begin(m, MODEL_PHASE_FAST);
+  gru_forward(m->hs_f, m->gates_f, m->ghn_f, m->rzero, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh, NULL,
+              m->work_f, T, 1, c->F, Hf);
+  for (int r = 0; r < R; r++) {
+    int k = 0;
+    for (int t = 0; t < T; t++) {
+      k = (t > 0 && b->age[(size_t)t * R + r] <= 0) ? 1 : k + 1;
+      if (t >= W) m->rks[(size_t)(t - W) * R + r] = k;
+    }
+  }
+  model_phase_end(m, MODEL_PHASE_FAST, 2.0 * T * 3 * Hf * (c->F + Hf) + 12.0 * T * Hf);
+  if (!c->no_retrieval) { /* the trajectory's keys, values and queries, row j - 1 for hs[j] */
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    linear_forward(m->rk, m->hs_f + Hf, p.rf.Wk, p.rf.bk, T, Hf, A);
+    linear_forward(m->rv, m->hs_f + Hf, p.rf.Wv, p.rf.bv, T, Hf, A);
+    linear_forward(m->rq, m->hs_f + Hf, p.rf.Wq, p.rf.bq, T, Hf, A);
+    model_phase_end(m, MODEL_PHASE_ATTN, 6.0 * T * A * Hf + 4.0 * ns * Kf * A);
+  }
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  for (int i = 0; i < ns; i++) {
+    int          t = list[i] / B, q = list[i] % B, zq = q * NB + b->blk[(size_t)q * Sc + t];
+    const float *hv = m->hs_f + (size_t)m->rks[(size_t)t * R + q] * Hf;
+    float       *hi = m->hin + (size_t)i * Hin, cf[A], pn[Kf > 0 ? Kf : 1];
+    memset(cf, 0, sizeof(float) * A);
+    if (!c->no_retrieval) {
+      const float *kv[Kf > 0 ? Kf : 1], *vv[Kf > 0 ? Kf : 1];
+      uint8_t      mk[Kf > 0 ? Kf : 1];
+      for (int k = 0; k < Kf; k++) {
+        int32_t r = b->nb[(size_t)q * Kf + k];
+        mk[k]     = r >= 0 && b->age[(size_t)(W + t) * R + r] >= 0;
+        kv[k] = vv[k] = NULL;
+        if (!mk[k]) continue;
+        kv[k] = m->rk + (size_t)(m->rks[(size_t)t * R + r] - 1) * A;
+        vv[k] = m->rv + (size_t)(m->rks[(size_t)t * R + r] - 1) * A;
+      }
+      geo_attend(m->rq + (size_t)(m->rks[(size_t)t * R + q] - 1) * A, kv, vv, mk, pn, cf, Kf, A, scale);
+    }
+    head_input(m, hv, zq, cf, hi);
+  }
+  role_heads(m, &p, ns, list, yfast);
+  model_phase_end(m, MODEL_PHASE_HEAD, 2.0 * ns * ((double)Hin * c->Ho + (double)c->Ho * m->Th));
+
+  /* Slow role at 0: z of zero block summaries and statics is one vector z0
+   * for every query; its bank neighbours are the Ks nearest to z0 without
+   * the query's own location: one search for Ks + MODEL_ROLE_SPARE. */
+  memset(m->rzq, 0, sizeof(float) * (size_t)Nz * Z);
+  memset(m->cs, 0, sizeof(float) * (size_t)Nz * A);
+  if (!c->no_slow) {
+    const float *zero = m->rzero;
+    ModelBatch   zb   = {.B = 1, .NB = 1, .xb = zero, .eb = (const uint8_t *)(zero + c->P * c->F + c->S), .s = zero};
+    model_phase_begin(m, MODEL_PHASE_SLOW);
+    slow_forward(m, &p, &zb);
+    for (int q = 0; q < Nz; q++) memcpy(m->rzq + (size_t)q * Z, m->z, sizeof(float) * Z);
+    model_phase_end(m, MODEL_PHASE_SLOW, slow_flops(c, 1));
+  }
+  if (!c->no_slow && !c->no_retrieval) {
+    const int Kr = Ks + MODEL_ROLE_SPARE;
+    model_phase_begin(m, MODEL_PHASE_BANK);
+    if (b->bank_idx)
+      memcpy(m->bidx, b->bank_idx, sizeof(int32_t) * (size_t)Nz * Ks);
+    else {
+      bank_nearest(b, m->rzq, 1, Z, Kr, NULL, 1, m->rwork, m->rlist);
+      for (int q = 0; q < Nz; q++) {
+        int32_t *idx = m->bidx + (size_t)q * Ks;
+        int      n   = 0;
+        for (int k = 0; k < Kr && n < Ks; k++)
+          if (m->rlist[k] >= 0 && b->bank_lkey[m->rlist[k]] != b->lkey[q / NB]) idx[n++] = m->rlist[k];
+        for (; n < Ks; n++) idx[n] = -1;
+      }
+    }
+    model_phase_end(m, MODEL_PHASE_BANK, b->bank_idx ? 0.0 : 3.0 * (double)b->M * Z);
+    model_phase_begin(m, MODEL_PHASE_ATTN);
+    bank_gather(m, b, Nz);
+    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->rzq, m->kv_s, m->mask_s, p.rs.Wq, p.rs.bq, p.rs.Wk, p.rs.bk,
+                 p.rs.Wv, p.rs.bv, Nz, Ks, Z, Z + 2 * c->T, A);
+    model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (Z + 2.0 * Ks * (Z + 2 * c->T)) + 4.0 * Nz * Ks * A);
+  }
+  model_phase_begin(m, MODEL_PHASE_HEAD);
+  for (int q = 0; q < Nz; q++) {
+    memcpy(m->u + (size_t)q * U, m->rzq + (size_t)q * Z, sizeof(float) * Z);
+    memcpy(m->u + (size_t)q * U + Z, m->cs + (size_t)q * A, sizeof(float) * A);
+  }
+  if (!c->no_film) linear_forward(m->gb, m->u, p.filmW, p.filmb, Nz, U, 2 * Hf);
+  for (int i = 0; i < ns; i++) {
+    int t = list[i] / B, q = list[i] % B;
+    head_input(m, m->hq + (size_t)list[i] * Hf, q * NB + b->blk[(size_t)q * Sc + t], m->cf + (size_t)list[i] * A,
+               m->hin + (size_t)i * Hin);
+  }
+  role_heads(m, &p, ns, list, yslow);
+  model_phase_end(m, MODEL_PHASE_HEAD,
+                  2.0 * Nz * 2 * Hf * U + 2.0 * ns * ((double)Hin * c->Ho + (double)c->Ho * m->Th));
+  return 0;
 }
 
 double model_forward(Model *m, const float *params, const ModelBatch *b, float *yhat, double *count)

@@ -198,6 +198,12 @@ struct Model {
   uint8_t *mask_s, *mask_f;
   int32_t *bidx;
   float   *dist;
+  /* role shares (model_role_outputs): rzero stays 0; rk, rv, rq (T, A) the
+   * zero-input trajectory's keys, values, queries; rzq (B*NB, Z) z at 0;
+   * rwork the bank search of z at 0; rks (Sc, R) steps since the last
+   * restart; rsel (Sc*B) the selected days; rlist (Ks + MODEL_ROLE_SPARE) */
+  float   *rzero, *rk, *rv, *rq, *rzq, *rwork;
+  int32_t *rks, *rsel, *rlist;
   /* backward */
   float *yhat, *dyhat, *da, *do1, *dhin, *du, *dz, *dz1, *dmz, *dcs, *dcf, *dkv_f, *dhq, *work_a; /* dkv_f: dk, dv */
   BaselineActs  bl;   /* baselines.c carves these in baseline_alloc */
@@ -205,6 +211,7 @@ struct Model {
 };
 
 #define MODEL_BANK_BLOCK 256 /* bank keys per distance sgemm */
+#define MODEL_ROLE_SPARE 4   /* bank entries of one location a role-share search can skip */
 static inline void model_phase_begin(Model *m, ModelPhase ph)
 {
   if (m->prof.begin) m->prof.begin(m->prof.ctx, ph);

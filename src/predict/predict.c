@@ -91,12 +91,19 @@ static PetscBool segment_scores(const SampleSet *ss, int c, int s0)
   return PETSC_FALSE;
 }
 
+/* The memory bank of a batch that data_batch_fill has (re)built; the model searches it. */
+static void batch_bank(ModelBatch *mb, const Bank *bank)
+{
+  mb->bank_key = bank->key, mb->bank_val = bank->val, mb->bank_lkey = bank->lkey, mb->M = bank->M, mb->bank_idx = NULL;
+}
+
 /* d (Sc, B): sum over outputs of |a - b| / sigma, per scored day and segment
- * of outputs a, b (Sc, B, T). */
-static void output_change(const ModelConfig *c, const float *a, const float *b, int n, float *d)
+ * of outputs a, b (Sc, B, T), where sel (Sc, B) is set. */
+static void output_change(const ModelConfig *c, const float *a, const float *b, const char *sel, int n, float *d)
 {
   for (int q = 0; q < n; q++) {
     double s = 0;
+    if (!sel[q]) continue;
     for (int k = 0; k < c->T; k++) s += fabs((double)a[(size_t)q * c->T + k] - b[(size_t)q * c->T + k]) / c->sigma[k];
     d[q] = (float)s;
   }
@@ -108,7 +115,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
   const ModelConfig *c = model_config(m);
   int                T = c->T, W = ss->W, Sc = ss->Sc, maxb = sb->maxb, NBmax = model_max_blocks(c), nq;
   int               *order, *valid, *d0;
-  float             *yhat, *yocc, *dslow, *dfast, *z = NULL;
+  float             *yhat, *yslow, *yfast, *dslow, *dfast, *z = NULL;
   char              *diag; /* (Sc, B) 1 where a scored day of po's days is a diagnostic day */
   ModelBatch         mb;
   double             cnt;
@@ -120,8 +127,8 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
   PetscCheck(n0 >= 0 && n0 <= n1 && (PetscInt)n0 * Sc >= ss->t0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "segments [%d, %d) start before the first day held, %" PetscInt_FMT, n0, n1, ss->t0);
   PetscCall(PetscMalloc4(ss->nloc + 1, &order, ss->nloc + 1, &valid, maxb, &d0, (size_t)Sc * maxb, &diag));
-  PetscCall(PetscMalloc4((size_t)Sc * maxb * T, &yhat, (size_t)Sc * maxb * T, &yocc, (size_t)Sc * maxb, &dslow,
-                         (size_t)Sc * maxb, &dfast));
+  PetscCall(PetscMalloc5((size_t)Sc * maxb * T, &yhat, (size_t)Sc * maxb * T, &yslow, (size_t)Sc * maxb * T, &yfast,
+                         (size_t)Sc * maxb, &dslow, (size_t)Sc * maxb, &dfast));
   if (po->Z) PetscCall(PetscMalloc1((size_t)maxb * NBmax * po->Z, &z));
   PetscCall(query_order(ss, order, &nq));
   for (int n = n0; n < n1; n++) {
@@ -136,7 +143,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
       PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
       PetscCheck(mb.NB <= NBmax, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d block slots for a model of %d", mb.NB,
                  NBmax);
-      mb.bank_key = bank->key, mb.bank_val = bank->val, mb.bank_lkey = bank->lkey, mb.M = bank->M, mb.bank_idx = NULL;
+      batch_bank(&mb, bank);
       (void)model_forward(m, params, &mb, yhat, &cnt);
       /* yhat (Sc, B, T) -> the scored days with output (age >= W) among po's days */
       for (int t = 0; t < Sc; t++) {
@@ -153,7 +160,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
       if (!ndiag) continue;
       /* regime embedding: z (B*NB, Z) of each segment's block slots, the diagnostic day's slot */
       if (po->Z) {
-        model_encode_z(m, params, &mb, z);
+        model_last_z(m, &mb, z);
         for (int t = 0; t < Sc; t++)
           for (int b = 0; b < B; b++) {
             const float *zr = z + ((size_t)b * mb.NB + mb.blk[(size_t)b * Sc + t]) * po->Z;
@@ -163,16 +170,20 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
       }
       /* role shares: how far the outputs move when a role's inputs are set
        * to their training means (normalised 0; classes to none); the days'
-       * ages are kept, so the same days are scored */
-      memset(sb->xb, 0, sizeof(float) * (size_t)ss->P * B * mb.NB * ss->F);
-      memset(sb->eb, 0, (size_t)B * mb.NB * ss->P);
-      memset(sb->s, 0, sizeof(float) * (size_t)mb.R * ss->S);
-      (void)model_forward(m, params, &mb, yocc, &cnt);
-      output_change(c, yhat, yocc, Sc * B, dslow);
-      PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
-      memset(sb->xf, 0, sizeof(float) * (size_t)mb.T * mb.R * ss->F);
-      (void)model_forward(m, params, &mb, yocc, &cnt);
-      output_change(c, yhat, yocc, Sc * B, dfast);
+       * ages are kept, so the same days are scored. RACI reuses its forward
+       * pass (model_role_outputs); a baseline runs two more. */
+      if (model_role_outputs(m, params, &mb, diag, yslow, yfast)) {
+        memset(sb->xb, 0, sizeof(float) * (size_t)ss->P * B * mb.NB * ss->F);
+        memset(sb->eb, 0, (size_t)B * mb.NB * ss->P);
+        memset(sb->s, 0, sizeof(float) * (size_t)mb.R * ss->S);
+        (void)model_forward(m, params, &mb, yslow, &cnt);
+        PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
+        batch_bank(&mb, bank);
+        memset(sb->xf, 0, sizeof(float) * (size_t)mb.T * mb.R * ss->F);
+        (void)model_forward(m, params, &mb, yfast, &cnt);
+      }
+      output_change(c, yhat, yslow, diag, Sc * B, dslow);
+      output_change(c, yhat, yfast, diag, Sc * B, dfast);
       for (int q = 0; q < Sc * B; q++) {
         size_t g   = (size_t)ss->ghost[loc[q % B]];
         double tot = (double)dslow[q] + dfast[q];
@@ -183,7 +194,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
     }
   }
   PetscCall(PetscFree4(order, valid, d0, diag));
-  PetscCall(PetscFree4(yhat, yocc, dslow, dfast));
+  PetscCall(PetscFree5(yhat, yslow, yfast, dslow, dfast));
   PetscCall(PetscFree(z));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

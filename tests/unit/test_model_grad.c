@@ -209,6 +209,51 @@ static void run(const char *name, ModelConfig cfg)
         break;
       }
   }
+  /* role shares: model_role_outputs against full forwards with a role's
+   * inputs at 0, with the given bank selection and with the model's own
+   * search (query 1's location is in the bank) */
+  if (cfg.kind == MODEL_RACI) {
+    size_t   ny = (size_t)Sc * B * cfg.T, nxf = (size_t)T * R * cfg.F, nxb = (size_t)cfg.P * Nz * cfg.F;
+    float   *ys = malloc(sizeof(float) * ny), *yf = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny);
+    float   *zf = calloc(nxf, sizeof(float)), *zb = calloc(nxb, sizeof(float)), *zs = calloc((size_t)R * cfg.S, 4);
+    uint8_t  eb0[Nz * 3];
+    int64_t  bank_lkey[M] = {7, 2, 9, 8, 6, 5};
+    char     sel[Sc * B];
+    for (int i = 0; i < Sc * B; i++) sel[i] = i % 3 != 1;
+    memset(eb0, 0, sizeof eb0);
+    c.b.bank_lkey = bank_lkey;
+    for (int search = 0; search < 2; search++) {
+      ModelBatch ob = c.b;
+      double     worst[2] = {0, 0};
+      if (search) c.b.bank_idx = ob.bank_idx = NULL;
+      model_forward(c.m, c.params, &c.b, c.yhat, &n);
+      if (model_role_outputs(c.m, c.params, &c.b, sel, ys, yf)) {
+        printf("FAIL %s: no role outputs\n", name);
+        nfail++;
+        break;
+      }
+      for (int role = 0; role < 2; role++) {
+        ob = c.b;
+        if (role == 0)
+          ob.xb = zb, ob.eb = eb0, ob.s = zs;
+        else
+          ob.xf = zf;
+        model_forward(c.m, c.params, &ob, yr, &n);
+        for (size_t i = 0; i < ny; i++) {
+          const float *yo = role ? yf : ys;
+          double       e  = fabs((double)yo[i] - yr[i]) / (1e-3 + fabs(yr[i]));
+          if (!sel[i / cfg.T]) continue;
+          worst[role] = fmax(worst[role], e);
+        }
+      }
+      int bad = !(worst[0] < 1e-5 && worst[1] < 1e-5);
+      nfail += bad;
+      printf("%s %-18s role outputs (%s) against occluded forwards: slow %.1e, fast %.1e\n", bad ? "FAIL" : "ok  ",
+             name, search ? "bank search" : "bank selection given", worst[0], worst[1]);
+    }
+    c.b.bank_idx = bidx;
+    free(ys), free(yf), free(yr), free(zf), free(zb), free(zs);
+  }
   model_destroy(&c.m);
   free(c.params), free(c.grads), free(c.xf), free(c.dxf), free(c.xb), free(c.dxb), free(c.s), free(c.ds), free(y),
       free(c.yhat), free(bank_key), free(bank_val), free(age);
