@@ -48,7 +48,7 @@ echo "raci $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +changes
 "$DIR/sgemm_peak" 1 | tee "$DIR/sgemm.txt"
 
 # ---------------------------------------------------------------- prediction
-REUSE=${RACI_BENCH_REUSE:-0} # 1: keep the simulation, model and predictions of an earlier run in DIR
+REUSE=${RACI_BENCH_REUSE:-0} # 1: keep the simulation, model, predictions and training runs of an earlier run in DIR (delete a run's .time or .json file to redo it)
 [ "$REUSE" = 1 ] && [ -f "$DIR/raci.ckpt" ] || {
 run 2 simulate -quiet -o "$DIR/sim.nc" -sim_res "$RES" -sim_years 1 -sim_seed 3
 run 2 train -quiet -data "$DIR/sim.nc" -o "$DIR/raci.ckpt" -overwrite -train_epochs 1 -train_steps 50 \
@@ -82,12 +82,15 @@ rm -f "$DIR/plain.nc"
 # ------------------------------------------------------------------ training
 TR="-data $DIR/sim.nc -overwrite -train_epochs 1 -train_steps $STEPS -train_val_stride 1000 -split_val_frac 0.02 -split_test_box -100,-88,33,45"
 for m in raci lstm ealstm transformer tcn; do
+  [ "$REUSE" = 1 ] && [ -f "$DIR/t-$m.json" ] && continue
   bin/raci train -quiet $TR -model "$m" -o "$DIR/t-$m.ckpt" -train_report "$DIR/t-$m.json" -log_view > "$DIR/t-$m.log"
   case $m in tcn) ;; *)
     "$WT/bin/raci" train -quiet $TR -model "$m" -o "$DIR/w-$m.ckpt" -train_report "$DIR/w-$m.json" > /dev/null ;;
   esac
 done
-mpirun -q -n 2 bin/raci train -quiet $TR -o "$DIR/t2.ckpt" -train_report "$DIR/t2-raci.json" > /dev/null
+[ "$REUSE" = 1 ] && [ -f "$DIR/t2-raci.json" ] ||
+  mpirun -q -n 2 bin/raci train -quiet $TR -o "$DIR/t2.ckpt" -train_report "$DIR/t2-raci.json" > /dev/null
+[ "$REUSE" = 1 ] && [ -f "$DIR/torch.json" ] && TORCH=0
 if [ "$TORCH" = 1 ] && "$PY" -c "import torch" 2> /dev/null; then
   "$PY" tools/reference/bench_torch.py -json "$DIR/torch.json" > "$DIR/torch.txt" 2>&1 || echo "bench_torch failed: $DIR/torch.txt" >&2
 fi

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREDICT_BLOCK 16 /* grid queries go in blocks of 16 x 16 cells, so neighbours' rows are shared */
 
 PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, PredictOut *po)
 {
@@ -54,20 +53,22 @@ static int order_cmp(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Owned locations in the order the batches take them: grid cells by blocks
- * of PREDICT_BLOCK x PREDICT_BLOCK cells, row-major inside a block; sites in
- * their order. */
-static PetscErrorCode query_order(const SampleSet *ss, int *loc, int *n)
+/* Owned locations in the order the batches take them: grid cells by square
+ * blocks of about a batch (side bs, the integer square root of the batch
+ * size), row-major inside a block, so a batch is compact and its queries
+ * share their neighbours' rows; sites in their order. */
+static PetscErrorCode query_order(const SampleSet *ss, int maxb, int *loc, int *n)
 {
   const Tile *t = &ss->ds->tile;
   Order      *o;
-  int         k = 0;
+  int         k = 0, bs = 1;
 
   PetscFunctionBeginUser;
+  while ((bs + 1) * (bs + 1) <= maxb) bs++;
   PetscCall(PetscMalloc1(ss->nloc + 1, &o));
   for (int i = 0; i < ss->nloc; i++) {
     if (!ss->owned[i]) continue;
-    int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx, B = PREDICT_BLOCK;
+    int64_t x = ss->gid[i] % t->nx, y = ss->gid[i] / t->nx, B = bs;
     o[k].key = ss->ds->layout == LAYOUT_GRID ? (((y / B) * ((t->nx + B - 1) / B) + x / B) * B + y % B) * B + x % B
                                              : ss->gid[i];
     o[k].loc = i;
@@ -130,7 +131,7 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
   PetscCall(PetscMalloc5((size_t)Sc * maxb * T, &yhat, (size_t)Sc * maxb * T, &yslow, (size_t)Sc * maxb * T, &yfast,
                          (size_t)Sc * maxb, &dslow, (size_t)Sc * maxb, &dfast));
   if (po->Z) PetscCall(PetscMalloc1((size_t)maxb * NBmax * po->Z, &z));
-  PetscCall(query_order(ss, order, &nq));
+  PetscCall(query_order(ss, maxb, order, &nq));
   for (int n = n0; n < n1; n++) {
     int s0 = (int)((PetscInt)n * Sc - ss->t0), nv = 0; /* the segment's first day among the days held */
     for (int i = 0; i < nq; i++)
