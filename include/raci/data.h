@@ -157,6 +157,7 @@ typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
 #define DATA_MAX_CATS  16
 
 /* Which locations train, validate and test: -split_test_box, -split_test_sites,
+ * -split_test_class (every location of some classes of -split_strata),
  * -split_folds/-split_fold/-split_strata (site files: leave-sites-out k-fold,
  * stratified by class), -split_val_frac, -split_seed. Shared by train,
  * predict and eval; docs/DATA.md "Splits". */
@@ -171,6 +172,8 @@ typedef struct {
   PetscInt  nfolds, fold;            /* -split_folds K -split_fold k: sites of fold k are the test set */
   char      strata[NC_MAX_NAME + 1]; /* -split_strata: class variable the folds are stratified by */
   PetscBool strata_set;
+  PetscReal cls[DATA_MAX_VARS]; /* -split_test_class: values of the strata variable held out */
+  int       ncls;
 } SplitOptions;
 
 PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so);

@@ -87,7 +87,7 @@ static PetscErrorCode eval_options(Eval *e)
   PetscCall(data_role_options(comm, &e->ro));
   PetscCall(data_split_options(comm, &e->so));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
-  if (!split_s[0]) e->split = e->so.nbox || e->so.nsites ? SPLIT_TEST : SPLIT_NONE;
+  if (!split_s[0]) e->split = e->so.nbox || e->so.nsites || e->so.ncls ? SPLIT_TEST : SPLIT_NONE;
   for (int i = 0; i < 4 && e->split < 0; i++)
     if (!strcmp(split_s, split_names[i])) e->split = i;
   PetscCheck(e->split >= 0, comm, RACI_ERR_INPUT, "-eval_split must be test, validation, train or all (got '%s')",

@@ -9,7 +9,7 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
 {
   PetscInt n = 4 * DATA_MAX_BOXES;
   char    *sites[DATA_MAX_VARS];
-  PetscInt ns = DATA_MAX_VARS;
+  PetscInt ns = DATA_MAX_VARS, nc = 0;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(so, sizeof *so));
@@ -21,6 +21,9 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
   PetscCall(core_opt_reals(comm, "-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)",
                            so->box, 4, 4 * DATA_MAX_BOXES, &n, NULL));
   PetscCall(core_opt_strings(comm, "-split_test_sites", "Test locations: site ids", sites, &ns, NULL));
+  PetscCall(core_opt_reals(comm, "-split_test_class",
+                           "Test locations: every location whose -split_strata variable (class) has one of these values",
+                           so->cls, 1, DATA_MAX_VARS, &nc, NULL));
   PetscCall(core_opt_real(comm, "-split_val_frac", "Fraction of the other locations used for validation", so->val_frac,
                           0, 1, CORE_OPT_OPEN_MAX, &so->val_frac, &so->val_frac_set));
   PetscCall(core_opt_int(comm, "-split_seed", "Seed of the validation draw and of the fold assignment", so->seed,
@@ -42,6 +45,7 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
              "-split_test_box takes groups of four numbers lon0,lon1,lat0,lat1; got %" PetscInt_FMT, n);
   PetscCheck(so->val_frac >= 0 && so->val_frac < 1, comm, RACI_ERR_INPUT, "-split_val_frac must be in [0, 1)");
   so->nbox = (int)(n / 4);
+  so->ncls = (int)nc;
   for (PetscInt i = 0; i < ns; i++) {
     PetscCall(PetscStrncpy(so->sites[i], sites[i], sizeof so->sites[i]));
     PetscCall(PetscFree(sites[i]));
@@ -191,8 +195,43 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static Split split_of(const SplitOptions *so, const int *fold, double lon, double lat, int64_t gid, const char *site)
+/* -split_test_class: the -split_strata variable's values over the tile plus
+ * halo (read from the file: eval does not load slow inputs), NULL without
+ * the option; the caller frees. Collective. */
+static PetscErrorCode test_class_values(const Dataset *ds, const SplitOptions *so, float **strata)
 {
+  const IoFile *f = ds->file;
+  const Tile   *t = &ds->tile;
+  int           v;
+
+  PetscFunctionBeginUser;
+  *strata = NULL;
+  if (!so->ncls) PetscFunctionReturn(PETSC_SUCCESS);
+  v = io_find_var(f, so->strata);
+  PetscCheck(v >= 0, ds->comm, RACI_ERR_INPUT, "%s: -split_test_class: no class variable '%s' (-split_strata)", f->path,
+             so->strata);
+  if (ds->layout == LAYOUT_GRID) {
+    MPI_Offset s[2] = {t->gys, t->gxs}, c[2] = {t->gym, t->gxm};
+    PetscCheck(f->vars[v].ndims == 2 && f->vars[v].dimids[0] == ds->ydim && f->vars[v].dimids[1] == ds->xdim,
+               ds->comm, RACI_ERR_INPUT, "%s: -split_test_class: '%s' must be a (%s, %s) map", f->path, so->strata,
+               f->dims[ds->ydim].name, f->dims[ds->xdim].name);
+    PetscCall(PetscMalloc1(t->gym * t->gxm, strata));
+    PetscCall(io_read_float(f, v, s, c, *strata));
+  } else {
+    MPI_Offset s = t->gxs, c = t->gxm;
+    PetscCheck(f->vars[v].ndims == 1 && f->vars[v].dimids[0] == ds->xdim, ds->comm, RACI_ERR_INPUT,
+               "%s: -split_test_class: '%s' must be one value per site", f->path, so->strata);
+    PetscCall(PetscMalloc1(t->gxm, strata));
+    PetscCall(io_read_float(f, v, &s, &c, *strata));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static Split split_of(const SplitOptions *so, const int *fold, double lon, double lat, int64_t gid, const char *site,
+                      float cls)
+{
+  for (int i = 0; i < so->ncls; i++)
+    if (cls == (float)so->cls[i]) return SPLIT_TEST;
   for (int b = 0; b < so->nbox; b++) {
     const PetscReal *x = so->box + 4 * b;
     if (lon >= x[0] && lon <= x[1] && lat >= x[2] && lat <= x[3]) return SPLIT_TEST;
@@ -216,15 +255,16 @@ static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscIn
 /* Training: every test box and test site selects some usable location, and
  * a validation fraction some validation location; otherwise the run would
  * train on everything and report a test error of nan (or have no validation).
- * nbox, nsite, ext: this rank's counts and extent, reduced here. Collective. */
+ * nbox, nsite, ncls, ext: this rank's counts and extent, reduced here. Collective. */
 static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, const SampleSet *ss, int64_t *nbox,
-                                   int64_t *nsite, double *ext)
+                                   int64_t *nsite, int64_t *ncls, double *ext)
 {
   const char *path = ds->file->path;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nbox, DATA_MAX_BOXES, MPI_INT64_T, MPI_SUM, ds->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nsite, DATA_MAX_VARS, MPI_INT64_T, MPI_SUM, ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ncls, DATA_MAX_VARS, MPI_INT64_T, MPI_SUM, ds->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ext, 4, MPI_DOUBLE, MPI_MIN, ds->comm));
   for (int b = 0; b < so->nbox; b++) {
     const PetscReal *x = so->box + 4 * b;
@@ -238,6 +278,12 @@ static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, co
              (double)x[0], (double)x[1], (double)x[2], (double)x[3], path, ext[0], -ext[1], ext[2], -ext[3],
              other ? " (the box uses the other longitude convention: shift it by 360 degrees)" : "");
     PetscCheck(nbox[b] > 0, ds->comm, RACI_ERR_INPUT, "%s", msg);
+  }
+  for (int i = 0; i < so->ncls; i++) {
+    char msg[PETSC_MAX_PATH_LEN + 2 * NC_MAX_NAME + 256];
+    snprintf(msg, sizeof msg, "-split_test_class %g: no usable location of %s has %s = %g", (double)so->cls[i], path,
+             so->strata, (double)so->cls[i]);
+    PetscCheck(ncls[i] > 0, ds->comm, RACI_ERR_INPUT, "%s", msg);
   }
   for (int i = 0; i < so->nsites; i++)
     PetscCheck(nsite[i] > 0, ds->comm, RACI_ERR_INPUT, "-split_test_sites: %s has no usable site '%s'", path,
@@ -277,7 +323,7 @@ typedef struct {
 /* This rank's usable owned locations per test box and test site, and their
  * extent (min lon, -max lon, min lat, -max lat), for check_splits. */
 typedef struct {
-  int64_t nbox[DATA_MAX_BOXES], nsite[DATA_MAX_VARS];
+  int64_t nbox[DATA_MAX_BOXES], nsite[DATA_MAX_VARS], ncls[DATA_MAX_VARS];
   double  ext[4];
 } SplitTally;
 
@@ -387,9 +433,12 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
   size_t      site_len = 0;
   int        *fold;
 
+  float      *strata;
+
   PetscFunctionBeginUser;
   PetscCall(read_site_ids(sc->ds, &site_ids, &site_len));
   PetscCall(fold_table(sc->ds, so, &fold));
+  PetscCall(test_class_values(sc->ds, so, &strata));
   for (PetscInt g = 0; g < sc->ng; g++) {
     int         c = sc->compact[g];
     PetscInt    x = t->gxs + g % t->gxm, y = t->gys + g / t->gxm;
@@ -402,7 +451,7 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
     ss->lon[c]   = lon;
     ss->lat[c]   = lat;
     ss->owned[c] = ghost_owned(t, g);
-    ss->split[c] = (unsigned char)split_of(so, fold, lon, lat, ss->gid[c], site);
+    ss->split[c] = (unsigned char)split_of(so, fold, lon, lat, ss->gid[c], site, strata ? strata[g] : NAN);
     if (!ss->owned[c]) continue;
     ss->count[ss->split[c]]++;
     for (int b = 0; b < so->nbox; b++) {
@@ -410,11 +459,13 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
       tally->nbox[b] += lon >= box[0] && lon <= box[1] && lat >= box[2] && lat <= box[3];
     }
     for (int i = 0; i < so->nsites && site; i++) tally->nsite[i] += !strcmp(site, so->sites[i]);
+    for (int i = 0; i < so->ncls; i++) tally->ncls[i] += strata[g] == (float)so->cls[i];
     tally->ext[0] = PetscMin(tally->ext[0], lon), tally->ext[1] = PetscMin(tally->ext[1], -lon);
     tally->ext[2] = PetscMin(tally->ext[2], lat), tally->ext[3] = PetscMin(tally->ext[3], -lat);
   }
   PetscCall(PetscFree(site_ids));
   PetscCall(PetscFree(fold));
+  PetscCall(PetscFree(strata));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -450,7 +501,7 @@ static PetscErrorCode samples_check_splits(const SampleScan *sc, const SplitOpti
   PetscFunctionBeginUser;
   for (int k = 0; k < 4; k++) ss->nglobal[k] = ss->count[k];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->nglobal, 4, MPIU_INT64, MPI_SUM, ds->comm));
-  if (!norm) PetscCall(check_splits(ds, so, ss, tally->nbox, tally->nsite, tally->ext));
+  if (!norm) PetscCall(check_splits(ds, so, ss, tally->nbox, tally->nsite, tally->ncls, tally->ext));
   PetscCheck(norm || ss->nglobal[SPLIT_TRAIN] > 0, ds->comm, RACI_ERR_DATA,
              "%s: no usable training location (every usable location is in a test box, test site or the validation "
              "draw)",
@@ -789,23 +840,27 @@ PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, D
   char       *ids;
   size_t      len;
   int         o = 0, *fold;
+  float      *strata;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc2(ng, &lon, ng, &lat));
   PetscCall(read_lonlat(ds, lon, lat));
   PetscCall(read_site_ids(ds, &ids, &len));
   PetscCall(fold_table(ds, so, &fold));
+  PetscCall(test_class_values(ds, so, &strata));
   for (PetscInt y = t->ys; y < t->ys + t->ym; y++)
     for (PetscInt x = t->xs; x < t->xs + t->xm; x++, o++) {
       PetscInt g = data_ghost_index(t, x, y);
       loc[o].gid = (int64_t)y * t->nx + x;
       loc[o].lon = lon[g], loc[o].lat = lat[g];
-      loc[o].split = (unsigned char)split_of(so, fold, lon[g], lat[g], loc[o].gid, ids ? ids + g * len : NULL);
+      loc[o].split = (unsigned char)split_of(so, fold, lon[g], lat[g], loc[o].gid, ids ? ids + g * len : NULL,
+                                             strata ? strata[g] : NAN);
       loc[o].id[0] = '\0';
       if (ids) PetscCall(PetscStrncpy(loc[o].id, ids + g * len, sizeof loc[o].id));
     }
   PetscCall(PetscFree2(lon, lat));
   PetscCall(PetscFree(ids));
   PetscCall(PetscFree(fold));
+  PetscCall(PetscFree(strata));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
