@@ -42,6 +42,7 @@ spec() { # the options of a model spec
     raci_no_retrieval) echo "-raci_no_retrieval" ;;
     raci_no_slow) echo "-raci_no_slow" ;;
     raci_no_film) echo "-raci_no_film" ;;
+    raci_fast_static) echo "-raci_fast_static" ;;
     lstm | ealstm | transformer | tcn) echo "-model $1" ;;
     *) echo "benchmark-sim.sh: unknown model spec '$1'" >&2; exit 1 ;;
   esac

@@ -38,16 +38,20 @@ void softplus_backward(float *dinp, const float *dout, const float *inp, size_t 
  *   n = tanh(Win x + bin + r * (Whn h + bhn)),  h' = (1 - z) * n + z * h
  * Saved for backward: hs (T+1, B, H) with hs[0] = 0, gates (T, B, 3H) = r, z, n
  * after activation, ghn (T, B, H) = Whn h + bhn. work: (T, B, 3H) floats.
+ * rowb (B, 3H) or NULL: a per-row term added to the input projection of
+ * every step (the static features' share of the gates, constant in time).
  * age (T, B) or NULL: a row with age[t, b] <= 0 starts step t from a zero
  * state (the step reads 0 for the state entering it and no gradient flows back
  * through it); hs[t] stays the output of day t-1. */
 void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh,
-                 const float *bih, const float *bhh, const int32_t *age, float *work, int T, int B, int IN, int H);
+                 const float *bih, const float *bhh, const float *rowb, const int32_t *age, float *work, int T, int B,
+                 int IN, int H);
 /* dhs (T+1, B, H): loss gradient w.r.t. each hidden state (often only the
- * last is non-zero); it is consumed (overwritten). work: 2 (T, B, 3H) floats. */
-void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs,
-                  const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh,
-                  const int32_t *age, float *work, int T, int B, int IN, int H);
+ * last is non-zero); it is consumed (overwritten). work: 2 (T, B, 3H) floats.
+ * drowb (B, 3H) or NULL: += the gradient of rowb. */
+void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *drowb, float *dhs,
+                  const float *hs, const float *gates, const float *ghn, const float *inp, const float *Wih,
+                  const float *Whh, const int32_t *age, float *work, int T, int B, int IN, int H);
 
 /* ------------------------------------------------- attention over a set */
 /* For each of B queries, attention over K candidates with a mask:
@@ -103,6 +107,7 @@ typedef enum { OUT_FREE, OUT_SOFTPLUS, OUT_DERIVED } OutKind; /* mu + sigma a, s
 typedef struct {
   ModelKind kind;
   int       no_retrieval, no_slow, no_film;
+  int       fast_static; /* RACI: the static features enter the fast GRU's gates every day */
   int       F, S, T;      /* fast drivers, static features, targets */
   int       W, Sc;        /* warm-up and scored days of a segment */
   int       P, Lb;        /* slow blocks before a block, days per block */

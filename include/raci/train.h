@@ -22,6 +22,7 @@ void adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr
 typedef struct {
   char      model[16];
   PetscBool no_retrieval, no_slow, no_film;
+  PetscBool fast_static; /* -raci_fast_static */
   PetscInt  W, Sc; /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
   PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscInt  Kt; /* TCN kernel width (-tcn_kernel) */

@@ -112,13 +112,17 @@ static void gru_gates(const float *restrict x, float *restrict gb, float *restri
 }
 
 void gru_forward(float *hs, float *gates, float *ghn, const float *inp, const float *Wih, const float *Whh,
-                 const float *bih, const float *bhh, const int32_t *age, float *work, int T, int B, int IN, int H)
+                 const float *bih, const float *bhh, const float *rowb, const int32_t *age, float *work, int T, int B,
+                 int IN, int H)
 {
   // hs (T+1, B, H), gates (T, B, 3H), ghn (T, B, H), inp (T, B, IN), work (T, B, 3H) = input projections
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
   float       *gx = work;
 
   linear_forward(gx, inp, Wih, bih, T * B, IN, 3 * H);
+  if (rowb)
+    for (int t = 0; t < T; t++)
+      for (size_t i = 0; i < B3H; i++) gx[t * B3H + i] += rowb[i];
   memset(hs, 0, sizeof(float) * BH);
   for (int t = 0; t < T; t++) {
     const float *h = hs + t * BH, *hin = h;
@@ -157,9 +161,9 @@ static void gru_gates_backward(float *restrict dgx, float *restrict dgh, float *
   }
 }
 
-void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *dhs, const float *hs,
-                  const float *gates, const float *ghn, const float *inp, const float *Wih, const float *Whh,
-                  const int32_t *age, float *work, int T, int B, int IN, int H)
+void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbhh, float *drowb, float *dhs,
+                  const float *hs, const float *gates, const float *ghn, const float *inp, const float *Wih,
+                  const float *Whh, const int32_t *age, float *work, int T, int B, int IN, int H)
 {
   // work: dgx (T, B, 3H) then dgh (T, B, 3H)
   const size_t BH = (size_t)B * H, B3H = 3 * BH;
@@ -183,6 +187,9 @@ void gru_backward(float *dinp, float *dWih, float *dWhh, float *dbih, float *dbh
     // recurrent path: dh_prev += dgh_t Whh
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, 3 * H, 1.0f, dg, 3 * H, Whh, H, 1.0f, dhs + t * BH, H);
   }
+  if (drowb)
+    for (int t = 0; t < T; t++)
+      for (size_t i = 0; i < B3H; i++) drowb[i] += dgx[t * B3H + i];
   // all steps at once: dWhh += dgh^T hs[0..T-1], dWih += dgx^T inp, dinp += dgx Wih
   linear_backward(NULL, dWhh, NULL, dgh, hs, Whh, T * B, H, 3 * H);
   linear_backward(dinp, dWih, dbih, dgx, inp, Wih, T * B, IN, 3 * H);

@@ -65,6 +65,7 @@ static void raci_layout(TensorWalk *w, const ModelConfig *c, int Th, RaciParams 
   int V = c->Z + 2 * c->T;
 
   gru_tensors(w, &p->fast, "fast", c->F, c->Hf);
+  if (c->fast_static) layout_tensor(w, &p->fsW, "fast.W_s", 3 * c->Hf, c->S, c->S, DECAY, INIT_UNIFORM);
   layout_tensor(w, &p->empty, "slow.empty", c->F, 1, 1, NO_DECAY, INIT_ZERO);
   gru_tensors(w, &p->slow, "slow", c->F, c->Hs);
   layout_tensor(w, &p->zW1, "z.W1", c->Hz, c->Hs + c->S, c->Hs + c->S, DECAY, INIT_UNIFORM);
@@ -206,6 +207,8 @@ static void raci_alloc(Model *m)
   size_t             Kmax = (size_t)(c->Ks > c->Kf ? c->Ks : c->Kf), Nmax = N > Nz ? N : Nz;
 
   m->hs_f    = model_carve(m, (T + 1) * R * Hf);
+  m->rowb    = c->fast_static ? model_carve(m, R * 3 * Hf) : NULL;
+  m->drowb   = c->fast_static ? model_carve(m, R * 3 * Hf) : NULL;
   m->gates_f = model_carve(m, T * R * 3 * Hf);
   m->ghn_f   = model_carve(m, T * R * Hf);
   m->work_f  = model_carve(m, 2 * T * R * 3 * Hf);
@@ -347,7 +350,7 @@ static void slow_forward(Model *m, const RaciParams *p, const ModelBatch *b)
       const float *src = b->eb[(size_t)q * c->P + t] ? p->empty : b->xb + ((size_t)t * Nz + q) * c->F;
       memcpy(m->xb2 + ((size_t)t * Nz + q) * c->F, src, sizeof(float) * c->F);
     }
-  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, p->slow.W_ih, p->slow.W_hh, p->slow.b_ih, p->slow.b_hh, NULL,
+  gru_forward(m->hs_s, m->gates_s, m->ghn_s, m->xb2, p->slow.W_ih, p->slow.W_hh, p->slow.b_ih, p->slow.b_hh, NULL, NULL,
               m->work_s, c->P, Nz, c->F, c->Hs);
   for (int q = 0; q < Nz; q++) {
     memcpy(m->mz + (size_t)q * (c->Hs + c->S), m->hs_s + ((size_t)c->P * Nz + q) * c->Hs, sizeof(float) * c->Hs);
@@ -586,7 +589,10 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
 
   raci_point(m, params, &p);
   model_phase_begin(m, MODEL_PHASE_FAST);
-  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh, b->age,
+  if (c->fast_static) /* the static features' share of the gates, once per row */
+    linear_forward(m->rowb, b->s, p.fsW, NULL, R, c->S, 3 * Hf);
+  gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh,
+              c->fast_static ? m->rowb : NULL, b->age,
               m->work_f, T, R, c->F, Hf);
   for (int t = 0; t < Sc; t++) /* the queries' states on the scored days, (Sc, B, Hf) */
     memcpy(m->hq + (size_t)t * B * Hf, hf_at(m, b, W + t, 0), sizeof(float) * (size_t)B * Hf);
@@ -725,7 +731,7 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
           ds[(size_t)(q / NB) * c->S + j] += m->dmz[(size_t)q * (c->Hs + c->S) + c->Hs + j];
     }
     memset(m->dxb2, 0, sizeof(float) * (size_t)c->P * Nz * c->F);
-    gru_backward(m->dxb2, g.slow.W_ih, g.slow.W_hh, g.slow.b_ih, g.slow.b_hh, m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
+    gru_backward(m->dxb2, g.slow.W_ih, g.slow.W_hh, g.slow.b_ih, g.slow.b_hh, NULL, m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
                  m->xb2, p.slow.W_ih, p.slow.W_hh, NULL, m->work_s, c->P, Nz, c->F, c->Hs);
     for (int t = 0; t < c->P; t++)
       for (int q = 0; q < Nz; q++) {
@@ -745,8 +751,11 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
     const float *src = m->dhq + (size_t)t * B * Hf;
     for (size_t i = 0; i < (size_t)B * Hf; i++) dst[i] += src[i];
   }
-  gru_backward(dxf, g.fast.W_ih, g.fast.W_hh, g.fast.b_ih, g.fast.b_hh, m->dhs_f, m->hs_f, m->gates_f, m->ghn_f, b->xf,
-               p.fast.W_ih, p.fast.W_hh, b->age, m->work_f, T, R, c->F, Hf);
+  if (c->fast_static) memset(m->drowb, 0, sizeof(float) * (size_t)R * 3 * Hf);
+  gru_backward(dxf, g.fast.W_ih, g.fast.W_hh, g.fast.b_ih, g.fast.b_hh, c->fast_static ? m->drowb : NULL, m->dhs_f,
+               m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, b->age, m->work_f, T, R, c->F, Hf);
+  if (c->fast_static) /* ds (R, S) += drowb fsW; dfsW += drowb^T s */
+    linear_backward(ds, g.fsW, NULL, m->drowb, b->s, p.fsW, R, c->S, 3 * Hf);
   model_phase_end(m, MODEL_PHASE_FAST, 2.0 * (2.0 * T * R * 3 * Hf * (c->F + Hf)) + 20.0 * T * R * Hf);
 }
 
@@ -769,7 +778,7 @@ static void role_heads(Model *m, const RaciParams *p, int ns, const int32_t *lis
 int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast)
 {
   const ModelConfig *c = &m->cfg;
-  if (c->kind != MODEL_RACI) return 1;
+  if (c->kind != MODEL_RACI || c->fast_static) return 1; /* statics in the fast encoder: no shortcut */
   const int   B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc;
   const int   Hf = c->Hf, A = c->A, Hin = raci_head_in(c), Kf = c->Kf, Ks = c->Ks, Z = c->Z, U = Z + A;
   const float scale = 1.0f / sqrtf((float)A);
@@ -787,7 +796,7 @@ int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const
    * same trajectory hs[j] (j steps since the state was last 0), so the state
    * of row r on day t is hs[rks] with rks the steps since its last restart. */
   model_phase_begin(m, MODEL_PHASE_FAST);
-  gru_forward(m->hs_f, m->gates_f, m->ghn_f, m->rzero, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh, NULL,
+  gru_forward(m->hs_f, m->gates_f, m->ghn_f, m->rzero, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh, NULL, NULL,
               m->work_f, T, 1, c->F, Hf);
   for (int r = 0; r < R; r++) {
     int k = 0;

@@ -53,6 +53,7 @@ void head_tensors(TensorWalk *w, HeadParams *p, int IN, int Ho, int Th);
 
 typedef struct {
   GruParams  fast;    /* IN = F, H = Hf: the fast encoder, state carried along the segment */
+  float     *fsW;     /* (3Hf, S) the static features into the fast gates (fast_static; else absent) */
   float     *empty;   /* (F) stands for an empty slow block */
   GruParams  slow;    /* IN = F, H = Hs: over the P block summaries before a block */
   float     *zW1;     /* (Hz, Hs + S) */
@@ -188,6 +189,7 @@ struct Model {
   int         count_only; /* model_size: model_alloc counts and allocates nothing */
   /* RACI forward: fast encoder over (T, R) rows */
   float *hs_f, *gates_f, *ghn_f, *work_f, *dhs_f;
+  float *rowb, *drowb; /* (R, 3Hf) fsW s of every row and its gradient (fast_static) */
   /* slow encoder over (P, B*NB) block rows */
   float *xb2, *hs_s, *gates_s, *ghn_s, *work_s, *dhs_s, *dxb2;
   float *mz, *z1, *z; /* per (segment, block) */

@@ -165,7 +165,7 @@ static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 {
   const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F, c->S, c->T,  c->W,  (int)to->Ls,
                    c->P,    c->Hf,           c->Hs,      c->Hz,      c->Z, c->A, c->Ks, c->Kf, c->Ho,
-                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt};
+                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt,      c->fast_static};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_str(b, to->model);
   for (int k = 0; k < c->T; k++) {
@@ -174,7 +174,7 @@ static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
   }
 }
 
-static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
+static void dec_model(Rd *r, int schema, ModelConfig *c, TrainOptions *to)
 {
   c->kind         = (ModelKind)get_int(r, "the model kind", MODEL_RACI, MODEL_TCN);
   c->no_retrieval = (int)get_int(r, "-raci_no_retrieval", 0, 1);
@@ -199,6 +199,7 @@ static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
   c->FF           = (int)get_int(r, "the transformer feed-forward size", 1, 1 << 16);
   c->Sc           = (int)get_int(r, "-raci_scored_days", 1, 3660);
   c->Kt           = (int)get_int(r, "-tcn_kernel", 2, 16);
+  c->fast_static  = schema >= 4 ? (int)get_int(r, "-raci_fast_static", 0, 1) : 0; /* schema 3: none */
   get_str(r, "the model name", to->model, sizeof to->model);
   for (int k = 0; k < c->T; k++) {
     get_str(r, "a target name", c->target[k], sizeof c->target[k]);
@@ -207,7 +208,7 @@ static void dec_model(Rd *r, ModelConfig *c, TrainOptions *to)
   if (!r->why[0] && strcmp(to->model, kind_name[c->kind]))
     snprintf(r->why, sizeof r->why, "section 'model': model '%s' of kind %d", to->model, (int)c->kind);
   to->no_retrieval = (PetscBool)c->no_retrieval, to->no_slow = (PetscBool)c->no_slow,
-  to->no_film = (PetscBool)c->no_film;
+  to->no_film = (PetscBool)c->no_film, to->fast_static = (PetscBool)c->fast_static;
   if (!r->why[0] && to->Ls % c->P)
     snprintf(r->why, sizeof r->why, "section 'model': -raci_slow_days %d is not a multiple of -raci_blocks %d",
              (int)to->Ls, c->P);
@@ -459,8 +460,8 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
       r.why[0] || (schema != 2 && !windowed_history(sec, n)), comm, RACI_ERR_INPUT,
       "%s: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci",
       path);
-  PetscCheck(r.why[0] || schema == CKPT_SCHEMA, comm, RACI_ERR_INPUT,
-             "checkpoint '%s' has schema %d: written by %s raci; this one reads schema %d", path, schema,
+  PetscCheck(r.why[0] || schema == CKPT_SCHEMA || schema == 3, comm, RACI_ERR_INPUT,
+             "checkpoint '%s' has schema %d: written by %s raci; this one reads schemas 3 to %d", path, schema,
              schema < CKPT_SCHEMA ? "an older" : "a newer", CKPT_SCHEMA);
   tr->int_bytes = (int)get_int(&r, "the writer's PetscInt width", 4, 8);
   if (!r.why[0] && tr->int_bytes != 4 && tr->int_bytes != 8)
@@ -470,7 +471,7 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
   PetscCall(done(comm, path, &r));
 
   PetscCall(reader(comm, path, sec, n, "model", &r));
-  dec_model(&r, &tr->cfg, &tr->to);
+  dec_model(&r, schema, &tr->cfg, &tr->to);
   PetscCall(done(comm, path, &r));
   PetscCall(reader(comm, path, sec, n, "train_opts", &r));
   dec_train_opts(&r, &tr->to);
@@ -581,6 +582,7 @@ static void network_diff(const ModelConfig *a, const ModelConfig *b, PetscBool n
   DIFF("-raci_no_retrieval", a->no_retrieval, b->no_retrieval);
   DIFF("-raci_no_slow", a->no_slow, b->no_slow);
   DIFF("-raci_no_film", a->no_film, b->no_film);
+  DIFF("-raci_fast_static", a->fast_static, b->fast_static);
   DIFF("fast features", a->F, b->F);
   DIFF("static features", a->S, b->S);
   DIFF("targets", a->T, b->T);

@@ -4,7 +4,8 @@ src/io/checkpoint.c, src/train/checkpoint.c).
 
 Container: "RACICKPT", u32 version, u32 sections, then per section a 16-byte
 name, a u64 length and the bytes; last a u64 FNV-1a checksum of all that
-precedes. Sections (schema 3: the segment form; schema 2 was the windowed
+precedes. Sections (schema 4: the segment form with -raci_fast_static; schema
+3 the same without it; schema 2 was the windowed
 model, refused by raci) hold little-endian int64, float32 and float64
 fields and strings as an int64 length and the bytes.
 
@@ -18,10 +19,10 @@ import struct
 import sys
 
 FORMAT_SCHEMA, FORMAT_INT_BYTES = 0, 1  # words of the "format" section
-# the int64 words that open the "model" section (schema 3), then the model
+# the int64 words that open the "model" section (schema 4; schema 3 lacks the last), then the model
 # name and per target its name, mean, sd and loss weight
 MODEL_WORDS = ("kind", "no_retrieval", "no_slow", "no_film", "F", "S", "T", "W", "Ls", "P", "Hf", "Hs", "Hz",
-               "Z", "A", "Ks", "Kf", "Ho", "D", "NH", "FF", "Sc", "Kt")
+               "Z", "A", "Ks", "Kf", "Ho", "D", "NH", "FF", "Sc", "Kt", "fast_static")
 
 
 def checksum(data):
@@ -73,9 +74,10 @@ def norm(b):
     return {"fmean": f[0], "fstd": f[1], "smean": f[2], "sstd": f[3], "ncat": ncat, "cat": cat}
 
 
-def model(b):
+def model(b, schema=4):
     """The integer fields of the "model" section, by name."""
-    return dict(zip(MODEL_WORDS, struct.unpack("<%dq" % len(MODEL_WORDS), b[:8 * len(MODEL_WORDS)])))
+    words = MODEL_WORDS if schema >= 4 else MODEL_WORDS[:-1]
+    return dict(zip(words, struct.unpack("<%dq" % len(words), b[:8 * len(words)])))
 
 
 def set_word(sec, name, word, value):
@@ -97,8 +99,8 @@ if __name__ == "__main__":
         if "format" in a:
             schema, width = struct.unpack("<qq", a["format"][:16])
             print(f"schema {schema}, written with a {width}-byte PetscInt")
-            if schema == 3 and "model" in a:
-                print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"]).items()))
+            if schema in (3, 4) and "model" in a:
+                print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"], schema).items()))
         else:
             print("schema 1 (raw structs)")
         for k, v in a.items():

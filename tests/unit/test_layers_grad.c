@@ -65,13 +65,14 @@ static void act_grad(void *c)
 typedef struct {
   int            T, B, IN, H;
   const int32_t *age;
-  float         *x, *Wih, *Whh, *bih, *bhh, *dx, *dWih, *dWhh, *dbih, *dbhh;
+  float         *x, *Wih, *Whh, *bih, *bhh, *dx, *dWih, *dWhh, *dbih, *dbhh, *rowb, *drowb;
   float         *hs, *gates, *ghn, *work, *R, *dhs;
 } GruCtx;
 static double gru_loss(void *c)
 {
   GruCtx *s = c;
-  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->age, s->work, s->T, s->B, s->IN, s->H);
+  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->rowb, s->age, s->work, s->T, s->B, s->IN,
+              s->H);
   return dot(s->hs + s->B * s->H, s->R + s->B * s->H, s->T * s->B * s->H); // every hidden state
 }
 static void gru_grad(void *c)
@@ -80,7 +81,7 @@ static void gru_grad(void *c)
   gru_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->age,
+  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->drowb, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->age,
                s->work, s->T, s->B, s->IN, s->H);
 }
 static double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
@@ -99,7 +100,7 @@ static void gru_ref(double *hs, const GruCtx *s)
         double gi[3], gh[3];
         for (int q = 0; q < 3; q++) {
           int row = q * H + j;
-          gi[q] = s->bih[row], gh[q] = s->bhh[row];
+          gi[q] = s->bih[row] + (s->rowb ? s->rowb[b * 3 * H + row] : 0.0), gh[q] = s->bhh[row];
           for (int m = 0; m < IN; m++) gi[q] += (double)s->Wih[row * IN + m] * s->x[(t * B + b) * IN + m];
           for (int m = 0; m < H; m++) gh[q] += (double)s->Whh[row * H + m] * h[m];
         }
@@ -187,7 +188,8 @@ int main(void)
     Tensor t[] = {{"x", s.x, s.dx, 40}};
     check(names[kind], t, 1, act_loss, act_grad, &s);
   }
-  /* GRU without ages, then with restarts: row 1 misses day 2 (age -1) and
+  /* GRU without ages, then with restarts (and a per-row term added to the
+   * input projection, as the static features of RACI's -raci_fast_static): row 1 misses day 2 (age -1) and
    * restarts on day 3, row 2 restarts on day 3 without a missing day and misses
    * its last day. The forward pass is compared with gru_ref on every day's
    * state: the day before a missing day keeps its own state (the restart is
@@ -195,6 +197,7 @@ int main(void)
   for (int with_age = 0; with_age < 2; with_age++) {
     int32_t age[6 * 3];
     GruCtx  s = {.T = 6, .B = 3, .IN = 5, .H = 6, .age = with_age ? age : NULL};
+    int     nt = with_age ? 6 : 5;
     int     T = s.T, B = s.B, IN = s.IN, H = s.H;
     for (int t = 0; t < T; t++) {
       age[t * B + 0] = t;
@@ -205,6 +208,7 @@ int main(void)
     s.bih = rnd(3 * H, 0.3f, 10), s.bhh = rnd(3 * H, 0.3f, 11);
     s.dx = zeros(T * B * IN), s.dWih = zeros(3 * H * IN), s.dWhh = zeros(3 * H * H), s.dbih = zeros(3 * H),
     s.dbhh = zeros(3 * H);
+    s.rowb = with_age ? rnd(B * 3 * H, 0.3f, 19) : NULL, s.drowb = with_age ? zeros(B * 3 * H) : NULL;
     s.hs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ghn = zeros(T * B * H),
     s.work = zeros(2 * T * B * 3 * H);
     s.R = rnd((T + 1) * B * H, 1, 12), s.dhs = zeros((T + 1) * B * H);
@@ -212,9 +216,10 @@ int main(void)
                         {"Wih", s.Wih, s.dWih, 3 * H * IN},
                         {"Whh", s.Whh, s.dWhh, 3 * H * H},
                         {"bih", s.bih, s.dbih, 3 * H},
-                        {"bhh", s.bhh, s.dbhh, 3 * H}};
+                        {"bhh", s.bhh, s.dbhh, 3 * H},
+                        {"rowb", s.rowb, s.drowb, B * 3 * H}};
     const char *name = with_age ? "gru+age" : "gru";
-    check(name, t, 5, gru_loss, gru_grad, &s);
+    check(name, t, nt, gru_loss, gru_grad, &s);
     double *ref = malloc(sizeof(double) * (size_t)(T + 1) * B * H), worst = 0;
     int     at = -1;
     gru_ref(ref, &s);
