@@ -43,6 +43,9 @@ spec() { # the options of a model spec
     raci_no_slow) echo "-raci_no_slow" ;;
     raci_no_film) echo "-raci_no_film" ;;
     raci_fast_static) echo "-raci_fast_static" ;;
+    raci_clip) echo "-train_clip 1 -train_warmup_steps 100" ;;
+    raci_z8) echo "-raci_z 8" ;;
+    raci_z32) echo "-raci_z 32 -raci_slow_hidden 64" ;;
     lstm | ealstm | transformer | tcn) echo "-model $1" ;;
     *) echo "benchmark-sim.sh: unknown model spec '$1'" >&2; exit 1 ;;
   esac
@@ -72,11 +75,12 @@ for s in $SIMS; do
 done
 
 # one line per run: sim seed, layout, training seed, model
-LIST="$OUT/runs.txt"
+LIST="$OUT/runs-$$.txt" # one list per invocation: two may run at once
 : > "$LIST"
 for s in $SIMS; do
   for l in $LAYOUTS; do
-    $PY tools/bench/sim_layouts.py "$OUT/sim-$s.nc" "$l" "$s" > "$OUT/layout-$s-$l.txt"
+    $PY tools/bench/sim_layouts.py "$OUT/sim-$s.nc" "$l" "$s" > "$OUT/layout-$s-$l.txt.$$" # renamed: runs of another invocation may read it
+    mv "$OUT/layout-$s-$l.txt.$$" "$OUT/layout-$s-$l.txt"
     for t in $TSEEDS; do
       for m in $MODELS; do
         [ -f "$OUT/s$s-$l-t$t-$m.json" ] || echo "$s $l $t $m" >> "$LIST"
@@ -87,5 +91,6 @@ done
 echo "benchmark-sim: $(wc -l < "$LIST") run(s) to do in $OUT, $JOBS at a time"
 # a pool of JOBS runs at a time, each one process of this script
 xargs -P "$JOBS" -L 1 "$0" --run < "$LIST"
+rm -f "$LIST"
 $PY tools/results_table.py "$OUT" "$DOC"
 [ "$DOC" = - ] || echo "wrote $DOC"

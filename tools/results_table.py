@@ -17,7 +17,7 @@ import statistics as st
 import sys
 
 out, doc = sys.argv[1], sys.argv[2]
-ORDER = ["raci", "raci_fast_static", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer", "tcn"]
+ORDER = ["raci", "raci_fast_static", "raci_clip", "raci_z8", "raci_z32", "raci_no_retrieval", "raci_no_slow", "raci_no_film", "lstm", "ealstm", "transformer", "tcn"]
 NAME = re.compile(r"s(\d+)-(\w+)-t(\d+)-(\w+)\.json$")
 
 runs = collections.defaultdict(dict)  # model -> (sim, layout, tseed) -> report
@@ -63,6 +63,13 @@ def rel(model, ref, key):
     return 100 * st.mean(x), len(common)
 
 
+# every model of a draw must have held out the same cells (the rule is deterministic)
+held = collections.defaultdict(set)
+for m in models:
+    for (sim, layout, tseed), r in runs[m].items():
+        held[(sim, layout)].add(len(r["test_locations"]))
+odd = {k: v for k, v in held.items() if len(v) != 1 or 0 in v}
+
 buf = io.StringIO()
 sys.stdout = buf
 print("# Results\n")
@@ -80,6 +87,9 @@ print("steps of 64 segments (30 warm-up + 90 scored days), learning rate 1e-3, w
 print(f"patience 4, hidden size 64, training seeds {', '.join(map(str, tseeds))}, one rank. Scores: RMSE over every")
 print("held-out cell and day (g C m-2 d-1; FCH4 nmol m-2 s-1), mean ± standard deviation over the draws")
 print(f"(simulation seed x layout x training seed; n = draws).\n")
+if odd:
+    print("**Warning**: runs of one simulation and layout held out different numbers of cells: " +
+          ", ".join(f"seed {k[0]} {k[1]}: {sorted(v)}" for k, v in sorted(odd.items())) + "\n")
 
 print("| model | n | " + " | ".join(f"{t} RMSE" for t in targets) + " | epochs | time outside training steps |")
 print("| --- | --- | " + " | ".join("---" for _ in targets) + " | --- | --- |")

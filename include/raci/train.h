@@ -27,6 +27,8 @@ typedef struct {
   PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscInt  Kt; /* TCN kernel width (-tcn_kernel) */
   PetscReal lr, wd;
+  PetscReal clip;   /* -train_clip: largest global gradient norm, 0 = none */
+  PetscInt  warmup; /* -train_warmup_steps: linear learning-rate ramp over the first steps, 0 = none */
   PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
   PetscInt  batch;             /* expected segments per step, all ranks */
   PetscInt  bank_days;         /* a bank key averages z over up to bank_days / Sc + 1 tiled segments */

@@ -226,9 +226,10 @@ static void enc_train_opts(Buf *b, const TrainOptions *to)
                         to->patch, to->bank_days, to->bank_every, to->val_stride, to->bank_max};
   put_f64(b, to->lr), put_f64(b, to->wd), put_f64(b, to->beta1), put_f64(b, to->beta2), put_f64(b, to->eps);
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
+  put_f64(b, to->clip), put_i64(b, to->warmup); /* schema 4 */
 }
 
-static void dec_train_opts(Rd *r, TrainOptions *to)
+static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
 {
   to->lr         = get_f64(r);
   to->wd         = get_f64(r);
@@ -245,6 +246,8 @@ static void dec_train_opts(Rd *r, TrainOptions *to)
   to->bank_every = get_pint(r, "-train_bank_every");
   to->val_stride = get_pint(r, "-train_val_stride");
   to->bank_max   = get_pint(r, "-train_bank_max");
+  to->clip       = schema >= 4 ? get_f64(r) : 0; /* schema 3: neither */
+  to->warmup     = schema >= 4 ? get_pint(r, "-train_warmup_steps") : 0;
 }
 
 static void enc_norm(Buf *b, const SampleNorm *nm)
@@ -474,7 +477,7 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
   dec_model(&r, schema, &tr->cfg, &tr->to);
   PetscCall(done(comm, path, &r));
   PetscCall(reader(comm, path, sec, n, "train_opts", &r));
-  dec_train_opts(&r, &tr->to);
+  dec_train_opts(&r, schema, &tr->to);
   PetscCall(done(comm, path, &r));
   PetscCall(reader(comm, path, sec, n, "norm", &r));
   dec_norm(&r, &tr->norm);
@@ -621,6 +624,8 @@ static void options_diff(const TrainOptions *a, const TrainOptions *b, char *why
   DIFF("-raci_slow_days", a->Ls, b->Ls);
   DIFF("-train_lr", a->lr, b->lr);
   DIFF("-train_wd", a->wd, b->wd);
+  DIFF("-train_clip", a->clip, b->clip);
+  DIFF("-train_warmup_steps", a->warmup, b->warmup);
   DIFF("-train_beta1", a->beta1, b->beta1);
   DIFF("-train_beta2", a->beta2, b->beta2);
   DIFF("-train_eps", a->eps, b->eps);

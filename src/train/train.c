@@ -60,6 +60,12 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
   PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED,
                           &to->wd, NULL));
+  PetscCall(core_opt_real(comm, "-train_clip",
+                          "Largest norm of the whole gradient (of the normalised loss) before AdamW; 0: no clipping",
+                          to->clip, 0, 1e30, CORE_OPT_CLOSED, &to->clip, NULL));
+  PetscCall(core_opt_int(comm, "-train_warmup_steps",
+                         "Learning rate ramped linearly from -train_lr / n to -train_lr over the first n steps; 0: none",
+                         to->warmup, 0, 1 << 30, &to->warmup, NULL));
   PetscCall(core_opt_real(comm, "-train_beta1", "AdamW decay rate of the first moment (the gradient's running mean)",
                           to->beta1, 0, 1, CORE_OPT_OPEN_MIN | CORE_OPT_OPEN_MAX, &to->beta1, NULL));
   PetscCall(core_opt_real(comm, "-train_beta2",
@@ -564,10 +570,18 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
         PetscCall(core_stage_push(CORE_STAGE_OPTIMIZER));
         PetscCall(PetscLogEventBegin(raci_events.adamw, 0, 0, 0, 0));
         for (size_t i = 0; i < np; i++) grads[i] *= scale; /* d(loss sum / global count) */
+        if (to->clip > 0) { /* the reduced gradient is the same on every rank, so is its norm */
+          double norm = 0;
+          for (size_t i = 0; i < np; i++) norm += (double)grads[i] * grads[i];
+          norm = sqrt(norm);
+          if (norm > to->clip)
+            for (size_t i = 0; i < np; i++) grads[i] *= (float)(to->clip / norm);
+        }
+        const double lr_t = to->warmup > 0 && st->t < to->warmup ? to->lr * (double)(st->t + 1) / to->warmup : to->lr;
         for (int i = 0; i < model_ntensors(m); i++) {
           const ModelTensor *mt = model_tensor(m, i);
           size_t             o = mt->offset, len = (size_t)mt->rows * mt->cols;
-          adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)to->lr, (float)to->beta1,
+          adamw_step(params + o, grads + o, st->mom + o, st->vel + o, len, (float)lr_t, (float)to->beta1,
                      (float)to->beta2, (float)to->eps, (float)to->wd, mt->decay, st->t + 1);
         }
         PetscCall(PetscLogFlops(12.0 * np));
