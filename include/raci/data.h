@@ -190,9 +190,9 @@ typedef struct {
 
 typedef struct {
   const Dataset *ds;
-  int            F, S, T;           /* fast variables, static features, targets */
-  int            W, Sc, Ls, P, Kf;  /* segment geometry (warm-up, scored days), slow history, neighbours */
-  PetscInt       t0, nt;            /* days held: record days [t0, t0 + nt); day indices below are relative to t0 */
+  int            F, S, T;          /* fast variables, static features, targets */
+  int            W, Sc, Ls, P, Kf; /* segment geometry (warm-up, scored days), slow history, neighbours */
+  PetscInt       t0, nt;           /* days held: record days [t0, t0 + nt); day indices below are relative to t0 */
   SampleNorm     norm;
   char           target[DATA_MAX_VARS][NC_MAX_NAME + 1];
   /* locations (compact) */
@@ -202,15 +202,15 @@ typedef struct {
   int64_t       *lkey;  /* (nloc) data_location_key: the same location in any file has the same key */
   double        *lon, *lat;
   unsigned char *owned, *split;
-  float         *xn;  /* (nloc, nt, F) normalised fast drivers, NaN where missing */
-  int32_t       *run; /* (nloc, nt) days of unbroken drivers before day d among the days held, -1 where a driver is missing */
-  float         *sf;  /* (nloc, S) static features */
-  float         *y;   /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
-  int32_t       *nbr; /* (nloc, Kf) compact neighbours (owned locations), -1 none */
-  int           *nscored;  /* (nloc) days with run >= W: the days a segment can score */
-  int64_t        nunusable; /* owned locations, all ranks, with a missing slow value or no day to score */
-  int            count[4];   /* owned locations per split */
-  int64_t        nglobal[4]; /* locations per split, all ranks */
+  float         *xn; /* (nloc, nt, F) normalised fast drivers, NaN where missing */
+  int32_t *run; /* (nloc, nt) days of unbroken drivers before day d among the days held, -1 where a driver is missing */
+  float   *sf;  /* (nloc, S) static features */
+  float   *y;   /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
+  int32_t *nbr; /* (nloc, Kf) compact neighbours (owned locations), -1 none */
+  int     *nscored;    /* (nloc) days with run >= W: the days a segment can score */
+  int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no day to score */
+  int      count[4];   /* owned locations per split */
+  int64_t  nglobal[4]; /* locations per split, all ranks */
 } SampleSet;
 
 /* From the days data_read holds. norm NULL (training): normalisation computed

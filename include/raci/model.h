@@ -108,12 +108,12 @@ typedef struct {
   ModelKind kind;
   int       no_retrieval, no_slow, no_film;
   int       fast_static; /* RACI: the static features enter the fast GRU's gates every day */
-  int       F, S, T;      /* fast drivers, static features, targets */
-  int       W, Sc;        /* warm-up and scored days of a segment */
-  int       P, Lb;        /* slow blocks before a block, days per block */
+  int       F, S, T;     /* fast drivers, static features, targets */
+  int       W, Sc;       /* warm-up and scored days of a segment */
+  int       P, Lb;       /* slow blocks before a block, days per block */
   int       Hf, Hs, Hz, Z, A, Ks, Kf, Ho;
-  int       D, NH, FF;    /* transformer */
-  int       Kt, Lt;       /* TCN: kernel width, levels (dilations 1, 2, .., 2^(Lt-1)) */
+  int       D, NH, FF; /* transformer */
+  int       Kt, Lt;    /* TCN: kernel width, levels (dilations 1, 2, .., 2^(Lt-1)) */
   char      target[MODEL_MAX_TARGETS][16];
   float     mu[MODEL_MAX_TARGETS], sigma[MODEL_MAX_TARGETS], w[MODEL_MAX_TARGETS];
 } ModelConfig;
@@ -194,8 +194,7 @@ void model_last_z(const Model *m, const ModelBatch *b, float *z);
  * forward's buffers (call model_last_z first). Returns 0, or 1 for a network
  * without this shortcut (the baselines): then run model_forward on the
  * occluded batches. */
-int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow,
-                       float *yfast);
+int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast);
 /* Profiling hooks (the model knows no PETSc): around each phase of a forward
  * or backward pass the model calls begin(ctx, phase) and end(ctx, phase, flops)
  * with the phase's floating-point operations (2mnk per sgemm, element-wise

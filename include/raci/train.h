@@ -23,12 +23,12 @@ typedef struct {
   char      model[16];
   PetscBool no_retrieval, no_slow, no_film;
   PetscBool fast_static; /* -raci_fast_static */
-  PetscInt  W, Sc; /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
+  PetscInt  W, Sc;       /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
   PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscInt  Kt; /* TCN kernel width (-tcn_kernel) */
   PetscReal lr, wd;
-  PetscReal clip;   /* -train_clip: largest global gradient norm, 0 = none */
-  PetscInt  warmup; /* -train_warmup_steps: linear learning-rate ramp over the first steps, 0 = none */
+  PetscReal clip;              /* -train_clip: largest global gradient norm, 0 = none */
+  PetscInt  warmup;            /* -train_warmup_steps: linear learning-rate ramp over the first steps, 0 = none */
   PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
   PetscInt  batch;             /* expected segments per step, all ranks */
   PetscInt  bank_days;         /* a bank key averages z over up to bank_days / Sc + 1 tiled segments */

@@ -21,9 +21,10 @@ PetscErrorCode data_split_options(MPI_Comm comm, SplitOptions *so)
   PetscCall(core_opt_reals(comm, "-split_test_box", "Test locations: lon0,lon1,lat0,lat1 boxes (up to 8, concatenated)",
                            so->box, 4, 4 * DATA_MAX_BOXES, &n, NULL));
   PetscCall(core_opt_strings(comm, "-split_test_sites", "Test locations: site ids", sites, &ns, NULL));
-  PetscCall(core_opt_reals(comm, "-split_test_class",
-                           "Test locations: every location whose -split_strata variable (class) has one of these values",
-                           so->cls, 1, DATA_MAX_VARS, &nc, NULL));
+  PetscCall(
+      core_opt_reals(comm, "-split_test_class",
+                     "Test locations: every location whose -split_strata variable (class) has one of these values",
+                     so->cls, 1, DATA_MAX_VARS, &nc, NULL));
   PetscCall(core_opt_real(comm, "-split_val_frac", "Fraction of the other locations used for validation", so->val_frac,
                           0, 1, CORE_OPT_OPEN_MAX, &so->val_frac, &so->val_frac_set));
   PetscCall(core_opt_int(comm, "-split_seed", "Seed of the validation draw and of the fold assignment", so->seed,
@@ -212,8 +213,8 @@ static PetscErrorCode test_class_values(const Dataset *ds, const SplitOptions *s
              so->strata);
   if (ds->layout == LAYOUT_GRID) {
     MPI_Offset s[2] = {t->gys, t->gxs}, c[2] = {t->gym, t->gxm};
-    PetscCheck(f->vars[v].ndims == 2 && f->vars[v].dimids[0] == ds->ydim && f->vars[v].dimids[1] == ds->xdim,
-               ds->comm, RACI_ERR_INPUT, "%s: -split_test_class: '%s' must be a (%s, %s) map", f->path, so->strata,
+    PetscCheck(f->vars[v].ndims == 2 && f->vars[v].dimids[0] == ds->ydim && f->vars[v].dimids[1] == ds->xdim, ds->comm,
+               RACI_ERR_INPUT, "%s: -split_test_class: '%s' must be a (%s, %s) map", f->path, so->strata,
                f->dims[ds->ydim].name, f->dims[ds->xdim].name);
     PetscCall(PetscMalloc1(t->gym * t->gxm, strata));
     PetscCall(io_read_float(f, v, s, c, *strata));
@@ -433,7 +434,7 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
   size_t      site_len = 0;
   int        *fold;
 
-  float      *strata;
+  float *strata;
 
   PetscFunctionBeginUser;
   PetscCall(read_site_ids(sc->ds, &site_ids, &site_len));

@@ -232,14 +232,14 @@ static void raci_alloc(Model *m)
   m->u       = model_carve(m, Nz * (c->Z + A));
   m->gb      = model_carve(m, Nz * 2 * Hf);
   /* per scored day */
-  m->hq   = model_carve(m, N * Hf);
-  m->q_f  = model_carve(m, N * A);
-  m->k_f  = model_carve(m, (size_t)c->Sc * R * A); /* keys and values once per (day, row) */
-  m->v_f  = model_carve(m, (size_t)c->Sc * R * A);
-  m->p_f  = model_carve(m, N * c->Kf);
-  m->cf   = model_carve(m, N * A);
-  m->hin  = model_carve(m, N * Hin);
-  m->o1   = model_carve(m, N * c->Ho);
+  m->hq  = model_carve(m, N * Hf);
+  m->q_f = model_carve(m, N * A);
+  m->k_f = model_carve(m, (size_t)c->Sc * R * A); /* keys and values once per (day, row) */
+  m->v_f = model_carve(m, (size_t)c->Sc * R * A);
+  m->p_f = model_carve(m, N * c->Kf);
+  m->cf  = model_carve(m, N * A);
+  m->hin = model_carve(m, N * Hin);
+  m->o1  = model_carve(m, N * c->Ho);
   /* backward */
   m->do1    = model_carve(m, N * c->Ho);
   m->dhin   = model_carve(m, N * Hin);
@@ -436,7 +436,7 @@ static void bank_gather(Model *m, const ModelBatch *b, int Q)
   const int V = m->cfg.Z + 2 * m->cfg.T, Ks = m->cfg.Ks;
   for (int q = 0; q < Q; q++)
     for (int k = 0; k < Ks; k++) {
-      int32_t j                    = m->bidx[(size_t)q * Ks + k];
+      int32_t j                     = m->bidx[(size_t)q * Ks + k];
       m->mask_s[(size_t)q * Ks + k] = j >= 0;
       if (j >= 0)
         memcpy(m->kv_s + ((size_t)q * Ks + k) * V, b->bank_val + (size_t)j * V, sizeof(float) * V);
@@ -558,7 +558,7 @@ static void geo_backward(Model *m, const RaciParams *p, RaciParams *g, const Mod
  * cf (A): [FiLM(hv), cf], or [hv, u, cf] without FiLM. */
 static void head_input(const Model *m, const float *hv, int zq, const float *cf, float *hi)
 {
-  const ModelConfig *c = &m->cfg;
+  const ModelConfig *c  = &m->cfg;
   const int          Hf = c->Hf, A = c->A, U = c->Z + A;
   if (c->no_film) {
     memcpy(hi, hv, sizeof(float) * Hf);
@@ -592,8 +592,7 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
   if (c->fast_static) /* the static features' share of the gates, once per row */
     linear_forward(m->rowb, b->s, p.fsW, NULL, R, c->S, 3 * Hf);
   gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh,
-              c->fast_static ? m->rowb : NULL, b->age,
-              m->work_f, T, R, c->F, Hf);
+              c->fast_static ? m->rowb : NULL, b->age, m->work_f, T, R, c->F, Hf);
   for (int t = 0; t < Sc; t++) /* the queries' states on the scored days, (Sc, B, Hf) */
     memcpy(m->hq + (size_t)t * B * Hf, hf_at(m, b, W + t, 0), sizeof(float) * (size_t)B * Hf);
   model_phase_end(m, MODEL_PHASE_FAST, 2.0 * T * R * 3 * Hf * (c->F + Hf) + 12.0 * T * R * Hf);
@@ -634,8 +633,8 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
   if (!c->no_film) linear_forward(m->gb, m->u, p.filmW, p.filmb, Nz, U, 2 * Hf); /* [gamma, beta] per block */
   for (int t = 0; t < Sc; t++)
     for (int q = 0; q < B; q++) {
-      size_t       n  = (size_t)t * B + q;
-      int          zq = q * NB + b->blk[(size_t)q * Sc + t];
+      size_t n  = (size_t)t * B + q;
+      int    zq = q * NB + b->blk[(size_t)q * Sc + t];
       head_input(m, m->hq + n * Hf, zq, m->cf + n * A, m->hin + n * Hin);
     }
   head_rows(m, &p, N);
@@ -731,8 +730,8 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
           ds[(size_t)(q / NB) * c->S + j] += m->dmz[(size_t)q * (c->Hs + c->S) + c->Hs + j];
     }
     memset(m->dxb2, 0, sizeof(float) * (size_t)c->P * Nz * c->F);
-    gru_backward(m->dxb2, g.slow.W_ih, g.slow.W_hh, g.slow.b_ih, g.slow.b_hh, NULL, m->dhs_s, m->hs_s, m->gates_s, m->ghn_s,
-                 m->xb2, p.slow.W_ih, p.slow.W_hh, NULL, m->work_s, c->P, Nz, c->F, c->Hs);
+    gru_backward(m->dxb2, g.slow.W_ih, g.slow.W_hh, g.slow.b_ih, g.slow.b_hh, NULL, m->dhs_s, m->hs_s, m->gates_s,
+                 m->ghn_s, m->xb2, p.slow.W_ih, p.slow.W_hh, NULL, m->work_s, c->P, Nz, c->F, c->Hs);
     for (int t = 0; t < c->P; t++)
       for (int q = 0; q < Nz; q++) {
         const float *d   = m->dxb2 + ((size_t)t * Nz + q) * c->F;
@@ -782,8 +781,8 @@ int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const
   const int   B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc;
   const int   Hf = c->Hf, A = c->A, Hin = raci_head_in(c), Kf = c->Kf, Ks = c->Ks, Z = c->Z, U = Z + A;
   const float scale = 1.0f / sqrtf((float)A);
-  int32_t    *list = m->rsel;
-  int         ns   = 0;
+  int32_t    *list  = m->rsel;
+  int         ns    = 0;
   RaciParams  p;
 
   if (!B) return 0;

@@ -52,19 +52,19 @@ typedef struct {
 void head_tensors(TensorWalk *w, HeadParams *p, int IN, int Ho, int Th);
 
 typedef struct {
-  GruParams  fast;    /* IN = F, H = Hf: the fast encoder, state carried along the segment */
-  float     *fsW;     /* (3Hf, S) the static features into the fast gates (fast_static; else absent) */
-  float     *empty;   /* (F) stands for an empty slow block */
-  GruParams  slow;    /* IN = F, H = Hs: over the P block summaries before a block */
-  float     *zW1;     /* (Hz, Hs + S) */
-  float     *zb1;     /* (Hz) */
-  float     *zW2;     /* (Z, Hz) */
-  float     *zb2;     /* (Z) */
-  AttnParams rs;      /* functional retrieval: Dq = Z, Dk = Z + 2T */
-  AttnParams rf;      /* geographic retrieval: Dq = Dk = Hf */
-  float     *filmW;   /* (2Hf, Z + A) */
-  float     *filmb;   /* (2Hf) */
-  HeadParams head;    /* IN = Hf + A, or Hf + Z + 2A without FiLM */
+  GruParams  fast;  /* IN = F, H = Hf: the fast encoder, state carried along the segment */
+  float     *fsW;   /* (3Hf, S) the static features into the fast gates (fast_static; else absent) */
+  float     *empty; /* (F) stands for an empty slow block */
+  GruParams  slow;  /* IN = F, H = Hs: over the P block summaries before a block */
+  float     *zW1;   /* (Hz, Hs + S) */
+  float     *zb1;   /* (Hz) */
+  float     *zW2;   /* (Z, Hz) */
+  float     *zb2;   /* (Z) */
+  AttnParams rs;    /* functional retrieval: Dq = Z, Dk = Z + 2T */
+  AttnParams rf;    /* geographic retrieval: Dq = Dk = Hf */
+  float     *filmW; /* (2Hf, Z + A) */
+  float     *filmb; /* (2Hf) */
+  HeadParams head;  /* IN = Hf + A, or Hf + Z + 2A without FiLM */
 } RaciParams;
 
 /* ---- baselines: parameter and activation structs (baselines.c owns this block) */

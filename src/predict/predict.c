@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 PetscErrorCode predict_out_create(const Model *m, const Tile *t, int nd, PredictOut *po)
 {
   const ModelConfig *c = model_config(m);

@@ -163,9 +163,9 @@ static void enc_format(Buf *b, int int_bytes)
  * and slow history, targets with their normalisation and loss weights. */
 static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 {
-  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F, c->S, c->T,  c->W,  (int)to->Ls,
-                   c->P,    c->Hf,           c->Hs,      c->Hz,      c->Z, c->A, c->Ks, c->Kf, c->Ho,
-                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt,      c->fast_static};
+  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,          c->T,  c->W,  (int)to->Ls,
+                   c->P,    c->Hf,           c->Hs,      c->Hz,      c->Z,  c->A,          c->Ks, c->Kf, c->Ho,
+                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt, c->fast_static};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_str(b, to->model);
   for (int k = 0; k < c->T; k++) {

@@ -63,9 +63,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_real(comm, "-train_clip",
                           "Largest norm of the whole gradient (of the normalised loss) before AdamW; 0: no clipping",
                           to->clip, 0, 1e30, CORE_OPT_CLOSED, &to->clip, NULL));
-  PetscCall(core_opt_int(comm, "-train_warmup_steps",
-                         "Learning rate ramped linearly from -train_lr / n to -train_lr over the first n steps; 0: none",
-                         to->warmup, 0, 1 << 30, &to->warmup, NULL));
+  PetscCall(
+      core_opt_int(comm, "-train_warmup_steps",
+                   "Learning rate ramped linearly from -train_lr / n to -train_lr over the first n steps; 0: none",
+                   to->warmup, 0, 1 << 30, &to->warmup, NULL));
   PetscCall(core_opt_real(comm, "-train_beta1", "AdamW decay rate of the first moment (the gradient's running mean)",
                           to->beta1, 0, 1, CORE_OPT_OPEN_MIN | CORE_OPT_OPEN_MAX, &to->beta1, NULL));
   PetscCall(core_opt_real(comm, "-train_beta2",

@@ -71,8 +71,8 @@ typedef struct {
 static double gru_loss(void *c)
 {
   GruCtx *s = c;
-  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->rowb, s->age, s->work, s->T, s->B, s->IN,
-              s->H);
+  gru_forward(s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->bih, s->bhh, s->rowb, s->age, s->work, s->T, s->B,
+              s->IN, s->H);
   return dot(s->hs + s->B * s->H, s->R + s->B * s->H, s->T * s->B * s->H); // every hidden state
 }
 static void gru_grad(void *c)
@@ -81,8 +81,8 @@ static void gru_grad(void *c)
   gru_loss(s);
   memcpy(s->dhs, s->R, sizeof(float) * (size_t)(s->T + 1) * s->B * s->H);
   memset(s->dhs, 0, sizeof(float) * (size_t)s->B * s->H);
-  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->drowb, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih, s->Whh, s->age,
-               s->work, s->T, s->B, s->IN, s->H);
+  gru_backward(s->dx, s->dWih, s->dWhh, s->dbih, s->dbhh, s->drowb, s->dhs, s->hs, s->gates, s->ghn, s->x, s->Wih,
+               s->Whh, s->age, s->work, s->T, s->B, s->IN, s->H);
 }
 static double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
 /* The states after each day (T+1, B, H) of PyTorch's GRU (gates r, z, n), in
@@ -196,7 +196,7 @@ int main(void)
    * of the state entering the next step, docs/MODEL.md section 2). */
   for (int with_age = 0; with_age < 2; with_age++) {
     int32_t age[6 * 3];
-    GruCtx  s = {.T = 6, .B = 3, .IN = 5, .H = 6, .age = with_age ? age : NULL};
+    GruCtx  s  = {.T = 6, .B = 3, .IN = 5, .H = 6, .age = with_age ? age : NULL};
     int     nt = with_age ? 6 : 5;
     int     T = s.T, B = s.B, IN = s.IN, H = s.H;
     for (int t = 0; t < T; t++) {
@@ -212,12 +212,9 @@ int main(void)
     s.hs = zeros((T + 1) * B * H), s.gates = zeros(T * B * 3 * H), s.ghn = zeros(T * B * H),
     s.work = zeros(2 * T * B * 3 * H);
     s.R = rnd((T + 1) * B * H, 1, 12), s.dhs = zeros((T + 1) * B * H);
-    Tensor      t[]  = {{"x", s.x, s.dx, T * B * IN},
-                        {"Wih", s.Wih, s.dWih, 3 * H * IN},
-                        {"Whh", s.Whh, s.dWhh, 3 * H * H},
-                        {"bih", s.bih, s.dbih, 3 * H},
-                        {"bhh", s.bhh, s.dbhh, 3 * H},
-                        {"rowb", s.rowb, s.drowb, B * 3 * H}};
+    Tensor      t[]  = {{"x", s.x, s.dx, T * B * IN},      {"Wih", s.Wih, s.dWih, 3 * H * IN},
+                        {"Whh", s.Whh, s.dWhh, 3 * H * H}, {"bih", s.bih, s.dbih, 3 * H},
+                        {"bhh", s.bhh, s.dbhh, 3 * H},     {"rowb", s.rowb, s.drowb, B * 3 * H}};
     const char *name = with_age ? "gru+age" : "gru";
     check(name, t, nt, gru_loss, gru_grad, &s);
     double *ref = malloc(sizeof(double) * (size_t)(T + 1) * B * H), worst = 0;

@@ -68,7 +68,7 @@ static void run(const char *name, ModelConfig cfg)
   int32_t   nb[B * 3], bidx[Nz * 3], *age, blk[B * 8];
   uint8_t   eb[Nz * 3];
   float    *bank_key, *bank_val, *y;
-  int       V = cfg.Z + 2 * cfg.T;
+  int       V       = cfg.Z + 2 * cfg.T;
   int64_t   lkey[B] = {1, 2, 3};
   double    n;
 
@@ -213,17 +213,17 @@ static void run(const char *name, ModelConfig cfg)
    * inputs at 0, with the given bank selection and with the model's own
    * search (query 1's location is in the bank) */
   if (cfg.kind == MODEL_RACI) {
-    size_t   ny = (size_t)Sc * B * cfg.T, nxf = (size_t)T * R * cfg.F, nxb = (size_t)cfg.P * Nz * cfg.F;
-    float   *ys = malloc(sizeof(float) * ny), *yf = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny);
-    float   *zf = calloc(nxf, sizeof(float)), *zb = calloc(nxb, sizeof(float)), *zs = calloc((size_t)R * cfg.S, 4);
-    uint8_t  eb0[Nz * 3];
-    int64_t  bank_lkey[M] = {7, 2, 9, 8, 6, 5};
-    char     sel[Sc * B];
+    size_t  ny = (size_t)Sc * B * cfg.T, nxf = (size_t)T * R * cfg.F, nxb = (size_t)cfg.P * Nz * cfg.F;
+    float  *ys = malloc(sizeof(float) * ny), *yf = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny);
+    float  *zf = calloc(nxf, sizeof(float)), *zb = calloc(nxb, sizeof(float)), *zs = calloc((size_t)R * cfg.S, 4);
+    uint8_t eb0[Nz * 3];
+    int64_t bank_lkey[M] = {7, 2, 9, 8, 6, 5};
+    char    sel[Sc * B];
     for (int i = 0; i < Sc * B; i++) sel[i] = i % 3 != 1;
     memset(eb0, 0, sizeof eb0);
     c.b.bank_lkey = bank_lkey;
     for (int search = 0; search < 2; search++) {
-      ModelBatch ob = c.b;
+      ModelBatch ob       = c.b;
       double     worst[2] = {0, 0};
       if (search) c.b.bank_idx = ob.bank_idx = NULL;
       model_forward(c.m, c.params, &c.b, c.yhat, &n);
