@@ -46,6 +46,8 @@ spec() { # the options of a model spec
     raci_clip) echo "-train_clip 1 -train_warmup_steps 100" ;;
     raci_z8) echo "-raci_z 8" ;;
     raci_z32) echo "-raci_z 32 -raci_slow_hidden 64" ;;
+    raci_fast_static_h32) echo "-raci_fast_static -raci_hidden 32" ;;
+    raci_fast_static_no_retrieval) echo "-raci_fast_static -raci_no_retrieval" ;;
     lstm | ealstm | transformer | tcn) echo "-model $1" ;;
     *) echo "benchmark-sim.sh: unknown model spec '$1'" >&2; exit 1 ;;
   esac
