@@ -186,6 +186,9 @@ typedef struct {
   float tmean[DATA_MAX_VARS], tstd[DATA_MAX_VARS];
   int   ncat[DATA_MAX_VARS]; /* categories of a class variable, 0 if numeric */
   float cat[DATA_MAX_VARS][DATA_MAX_CATS];
+  /* 1: the class occurs at some training location; 0: its one-hot input
+   * stays 0 ("unknown": its weights never saw a gradient) */
+  unsigned char seen[DATA_MAX_VARS][DATA_MAX_CATS];
 } SampleNorm;
 
 typedef struct {
@@ -211,6 +214,8 @@ typedef struct {
   int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no day to score */
   int      count[4];   /* owned locations per split */
   int64_t  nglobal[4]; /* locations per split, all ranks */
+  int64_t  unknown[DATA_MAX_VARS][DATA_MAX_CATS]; /* usable owned locations, all ranks, of a class no training
+                                                     location has (norm.seen 0): their class input is 0 */
 } SampleSet;
 
 /* From the days data_read holds. norm NULL (training): normalisation computed
@@ -221,6 +226,8 @@ typedef struct {
 PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, int Sc, int Ls, int P, int Kf,
                                    const SampleNorm *norm, SampleSet **ss);
 PetscErrorCode data_samples_destroy(SampleSet **ss);
+/* One warning line per class that usable locations have and no training location had (ss->unknown). */
+PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */

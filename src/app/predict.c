@@ -306,6 +306,7 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
              "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", run->data, ss->F, ss->S,
              run->ckpt, tr->cfg.F, tr->cfg.S);
   PetscCall(data_batch_create(ss, (int)run->batch, tr->cfg.T, &sb));
+  if (ci == 0) PetscCall(data_report_unknown_classes(ss, "predict"));
   if (ci == 0 && !run->quiet) { /* the balance of the decomposition */
     int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
     mm[0] = -own, mm[1] = own;

@@ -356,6 +356,7 @@ static PetscErrorCode train_run_loop(TrainRun *run)
                           run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN],
                           (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST],
                           (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m)));
+  PetscCall(data_report_unknown_classes(ss, "train"));
   PetscCall(core_signal_install());
   PetscCall(train_run(comm, run->m, ss, &run->to, &run->st, save_state, run, &run->res));
   PetscCall(core_record_text("model", run->to.model));

@@ -512,6 +512,46 @@ static PetscErrorCode samples_check_splits(const SampleScan *sc, const SplitOpti
 
 static void moments_add(double *a, double v) { a[0] += v, a[1] += v * v, a[2] += 1; }
 
+/* ss->unknown: usable owned locations, all ranks, whose class no training
+ * location has. Collective. */
+static PetscErrorCode samples_unknown_classes(const SampleScan *sc, SampleSet *ss)
+{
+  const Dataset *ds = sc->ds;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(ss->unknown, sizeof ss->unknown));
+  for (int c = 0; c < ss->nloc; c++) {
+    if (!ss->owned[c]) continue;
+    for (int k = 0; k < sc->ns; k++)
+      for (int j = 0; j < ss->norm.ncat[k]; j++)
+        ss->unknown[k][j] += !ss->norm.seen[k][j] && ds->var[sc->slow[k]].val[ss->ghost[c]] == ss->norm.cat[k][j];
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->unknown, DATA_MAX_VARS * DATA_MAX_CATS, MPI_INT64_T, MPI_SUM, ds->comm));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd)
+{
+  const Dataset *ds = ss->ds;
+
+  PetscFunctionBeginUser;
+  for (int v = 0, k = 0; v < ds->nvar; v++) {
+    if (ds->var[v].role != ROLE_SLOW) continue;
+    for (int j = 0; j < ss->norm.ncat[k]; j++)
+      if (ss->unknown[k][j]) {
+        char msg[2 * NC_MAX_NAME + PETSC_MAX_PATH_LEN + 256]; /* snprintf: PETSc's %g prints "5." */
+        snprintf(msg, sizeof msg,
+                 "raci %s: warning: %lld usable locations of %s have %s = %g, a class no training location has: "
+                 "their %s input is 0 (unknown class)\n",
+                 cmd, (long long)ss->unknown[k][j], ds->file->path, ds->var[v].name, (double)ss->norm.cat[k][j],
+                 ds->var[v].name);
+        PetscCall(PetscPrintf(ds->comm, "%s", msg));
+      }
+    k++;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Normalisation: the model's (norm given), or means and standard deviations
  * over the owned training locations, reduced over ranks (a constant
  * variable is only centred). Collective when training. */
@@ -527,6 +567,8 @@ static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNo
     PetscCall(PetscArraycpy(ss->norm.fstd, norm->fstd, DATA_MAX_VARS));
     PetscCall(PetscArraycpy(ss->norm.smean, norm->smean, DATA_MAX_VARS));
     PetscCall(PetscArraycpy(ss->norm.sstd, norm->sstd, DATA_MAX_VARS));
+    PetscCall(PetscMemcpy(ss->norm.seen, norm->seen, sizeof ss->norm.seen));
+    PetscCall(samples_unknown_classes(sc, ss));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   for (int c = 0; c < ss->nloc; c++) {
@@ -560,6 +602,19 @@ static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNo
         ss->norm.tmean[k] = (float)mean, ss->norm.tstd[k] = sd;
       }
     }
+  { /* classes that occur at some training location */
+    double n[DATA_MAX_VARS * DATA_MAX_CATS] = {0};
+    for (int c = 0; c < ss->nloc; c++) {
+      if (!ss->owned[c] || ss->split[c] != SPLIT_TRAIN) continue;
+      for (int k = 0; k < sc->ns; k++)
+        for (int j = 0; j < ss->norm.ncat[k]; j++)
+          n[k * DATA_MAX_CATS + j] += ds->var[sc->slow[k]].val[ss->ghost[c]] == ss->norm.cat[k][j];
+    }
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, DATA_MAX_VARS * DATA_MAX_CATS, MPI_DOUBLE, MPI_SUM, ds->comm));
+    for (int k = 0; k < DATA_MAX_VARS; k++)
+      for (int j = 0; j < DATA_MAX_CATS; j++) ss->norm.seen[k][j] = k < sc->ns && n[k * DATA_MAX_CATS + j] > 0;
+  }
+  PetscCall(samples_unknown_classes(sc, ss));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -581,7 +636,8 @@ static void samples_features(const SampleScan *sc, SampleSet *ss)
     for (int k = 0, o = 0; k < sc->ns; k++) {
       float v = ds->var[sc->slow[k]].val[g];
       if (ss->norm.ncat[k]) {
-        for (int j = 0; j < ss->norm.ncat[k]; j++) sf[o + j] = v == ss->norm.cat[k][j] ? 1.0f : 0.0f;
+        for (int j = 0; j < ss->norm.ncat[k]; j++) /* a class no training location has: no class ("unknown") */
+          sf[o + j] = v == ss->norm.cat[k][j] && ss->norm.seen[k][j] ? 1.0f : 0.0f;
         o += ss->norm.ncat[k];
       } else
         sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];

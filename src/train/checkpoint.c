@@ -257,15 +257,20 @@ static void enc_norm(Buf *b, const SampleNorm *nm)
   put_f32s(b, nm->smean, DATA_MAX_VARS), put_f32s(b, nm->sstd, DATA_MAX_VARS);
   for (int i = 0; i < DATA_MAX_VARS; i++) put_i64(b, nm->ncat[i]);
   for (int i = 0; i < DATA_MAX_VARS; i++) put_f32s(b, nm->cat[i], DATA_MAX_CATS);
+  for (int i = 0; i < DATA_MAX_VARS; i++) /* schema 4: the classes seen in training */
+    for (int j = 0; j < DATA_MAX_CATS; j++) put_i64(b, nm->seen[i][j]);
 }
 
-static void dec_norm(Rd *r, SampleNorm *nm)
+static void dec_norm(Rd *r, int schema, SampleNorm *nm)
 {
   int nv = (int)get_int(r, "the variable count", 0, DATA_MAX_VARS),
       nc = (int)get_int(r, "the class count", 0, DATA_MAX_CATS);
   get_f32s(r, nm->fmean, nv), get_f32s(r, nm->fstd, nv), get_f32s(r, nm->smean, nv), get_f32s(r, nm->sstd, nv);
   for (int i = 0; i < nv; i++) nm->ncat[i] = (int)get_int(r, "a class count", 0, nc);
   for (int i = 0; i < nv; i++) get_f32s(r, nm->cat[i], (size_t)nc);
+  for (int i = 0; i < nv; i++) /* schema 3: every class counted as seen */
+    for (int j = 0; j < nc; j++)
+      nm->seen[i][j] = schema >= 4 ? (unsigned char)get_int(r, "a seen-class flag", 0, 1) : 1;
 }
 
 static void enc_state(Buf *b, const TrainState *st)
@@ -480,7 +485,7 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
   dec_train_opts(&r, schema, &tr->to);
   PetscCall(done(comm, path, &r));
   PetscCall(reader(comm, path, sec, n, "norm", &r));
-  dec_norm(&r, &tr->norm);
+  dec_norm(&r, schema, &tr->norm);
   PetscCall(done(comm, path, &r));
 
   /* the three texts in one allocation */
