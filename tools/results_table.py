@@ -111,14 +111,15 @@ for m in models:
     print(f"| {m} | {len(rs)} | " + " | ".join(cells) +
           f" | {seed_sd(m, 'rmse_GPP')} | {st.mean(r['epochs'] for r in rs):.1f} | {100 * out_share:.0f} % |")
 
-for ref in ("lstm", "ealstm"):
+LABEL = {"lstm": "the LSTM", "ealstm": "the EA-LSTM", "raci": "default RACI (candidates and ablations)"}
+for ref in ("lstm", "ealstm", "raci"):
     if ref not in runs:
         continue
-    print(f"\nHeld-out RMSE relative to {ref.upper().replace('EALSTM', 'EA-LSTM')} on the same draw (mean over draws; negative: better than {ref}):\n")
+    print(f"\nHeld-out RMSE relative to {LABEL[ref]} on the same draw (mean over draws; negative: better than {ref}):\n")
     print("| model | draws | " + " | ".join(targets) + " | draws better on GPP |")
     print("| --- | --- | " + " | ".join("---" for _ in targets) + " | --- |")
     for m in models:
-        if m == ref:
+        if m == ref or (ref == "raci" and not m.startswith("raci")):
             continue
         vals, n = [], 0
         for t in targets:
