@@ -18,8 +18,9 @@
 #   RACI_SIM_DOC      [docs/RESULTS.md]     "-" prints the tables instead
 set -eu
 cd "$(dirname "$0")/.."
+RUN_ONE=0 # "--run SIM LAYOUT TSEED MODEL": one run of the list (each job of the pool)
+[ "${1:-}" = --run ] && RUN_ONE=1
 JOBS=${1:-2}
-[ "$JOBS" = --run ] && JOBS=1
 OUT=${RACI_SIM_OUT:-out/results-multi}
 SIMS=${RACI_SIM_SEEDS:-11 23 37}
 LAYOUTS=${RACI_SIM_LAYOUTS:-boxes zone}
@@ -29,7 +30,7 @@ DOC=${RACI_SIM_DOC:-docs/RESULTS.md}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
-[ "${1:-}" = --run ] || make -s bin/raci
+[ "$RUN_ONE" = 1 ] || make -s bin/raci
 
 # The budget, fixed before the runs and the same for every model (docs/RESULTS.md):
 # North America at 1 degree, 3 years, observation noise 0.1; at most 15 epochs
@@ -53,8 +54,6 @@ spec() { # the options of a model spec
   esac
 }
 for m in $MODELS; do spec "$m" > /dev/null; done
-RUN_ONE=0
-[ "${1:-}" = --run ] && RUN_ONE=1
 
 run() { # sim layout tseed model
   name="s$1-$2-t$3-$4"
@@ -68,7 +67,7 @@ run() { # sim layout tseed model
     echo "FAILED $name (see $OUT/$name.log)" >&2
   fi
 }
-if [ "$RUN_ONE" = 1 ]; then # one run of the list: tools/benchmark-sim.sh --run SIM LAYOUT TSEED MODEL
+if [ "$RUN_ONE" = 1 ]; then
   run "$2" "$3" "$4" "$5"
   exit 0
 fi

@@ -42,7 +42,6 @@ first = runs[models[0]][next(iter(runs[models[0]]))]
 targets = [k[5:] for k in first["test"] if k.startswith("rmse_")]
 sims = sorted({k[0] for m in runs.values() for k in m})
 layouts = sorted({k[1] for m in runs.values() for k in m})
-tseeds = sorted({k[2] for m in runs.values() for k in m})
 
 
 def ms(values):

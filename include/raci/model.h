@@ -192,8 +192,8 @@ void model_last_z(const Model *m, const ModelBatch *b, float *z);
  * inputs, and on zero inputs its state depends only on the days since the
  * last restart, so one 1-row trajectory stands for every row. Overwrites the
  * forward's buffers (call model_last_z first). Returns 0, or 1 for a network
- * without this shortcut (the baselines): then run model_forward on the
- * occluded batches. */
+ * without this shortcut (the baselines; RACI with fast_static, whose fast
+ * encoder reads the statics): then run model_forward on the occluded batches. */
 int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast);
 /* Profiling hooks (the model knows no PETSc): around each phase of a forward
  * or backward pass the model calls begin(ctx, phase) and end(ctx, phase, flops)

@@ -580,11 +580,36 @@ static void head_rows(Model *m, const RaciParams *p, int N)
   linear_forward(m->a, m->o1, p->head.W2, p->head.b2, N, c->Ho, m->Th);
 }
 
+/* Functional retrieval of the Nz block queries zq (Nz, Z) over the bank
+ * entries selected in m->bidx: cs (Nz, A). */
+static void bank_context(Model *m, const RaciParams *p, const ModelBatch *b, int Nz, const float *zq)
+{
+  const ModelConfig *c = &m->cfg;
+  const int          V = c->Z + 2 * c->T, A = c->A;
+  model_phase_begin(m, MODEL_PHASE_ATTN);
+  bank_gather(m, b, Nz);
+  attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, zq, m->kv_s, m->mask_s, p->rs.Wq, p->rs.bq, p->rs.Wk, p->rs.bk,
+               p->rs.Wv, p->rs.bv, Nz, c->Ks, c->Z, V, A);
+  model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (c->Z + 2.0 * c->Ks * V) + 4.0 * Nz * c->Ks * A);
+}
+
+/* u = [zq, cs] per (segment, slot) and, with FiLM, gb = [gamma, beta] of each block. */
+static void film_blocks(Model *m, const RaciParams *p, int Nz, const float *zq)
+{
+  const ModelConfig *c = &m->cfg;
+  const int          U = c->Z + c->A;
+  for (int q = 0; q < Nz; q++) {
+    memcpy(m->u + (size_t)q * U, zq + (size_t)q * c->Z, sizeof(float) * c->Z);
+    memcpy(m->u + (size_t)q * U + c->Z, m->cs + (size_t)q * c->A, sizeof(float) * c->A);
+  }
+  if (!c->no_film) linear_forward(m->gb, m->u, p->filmW, p->filmb, Nz, U, 2 * c->Hf);
+}
+
 static void raci_forward(Model *m, const float *params, const ModelBatch *b)
 {
   const ModelConfig *c = &m->cfg;
   const int          B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc, N = Sc * B;
-  const int          V = c->Z + 2 * c->T, Hf = c->Hf, A = c->A, Hin = raci_head_in(c), U = c->Z + A;
+  const int          Hf = c->Hf, A = c->A, Hin = raci_head_in(c), U = c->Z + A;
   RaciParams         p;
 
   raci_point(m, params, &p);
@@ -612,11 +637,7 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
     else
       bank_select(m, b);
     model_phase_end(m, MODEL_PHASE_BANK, b->bank_idx ? 0.0 : 3.0 * Nz * (double)b->M * c->Z);
-    model_phase_begin(m, MODEL_PHASE_ATTN);
-    bank_gather(m, b, Nz);
-    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->z, m->kv_s, m->mask_s, p.rs.Wq, p.rs.bq, p.rs.Wk, p.rs.bk,
-                 p.rs.Wv, p.rs.bv, Nz, c->Ks, c->Z, V, A);
-    model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (c->Z + 2.0 * c->Ks * V) + 4.0 * Nz * c->Ks * A);
+    bank_context(m, &p, b, Nz, m->z);
   }
   if (!c->no_retrieval) {
     model_phase_begin(m, MODEL_PHASE_ATTN);
@@ -625,12 +646,7 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
   }
 
   model_phase_begin(m, MODEL_PHASE_HEAD);
-  /* u = [z, cs] per (segment, slot) */
-  for (int q = 0; q < Nz; q++) {
-    memcpy(m->u + (size_t)q * U, m->z + (size_t)q * c->Z, sizeof(float) * c->Z);
-    memcpy(m->u + (size_t)q * U + c->Z, m->cs + (size_t)q * A, sizeof(float) * A);
-  }
-  if (!c->no_film) linear_forward(m->gb, m->u, p.filmW, p.filmb, Nz, U, 2 * Hf); /* [gamma, beta] per block */
+  film_blocks(m, &p, Nz, m->z);
   for (int t = 0; t < Sc; t++)
     for (int q = 0; q < B; q++) {
       size_t n  = (size_t)t * B + q;
@@ -865,18 +881,10 @@ int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const
       }
     }
     model_phase_end(m, MODEL_PHASE_BANK, b->bank_idx ? 0.0 : 3.0 * (double)b->M * Z);
-    model_phase_begin(m, MODEL_PHASE_ATTN);
-    bank_gather(m, b, Nz);
-    attn_forward(m->cs, m->q_s, m->k_s, m->v_s, m->p_s, m->rzq, m->kv_s, m->mask_s, p.rs.Wq, p.rs.bq, p.rs.Wk, p.rs.bk,
-                 p.rs.Wv, p.rs.bv, Nz, Ks, Z, Z + 2 * c->T, A);
-    model_phase_end(m, MODEL_PHASE_ATTN, 2.0 * Nz * A * (Z + 2.0 * Ks * (Z + 2 * c->T)) + 4.0 * Nz * Ks * A);
+    bank_context(m, &p, b, Nz, m->rzq);
   }
   model_phase_begin(m, MODEL_PHASE_HEAD);
-  for (int q = 0; q < Nz; q++) {
-    memcpy(m->u + (size_t)q * U, m->rzq + (size_t)q * Z, sizeof(float) * Z);
-    memcpy(m->u + (size_t)q * U + Z, m->cs + (size_t)q * A, sizeof(float) * A);
-  }
-  if (!c->no_film) linear_forward(m->gb, m->u, p.filmW, p.filmb, Nz, U, 2 * Hf);
+  film_blocks(m, &p, Nz, m->rzq);
   for (int i = 0; i < ns; i++) {
     int t = list[i] / B, q = list[i] % B;
     head_input(m, m->hq + (size_t)list[i] * Hf, q * NB + b->blk[(size_t)q * Sc + t], m->cf + (size_t)list[i] * A,
