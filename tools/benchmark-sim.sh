@@ -16,6 +16,8 @@
 #   RACI_TRAIN_SEEDS  [1 2 3]               training seeds
 #   RACI_SIM_MODELS   [raci lstm ealstm]    names of the specs below
 #   RACI_SIM_DOC      [docs/RESULTS.md]     "-" prints the tables instead
+#   RACI_BIN          [bin/raci]            the raci to run (a copy keeps a long
+#                                           benchmark apart from rebuilds)
 set -eu
 cd "$(dirname "$0")/.."
 RUN_ONE=0 # "--run SIM LAYOUT TSEED MODEL": one run of the list (each job of the pool)
@@ -27,10 +29,11 @@ LAYOUTS=${RACI_SIM_LAYOUTS:-boxes zone}
 TSEEDS=${RACI_TRAIN_SEEDS:-1 2 3}
 MODELS=${RACI_SIM_MODELS:-raci lstm ealstm}
 DOC=${RACI_SIM_DOC:-docs/RESULTS.md}
+RACI=${RACI_BIN:-bin/raci}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
-[ "$RUN_ONE" = 1 ] || make -s bin/raci
+[ "$RUN_ONE" = 1 ] || [ -n "${RACI_BIN:-}" ] || make -s bin/raci
 
 # The budget, fixed before the runs and the same for every model (docs/RESULTS.md):
 # North America at 1 degree, 3 years, observation noise 0.1; at most 15 epochs
@@ -58,7 +61,7 @@ for m in $MODELS; do spec "$m" > /dev/null; done
 run() { # sim layout tseed model
   name="s$1-$2-t$3-$4"
   # shellcheck disable=SC2046
-  if bin/raci train -data "$OUT/sim-$1.nc" -o "$OUT/$name.ckpt" -overwrite $(cat "$OUT/layout-$1-$2.txt") $BUDGET \
+  if "$RACI" train -data "$OUT/sim-$1.nc" -o "$OUT/$name.ckpt" -overwrite $(cat "$OUT/layout-$1-$2.txt") $BUDGET \
     -train_seed "$3" $(spec "$4") -train_report "$OUT/$name.json.tmp" > "$OUT/$name.log" 2>&1 < /dev/null; then
     mv "$OUT/$name.json.tmp" "$OUT/$name.json"
     rm -f "$OUT/$name.ckpt"
@@ -72,7 +75,7 @@ if [ "$RUN_ONE" = 1 ]; then
   exit 0
 fi
 for s in $SIMS; do
-  [ -f "$OUT/sim-$s.nc" ] || bin/raci simulate -quiet -o "$OUT/sim-$s.nc" -sim_res 1 -sim_years 3 -sim_seed "$s" -sim_noise 0.1
+  [ -f "$OUT/sim-$s.nc" ] || "$RACI" simulate -quiet -o "$OUT/sim-$s.nc" -sim_res 1 -sim_years 3 -sim_seed "$s" -sim_noise 0.1
 done
 
 # one line per run: sim seed, layout, training seed, model

@@ -216,6 +216,9 @@ typedef struct {
   int64_t  nglobal[4]; /* locations per split, all ranks */
   int64_t  unknown[DATA_MAX_VARS][DATA_MAX_CATS]; /* usable owned locations, all ranks, of a class no training
                                                      location has (norm.seen 0): their class input is 0 */
+  /* 1: the class's flag_meanings word is "unknown" (raci prep's class of a
+   * site without one): never trained, its one-hot input is always 0 */
+  unsigned char nameless[DATA_MAX_VARS][DATA_MAX_CATS];
 } SampleSet;
 
 /* From the days data_read holds. norm NULL (training): normalisation computed

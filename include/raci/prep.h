@@ -16,8 +16,8 @@
 
 #include <raci/core.h>
 
-typedef enum { PREP_FLUXNET_CH4, PREP_FLUXDATAKIT, PREP_NUM_FORMATS } PrepFormat;
-extern const char *const prep_format_name[PREP_NUM_FORMATS]; /* "fluxnet-ch4", "fluxdatakit" */
+typedef enum { PREP_FLUXNET_CH4, PREP_FLUXDATAKIT, PREP_FLUXNET2015, PREP_NUM_FORMATS } PrepFormat;
+extern const char *const prep_format_name[PREP_NUM_FORMATS]; /* "fluxnet-ch4", "fluxdatakit", "fluxnet2015" */
 
 #define PREP_MSG_LEN     1024
 #define PREP_MAX_SITES   512
@@ -25,6 +25,9 @@ extern const char *const prep_format_name[PREP_NUM_FORMATS]; /* "fluxnet-ch4", "
 #define PREP_MAX_VARS    24
 #define PREP_MAX_CLASSES 32
 #define PREP_CLASS_LEN   32
+/* The class of a site whose table says NA (fluxnet2015): raci's data layer
+ * never trains its one-hot input (docs/DATA.md). */
+#define PREP_CLASS_UNKNOWN "unknown"
 
 /* ------------------------------------------------------------ CSV
  * A whole CSV file in memory. Lines end in \n or \r\n (the last may lack
@@ -59,8 +62,8 @@ PetscBool prep_parse_number(const char *s, double *v);
  * written to the file is the proleptic one. */
 int64_t prep_days_from_civil(int y, int m, int d);
 void    prep_civil_from_days(int64_t z, int *y, int *m, int *d);
-/* TIMESTAMP of the format: YYYYMMDD (fluxnet-ch4) or YYYY-MM-DD
- * (fluxdatakit), a real date from 1583 to 9999. */
+/* TIMESTAMP of the format: YYYYMMDD (fluxnet-ch4, fluxnet2015) or
+ * YYYY-MM-DD (fluxdatakit), a real date from 1583 to 9999. */
 PetscBool prep_parse_date(PrepFormat f, const char *s, int64_t *day);
 /* Whether the product has a column of this name (its variable families with
  * their suffixes; docs/DATA.md). */
@@ -76,6 +79,7 @@ typedef struct {
   char       sites[PREP_MAX_SITES][PREP_ID_LEN];
   PetscBool  use_gapfilled; /* target from the gap-filled series */
   PetscBool  oor_missing;   /* out-of-range values become missing instead of an error */
+  double     min_qc;        /* fluxnet2015: a day is measured when NEE_VUT_REF_QC >= min_qc */
 } PrepOptions;
 
 /* One output variable: (time, site) when timevarying, else (site). */
@@ -98,7 +102,8 @@ typedef struct {
   int        nclass;
   char       class_name[PREP_MAX_CLASSES][PREP_CLASS_LEN]; /* flag_meanings words */
   char       source[256], title[128], references[256];
-  char       notrole[128]; /* drivers left without a role, space-separated */
+  char       notrole[128];       /* drivers left without a role, space-separated */
+  char       unknown_class[256]; /* sites of class unknown, space-separated */
 } PrepHeader;
 
 /* Values turned missing by -prep_out_of_range missing: one per file and column. */
@@ -106,7 +111,7 @@ typedef struct {
   char   file[PETSC_MAX_PATH_LEN];
   char   column[32], var[32], units[24];
   double lo, hi;
-  int    count, first_line;
+  int    count, first_line, last_line;
 } PrepOutOfRange;
 
 /* Everything rank 0 loads. Owns every buffer; prep_set_destroy frees them. */

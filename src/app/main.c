@@ -25,7 +25,7 @@ static const char usage[] = "raci " RACI_VERSION " - Role-Aware Conditional Infe
                             "  convert -data IN -o OUT   read the role variables of IN, decompose them over the\n"
                             "                            ranks (tile + halo for grids, blocks for sites) and write\n"
                             "                            them as a CF-1.8 CDF-5 file in raci's layout\n"
-                            "  prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT\n"
+                            "  prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT\n"
                             "                            daily tower CSVs of one directory into one site\n"
                             "                            file (time, site) with fast, slow and target roles\n"
                             "\n"
@@ -51,7 +51,7 @@ static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
       {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
       {"eval", "eval -pred P -data IN [options]", app_eval},
       {"convert", "convert -data IN -o OUT [options]", app_convert},
-      {"prep", "prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT [options]", app_prep},
+      {"prep", "prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT [options]", app_prep},
       {"info", "info FILE [options]", NULL},
   };
 

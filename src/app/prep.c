@@ -1,4 +1,4 @@
-/* raci prep -format fluxnet-ch4|fluxdatakit -i DIR -o OUT: daily tower CSVs
+/* raci prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT: daily tower CSVs
  * into one site file (docs/DATA.md, "Tower data: raci prep").
  *
  * The CSVs are small, so rank 0 reads and converts them all (src/prep/); a
@@ -26,12 +26,12 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
 {
   char      format[32] = "", oor[32] = "error", *sites[PREP_MAX_SITES];
   PetscInt  nsites = PREP_MAX_SITES;
-  PetscBool have_format, have_dir, have_out, have_classes;
+  PetscBool have_format, have_dir, have_out, have_classes, have_min_qc;
 
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(ctx->opt.classes, "inputs/fluxdatakit-igbp.csv", sizeof ctx->opt.classes));
   PetscCall(core_opt_section(comm, "raci prep options"));
-  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4 or fluxdatakit; required", format,
+  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4, fluxdatakit or fluxnet2015; required", format,
                             sizeof format, &have_format));
   PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir,
                             &have_dir));
@@ -45,6 +45,13 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   PetscCall(core_opt_bool(comm, "-prep_use_gapfilled",
                           "fluxnet-ch4: the target is the gap-filled series, the measured one is kept as X_measured",
                           ctx->opt.use_gapfilled, &ctx->opt.use_gapfilled, NULL));
+  {
+    PetscReal q;
+    PetscCall(core_opt_real(comm, "-prep_min_qc",
+                            "fluxnet2015: a day is measured (GPP, RECO, NEE) when NEE_VUT_REF_QC is at least this", 0.8,
+                            0, 1, CORE_OPT_CLOSED, &q, &have_min_qc));
+    ctx->opt.min_qc = q;
+  }
   PetscCall(core_opt_string(comm, "-prep_out_of_range", "Values outside their physical range: error or missing", oor,
                             sizeof oor, NULL));
   PetscCall(core_opt_quiet(comm, &ctx->quiet));
@@ -58,13 +65,14 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
     PetscCall(PetscFree(sites[i]));
   }
   ctx->opt.nsites = (int)nsites;
-  PetscCheck(have_format, comm, RACI_ERR_INPUT, "raci prep needs -format fluxnet-ch4|fluxdatakit");
-  if (!strcmp(format, prep_format_name[PREP_FLUXNET_CH4]))
-    ctx->opt.format = PREP_FLUXNET_CH4;
-  else if (!strcmp(format, prep_format_name[PREP_FLUXDATAKIT]))
-    ctx->opt.format = PREP_FLUXDATAKIT;
-  else
-    SETERRQ(comm, RACI_ERR_INPUT, "-format %s: unknown tower format (fluxnet-ch4 or fluxdatakit)", format);
+  PetscCheck(have_format, comm, RACI_ERR_INPUT, "raci prep needs -format fluxnet-ch4|fluxdatakit|fluxnet2015");
+  ctx->opt.format = PREP_NUM_FORMATS;
+  for (int f = 0; f < PREP_NUM_FORMATS; f++)
+    if (!strcmp(format, prep_format_name[f])) ctx->opt.format = (PrepFormat)f;
+  PetscCheck(ctx->opt.format != PREP_NUM_FORMATS, comm, RACI_ERR_INPUT,
+             "-format %s: unknown tower format (fluxnet-ch4, fluxdatakit or fluxnet2015)", format);
+  PetscCheck(!have_min_qc || ctx->opt.format == PREP_FLUXNET2015, comm, RACI_ERR_INPUT,
+             "-prep_min_qc is for -format fluxnet2015");
   PetscCheck(have_dir, comm, RACI_ERR_INPUT, "raci prep needs -i DIR (the directory of the site CSVs)");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci prep needs -o FILE");
   PetscCheck(!strcmp(oor, "error") || !strcmp(oor, "missing"), comm, RACI_ERR_INPUT,
@@ -186,6 +194,11 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
     PetscCall(PetscPrintf(PETSC_COMM_SELF, "%s", line));
     total += o->count;
   }
+  if (h->unknown_class[0])
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "raci prep: warning: sites without a class in the sites table get the class unknown (their "
+                          "class input is 0): %s\n",
+                          h->unknown_class));
   if (ctx->quiet) PetscFunctionReturn(PETSC_SUCCESS);
   format_day(h->day0, a, sizeof a);
   format_day(h->day0 + h->nt - 1, b, sizeof b);

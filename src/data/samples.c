@@ -372,6 +372,14 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
     }
     ss->norm.ncat[k] = n;
     for (int c = 0; c < n; c++) ss->norm.cat[k][c] = (float)vals[c];
+    if (n) { /* the word "unknown" among flag_meanings (in flag_values order) */
+      char      meanings[DATA_MAX_CATS * 48] = "", *save = NULL, *w;
+      PetscBool found;
+      int       c = 0;
+      PetscCall(io_att_text(ds->file, v->varid, "flag_meanings", meanings, sizeof meanings, &found));
+      for (w = strtok_r(meanings, " ", &save); w && c < n; w = strtok_r(NULL, " ", &save), c++)
+        ss->nameless[k][c] = !strcmp(w, "unknown");
+    }
     S += n ? n : 1;
   }
   ss->F = sc->nf, ss->S = S, ss->T = sc->ntg;
@@ -540,11 +548,18 @@ PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd)
     for (int j = 0; j < ss->norm.ncat[k]; j++)
       if (ss->unknown[k][j]) {
         char msg[2 * NC_MAX_NAME + PETSC_MAX_PATH_LEN + 256]; /* snprintf: PETSc's %g prints "5." */
-        snprintf(msg, sizeof msg,
-                 "raci %s: warning: %lld usable locations of %s have %s = %g, a class no training location has: "
-                 "their %s input is 0 (unknown class)\n",
-                 cmd, (long long)ss->unknown[k][j], ds->file->path, ds->var[v].name, (double)ss->norm.cat[k][j],
-                 ds->var[v].name);
+        if (ss->nameless[k][j])
+          snprintf(msg, sizeof msg,
+                   "raci %s: warning: %lld usable locations of %s have %s = %g, the class 'unknown' (none in the "
+                   "input): their %s input is 0\n",
+                   cmd, (long long)ss->unknown[k][j], ds->file->path, ds->var[v].name, (double)ss->norm.cat[k][j],
+                   ds->var[v].name);
+        else
+          snprintf(msg, sizeof msg,
+                   "raci %s: warning: %lld usable locations of %s have %s = %g, a class no training location has: "
+                   "their %s input is 0 (unknown class)\n",
+                   cmd, (long long)ss->unknown[k][j], ds->file->path, ds->var[v].name, (double)ss->norm.cat[k][j],
+                   ds->var[v].name);
         PetscCall(PetscPrintf(ds->comm, "%s", msg));
       }
     k++;
@@ -612,7 +627,8 @@ static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNo
     }
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, DATA_MAX_VARS * DATA_MAX_CATS, MPI_DOUBLE, MPI_SUM, ds->comm));
     for (int k = 0; k < DATA_MAX_VARS; k++)
-      for (int j = 0; j < DATA_MAX_CATS; j++) ss->norm.seen[k][j] = k < sc->ns && n[k * DATA_MAX_CATS + j] > 0;
+      for (int j = 0; j < DATA_MAX_CATS; j++)
+        ss->norm.seen[k][j] = k < sc->ns && n[k * DATA_MAX_CATS + j] > 0 && !ss->nameless[k][j];
   }
   PetscCall(samples_unknown_classes(sc, ss));
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -205,7 +205,7 @@ PetscBool prep_parse_date(PrepFormat f, const char *s, int64_t *day)
   static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int              y, m, d;
 
-  if (f == PREP_FLUXNET_CH4) {
+  if (f != PREP_FLUXDATAKIT) {
     if (strlen(s) != 8) return PETSC_FALSE;
     y = digits(s, 4), m = digits(s + 4, 2), d = digits(s + 6, 2);
   } else {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const prep_format_name[PREP_NUM_FORMATS] = {"fluxnet-ch4", "fluxdatakit"};
+const char *const prep_format_name[PREP_NUM_FORMATS] = {"fluxnet-ch4", "fluxdatakit", "fluxnet2015"};
 
 /* ------------------------------------------------------------ known columns */
 
@@ -79,9 +79,79 @@ static PetscBool in_list(const char *const list[], const char *s)
   return PETSC_FALSE;
 }
 
+/* FLUXNET2015 (FULLSET and SUBSET DD files, and the daily files of
+ * ../shared/data): a variable family followed by qualifiers, each "_WORD"
+ * from the product's naming (gap-filling method, partitioning, USTAR
+ * filtering, percentiles, uncertainties, quality flags), numbers included
+ * (sensor numbers, percentiles 05..95). NEE_VUT_REF_QC, GPP_DT_CUT_MEAN,
+ * TA_F_MDS_NIGHT_SD, LE_CORR_JOINTUNC, SWC_F_MDS_1_QC, NIGHT_D_RANDUNC_N. */
+static const char *const f15_base[] = {"TIMESTAMP",
+                                       "TIMESTAMP_START",
+                                       "TIMESTAMP_END",
+                                       "TA",
+                                       "SW_IN_POT",
+                                       "SW_IN",
+                                       "LW_IN",
+                                       "LW_IN_JSB",
+                                       "VPD",
+                                       "PA",
+                                       "P",
+                                       "WS",
+                                       "WD",
+                                       "RH",
+                                       "USTAR",
+                                       "NETRAD",
+                                       "PPFD_IN",
+                                       "PPFD_DIF",
+                                       "PPFD_OUT",
+                                       "SW_DIF",
+                                       "SW_OUT",
+                                       "LW_OUT",
+                                       "CO2",
+                                       "TS",
+                                       "SWC",
+                                       "G",
+                                       "LE",
+                                       "H",
+                                       "NEE",
+                                       "RECO",
+                                       "GPP",
+                                       "EBC_CF",
+                                       "NIGHT",
+                                       "DAY",
+                                       NULL};
+static const char *const f15_word[] = {"F",       "MDS",    "ERA", "QC",    "NT",       "DT",      "SR",
+                                       "VUT",     "CUT",    "REF", "MEAN",  "SE",       "USTAR50", "JOINTUNC",
+                                       "RANDUNC", "METHOD", "N",   "CORR",  "DAY",      "NIGHT",   "SD",
+                                       "JSB",     "D",      "UNC", "NOREF", "ANNOPTLM", "CF",      NULL};
+
+static PetscBool fluxnet2015_column(const char *name)
+{
+  for (int i = 0; f15_base[i]; i++) {
+    size_t      n = strlen(f15_base[i]);
+    const char *r = name + n;
+    if (strncmp(name, f15_base[i], n) || (*r && *r != '_')) continue;
+    while (*r == '_') { /* each qualifier a known word or a number */
+      char   w[16];
+      size_t k = 0;
+      r++;
+      while (*r && *r != '_' && k + 1 < sizeof w) w[k++] = *r++;
+      w[k] = '\0';
+      if (!k || (*r && *r != '_')) break;
+      if (in_list(f15_word, w)) continue;
+      for (size_t j = 0; j < k; j++)
+        if (!isdigit((unsigned char)w[j])) goto next_base;
+    }
+    if (!*r) return PETSC_TRUE;
+  next_base:;
+  }
+  return PETSC_FALSE;
+}
+
 PetscBool prep_known_column(PrepFormat f, const char *name)
 {
   if (f == PREP_FLUXDATAKIT) return in_list(fdk_columns, name);
+  if (f == PREP_FLUXNET2015) return fluxnet2015_column(name);
   if (!strcmp(name, "TIMESTAMP")) return PETSC_TRUE;
   for (int i = 0; ch4_base[i]; i++) {
     size_t n = strlen(ch4_base[i]);
@@ -115,27 +185,118 @@ typedef struct {
   const char *name, *column, *quantity, *role, *long_name;
   double      scale;
   PetscBool   optional; /* files may lack the column */
+  const char *qc;       /* a day counts (is measured) only where this column >= -prep_min_qc */
+  const char *sum[2];   /* a file without the column: the sum of these two columns */
 } ColumnMap;
 
 static const ColumnMap ch4_drivers[] = {
-    {"TA", "TA_F", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
-    {"SW_IN", "SW_IN_F", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
-    {"VPD", "VPD_F", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
-    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
-    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
-    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
-    {"TS", "TS_1", "TS", "fast", "soil temperature, shallowest sensor, daily mean", 1, PETSC_TRUE},
+    {"TA", "TA_F", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"SW_IN",
+     "SW_IN_F",
+     "SW_IN",
+     "fast",
+     "incoming shortwave radiation, daily mean",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
+    {"VPD", "VPD_F", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"TS", "TS_1", "TS", "fast", "soil temperature, shallowest sensor, daily mean", 1, PETSC_TRUE, NULL, {NULL, NULL}},
 };
+/* FLUXNET2015 DD: the ERA-merged drivers (_F), fluxes already in g C m-2 d-1. */
+static const ColumnMap f15_drivers[] = {
+    {"TA", "TA_F", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"SW_IN",
+     "SW_IN_F",
+     "SW_IN",
+     "fast",
+     "incoming shortwave radiation, daily mean",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
+    {"VPD", "VPD_F", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_TRUE, NULL, {NULL, NULL}},
+    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_TRUE, NULL, {NULL, NULL}},
+    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_TRUE, NULL, {NULL, NULL}},
+};
+#define F15_QC "NEE_VUT_REF_QC"
+#define F15_RECO_SUM                                                                                                   \
+  {                                                                                                                    \
+    "GPP_NT_VUT_REF", "NEE_VUT_REF"                                                                                    \
+  }
+static const ColumnMap f15_targets[] = {
+    {"GPP",
+     "GPP_NT_VUT_REF",
+     "GPP",
+     "target",
+     "gross primary productivity as carbon, night-time partitioning, measured days only",
+     1,
+     PETSC_FALSE,
+     F15_QC,
+     {NULL, NULL}},
+    {"GPP_gapfilled",
+     "GPP_NT_VUT_REF",
+     "GPP",
+     "",
+     "gross primary productivity as carbon, night-time partitioning, gap-filled",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
+    {"RECO", "RECO_NT_VUT_REF", "RECO", "target",
+     "ecosystem respiration as carbon, night-time partitioning, measured days only", 1, PETSC_TRUE, F15_QC,
+     F15_RECO_SUM},
+    {"RECO_gapfilled", "RECO_NT_VUT_REF", "RECO", "",
+     "ecosystem respiration as carbon, night-time partitioning, gap-filled", 1, PETSC_TRUE, NULL, F15_RECO_SUM},
+    {"NEE",
+     "NEE_VUT_REF",
+     "NEE",
+     "target",
+     "net ecosystem exchange of CO2 as carbon, measured days only, positive to the atmosphere",
+     1,
+     PETSC_FALSE,
+     F15_QC,
+     {NULL, NULL}},
+    {"NEE_gapfilled",
+     "NEE_VUT_REF",
+     "NEE",
+     "",
+     "net ecosystem exchange of CO2 as carbon, gap-filled, positive to the atmosphere",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
+};
+
 static const ColumnMap fdk_drivers[] = {
-    {"TA", "TA_F_MDS", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE},
-    {"SW_IN", "SW_IN_F_MDS", "SW_IN", "fast", "incoming shortwave radiation, daily mean", 1, PETSC_FALSE},
-    {"VPD", "VPD_F_MDS", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE},
-    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE},
-    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE},
-    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE},
-    {"LAI", "LAI", "LAI", "fast", "leaf area index", 1, PETSC_FALSE},
-    {"GPP", "GPP_NT_VUT_REF", "GPP", "target",
-     "gross primary productivity as carbon, night-time partitioning (reference)", 1, PETSC_FALSE},
+    {"TA", "TA_F_MDS", "TA", "fast", "air temperature, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"SW_IN",
+     "SW_IN_F_MDS",
+     "SW_IN",
+     "fast",
+     "incoming shortwave radiation, daily mean",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
+    {"VPD", "VPD_F_MDS", "VPD", "fast", "vapour pressure deficit, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"P", "P_F", "P", "fast", "precipitation, daily total", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"PA", "PA_F", "PA", "fast", "air pressure, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"WS", "WS_F", "WS", "fast", "wind speed, daily mean", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"LAI", "LAI", "LAI", "fast", "leaf area index", 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"GPP",
+     "GPP_NT_VUT_REF",
+     "GPP",
+     "target",
+     "gross primary productivity as carbon, night-time partitioning (reference)",
+     1,
+     PETSC_FALSE,
+     NULL,
+     {NULL, NULL}},
 };
 
 #define CH4_MEAS "methane flux, measured days only, daily mean, positive to the atmosphere"
@@ -143,18 +304,18 @@ static const ColumnMap fdk_drivers[] = {
 #define NEE_MEAS "net ecosystem exchange of CO2 as carbon, measured days only, positive to the atmosphere"
 #define NEE_GAPF "net ecosystem exchange of CO2 as carbon, gap-filled, positive to the atmosphere"
 static const ColumnMap ch4_targets[] = {
-    {"FCH4", "FCH4", "FCH4", "target", CH4_MEAS, 1, PETSC_FALSE},
-    {"FCH4_gapfilled", "FCH4_F", "FCH4", "", CH4_GAPF, 1, PETSC_FALSE},
-    {"NEE", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
-    {"NEE_gapfilled", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"FCH4", "FCH4", "FCH4", "target", CH4_MEAS, 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"FCH4_gapfilled", "FCH4_F", "FCH4", "", CH4_GAPF, 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"NEE", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"NEE_gapfilled", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE, NULL, {NULL, NULL}},
 };
 /* -prep_use_gapfilled: the target is the gap-filled series; the measured one
  * stays beside it as X_measured, which raci eval scores against. */
 static const ColumnMap ch4_targets_gapfilled[] = {
-    {"FCH4", "FCH4_F", "FCH4", "target", CH4_GAPF, 1, PETSC_FALSE},
-    {"FCH4_measured", "FCH4", "FCH4", "", CH4_MEAS, 1, PETSC_FALSE},
-    {"NEE", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
-    {"NEE_measured", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE},
+    {"FCH4", "FCH4_F", "FCH4", "target", CH4_GAPF, 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"FCH4_measured", "FCH4", "FCH4", "", CH4_MEAS, 1, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"NEE", "NEE_F", "NEE", "", NEE_GAPF, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE, NULL, {NULL, NULL}},
+    {"NEE_measured", "NEE", "NEE", "", NEE_MEAS, UMOL_CO2_TO_GC_PER_DAY, PETSC_FALSE, NULL, {NULL, NULL}},
 };
 
 #define MAX_MAPS 16
@@ -164,6 +325,9 @@ static int column_maps(const PrepOptions *opt, ColumnMap map[MAX_MAPS])
   int n = 0;
   if (opt->format == PREP_FLUXDATAKIT) {
     for (size_t i = 0; i < sizeof fdk_drivers / sizeof fdk_drivers[0]; i++) map[n++] = fdk_drivers[i];
+  } else if (opt->format == PREP_FLUXNET2015) {
+    for (size_t i = 0; i < sizeof f15_drivers / sizeof f15_drivers[0]; i++) map[n++] = f15_drivers[i];
+    for (size_t i = 0; i < sizeof f15_targets / sizeof f15_targets[0]; i++) map[n++] = f15_targets[i];
   } else {
     const ColumnMap *t = opt->use_gapfilled ? ch4_targets_gapfilled : ch4_targets;
     for (size_t i = 0; i < sizeof ch4_drivers / sizeof ch4_drivers[0]; i++) map[n++] = ch4_drivers[i];
@@ -176,16 +340,19 @@ static int column_maps(const PrepOptions *opt, ColumnMap map[MAX_MAPS])
 
 typedef struct {
   const char *site_prefix, *site_infix; /* FLX_<SITE><infix>...csv */
+  const char *site_part;                /* the name must also contain this ("" none) */
   const char *meta_prefix;              /* <prefix>...csv in the directory */
   const char *meta_site, *meta_lat, *meta_lon, *meta_class, *meta_elev, *meta_whc;
   const char *missing_text; /* the missing marker besides -9999 ("" none) */
 } FormatInfo;
 
 static const FormatInfo formats[PREP_NUM_FORMATS] = {
-    {"FLX_", "_FLUXNET-CH4_DD_", "FLX_AA-Flx_CH4-META_", "SITE_ID", "LAT", "LON", "SITE_CLASSIFICATION", NULL, NULL,
+    {"FLX_", "_FLUXNET-CH4_DD_", "", "FLX_AA-Flx_CH4-META_", "SITE_ID", "LAT", "LON", "SITE_CLASSIFICATION", NULL, NULL,
      ""},
-    {"FLX_", "_PLUMBER_FULLSET_DD_", "rsofun_drivers_", "sitename", "site_info_lat", "site_info_lon", NULL,
+    {"FLX_", "_PLUMBER_FULLSET_DD_", "", "rsofun_drivers_", "sitename", "site_info_lat", "site_info_lon", NULL,
      "site_info_elv", "site_info_whc", "NA"},
+    /* FLX_<SITE>_FLUXNET2015_DD_*, _FULLSET_DD_*, _SUBSET_DD_*: the daily files among HH, WW, MM, YY */
+    {"FLX_", "_FLUXNET2015_", "_DD_", "sites", "SITE_ID", "LAT", "LON", "IGBP", "ELEV", NULL, ""},
 };
 
 static PetscBool ends_with(const char *s, const char *suffix)
@@ -228,6 +395,7 @@ static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, 
     if (strncmp(name, fi->site_prefix, strlen(fi->site_prefix)) || !ends_with(name, ".csv")) continue;
     us = strchr(id, '_');
     if (!us || strncmp(us, fi->site_infix, strlen(fi->site_infix))) continue;
+    if (fi->site_part[0] && !strstr(us, fi->site_part)) continue;
     idlen = (size_t)(us - id);
     if (idlen == 0 || idlen >= PREP_ID_LEN) {
       PetscCall(PetscSNPrintf(msg, len, "%s/%s: site id of %zu characters (1 to %d)", opt->dir, name, idlen,
@@ -258,8 +426,9 @@ static PetscErrorCode find_site_files(const PrepOptions *opt, SiteFile **files, 
       PetscCall(PetscSNPrintf(msg, len, "%s: two files for site %s: %s and %s", opt->dir, all[i].id, all[i - 1].path,
                               all[i].path));
   if (!msg[0] && n == 0)
-    PetscCall(PetscSNPrintf(msg, len, "-i %s: no %s<SITE>%s*.csv files (is -format %s right?)", opt->dir,
-                            fi->site_prefix, fi->site_infix, prep_format_name[opt->format]));
+    PetscCall(PetscSNPrintf(msg, len, "-i %s: no %s<SITE>%s*%s%s.csv files (is -format %s right?)", opt->dir,
+                            fi->site_prefix, fi->site_infix, fi->site_part, fi->site_part[0] ? "*" : "",
+                            prep_format_name[opt->format]));
   if (!msg[0] && opt->nsites) {
     /* keep the listed sites, in id order */
     int k = 0;
@@ -343,16 +512,23 @@ static void class_word(const char *s, PetscBool lower, char *w, size_t n)
 
 static int class_cmp(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
+/* The class of a site: "NA" or empty is "unknown" where the format allows it. */
+static void site_class(const char *s, PetscBool lower, PetscBool na_unknown, char *w, size_t n)
+{
+  class_word(s, lower, w, n);
+  if (na_unknown && (!w[0] || !strcmp(s, "NA"))) snprintf(w, n, "%s", PREP_CLASS_UNKNOWN);
+}
+
 /* Every distinct class of column col of csv, sorted, into h->class_name. */
-static PetscErrorCode collect_classes(const PrepCsv *csv, int col, PetscBool lower, PrepHeader *h, char *msg,
-                                      size_t len)
+static PetscErrorCode collect_classes(const PrepCsv *csv, int col, PetscBool lower, PetscBool na_unknown, PrepHeader *h,
+                                      char *msg, size_t len)
 {
   PetscFunctionBeginUser;
   h->nclass = 0;
   for (int r = 0; r < csv->nrow; r++) {
     char      w[PREP_CLASS_LEN];
     PetscBool seen = PETSC_FALSE;
-    class_word(prep_csv_at(csv, r, col), lower, w, sizeof w);
+    site_class(prep_csv_at(csv, r, col), lower, na_unknown, w, sizeof w);
     if (!w[0]) continue;
     for (int c = 0; c < h->nclass; c++) seen = (PetscBool)(seen || !strcmp(h->class_name[c], w));
     if (seen) continue;
@@ -393,7 +569,8 @@ static PetscErrorCode add_out_of_range(PrepSet *set, const char *file, const cha
   for (int i = 0; i < set->noor; i++) {
     o = &set->oor[i];
     if (!strcmp(o->file, file) && !strcmp(o->column, column)) {
-      o->count++;
+      if (line != o->last_line) o->count++; /* a column feeding two variables counts once */
+      o->last_line = line;
       PetscFunctionReturn(PETSC_SUCCESS);
     }
   }
@@ -415,6 +592,7 @@ static PetscErrorCode add_out_of_range(PrepSet *set, const char *file, const cha
   o->hi         = q->hi;
   o->count      = 1;
   o->first_line = line;
+  o->last_line  = line;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -448,7 +626,7 @@ static PetscErrorCode meta_number(const PrepCsv *csv, int row, int col, PetscBoo
   const char *s = prep_csv_at(csv, row, col);
 
   PetscFunctionBeginUser;
-  if (may_miss && (!*s || !strcmp(s, "NA")))
+  if (may_miss && (!*s || !strcmp(s, "NA") || !strcmp(s, "-9999")))
     *v = NAN;
   else if (!prep_parse_number(s, v) || !isfinite(*v))
     PetscCall(PetscSNPrintf(msg, len, "%s:%d: column '%s': '%s' is not a number", csv->path, csv->line[row],
@@ -463,12 +641,21 @@ typedef struct {
   float   *v;   /* (nrow, nmap) */
 } SiteRows;
 
+/* A field's value; false when it is the missing marker or -9999 (the
+ * caller has checked that every field is a number or the marker). */
+static PetscBool field_value(const FormatInfo *fi, const char *s, double *x)
+{
+  if (fi->missing_text[0] && !strcmp(s, fi->missing_text)) return PETSC_FALSE;
+  return (PetscBool)(prep_parse_number(s, x) && *x != -9999.0);
+}
+
 static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char *path, const ColumnMap *map, int nmap,
                                 SiteRows *sr, char *msg, size_t len)
 {
   const FormatInfo *fi = &formats[opt->format];
   PrepCsv           csv;
-  int               ct = -1, col[MAX_MAPS];
+  int               ct = -1, col[MAX_MAPS], qcol[MAX_MAPS], scol[MAX_MAPS][2];
+  char              label[MAX_MAPS][40]; /* the column(s) a value comes from, for messages */
 
   PetscFunctionBeginUser;
   sr->nrow = 0;
@@ -482,9 +669,18 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
   if (!msg[0]) PetscCall(need_column(&csv, "TIMESTAMP", "the date", &ct, msg, len));
   for (int m = 0; m < nmap && !msg[0]; m++) {
     char what[64];
-    col[m] = prep_csv_column(&csv, map[m].column);
-    if (col[m] >= 0 || map[m].optional) continue;
+    col[m]  = prep_csv_column(&csv, map[m].column);
+    qcol[m] = scol[m][0] = scol[m][1] = -1;
+    PetscCall(PetscStrncpy(label[m], map[m].column, sizeof label[m]));
     PetscCall(PetscSNPrintf(what, sizeof what, "needed for %s", map[m].name));
+    if (map[m].qc) PetscCall(need_column(&csv, map[m].qc, what, &qcol[m], msg, len));
+    if (col[m] < 0 && map[m].sum[0] && !msg[0]) { /* derived: the sum of two columns */
+      PetscCall(need_column(&csv, map[m].sum[0], what, &scol[m][0], msg, len));
+      if (!msg[0]) PetscCall(need_column(&csv, map[m].sum[1], what, &scol[m][1], msg, len));
+      snprintf(label[m], sizeof label[m], "%s + %s", map[m].sum[0], map[m].sum[1]);
+      continue;
+    }
+    if (col[m] >= 0 || map[m].optional || msg[0]) continue;
     PetscCall(need_column(&csv, map[m].column, what, &col[m], msg, len));
   }
   if (!msg[0] && csv.nrow == 0) PetscCall(PetscSNPrintf(msg, len, "%s: no data rows", path));
@@ -500,7 +696,7 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
 
     if (!prep_parse_date(opt->format, ts, &sr->day[r])) {
       PetscCall(PetscSNPrintf(msg, len, "%s:%d: TIMESTAMP '%s' is not a date %s", path, line, ts,
-                              opt->format == PREP_FLUXNET_CH4 ? "YYYYMMDD" : "YYYY-MM-DD"));
+                              opt->format == PREP_FLUXDATAKIT ? "YYYY-MM-DD" : "YYYYMMDD"));
       break;
     }
     if (r > 0 && sr->day[r] <= sr->day[r - 1]) {
@@ -525,16 +721,31 @@ static PetscErrorCode read_site(const PrepOptions *opt, PrepSet *set, const char
       break;
     }
     for (int m = 0; m < nmap && !msg[0]; m++) {
-      const char *s;
-      double      x;
-      float      *out = &sr->v[(size_t)r * nmap + m];
-      *out            = NAN;
-      if (col[m] < 0) continue;
-      s = prep_csv_at(&csv, r, col[m]);
-      if ((fi->missing_text[0] && !strcmp(s, fi->missing_text)) || !prep_parse_number(s, &x) || x == -9999.0) continue;
+      double x, q = NAN;
+      float *out = &sr->v[(size_t)r * nmap + m];
+      *out       = NAN;
+      if (qcol[m] >= 0) { /* the share of good records: 0..1, -9999 missing */
+        if (!field_value(fi, prep_csv_at(&csv, r, qcol[m]), &q)) q = NAN;
+        if (!isnan(q) && !(q >= 0 && q <= 1)) {
+          PetscCall(PetscSNPrintf(msg, len,
+                                  "%s:%d: %s = %s is outside 0..1 (the share of measured and good gap-filled records)",
+                                  path, line, map[m].qc, prep_csv_at(&csv, r, qcol[m])));
+          break;
+        }
+      }
+      if (col[m] >= 0) {
+        if (!field_value(fi, prep_csv_at(&csv, r, col[m]), &x)) continue;
+      } else if (scol[m][0] >= 0) {
+        double a, b;
+        if (!field_value(fi, prep_csv_at(&csv, r, scol[m][0]), &a) ||
+            !field_value(fi, prep_csv_at(&csv, r, scol[m][1]), &b))
+          continue;
+        x = a + b;
+      } else
+        continue;
       x *= map[m].scale;
-      PetscCall(
-          range_check(opt, set, quantity(map[m].quantity), path, line, map[m].column, map[m].scale, &x, msg, len));
+      PetscCall(range_check(opt, set, quantity(map[m].quantity), path, line, label[m], map[m].scale, &x, msg, len));
+      if (qcol[m] >= 0 && !(q >= opt->min_qc)) continue; /* not a measured day */
       *out = (float)x;
     }
   }
@@ -581,10 +792,15 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
   if (!msg[0]) PetscCall(need_column(&meta, fi->meta_site, "site id", &csite, msg, len));
   if (!msg[0]) PetscCall(need_column(&meta, fi->meta_lat, "latitude", &clat, msg, len));
   if (!msg[0]) PetscCall(need_column(&meta, fi->meta_lon, "longitude", &clon, msg, len));
-  if (!msg[0] && fi->meta_class) PetscCall(need_column(&meta, fi->meta_class, "wetland class", &cclass, msg, len));
+  if (!msg[0] && fi->meta_class)
+    PetscCall(need_column(&meta, fi->meta_class, opt->format == PREP_FLUXNET2015 ? "IGBP class" : "wetland class",
+                          &cclass, msg, len));
   if (!msg[0] && fi->meta_elev) PetscCall(need_column(&meta, fi->meta_elev, "elevation", &celev, msg, len));
   if (!msg[0] && fi->meta_whc) PetscCall(need_column(&meta, fi->meta_whc, "water-holding capacity", &cwhc, msg, len));
-  if (!msg[0] && opt->format == PREP_FLUXNET_CH4) PetscCall(collect_classes(&meta, cclass, PETSC_TRUE, h, msg, len));
+  if (!msg[0] && opt->format == PREP_FLUXNET_CH4)
+    PetscCall(collect_classes(&meta, cclass, PETSC_TRUE, PETSC_FALSE, h, msg, len));
+  if (!msg[0] && opt->format == PREP_FLUXNET2015)
+    PetscCall(collect_classes(&meta, cclass, PETSC_FALSE, PETSC_TRUE, h, msg, len));
   if (!msg[0] && opt->format == PREP_FLUXDATAKIT) {
     PetscCall(prep_csv_read(opt->classes, &cls, msg, len));
     if (msg[0] && !cls.text) {
@@ -595,7 +811,7 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
     }
     if (!msg[0]) PetscCall(need_column(&cls, "site", "site id", &ksite, msg, len));
     if (!msg[0]) PetscCall(need_column(&cls, "class", "IGBP class", &kclass, msg, len));
-    if (!msg[0]) PetscCall(collect_classes(&cls, kclass, PETSC_FALSE, h, msg, len));
+    if (!msg[0]) PetscCall(collect_classes(&cls, kclass, PETSC_FALSE, PETSC_FALSE, h, msg, len));
   }
 
   PetscCall(PetscMalloc2(nsite, &set->lat, nsite, &set->lon));
@@ -632,7 +848,13 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
       set->val[iwhc][s] = (float)x;
     }
     if (msg[0]) break;
-    if (opt->format == PREP_FLUXNET_CH4) {
+    if (opt->format == PREP_FLUXNET2015) {
+      site_class(prep_csv_at(&meta, r, cclass), PETSC_FALSE, PETSC_TRUE, w, sizeof w);
+      if (!strcmp(w, PREP_CLASS_UNKNOWN)) {
+        if (h->unknown_class[0]) PetscCall(PetscStrlcat(h->unknown_class, " ", sizeof h->unknown_class));
+        PetscCall(PetscStrlcat(h->unknown_class, files[s].id, sizeof h->unknown_class));
+      }
+    } else if (opt->format == PREP_FLUXNET_CH4) {
       class_word(prep_csv_at(&meta, r, cclass), PETSC_TRUE, w, sizeof w);
       if (!w[0])
         PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s has no %s", path, meta.line[r], files[s].id, fi->meta_class));
@@ -664,6 +886,7 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
   SiteRows   *rows = NULL;
   int64_t     dmin = INT64_MAX, dmax = INT64_MIN;
   int         y, mo, d;
+  PetscBool   target_seen = PETSC_FALSE; /* the first target is the one counted per site */
 
   PetscFunctionBeginUser;
   msg[0] = '\0';
@@ -677,7 +900,14 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
   /* variables: daily ones in map order, then the site attributes */
   for (int m = 0; m < nmap; m++) {
     char comment[96];
-    if (map[m].scale != 1)
+    if (map[m].sum[0] && map[m].qc)
+      snprintf(comment, sizeof comment, "column %s, else %s + %s; days with %s >= %g", map[m].column, map[m].sum[0],
+               map[m].sum[1], map[m].qc, opt->min_qc);
+    else if (map[m].sum[0])
+      snprintf(comment, sizeof comment, "column %s, else %s + %s", map[m].column, map[m].sum[0], map[m].sum[1]);
+    else if (map[m].qc)
+      snprintf(comment, sizeof comment, "column %s on days with %s >= %g", map[m].column, map[m].qc, opt->min_qc);
+    else if (map[m].scale != 1)
       snprintf(comment, sizeof comment, "column %s (umol CO2 m-2 s-1) x %.8g", map[m].column, map[m].scale);
     else
       PetscCall(PetscSNPrintf(comment, sizeof comment, "column %s", map[m].column));
@@ -695,6 +925,10 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
     PetscCall(add_var(h, "whc", "whc", "slow", "plant-available water-holding capacity",
                       "site_info_whc of the rsofun site table", 0, &iwhc));
     PetscCall(add_var(h, "class", NULL, "slow", "IGBP vegetation class", "from the -prep_classes table", 0, &icls));
+  } else if (opt->format == PREP_FLUXNET2015) {
+    PetscCall(add_var(h, "elev", "elev", "slow", "elevation above sea level", "ELEV of the sites table", 0, &iel));
+    PetscCall(add_var(h, "class", NULL, "slow", "IGBP vegetation class",
+                      "IGBP of the sites table; NA there is the class unknown (its one-hot input is 0)", 0, &icls));
   } else
     PetscCall(add_var(h, "class", NULL, "slow", "wetland class", "SITE_CLASSIFICATION of the FLUXNET-CH4 site metadata",
                       0, &icls));
@@ -726,7 +960,7 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
     for (int m = 0; m < nmap; m++) {
       PetscCall(PetscMalloc1((size_t)h->nt * nsite, &set->val[idx[m]]));
       for (size_t i = 0; i < (size_t)h->nt * nsite; i++) set->val[idx[m]][i] = NAN;
-      if (!strcmp(map[m].role, "target")) set->target = idx[m];
+      if (!strcmp(map[m].role, "target") && !target_seen) set->target = idx[m], target_seen = PETSC_TRUE;
     }
     for (int s = 0; s < nsite; s++) {
       const SiteRows *sr     = &rows[s];
@@ -765,8 +999,23 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
       h->var[idx[m]].role[0] = '\0';
       if (h->notrole[0]) PetscCall(PetscStrlcat(h->notrole, " ", sizeof h->notrole));
       PetscCall(PetscStrlcat(h->notrole, map[m].name, sizeof h->notrole));
+      if (!strcmp(map[m].name, "P")) { /* MAP comes from P */
+        h->var[imap].role[0] = '\0';
+        PetscCall(PetscStrlcat(h->notrole, " MAP", sizeof h->notrole));
+      }
     }
-    if (opt->format == PREP_FLUXNET_CH4) {
+    if (opt->format == PREP_FLUXNET2015) {
+      PetscCall(PetscStrncpy(h->title, "FLUXNET2015 daily tower data, prepared by raci prep", sizeof h->title));
+      PetscCall(PetscStrncpy(h->source,
+                             "FLUXNET2015 Dataset, daily (DD) files (ONEFlux-processed, CC-BY-4.0); site metadata "
+                             "from the sites table (LAT, LON, ELEV, IGBP of the FLUXNET2015 BADM site file)",
+                             sizeof h->source));
+      PetscCall(
+          PetscStrncpy(h->references,
+                       "Pastorello, G. et al. (2020): The FLUXNET2015 dataset and the ONEFlux processing pipeline "
+                       "for eddy covariance data. Sci. Data 7, 225",
+                       sizeof h->references));
+    } else if (opt->format == PREP_FLUXNET_CH4) {
       PetscCall(PetscStrncpy(h->title, "FLUXNET-CH4 daily tower data, prepared by raci prep", sizeof h->title));
       PetscCall(PetscStrncpy(h->source,
                              "FLUXNET-CH4 Community Product v1.0, daily files (Delwiche et al. 2021, CC-BY-4.0); site "
