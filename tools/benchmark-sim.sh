@@ -47,6 +47,8 @@ spec() { # the options of a model spec
     raci_no_slow) echo "-raci_no_slow" ;;
     raci_no_film) echo "-raci_no_film" ;;
     raci_fast_static) echo "-raci_fast_static" ;;
+    raci_fast_embed) echo "-raci_fast_embed" ;;
+    raci_head_drivers) echo "-raci_head_drivers" ;;
     raci_clip) echo "-train_clip 1 -train_warmup_steps 100" ;;
     raci_z8) echo "-raci_z 8" ;;
     raci_z32) echo "-raci_z 32 -raci_slow_hidden 64" ;;

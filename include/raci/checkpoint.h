@@ -29,7 +29,7 @@
 
 #include <raci/train.h>
 
-#define CKPT_SCHEMA 4
+#define CKPT_SCHEMA 5
 
 /* A trained model and, for -resume, its optimiser and loop state. */
 typedef struct {

@@ -107,15 +107,17 @@ typedef enum { OUT_FREE, OUT_SOFTPLUS, OUT_DERIVED } OutKind; /* mu + sigma a, s
 typedef struct {
   ModelKind kind;
   int       no_retrieval, no_slow, no_film;
-  int       fast_static; /* RACI: the static features enter the fast GRU's gates every day */
-  int       F, S, T;     /* fast drivers, static features, targets */
-  int       W, Sc;       /* warm-up and scored days of a segment */
-  int       P, Lb;       /* slow blocks before a block, days per block */
-  int       Hf, Hs, Hz, Z, A, Ks, Kf, Ho;
-  int       D, NH, FF; /* transformer */
-  int       Kt, Lt;    /* TCN: kernel width, levels (dilations 1, 2, .., 2^(Lt-1)) */
-  char      target[MODEL_MAX_TARGETS][16];
-  float     mu[MODEL_MAX_TARGETS], sigma[MODEL_MAX_TARGETS], w[MODEL_MAX_TARGETS];
+  int       fast_static; /* RACI: the static features enter the fast GRU's gates every day: 1 as they are
+                            (W_s s), 2 through a learned bounded embedding (W_s tanh(W_e s + b_e)) */
+  int   head_x;          /* RACI: the scored day's fast drivers enter the head beside the state */
+  int   F, S, T;         /* fast drivers, static features, targets */
+  int   W, Sc;           /* warm-up and scored days of a segment */
+  int   P, Lb;           /* slow blocks before a block, days per block */
+  int   Hf, Hs, Hz, Z, A, Ks, Kf, Ho;
+  int   D, NH, FF; /* transformer */
+  int   Kt, Lt;    /* TCN: kernel width, levels (dilations 1, 2, .., 2^(Lt-1)) */
+  char  target[MODEL_MAX_TARGETS][16];
+  float mu[MODEL_MAX_TARGETS], sigma[MODEL_MAX_TARGETS], w[MODEL_MAX_TARGETS];
 } ModelConfig;
 
 /* Slow blocks a segment's scored days can touch: (Sc - 1) / Lb + 2. */
@@ -193,7 +195,8 @@ void model_last_z(const Model *m, const ModelBatch *b, float *z);
  * last restart, so one 1-row trajectory stands for every row. Overwrites the
  * forward's buffers (call model_last_z first). Returns 0, or 1 for a network
  * without this shortcut (the baselines; RACI with fast_static, whose fast
- * encoder reads the statics): then run model_forward on the occluded batches. */
+ * encoder reads the statics, or head_x, whose head reads the fast drivers):
+ * then run model_forward on the occluded batches. */
 int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast);
 /* Profiling hooks (the model knows no PETSc): around each phase of a forward
  * or backward pass the model calls begin(ctx, phase) and end(ctx, phase, flops)

@@ -23,6 +23,8 @@ typedef struct {
   char      model[16];
   PetscBool no_retrieval, no_slow, no_film;
   PetscBool fast_static; /* -raci_fast_static */
+  PetscBool fast_embed;  /* -raci_fast_embed */
+  PetscBool head_x;      /* -raci_head_drivers */
   PetscInt  W, Sc;       /* segment: warm-up and scored days (-raci_warmup_days, -raci_scored_days) */
   PetscInt  Ls, P, Hf, Hs, Hz, Z, A, Ks, Kf, Ho, D, NH, FF;
   PetscInt  Kt; /* TCN kernel width (-tcn_kernel) */

@@ -435,7 +435,8 @@ static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors 
   json_key(w, "no_retrieval"), json_int(w, to->no_retrieval);
   json_key(w, "no_slow"), json_int(w, to->no_slow);
   json_key(w, "no_film"), json_int(w, to->no_film);
-  json_key(w, "fast_static"), json_int(w, to->fast_static);
+  json_key(w, "fast_static"), json_int(w, to->fast_embed ? 2 : to->fast_static);
+  json_key(w, "head_drivers"), json_int(w, to->head_x);
   json_key(w, "clip"), json_number(w, to->clip);
   json_key(w, "warmup_steps"), json_int(w, to->warmup);
   json_key(w, "epochs"), json_int(w, st->epoch);

@@ -57,7 +57,10 @@ void head_tensors(TensorWalk *w, HeadParams *p, int IN, int Ho, int Th)
   layout_tensor(w, &p->b2, "head.b2", Th, 1, Ho, NO_DECAY, INIT_UNIFORM);
 }
 
-static int raci_head_in(const ModelConfig *c) { return c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A; }
+static int raci_head_in(const ModelConfig *c)
+{
+  return (c->no_film ? c->Hf + c->Z + 2 * c->A : c->Hf + c->A) + (c->head_x ? c->F : 0);
+}
 
 /* RACI's tensors in the order of docs/MODEL.md section 5. */
 static void raci_layout(TensorWalk *w, const ModelConfig *c, int Th, RaciParams *p)
@@ -65,7 +68,12 @@ static void raci_layout(TensorWalk *w, const ModelConfig *c, int Th, RaciParams 
   int V = c->Z + 2 * c->T;
 
   gru_tensors(w, &p->fast, "fast", c->F, c->Hf);
-  if (c->fast_static) layout_tensor(w, &p->fsW, "fast.W_s", 3 * c->Hf, c->S, c->S, DECAY, INIT_UNIFORM);
+  if (c->fast_static == 1) layout_tensor(w, &p->fsW, "fast.W_s", 3 * c->Hf, c->S, c->S, DECAY, INIT_UNIFORM);
+  if (c->fast_static == 2) {
+    layout_tensor(w, &p->feW, "fast.W_e", c->Z, c->S, c->S, DECAY, INIT_UNIFORM);
+    layout_tensor(w, &p->feb, "fast.b_e", c->Z, 1, c->S, NO_DECAY, INIT_UNIFORM);
+    layout_tensor(w, &p->fsW, "fast.W_s", 3 * c->Hf, c->Z, c->Z, DECAY, INIT_UNIFORM);
+  }
   layout_tensor(w, &p->empty, "slow.empty", c->F, 1, 1, NO_DECAY, INIT_ZERO);
   gru_tensors(w, &p->slow, "slow", c->F, c->Hs);
   layout_tensor(w, &p->zW1, "z.W1", c->Hz, c->Hs + c->S, c->Hs + c->S, DECAY, INIT_UNIFORM);
@@ -209,6 +217,8 @@ static void raci_alloc(Model *m)
   m->hs_f    = model_carve(m, (T + 1) * R * Hf);
   m->rowb    = c->fast_static ? model_carve(m, R * 3 * Hf) : NULL;
   m->drowb   = c->fast_static ? model_carve(m, R * 3 * Hf) : NULL;
+  m->es      = c->fast_static == 2 ? model_carve(m, R * c->Z) : NULL;
+  m->des     = c->fast_static == 2 ? model_carve(m, R * c->Z) : NULL;
   m->gates_f = model_carve(m, T * R * 3 * Hf);
   m->ghn_f   = model_carve(m, T * R * Hf);
   m->work_f  = model_carve(m, 2 * T * R * 3 * Hf);
@@ -554,12 +564,14 @@ static void geo_backward(Model *m, const RaciParams *p, RaciParams *g, const Mod
 }
 
 /* The head's input of one scored day from its state hv (Hf), its block's
- * row zq of u = [z, cs] and gb = [gamma, beta], and its geographic context
- * cf (A): [FiLM(hv), cf], or [hv, u, cf] without FiLM. */
-static void head_input(const Model *m, const float *hv, int zq, const float *cf, float *hi)
+ * row zq of u = [z, cs] and gb = [gamma, beta], its geographic context
+ * cf (A) and, with head_x, its fast drivers x (F): [FiLM(hv), cf (, x)], or
+ * [hv, u, cf (, x)] without FiLM. */
+static void head_input(const Model *m, const float *hv, int zq, const float *cf, const float *x, float *hi)
 {
   const ModelConfig *c  = &m->cfg;
   const int          Hf = c->Hf, A = c->A, U = c->Z + A;
+  if (c->head_x) memcpy(hi + raci_head_in(c) - c->F, x, sizeof(float) * c->F);
   if (c->no_film) {
     memcpy(hi, hv, sizeof(float) * Hf);
     memcpy(hi + Hf, m->u + (size_t)zq * U, sizeof(float) * U);
@@ -614,8 +626,13 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
 
   raci_point(m, params, &p);
   model_phase_begin(m, MODEL_PHASE_FAST);
-  if (c->fast_static) /* the static features' share of the gates, once per row */
+  if (c->fast_static == 1) /* the static features' share of the gates, once per row */
     linear_forward(m->rowb, b->s, p.fsW, NULL, R, c->S, 3 * Hf);
+  if (c->fast_static == 2) { /* through their embedding */
+    linear_forward(m->es, b->s, p.feW, p.feb, R, c->S, c->Z);
+    tanh_forward(m->es, m->es, (size_t)R * c->Z);
+    linear_forward(m->rowb, m->es, p.fsW, NULL, R, c->Z, 3 * Hf);
+  }
   gru_forward(m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, p.fast.b_ih, p.fast.b_hh,
               c->fast_static ? m->rowb : NULL, b->age, m->work_f, T, R, c->F, Hf);
   for (int t = 0; t < Sc; t++) /* the queries' states on the scored days, (Sc, B, Hf) */
@@ -651,7 +668,7 @@ static void raci_forward(Model *m, const float *params, const ModelBatch *b)
     for (int q = 0; q < B; q++) {
       size_t n  = (size_t)t * B + q;
       int    zq = q * NB + b->blk[(size_t)q * Sc + t];
-      head_input(m, m->hq + n * Hf, zq, m->cf + n * A, m->hin + n * Hin);
+      head_input(m, m->hq + n * Hf, zq, m->cf + n * A, b->xf + ((size_t)(W + t) * R + q) * c->F, m->hin + n * Hin);
     }
   head_rows(m, &p, N);
   model_phase_end(m, MODEL_PHASE_HEAD,
@@ -705,6 +722,8 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
         }
         for (int j = 0; j < A; j++) m->dcf[n * A + j] += d[Hf + j];
       }
+      if (c->head_x && dxf) /* the scored day's drivers */
+        for (int j = 0; j < c->F; j++) dxf[((size_t)(W + t) * R + q) * c->F + j] += d[Hin - c->F + j];
     }
   if (!c->no_film) linear_backward(m->du, g.filmW, g.filmb, dgb, m->u, p.filmW, Nz, U, 2 * Hf);
   fl_head = 2.0 * (2.0 * N * ((double)Hin * c->Ho + (double)c->Ho * m->Th)) +
@@ -769,8 +788,14 @@ static void raci_backward(Model *m, const float *params, float *grads, const Mod
   if (c->fast_static) memset(m->drowb, 0, sizeof(float) * (size_t)R * 3 * Hf);
   gru_backward(dxf, g.fast.W_ih, g.fast.W_hh, g.fast.b_ih, g.fast.b_hh, c->fast_static ? m->drowb : NULL, m->dhs_f,
                m->hs_f, m->gates_f, m->ghn_f, b->xf, p.fast.W_ih, p.fast.W_hh, b->age, m->work_f, T, R, c->F, Hf);
-  if (c->fast_static) /* ds (R, S) += drowb fsW; dfsW += drowb^T s */
+  if (c->fast_static == 1) /* ds (R, S) += drowb fsW; dfsW += drowb^T s */
     linear_backward(ds, g.fsW, NULL, m->drowb, b->s, p.fsW, R, c->S, 3 * Hf);
+  if (c->fast_static == 2) { /* back through fsW, tanh and the embedding */
+    memset(m->des, 0, sizeof(float) * (size_t)R * c->Z);
+    linear_backward(m->des, g.fsW, NULL, m->drowb, m->es, p.fsW, R, c->Z, 3 * Hf);
+    for (size_t i = 0; i < (size_t)R * c->Z; i++) m->des[i] *= 1.0f - m->es[i] * m->es[i];
+    linear_backward(ds, g.feW, g.feb, m->des, b->s, p.feW, R, c->S, c->Z);
+  }
   model_phase_end(m, MODEL_PHASE_FAST, 2.0 * (2.0 * T * R * 3 * Hf * (c->F + Hf)) + 20.0 * T * R * Hf);
 }
 
@@ -793,7 +818,7 @@ static void role_heads(Model *m, const RaciParams *p, int ns, const int32_t *lis
 int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const char *sel, float *yslow, float *yfast)
 {
   const ModelConfig *c = &m->cfg;
-  if (c->kind != MODEL_RACI || c->fast_static) return 1; /* statics in the fast encoder: no shortcut */
+  if (c->kind != MODEL_RACI || c->fast_static || c->head_x) return 1; /* no shortcut (header) */
   const int   B = b->B, R = b->R, NB = b->NB, Nz = B * NB, Sc = c->Sc, W = c->W, T = W + Sc;
   const int   Hf = c->Hf, A = c->A, Hin = raci_head_in(c), Kf = c->Kf, Ks = c->Ks, Z = c->Z, U = Z + A;
   const float scale = 1.0f / sqrtf((float)A);
@@ -847,7 +872,7 @@ int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const
       }
       geo_attend(m->rq + (size_t)(m->rks[(size_t)t * R + q] - 1) * A, kv, vv, mk, pn, cf, Kf, A, scale);
     }
-    head_input(m, hv, zq, cf, hi);
+    head_input(m, hv, zq, cf, NULL, hi);
   }
   role_heads(m, &p, ns, list, yfast);
   model_phase_end(m, MODEL_PHASE_HEAD, 2.0 * ns * ((double)Hin * c->Ho + (double)c->Ho * m->Th));
@@ -887,7 +912,7 @@ int model_role_outputs(Model *m, const float *params, const ModelBatch *b, const
   film_blocks(m, &p, Nz, m->rzq);
   for (int i = 0; i < ns; i++) {
     int t = list[i] / B, q = list[i] % B;
-    head_input(m, m->hq + (size_t)list[i] * Hf, q * NB + b->blk[(size_t)q * Sc + t], m->cf + (size_t)list[i] * A,
+    head_input(m, m->hq + (size_t)list[i] * Hf, q * NB + b->blk[(size_t)q * Sc + t], m->cf + (size_t)list[i] * A, NULL,
                m->hin + (size_t)i * Hin);
   }
   role_heads(m, &p, ns, list, yslow);

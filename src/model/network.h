@@ -52,19 +52,20 @@ typedef struct {
 void head_tensors(TensorWalk *w, HeadParams *p, int IN, int Ho, int Th);
 
 typedef struct {
-  GruParams  fast;  /* IN = F, H = Hf: the fast encoder, state carried along the segment */
-  float     *fsW;   /* (3Hf, S) the static features into the fast gates (fast_static; else absent) */
-  float     *empty; /* (F) stands for an empty slow block */
-  GruParams  slow;  /* IN = F, H = Hs: over the P block summaries before a block */
-  float     *zW1;   /* (Hz, Hs + S) */
-  float     *zb1;   /* (Hz) */
-  float     *zW2;   /* (Z, Hz) */
-  float     *zb2;   /* (Z) */
-  AttnParams rs;    /* functional retrieval: Dq = Z, Dk = Z + 2T */
-  AttnParams rf;    /* geographic retrieval: Dq = Dk = Hf */
-  float     *filmW; /* (2Hf, Z + A) */
-  float     *filmb; /* (2Hf) */
-  HeadParams head;  /* IN = Hf + A, or Hf + Z + 2A without FiLM */
+  GruParams  fast;      /* IN = F, H = Hf: the fast encoder, state carried along the segment */
+  float     *fsW;       /* (3Hf, S), or (3Hf, Z) after the embedding: the statics into the fast gates (fast_static) */
+  float     *feW, *feb; /* (Z, S), (Z): the statics' embedding tanh(feW s + feb) (fast_static 2; else absent) */
+  float     *empty;     /* (F) stands for an empty slow block */
+  GruParams  slow;      /* IN = F, H = Hs: over the P block summaries before a block */
+  float     *zW1;       /* (Hz, Hs + S) */
+  float     *zb1;       /* (Hz) */
+  float     *zW2;       /* (Z, Hz) */
+  float     *zb2;       /* (Z) */
+  AttnParams rs;        /* functional retrieval: Dq = Z, Dk = Z + 2T */
+  AttnParams rf;        /* geographic retrieval: Dq = Dk = Hf */
+  float     *filmW;     /* (2Hf, Z + A) */
+  float     *filmb;     /* (2Hf) */
+  HeadParams head;      /* IN = Hf + A, or Hf + Z + 2A without FiLM */
 } RaciParams;
 
 /* ---- baselines: parameter and activation structs (baselines.c owns this block) */
@@ -190,6 +191,7 @@ struct Model {
   /* RACI forward: fast encoder over (T, R) rows */
   float *hs_f, *gates_f, *ghn_f, *work_f, *dhs_f;
   float *rowb, *drowb; /* (R, 3Hf) fsW s of every row and its gradient (fast_static) */
+  float *es, *des;     /* (R, Z) the statics' embedding of every row and its gradient (fast_static 2) */
   /* slow encoder over (P, B*NB) block rows */
   float *xb2, *hs_s, *gates_s, *ghn_s, *work_s, *dhs_s, *dxb2;
   float *mz, *z1, *z; /* per (segment, block) */

@@ -163,9 +163,10 @@ static void enc_format(Buf *b, int int_bytes)
  * and slow history, targets with their normalisation and loss weights. */
 static void enc_model(Buf *b, const ModelConfig *c, const TrainOptions *to)
 {
-  const int v[] = {c->kind, c->no_retrieval, c->no_slow, c->no_film, c->F,  c->S,          c->T,  c->W,  (int)to->Ls,
-                   c->P,    c->Hf,           c->Hs,      c->Hz,      c->Z,  c->A,          c->Ks, c->Kf, c->Ho,
-                   c->D,    c->NH,           c->FF,      c->Sc,      c->Kt, c->fast_static};
+  const int v[] = {c->kind, c->no_retrieval, c->no_slow,     c->no_film, c->F,  c->S,  c->T,
+                   c->W,    (int)to->Ls,     c->P,           c->Hf,      c->Hs, c->Hz, c->Z,
+                   c->A,    c->Ks,           c->Kf,          c->Ho,      c->D,  c->NH, c->FF,
+                   c->Sc,   c->Kt,           c->fast_static, c->head_x};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_str(b, to->model);
   for (int k = 0; k < c->T; k++) {
@@ -199,7 +200,8 @@ static void dec_model(Rd *r, int schema, ModelConfig *c, TrainOptions *to)
   c->FF           = (int)get_int(r, "the transformer feed-forward size", 1, 1 << 16);
   c->Sc           = (int)get_int(r, "-raci_scored_days", 1, 3660);
   c->Kt           = (int)get_int(r, "-tcn_kernel", 2, 16);
-  c->fast_static  = schema >= 4 ? (int)get_int(r, "-raci_fast_static", 0, 1) : 0; /* schema 3: none */
+  c->fast_static  = schema >= 4 ? (int)get_int(r, "-raci_fast_static", 0, 2) : 0;  /* schema 3: none */
+  c->head_x       = schema >= 5 ? (int)get_int(r, "-raci_head_drivers", 0, 1) : 0; /* schema 3, 4: none */
   get_str(r, "the model name", to->model, sizeof to->model);
   for (int k = 0; k < c->T; k++) {
     get_str(r, "a target name", c->target[k], sizeof c->target[k]);
@@ -208,7 +210,9 @@ static void dec_model(Rd *r, int schema, ModelConfig *c, TrainOptions *to)
   if (!r->why[0] && strcmp(to->model, kind_name[c->kind]))
     snprintf(r->why, sizeof r->why, "section 'model': model '%s' of kind %d", to->model, (int)c->kind);
   to->no_retrieval = (PetscBool)c->no_retrieval, to->no_slow = (PetscBool)c->no_slow,
-  to->no_film = (PetscBool)c->no_film, to->fast_static = (PetscBool)c->fast_static;
+  to->no_film = (PetscBool)c->no_film, to->fast_static = (PetscBool)(c->fast_static == 1);
+  to->fast_embed = (PetscBool)(c->fast_static == 2);
+  to->head_x     = (PetscBool)c->head_x;
   if (!r->why[0] && to->Ls % c->P)
     snprintf(r->why, sizeof r->why, "section 'model': -raci_slow_days %d is not a multiple of -raci_blocks %d",
              (int)to->Ls, c->P);
@@ -468,7 +472,7 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
       r.why[0] || (schema != 2 && !windowed_history(sec, n)), comm, RACI_ERR_INPUT,
       "%s: a checkpoint of the windowed model (schema 2, raci before the segment form); retrain it with this raci",
       path);
-  PetscCheck(r.why[0] || schema == CKPT_SCHEMA || schema == 3, comm, RACI_ERR_INPUT,
+  PetscCheck(r.why[0] || (schema >= 3 && schema <= CKPT_SCHEMA), comm, RACI_ERR_INPUT,
              "checkpoint '%s' has schema %d: written by %s raci; this one reads schemas 3 to %d", path, schema,
              schema < CKPT_SCHEMA ? "an older" : "a newer", CKPT_SCHEMA);
   tr->int_bytes = (int)get_int(&r, "the writer's PetscInt width", 4, 8);
@@ -590,7 +594,8 @@ static void network_diff(const ModelConfig *a, const ModelConfig *b, PetscBool n
   DIFF("-raci_no_retrieval", a->no_retrieval, b->no_retrieval);
   DIFF("-raci_no_slow", a->no_slow, b->no_slow);
   DIFF("-raci_no_film", a->no_film, b->no_film);
-  DIFF("-raci_fast_static", a->fast_static, b->fast_static);
+  DIFF("statics in the fast encoder (1 -raci_fast_static, 2 -raci_fast_embed)", a->fast_static, b->fast_static);
+  DIFF("-raci_head_drivers", a->head_x, b->head_x);
   DIFF("fast features", a->F, b->F);
   DIFF("static features", a->S, b->S);
   DIFF("targets", a->T, b->T);

@@ -42,6 +42,13 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_bool(comm, "-raci_fast_static",
                           "The static features enter the fast encoder's gates every day (as the LSTM's inputs)",
                           to->fast_static, &to->fast_static, NULL));
+  PetscCall(core_opt_bool(comm, "-raci_fast_embed",
+                          "The static features enter the fast encoder's gates every day through a learned bounded "
+                          "embedding (size -raci_z)",
+                          to->fast_embed, &to->fast_embed, NULL));
+  PetscCall(core_opt_bool(comm, "-raci_head_drivers",
+                          "The scored day's fast drivers enter the head beside the encoder state", to->head_x,
+                          &to->head_x, NULL));
   /* upper bounds keep every buffer size within int; the memory they need together is checked when the model is made */
   PetscCall(core_opt_int(comm, "-raci_warmup_days", "W: warm-up days of a segment (no day is scored before W days)",
                          to->W, 1, 3660, &to->W, NULL));
@@ -126,7 +133,8 @@ PetscErrorCode train_model_config(const TrainOptions *to, const SampleSet *ss, M
                     : !strcmp(to->model, "tcn")         ? MODEL_TCN
                                                         : MODEL_RACI;
   c->no_retrieval = to->no_retrieval, c->no_slow = to->no_slow, c->no_film = to->no_film;
-  c->fast_static = to->fast_static;
+  c->fast_static = to->fast_embed ? 2 : to->fast_static ? 1 : 0;
+  c->head_x      = to->head_x;
   c->F = ss->F, c->S = ss->S, c->T = ss->T, c->W = (int)to->W, c->Sc = (int)to->Sc;
   c->P = (int)to->P, c->Lb = (int)(to->Ls / to->P);
   c->Kt = (int)to->Kt, c->Lt = train_tcn_levels(to->Kt, to->W);

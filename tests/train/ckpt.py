@@ -4,8 +4,8 @@ src/io/checkpoint.c, src/train/checkpoint.c).
 
 Container: "RACICKPT", u32 version, u32 sections, then per section a 16-byte
 name, a u64 length and the bytes; last a u64 FNV-1a checksum of all that
-precedes. Sections (schema 4: the segment form with -raci_fast_static; schema
-3 the same without it; schema 2 was the windowed
+precedes. Sections (schema 5: the segment form with -raci_fast_static and
+-raci_head_drivers; schema 4 without the latter; schema 3 without either; schema 2 was the windowed
 model, refused by raci) hold little-endian int64, float32 and float64
 fields and strings as an int64 length and the bytes.
 
@@ -19,10 +19,10 @@ import struct
 import sys
 
 FORMAT_SCHEMA, FORMAT_INT_BYTES = 0, 1  # words of the "format" section
-# the int64 words that open the "model" section (schema 4; schema 3 lacks the last), then the model
+# the int64 words that open the "model" section (schema 5; schema 4 lacks the last, schema 3 the last two), then the model
 # name and per target its name, mean, sd and loss weight
 MODEL_WORDS = ("kind", "no_retrieval", "no_slow", "no_film", "F", "S", "T", "W", "Ls", "P", "Hf", "Hs", "Hz",
-               "Z", "A", "Ks", "Kf", "Ho", "D", "NH", "FF", "Sc", "Kt", "fast_static")
+               "Z", "A", "Ks", "Kf", "Ho", "D", "NH", "FF", "Sc", "Kt", "fast_static", "head_x")
 
 
 def checksum(data):
@@ -74,9 +74,9 @@ def norm(b):
     return {"fmean": f[0], "fstd": f[1], "smean": f[2], "sstd": f[3], "ncat": ncat, "cat": cat}
 
 
-def model(b, schema=4):
+def model(b, schema=5):
     """The integer fields of the "model" section, by name."""
-    words = MODEL_WORDS if schema >= 4 else MODEL_WORDS[:-1]
+    words = MODEL_WORDS[:len(MODEL_WORDS) - max(0, 5 - schema)]
     return dict(zip(words, struct.unpack("<%dq" % len(words), b[:8 * len(words)])))
 
 
@@ -99,7 +99,7 @@ if __name__ == "__main__":
         if "format" in a:
             schema, width = struct.unpack("<qq", a["format"][:16])
             print(f"schema {schema}, written with a {width}-byte PetscInt")
-            if schema in (3, 4) and "model" in a:
+            if schema in (3, 4, 5) and "model" in a:
                 print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"], schema).items()))
         else:
             print("schema 1 (raw structs)")
