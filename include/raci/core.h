@@ -195,6 +195,7 @@ typedef enum {
   CORE_RNG_EPOCH_DAY  = 0xba4c, /* the first of a location's bank segments in an epoch (a: location, b: epoch) */
   CORE_RNG_PATCH_RATE = 0x9a7c, /* + patch slot: whether a patch gets another query (a: patch, b: step key) */
   CORE_RNG_PATCH_DAY  = 0xda7,  /* + patch slot: that segment's scored day (a: patch, b: step key) */
+  CORE_RNG_INPUT_DROP = 0xd409, /* + input: -train_input_dropout (a: location key, b: step key and first day) */
   CORE_RNG_SEGMENT_OFFSET =
       0x5e90000, /* + patch slot: where that day sits in the segment's scored part (a: patch, b: step key) */
 } CoreRngStream;

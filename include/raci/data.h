@@ -65,6 +65,13 @@ typedef struct {
   /* value checks of data_read, off unless data_checks_enable turned them on (train, predict) */
   PetscBool check_values, oor_missing;
   PetscInt  checked_to; /* out-of-range values of steps before this have been reported */
+  /* training with -train_input_dropout: every fast and numeric slow input
+   * gets an availability flag, not only those absent somewhere */
+  PetscBool flag_all;
+  /* prediction: (ng, nf) 1 where a fast input has a valid value somewhere in
+   * the whole record (data_scan_presence), so absence does not depend on the
+   * time chunk read; NULL: judged from the days held; owned */
+  unsigned char *present;
 } Dataset;
 
 /* What train and predict check beyond the layout: -out_of_range error|missing
@@ -99,6 +106,9 @@ PetscErrorCode data_close(Dataset **ds);
  * valid value anywhere, and returns the number of locations (all ranks) that
  * lack some fast or slow value and so cannot be used. Collective. */
 PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *total);
+/* Reads the fast variables over the whole record in chunks of `chunk` steps
+ * and sets ds->present. Collective. */
+PetscErrorCode data_scan_presence(Dataset *ds, PetscInt chunk);
 
 /* Index of location (x, y) of the ghosted tile in a val plane. */
 static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y)
@@ -189,6 +199,11 @@ typedef struct {
   /* 1: the class occurs at some training location; 0: its one-hot input
    * stays 0 ("unknown": its weights never saw a gradient) */
   unsigned char seen[DATA_MAX_VARS][DATA_MAX_CATS];
+  /* Driver availability (docs/DATA.md): the inputs with an availability
+   * flag, in the order their flags follow the other static features: fast
+   * input k as k, numeric slow input k as DATA_MAX_VARS + k */
+  int nflag;
+  int flag[2 * DATA_MAX_VARS];
 } SampleNorm;
 
 typedef struct {
@@ -207,9 +222,14 @@ typedef struct {
   unsigned char *owned, *split;
   float         *xn; /* (nloc, nt, F) normalised fast drivers, NaN where missing */
   int32_t *run; /* (nloc, nt) days of unbroken drivers before day d among the days held, -1 where a driver is missing */
-  float   *sf;  /* (nloc, S) static features */
-  float   *y;   /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
-  int32_t *nbr; /* (nloc, Kf) compact neighbours (owned locations), -1 none */
+  float   *sf;  /* (nloc, S) static features; the last norm.nflag are availability flags */
+  unsigned char *absent; /* (nloc, F + ns) 1: fast input k (then slow input k) is absent at the location */
+  int            ns;     /* slow variables */
+  int            sfpos[DATA_MAX_VARS];            /* column of numeric slow input k in sf (-1: a class) */
+  int64_t        absent_unflagged[DATA_MAX_VARS]; /* owned locations, all ranks, left unusable by fast input k
+                                                    absent without a flag */
+  float   *y;          /* (nloc, nt, T) targets, physical units, NaN = missing; NULL without targets */
+  int32_t *nbr;        /* (nloc, Kf) compact neighbours (owned locations), -1 none */
   int     *nscored;    /* (nloc) days with run >= W: the days a segment can score */
   int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no day to score */
   int      count[4];   /* owned locations per split */
@@ -231,6 +251,11 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, i
 PetscErrorCode data_samples_destroy(SampleSet **ss);
 /* One warning line per class that usable locations have and no training location had (ss->unknown). */
 PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd);
+/* Driver availability: per flagged input, the usable locations (all ranks)
+ * where it is absent (and, training, how many train); a warning for a flag
+ * no training location sets, and for locations left out by an absent
+ * driver the model has no flag for. Collective. */
+PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, PetscBool quiet);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */
@@ -246,6 +271,8 @@ PetscErrorCode data_owned_locations(const Dataset *ds, const SplitOptions *so, D
  * day) and the neighbour rows they need (docs/MODEL.md section 6). */
 typedef struct {
   int      maxb, maxr, B, R, T, NB, Tg; /* segments, rows, days per segment, block slots, targets */
+  double   drop;                        /* -train_input_dropout: chance that a row loses an available flagged input */
+  uint64_t drop_key, drop_seed;         /* keys of those draws (the training step; the seed) */
   int     *rloc, *rday;                 /* (maxr) location and first day of each fast-encoder row */
   float   *xf, *xb, *s, *y;
   int32_t *age, *blk, *nb;

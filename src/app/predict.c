@@ -307,6 +307,7 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
              run->ckpt, tr->cfg.F, tr->cfg.S);
   PetscCall(data_batch_create(ss, (int)run->batch, tr->cfg.T, &sb));
   if (ci == 0) PetscCall(data_report_unknown_classes(ss, "predict"));
+  if (ci == 0) PetscCall(data_report_availability(ss, "predict", run->quiet));
   if (ci == 0 && !run->quiet) { /* the balance of the decomposition */
     int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
     mm[0] = -own, mm[1] = own;
@@ -362,6 +363,12 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
                           "raci predict: warning: '%s' is from a training run that has not finished; predicting "
                           "with its current parameters\n",
                           run->ckpt));
+  { /* absence of a fast driver is judged over the whole record, not per chunk: on site files (small), and
+     * on grids when the model has a fast availability flag (otherwise a driver missing at a cell is a gap) */
+    PetscBool fast_flag = (PetscBool)(run->ds->layout == LAYOUT_SITE);
+    for (int i = 0; i < tr->norm.nflag; i++) fast_flag = (PetscBool)(fast_flag || tr->norm.flag[i] < DATA_MAX_VARS);
+    if (fast_flag && nchunk > 1) PetscCall(data_scan_presence(run->ds, run->chunk));
+  }
   for (PetscInt ci = 0; ci < nchunk; ci++) {
     PetscInt n0 = ci * spc, n1 = PetscMin(run->nseg, n0 + spc);
     PetscInt o0 = ci ? n0 * Sc + W : 0, o1 = PetscMin(nt, n1 * Sc + W);

@@ -671,6 +671,26 @@ PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *tota
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode data_scan_presence(Dataset *ds, PetscInt chunk)
+{
+  PetscInt ng = grid_ghost_count(&ds->tile);
+  int      fast[DATA_MAX_VARS], nf = 0;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < ds->nvar; k++)
+    if (ds->var[k].role == ROLE_FAST) fast[nf++] = k;
+  PetscCall(PetscFree(ds->present));
+  PetscCall(PetscCalloc1((size_t)ng * nf + 1, &ds->present));
+  for (PetscInt t0 = 0; t0 < ds->nt; t0 += chunk) {
+    PetscInt n = PetscMin(chunk, ds->nt - t0);
+    PetscCall(data_read(ds, t0, n));
+    for (int k = 0; k < nf; k++)
+      for (PetscInt d = 0; d < n; d++)
+        for (PetscInt g = 0; g < ng; g++) ds->present[g * nf + k] |= !isnan(ds->var[fast[k]].val[d * ng + g]);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode data_close(Dataset **pds)
 {
   Dataset *ds = *pds;
@@ -679,6 +699,7 @@ PetscErrorCode data_close(Dataset **pds)
   if (!ds) PetscFunctionReturn(PETSC_SUCCESS);
   for (int k = 0; k < ds->nvar; k++) PetscCall(PetscFree(ds->var[k].val));
   PetscCall(PetscFree(ds->usable));
+  PetscCall(PetscFree(ds->present));
   PetscCall(PetscFree(ds->time));
   PetscCall(grid_tile_destroy(&ds->tile));
   PetscCall(io_close(&ds->file));

@@ -245,11 +245,13 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
              : SPLIT_TRAIN;
 }
 
-/* Whether every fast driver of location g (tile plus halo) is present on held day d. */
-static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscInt ng, PetscInt g, PetscInt d)
+/* Whether every fast driver of location g (tile plus halo) that is not
+ * absent there (absent: (nf) flags of g, or NULL) is present on held day d. */
+static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscInt ng, PetscInt g, PetscInt d,
+                             const unsigned char *absent)
 {
   for (int k = 0; k < nf; k++)
-    if (isnan(ds->var[fast[k]].val[d * ng + g])) return PETSC_FALSE;
+    if (!(absent && absent[k]) && isnan(ds->var[fast[k]].val[d * ng + g])) return PETSC_FALSE;
   return PETSC_TRUE;
 }
 
@@ -312,13 +314,14 @@ static PetscErrorCode check_splits(const Dataset *ds, const SplitOptions *so, co
  * variables by role and, per location of the tile plus halo, where it is and
  * whether it is usable. */
 typedef struct {
-  Dataset    *ds;
-  const Tile *t;
-  PetscInt    ng, nt; /* locations of the tile plus halo, days held */
-  int         fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf, ns, ntg; /* variables by role */
-  int        *compact;   /* (ng) index among the usable locations; -1: unusable */
-  double     *lon, *lat; /* (ng) */
-  int        *nscg;      /* (ng) days with at least W complete days before them (days a segment can score) */
+  Dataset       *ds;
+  const Tile    *t;
+  PetscInt       ng, nt; /* locations of the tile plus halo, days held */
+  int            fast[DATA_MAX_VARS], slow[DATA_MAX_VARS], targ[DATA_MAX_VARS], nf, ns, ntg; /* variables by role */
+  int           *compact;   /* (ng) index among the usable locations; -1: unusable */
+  unsigned char *absent;    /* (ng, nf + ns) 1: the input is absent at the location (driver availability) */
+  double        *lon, *lat; /* (ng) */
+  int           *nscg;      /* (ng) days with at least W complete days before them (days a segment can score) */
 } SampleScan;
 
 /* This rank's usable owned locations per test box and test site, and their
@@ -358,6 +361,7 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
              "the slow window (%d days) must be a multiple of the number of blocks (%d)", ss->Ls, ss->P);
   for (int k = 0; k < sc->ntg; k++)
     PetscCall(PetscStrncpy(ss->target[k], ds->var[sc->targ[k]].name, sizeof ss->target[k]));
+  ss->ns = sc->ns;
   for (int k = 0; k < sc->ns; k++) {
     const DataVar *v = &ds->var[sc->slow[k]];
     double         vals[DATA_MAX_CATS];
@@ -371,6 +375,7 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
                  ds->file->path, v->name, norm->ncat[k]);
     }
     ss->norm.ncat[k] = n;
+    ss->sfpos[k]     = n ? -1 : S;
     for (int c = 0; c < n; c++) ss->norm.cat[k][c] = (float)vals[c];
     if (n) { /* the word "unknown" among flag_meanings (in flag_values order) */
       char      meanings[DATA_MAX_CATS * 48] = "", *save = NULL, *w;
@@ -390,28 +395,103 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
  * least one day a segment can score (W days in a row with every fast driver
  * before it). Fills the scan's coordinates, compact indices and scored-day
  * counts, ss->nloc and ss->nunusable (owned, all ranks). Collective. */
-static PetscErrorCode samples_usable(SampleScan *sc, SampleSet *ss)
+/* Driver availability (docs/DATA.md): fast input k is absent at location g
+ * when g has no valid value of it over the record (ds->present) or, without
+ * that scan, over the days held; a slow input when its value is missing.
+ * Sets sc->absent; returns the number of fast inputs available at g. */
+static int samples_absence(SampleScan *sc, PetscInt g)
+{
+  const Dataset *ds  = sc->ds;
+  const int      nin = sc->nf + sc->ns;
+  unsigned char *a   = sc->absent + (size_t)g * nin;
+  int            nav = 0;
+
+  for (int k = 0; k < sc->nf; k++) {
+    PetscBool present = PETSC_FALSE;
+    if (ds->present)
+      present = (PetscBool)ds->present[g * sc->nf + k];
+    else
+      for (PetscInt d = 0; d < sc->nt && !present; d++)
+        present = (PetscBool)!isnan(ds->var[sc->fast[k]].val[d * sc->ng + g]);
+    a[k] = !present;
+    nav += present;
+  }
+  for (int k = 0; k < sc->ns; k++) a[sc->nf + k] = isnan(ds->var[sc->slow[k]].val[g]);
+  return nav;
+}
+
+/* The inputs with an availability flag: the model's (norm), or, training,
+ * every fast and numeric slow input absent at some location that has a fast
+ * driver (all of them with ds->flag_all). Collective when training. */
+static PetscErrorCode samples_flags(SampleScan *sc, const SampleNorm *norm, SampleSet *ss, const int *nav)
+{
+  const Dataset *ds                     = sc->ds;
+  const int      nin                    = sc->nf + sc->ns;
+  int            any[2 * DATA_MAX_VARS] = {0};
+
+  PetscFunctionBeginUser;
+  if (norm) {
+    ss->norm.nflag = norm->nflag;
+    PetscCall(PetscArraycpy(ss->norm.flag, norm->flag, norm->nflag));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  for (PetscInt g = 0; g < sc->ng; g++)
+    if (nav[g] > 0 && ghost_owned(sc->t, g))
+      for (int i = 0; i < nin; i++) any[i] |= sc->absent[(size_t)g * nin + i];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, any, nin, MPI_INT, MPI_MAX, ds->comm));
+  ss->norm.nflag = 0;
+  for (int k = 0; k < sc->nf; k++)
+    if (any[k] || ds->flag_all) ss->norm.flag[ss->norm.nflag++] = k;
+  for (int k = 0; k < sc->ns; k++)
+    if (!ss->norm.ncat[k] && (any[sc->nf + k] || ds->flag_all)) ss->norm.flag[ss->norm.nflag++] = DATA_MAX_VARS + k;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Input index (fast k, then slow k) of flag i. */
+static inline int flag_input(const SampleSet *ss, int i)
+{
+  int f = ss->norm.flag[i];
+  return f < DATA_MAX_VARS ? f : ss->F + (f - DATA_MAX_VARS);
+}
+
+static PetscErrorCode samples_usable(SampleScan *sc, const SampleNorm *norm, SampleSet *ss)
 {
   const Dataset *ds = sc->ds;
   PetscInt       ng = sc->ng, nt = sc->nt;
+  const int      nin = sc->nf + sc->ns;
+  int           *nav;
+  unsigned char  flagged[2 * DATA_MAX_VARS] = {0};
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc4(ng, &sc->compact, ng, &sc->lon, ng, &sc->lat, ng, &sc->nscg));
+  PetscCall(PetscMalloc1((size_t)ng * nin + 1, &sc->absent));
+  PetscCall(PetscMalloc1(ng + 1, &nav));
   PetscCall(read_lonlat(ds, sc->lon, sc->lat));
+  for (PetscInt g = 0; g < ng; g++) nav[g] = samples_absence(sc, g);
+  PetscCall(samples_flags(sc, norm, ss, nav));
+  ss->S += ss->norm.nflag;
+  for (int i = 0; i < ss->norm.nflag; i++) flagged[flag_input(ss, i)] = 1;
   ss->nloc = 0;
   for (PetscInt g = 0; g < ng; g++) {
-    PetscBool ok  = PETSC_TRUE;
-    int       run = -1; /* days of unbroken drivers before day d */
-    for (int k = 0; k < sc->ns && ok; k++) ok = (PetscBool)!isnan(ds->var[sc->slow[k]].val[g]);
+    const unsigned char *a   = sc->absent + (size_t)g * nin;
+    PetscBool            ok  = (PetscBool)(nav[g] > 0); /* no fast driver at all: not a location (ocean) */
+    int                  run = -1;                      /* days of unbroken drivers before day d */
+    for (int i = 0; i < nin && ok; i++)
+      if (a[i] && !flagged[i]) {
+        ok = PETSC_FALSE;
+        if (ghost_owned(sc->t, g) && i < sc->nf) ss->absent_unflagged[i]++; /* slow values missing: as ever */
+      }
     sc->nscg[g] = 0;
     for (PetscInt d = 0; d < nt && ok; d++) {
-      run = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : -1;
+      run = day_present(ds, sc->fast, sc->nf, ng, g, d, a) ? run + 1 : -1;
       sc->nscg[g] += run >= ss->W;
     }
     sc->compact[g] = ok && sc->nscg[g] > 0 ? ss->nloc++ : -1;
     if (sc->compact[g] < 0 && ghost_owned(sc->t, g)) ss->nunusable++;
   }
+  PetscCall(PetscFree(nav));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->absent_unflagged, sc->nf, MPIU_INT64, MPI_SUM, ds->comm));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -429,6 +509,7 @@ static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
   if (sc->ntg) PetscCall(PetscMalloc1((size_t)n * nt * sc->ntg, &ss->y));
   PetscCall(PetscMalloc1((size_t)n * ss->Kf + 1, &ss->nbr));
   PetscCall(PetscMalloc2((size_t)n * nt + 1, &ss->run, n + 1, &ss->nscored));
+  PetscCall(PetscMalloc1((size_t)n * (sc->nf + sc->ns) + 1, &ss->absent));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -492,10 +573,11 @@ static void samples_runs(const SampleScan *sc, SampleSet *ss)
     if (c < 0) continue;
     r = ss->run + (size_t)c * nt;
     for (PetscInt d = 0; d < nt; d++) {
-      run  = day_present(ds, sc->fast, sc->nf, ng, g, d) ? run + 1 : -1;
+      run  = day_present(ds, sc->fast, sc->nf, ng, g, d, sc->absent + (size_t)g * (sc->nf + sc->ns)) ? run + 1 : -1;
       r[d] = run;
     }
     ss->nscored[c] = sc->nscg[g];
+    memcpy(ss->absent + (size_t)c * (sc->nf + sc->ns), sc->absent + (size_t)g * (sc->nf + sc->ns), sc->nf + sc->ns);
   }
 }
 
@@ -567,6 +649,60 @@ PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, PetscBool quiet)
+{
+  const Dataset *ds                           = ss->ds;
+  const int      nin                          = ss->F + ss->ns;
+  int64_t        n[2 * 2 * DATA_MAX_VARS + 1] = {0}; /* per flag: usable locations lacking it, training ones; usable */
+  char           msg[2 * NC_MAX_NAME + PETSC_MAX_PATH_LEN + 320], line[1024] = "";
+  const int      nf = ss->norm.nflag;
+
+  PetscFunctionBeginUser;
+  if (!nf) goto unflagged;
+  for (int c = 0; c < ss->nloc; c++) {
+    if (!ss->owned[c]) continue;
+    n[2 * nf]++;
+    for (int i = 0; i < nf; i++)
+      if (ss->absent[(size_t)c * nin + flag_input(ss, i)]) n[2 * i]++, n[2 * i + 1] += ss->split[c] == SPLIT_TRAIN;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, 2 * nf + 1, MPIU_INT64, MPI_SUM, ds->comm));
+  /* one line: the flagged inputs, and where any is absent */
+  for (int i = 0; i < nf; i++) {
+    PetscCall(PetscStrlcat(line, i ? ", " : "", sizeof line));
+    PetscCall(PetscStrlcat(line, ds->var[flag_input(ss, i)].name, sizeof line)); /* ds->var: fast, then slow */
+    if (n[2 * i]) {
+      snprintf(msg, sizeof msg, " (absent at %lld)", (long long)n[2 * i]);
+      PetscCall(PetscStrlcat(line, msg, sizeof line));
+    }
+  }
+  if (!quiet) { /* prediction sees the locations of its first time chunk here */
+    snprintf(msg, sizeof msg,
+             "raci %s: availability flags (an absent input enters as 0 with its flag set), over %lld usable "
+             "locations%s: %s\n",
+             cmd, (long long)n[2 * nf], strcmp(cmd, "train") ? " of the first time chunk" : "", line);
+    PetscCall(PetscPrintf(ds->comm, "%s", msg));
+  }
+  for (int i = 0; i < nf; i++)
+    if (!strcmp(cmd, "train") && !ds->flag_all && n[2 * i + 1] == 0) {
+      snprintf(msg, sizeof msg,
+               "raci train: warning: %s is absent only at validation or test locations: its availability flag is never "
+               "set in training (-train_input_dropout trains it)\n",
+               ds->var[flag_input(ss, i)].name);
+      PetscCall(PetscPrintf(ds->comm, "%s", msg));
+    }
+unflagged:
+  for (int k = 0; k < ss->F; k++)
+    if (ss->absent_unflagged[k]) {
+      snprintf(
+          msg, sizeof msg,
+          "raci %s: warning: %lld locations of %s have no %s at all, and the model has no availability flag for it: "
+          "they are left out (train with -train_input_dropout, or on data where %s is absent somewhere)\n",
+          cmd, (long long)ss->absent_unflagged[k], ds->file->path, ds->var[k].name, ds->var[k].name);
+      PetscCall(PetscPrintf(ds->comm, "%s", msg));
+    }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Normalisation: the model's (norm given), or means and standard deviations
  * over the owned training locations, reduced over ranks (a constant
  * variable is only centred). Collective when training. */
@@ -594,7 +730,10 @@ static PetscErrorCode samples_normalisation(const SampleScan *sc, const SampleNo
         double v = ds->var[sc->fast[k]].val[d * ng + g];
         if (!isnan(v)) moments_add(acc + 3 * k, v); /* NaN: outside a tower's record */
       }
-    for (int k = 0; k < sc->ns; k++) moments_add(acc + 3 * (DATA_MAX_VARS + k), ds->var[sc->slow[k]].val[g]);
+    for (int k = 0; k < sc->ns; k++) {
+      double v = ds->var[sc->slow[k]].val[g];
+      if (!isnan(v)) moments_add(acc + 3 * (DATA_MAX_VARS + k), v); /* NaN: absent there */
+    }
     for (int k = 0; k < sc->ntg; k++)
       for (PetscInt d = 0; d < nt; d++) {
         double v = ds->var[sc->targ[k]].val[d * ng + g];
@@ -644,20 +783,22 @@ static void samples_features(const SampleScan *sc, SampleSet *ss)
   int            nf = sc->nf, ntg = sc->ntg;
 
   for (int c = 0; c < ss->nloc; c++) {
-    int    g  = ss->ghost[c];
-    float *xn = ss->xn + (size_t)c * nt * nf, *sf = ss->sf + (size_t)c * ss->S;
-    for (PetscInt d = 0; d < nt; d++)
+    int                  g = ss->ghost[c], o = 0;
+    float               *xn = ss->xn + (size_t)c * nt * nf, *sf = ss->sf + (size_t)c * ss->S;
+    const unsigned char *a = ss->absent + (size_t)c * (nf + sc->ns);
+    for (PetscInt d = 0; d < nt; d++) /* an absent driver enters as 0 (its training mean) */
       for (int k = 0; k < nf; k++)
-        xn[d * nf + k] = (ds->var[sc->fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
-    for (int k = 0, o = 0; k < sc->ns; k++) {
+        xn[d * nf + k] = a[k] ? 0.0f : (ds->var[sc->fast[k]].val[d * ng + g] - ss->norm.fmean[k]) / ss->norm.fstd[k];
+    for (int k = 0; k < sc->ns; k++) {
       float v = ds->var[sc->slow[k]].val[g];
       if (ss->norm.ncat[k]) {
         for (int j = 0; j < ss->norm.ncat[k]; j++) /* a class no training location has: no class ("unknown") */
           sf[o + j] = v == ss->norm.cat[k][j] && ss->norm.seen[k][j] ? 1.0f : 0.0f;
         o += ss->norm.ncat[k];
       } else
-        sf[o++] = (v - ss->norm.smean[k]) / ss->norm.sstd[k];
+        sf[o++] = a[nf + k] ? 0.0f : (v - ss->norm.smean[k]) / ss->norm.sstd[k];
     }
+    for (int i = 0; i < ss->norm.nflag; i++) sf[o++] = a[flag_input(ss, i)] ? 1.0f : 0.0f;
     for (PetscInt d = 0; d < nt; d++)
       for (int k = 0; k < ntg; k++) ss->y[((size_t)c * nt + d) * ntg + k] = ds->var[sc->targ[k]].val[d * ng + g];
   }
@@ -712,7 +853,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, i
   PetscCheck(W >= 1 && Sc >= 1, ds->comm, PETSC_ERR_ARG_OUTOFRANGE, "segments need W >= 1 and Sc >= 1 (%d, %d)", W, Sc);
   ss->ds = ds, ss->W = W, ss->Sc = Sc, ss->Ls = Ls, ss->P = P, ss->Kf = Kf, ss->t0 = ds->t0, ss->nt = sc.nt;
   PetscCall(samples_variables(&sc, norm, ss));
-  PetscCall(samples_usable(&sc, ss));
+  PetscCall(samples_usable(&sc, norm, ss));
   PetscCall(samples_alloc(&sc, ss));
   PetscCall(samples_split(&sc, so, ss, &tally));
   samples_runs(&sc, ss);
@@ -721,6 +862,7 @@ PetscErrorCode data_samples_create(Dataset *ds, const SplitOptions *so, int W, i
   samples_features(&sc, ss);
   samples_neighbours(&sc, ss);
   PetscCall(PetscFree4(sc.compact, sc.lon, sc.lat, sc.nscg));
+  PetscCall(PetscFree(sc.absent));
   *out = ss;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -737,6 +879,7 @@ PetscErrorCode data_samples_destroy(SampleSet **pss)
   PetscCall(PetscFree(ss->y));
   PetscCall(PetscFree(ss->nbr));
   PetscCall(PetscFree2(ss->run, ss->nscored));
+  PetscCall(PetscFree(ss->absent));
   PetscCall(PetscFree(ss));
   *pss = NULL;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -815,6 +958,36 @@ static int block_summary(const SampleSet *ss, int c, int k, int Lb, float *xb)
   return n;
 }
 
+/* -train_input_dropout: each row (location, first day) loses each available
+ * flagged input with chance b->drop, drawn from the location key, the step
+ * key and the first day (so a row shared by several queries loses the same
+ * inputs): its fast column 0 on every day (and in a query's block
+ * summaries), a slow value 0, and its availability flag set. */
+static void drop_inputs(const SampleSet *ss, SampleBatch *b, int NB)
+{
+  const int F = ss->F, S = ss->S, P = ss->P, T = b->T, nin = ss->F + ss->ns, s0 = ss->S - ss->norm.nflag;
+
+  for (int r = 0; r < b->R; r++) {
+    const int            loc = b->rloc[r];
+    const unsigned char *a   = ss->absent + (size_t)loc * nin;
+    uint64_t             key = b->drop_key * 0x9E3779B97F4A7C15ULL + (uint64_t)b->rday[r];
+    for (int i = 0; i < ss->norm.nflag; i++) {
+      int in = flag_input(ss, i);
+      if (a[in] || core_rng_uniform(b->drop_seed, (uint64_t)ss->lkey[loc], key,
+                                    (uint64_t)CORE_RNG_INPUT_DROP + (uint64_t)in) >= b->drop)
+        continue;
+      if (in < F) {
+        for (int t = 0; t < T; t++) b->xf[((size_t)t * b->R + r) * F + in] = 0.0f;
+        if (r < b->B) /* a query: its block summaries too */
+          for (int j = 0; j < NB; j++)
+            for (int p = 0; p < P; p++) b->xb[((size_t)p * b->B * NB + (size_t)r * NB + j) * F + in] = 0.0f;
+      } else
+        b->s[(size_t)r * S + ss->sfpos[in - F]] = 0.0f;
+      b->s[(size_t)r * S + s0 + i] = 1.0f;
+    }
+  }
+}
+
 PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d0, int B, SampleBatch *b,
                                ModelBatch *mb)
 {
@@ -888,6 +1061,7 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
     }
     b->lkey[q] = ss->lkey[loc[q]];
   }
+  if (b->drop > 0) drop_inputs(ss, b, NB);
   b->NB = NB;
   *mb   = (ModelBatch){.B    = B,
                        .R    = R,

@@ -231,27 +231,29 @@ static void enc_train_opts(Buf *b, const TrainOptions *to)
   put_f64(b, to->lr), put_f64(b, to->wd), put_f64(b, to->beta1), put_f64(b, to->beta2), put_f64(b, to->eps);
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_f64(b, to->clip), put_i64(b, to->warmup); /* schema 4 */
+  put_f64(b, to->input_dropout);                /* schema 5 */
 }
 
 static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
 {
-  to->lr         = get_f64(r);
-  to->wd         = get_f64(r);
-  to->beta1      = get_f64(r);
-  to->beta2      = get_f64(r);
-  to->eps        = get_f64(r);
-  to->batch      = get_pint(r, "-train_batch");
-  to->steps      = get_pint(r, "-train_steps");
-  to->epochs     = get_pint(r, "-train_epochs");
-  to->patience   = get_pint(r, "-train_patience");
-  to->seed       = get_pint(r, "-train_seed");
-  to->patch      = get_pint(r, "-train_patch");
-  to->bank_days  = get_pint(r, "-train_bank_days");
-  to->bank_every = get_pint(r, "-train_bank_every");
-  to->val_stride = get_pint(r, "-train_val_stride");
-  to->bank_max   = get_pint(r, "-train_bank_max");
-  to->clip       = schema >= 4 ? get_f64(r) : 0; /* schema 3: neither */
-  to->warmup     = schema >= 4 ? get_pint(r, "-train_warmup_steps") : 0;
+  to->lr            = get_f64(r);
+  to->wd            = get_f64(r);
+  to->beta1         = get_f64(r);
+  to->beta2         = get_f64(r);
+  to->eps           = get_f64(r);
+  to->batch         = get_pint(r, "-train_batch");
+  to->steps         = get_pint(r, "-train_steps");
+  to->epochs        = get_pint(r, "-train_epochs");
+  to->patience      = get_pint(r, "-train_patience");
+  to->seed          = get_pint(r, "-train_seed");
+  to->patch         = get_pint(r, "-train_patch");
+  to->bank_days     = get_pint(r, "-train_bank_days");
+  to->bank_every    = get_pint(r, "-train_bank_every");
+  to->val_stride    = get_pint(r, "-train_val_stride");
+  to->bank_max      = get_pint(r, "-train_bank_max");
+  to->clip          = schema >= 4 ? get_f64(r) : 0; /* schema 3: neither */
+  to->warmup        = schema >= 4 ? get_pint(r, "-train_warmup_steps") : 0;
+  to->input_dropout = schema >= 5 ? get_f64(r) : 0; /* schema 3, 4: none */
 }
 
 static void enc_norm(Buf *b, const SampleNorm *nm)
@@ -263,6 +265,8 @@ static void enc_norm(Buf *b, const SampleNorm *nm)
   for (int i = 0; i < DATA_MAX_VARS; i++) put_f32s(b, nm->cat[i], DATA_MAX_CATS);
   for (int i = 0; i < DATA_MAX_VARS; i++) /* schema 4: the classes seen in training */
     for (int j = 0; j < DATA_MAX_CATS; j++) put_i64(b, nm->seen[i][j]);
+  put_i64(b, nm->nflag); /* schema 5: the inputs with an availability flag */
+  for (int i = 0; i < nm->nflag; i++) put_i64(b, nm->flag[i]);
 }
 
 static void dec_norm(Rd *r, int schema, SampleNorm *nm)
@@ -275,6 +279,8 @@ static void dec_norm(Rd *r, int schema, SampleNorm *nm)
   for (int i = 0; i < nv; i++) /* schema 3: every class counted as seen */
     for (int j = 0; j < nc; j++)
       nm->seen[i][j] = schema >= 4 ? (unsigned char)get_int(r, "a seen-class flag", 0, 1) : 1;
+  nm->nflag = schema >= 5 ? (int)get_int(r, "the availability flag count", 0, 2 * DATA_MAX_VARS) : 0;
+  for (int i = 0; i < nm->nflag; i++) nm->flag[i] = (int)get_int(r, "an availability flag", 0, 2 * DATA_MAX_VARS - 1);
 }
 
 static void enc_state(Buf *b, const TrainState *st)
@@ -636,6 +642,7 @@ static void options_diff(const TrainOptions *a, const TrainOptions *b, char *why
   DIFF("-train_wd", a->wd, b->wd);
   DIFF("-train_clip", a->clip, b->clip);
   DIFF("-train_warmup_steps", a->warmup, b->warmup);
+  DIFF("-train_input_dropout", a->input_dropout, b->input_dropout);
   DIFF("-train_beta1", a->beta1, b->beta1);
   DIFF("-train_beta2", a->beta2, b->beta2);
   DIFF("-train_eps", a->eps, b->eps);

@@ -67,6 +67,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
   PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED,
                           &to->wd, NULL));
+  PetscCall(core_opt_real(comm, "-train_input_dropout",
+                          "Chance that a training segment loses each available fast or numeric slow input (entered "
+                          "as absent: 0 with its availability flag set); > 0 gives every input a flag",
+                          to->input_dropout, 0, 1, CORE_OPT_OPEN_MAX, &to->input_dropout, NULL));
   PetscCall(core_opt_real(comm, "-train_clip",
                           "Largest norm of the whole gradient (of the normalised loss) before AdamW; 0: no clipping",
                           to->clip, 0, 1e30, CORE_OPT_CLOSED, &to->clip, NULL));
@@ -544,7 +548,10 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
         double c, sum;
         PetscCall(core_stage_push(CORE_STAGE_FORWARD));
         PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+        sb.drop = to->input_dropout, sb.drop_seed = (uint64_t)to->seed;
+        sb.drop_key = ((uint64_t)epoch << 32) ^ (uint64_t)st->step;
         PetscCall(data_batch_fill(ss, loc + b0, d0 + b0, B, &sb, &mb));
+        sb.drop = 0; /* validation and the bank never drop */
         PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
         attach_bank(&mb, &st->bank);
         sum = model_forward(m, params, &mb, yhat, &c);

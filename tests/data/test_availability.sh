@@ -1,0 +1,107 @@
+#!/bin/sh
+# Driver availability (issue 16, DESIGN.md section 3) on NP ranks, with real
+# FLUXNET2015 sites (raci prep) and a precipitation driver P added here at
+# every site but one (AU-How: P absent, as at a network that measures none):
+#  - training keeps AU-How (P enters as 0 with its availability flag) and says
+#    which inputs have flags and where they are absent;
+#  - the flag reaches the model: AU-How predicted with P absent differs from
+#    AU-How with P present at its training mean (normalised 0: the same input
+#    but for the flag);
+#  - a model trained where every site has P, without -train_input_dropout,
+#    has no flag for P: a site without P is left out with a warning (fill
+#    values), not filled with 0; with -train_input_dropout every input has a
+#    flag, and the site is predicted;
+#  - predictions on NP ranks equal those on 1.
+# usage: test_availability.sh NP
+. "$(dirname "$0")/../lib/common.sh"
+NP=${1:?usage: test_availability.sh NP}
+PY=/usr/bin/python3
+F15="$RACI_SHARED_DATA/towers/fluxnet2015-daily"
+SITES="AU-How DE-Tha US-Ha1 FR-Pue CH-Dav US-Me2 IT-Ro1 FI-Hyy"
+mkdir -p "$TMP/f15"
+cp "$F15/sites.csv" "$TMP/f15/"
+for s in $SITES; do
+  f=$(ls "$F15"/FLX_"$s"_FLUXNET2015_DD_*.csv) || fail "no file for $s"
+  head -n 700 "$f" > "$TMP/f15/$(basename "$f")"
+done
+"$RACI" prep -quiet -format fluxnet2015 -i "$TMP/f15" -o "$TMP/base.nc" -prep_out_of_range missing || fail "prep"
+# P: a made-up daily precipitation at every site but AU-How, with the fast role;
+# variants: every site has P, AU-How without P, AU-How with P at the training mean
+$PY - "$TMP" <<'EOF' || fail "making the files"
+import sys, shutil, numpy as np, netCDF4
+t = sys.argv[1]
+def ids(d):
+    return ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")]
+for name in ("all", "noP", "meanP"):
+    shutil.copy(f"{t}/base.nc", f"{t}/{name}.nc")
+    d = netCDF4.Dataset(f"{t}/{name}.nc", "a")
+    ta = np.ma.filled(d["TA"][:].astype(float), np.nan)
+    p = np.where(np.isfinite(ta), 2.0 + 2.0 * np.sin(0.37 * np.arange(ta.shape[0]))[:, None] + 0.05 * np.abs(ta), np.nan)
+    s = ids(d).index("AU-How")
+    if name != "all":
+        keep = [i for i in range(p.shape[1]) if i != s]
+        mean = float(np.nanmean(p[:, keep]))  # every other site trains, as in the test below
+        p[:, s] = np.nan if name == "noP" else np.where(np.isfinite(ta[:, s]), mean, np.nan)
+    d["P"][:] = np.ma.masked_invalid(p)
+    d["P"].raci_role = "fast"
+    d.close()
+EOF
+SMALL="-train_epochs 2 -train_steps 10 -train_batch 16 -split_val_frac 0"
+
+# trained with AU-How lacking P: it stays, with P's flag
+run_np "$NP" train -data "$TMP/noP.nc" -o "$TMP/a.ckpt" $SMALL -split_test_sites AU-How > "$TMP/a.log" 2>&1 || { cat "$TMP/a.log"; fail "train with P absent at AU-How"; }
+grep -q "8 locations (7 train, 0 validation, 1 test, 0 unusable)" "$TMP/a.log" || { cat "$TMP/a.log"; fail "AU-How lost"; }
+grep -q "availability flags (an absent input enters as 0 with its flag set), over 8 usable locations: P (absent at 1)" "$TMP/a.log" || { cat "$TMP/a.log"; fail "no availability line"; }
+grep -q "warning: P is absent only at validation or test locations" "$TMP/a.log" || { cat "$TMP/a.log"; fail "no warning that P's flag is never trained"; }
+echo "ok training keeps a site without P, with P's flag, and warns that the flag is not trained there"
+
+# trained with dropout where every site has P: every input gets a flag; the flag reaches the model
+run_np "$NP" train -data "$TMP/all.nc" -o "$TMP/d.ckpt" $SMALL -split_test_sites AU-How -train_input_dropout 0.3 > "$TMP/d.log" 2>&1 || { cat "$TMP/d.log"; fail "train with -train_input_dropout"; }
+grep -q "over 8 usable locations: TA, SW_IN, VPD, P, MAT, elev$" "$TMP/d.log" || { cat "$TMP/d.log"; fail "-train_input_dropout: not every input flagged"; }
+for v in noP meanP; do
+  run_np "$NP" predict -ckpt "$TMP/d.ckpt" -data "$TMP/$v.nc" -o "$TMP/p-$v.nc" -predict_diag_stride 0 > "$TMP/p.log" 2>&1 || { cat "$TMP/p.log"; fail "predict $v"; }
+done
+grep -q "availability flags .*P" "$TMP/p.log" || { cat "$TMP/p.log"; fail "predict: no availability line"; }
+$PY - "$TMP" <<'EOF' || fail "the flag does not reach the model"
+import sys, numpy as np, netCDF4
+t = sys.argv[1]
+d = netCDF4.Dataset(f"{t}/noP.nc")
+s = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")].index("AU-How")
+a, b = (np.ma.filled(netCDF4.Dataset(f"{t}/p-{v}.nc")["GPP"][:].astype(float), np.nan) for v in ("noP", "meanP"))
+m = np.isfinite(a[:, s]) & np.isfinite(b[:, s])
+assert m.sum() > 100, m.sum()
+diff = np.abs(a[m, s] - b[m, s]).max()
+assert diff > 1e-4, f"AU-How without P and with P at its mean predict alike ({diff})"
+other = [i for i in range(a.shape[1]) if i != s]
+same = np.nanmax(np.abs(a[:, other] - b[:, other]))
+assert same == 0, f"other sites changed ({same})"
+print(f"ok the flag reaches the model: AU-How with P absent and with P at its mean differ by up to {diff:.4f} in GPP; other sites identical")
+EOF
+
+# a model without a flag for P: a site without P is left out, with a warning
+run_np "$NP" train -data "$TMP/all.nc" -o "$TMP/n.ckpt" $SMALL -split_test_sites AU-How > "$TMP/n.log" 2>&1 || { cat "$TMP/n.log"; fail "train where every site has P"; }
+grep -q "availability flags" "$TMP/n.log" && { cat "$TMP/n.log"; fail "flags without anything absent"; }
+run_np "$NP" predict -ckpt "$TMP/n.ckpt" -data "$TMP/noP.nc" -o "$TMP/p-n.nc" -predict_diag_stride 0 > "$TMP/p.log" 2>&1 || { cat "$TMP/p.log"; fail "predict without a flag for P"; }
+grep -q "warning: 1 locations of $TMP/noP.nc have no P at all, and the model has no availability flag for it: they are left out" "$TMP/p.log" || { cat "$TMP/p.log"; fail "no warning for the site left out"; }
+$PY - "$TMP" <<'EOF' || fail "the site without P was predicted"
+import sys, numpy as np, netCDF4
+t = sys.argv[1]
+d = netCDF4.Dataset(f"{t}/noP.nc")
+s = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")].index("AU-How")
+g = np.ma.filled(netCDF4.Dataset(f"{t}/p-n.nc")["GPP"][:].astype(float), np.nan)
+assert np.isnan(g[:, s]).all(), "AU-How has predictions"
+assert np.isfinite(g).sum() > 1000
+print("ok a model without P's flag leaves AU-How out (fill values), the others predicted")
+EOF
+if [ "$NP" -ne 1 ]; then
+  run_np 1 predict -quiet -ckpt "$TMP/d.ckpt" -data "$TMP/noP.nc" -o "$TMP/p1.nc" -predict_diag_stride 0 || fail "predict on 1 rank"
+  $PY - "$TMP/p-noP.nc" "$TMP/p1.nc" "$NP" <<'EOF' || fail "predictions on $NP ranks and 1 rank differ"
+import sys, numpy as np, netCDF4
+a, b = (np.ma.filled(netCDF4.Dataset(p)["GPP"][:].astype(float), np.nan) for p in sys.argv[1:3])
+assert np.array_equal(np.isnan(a), np.isnan(b))
+rel = np.nanmax(np.abs(a - b)) / np.nanmax(np.abs(a))
+assert rel < 1e-5, rel  # batches differ by rank: float rounding only (as tests/predict/test_predict.sh)
+print(f"ok predictions with an absent driver on {sys.argv[3]} ranks as on 1: largest relative difference {rel:.1e}")
+EOF
+fi
+echo "test_availability: ok at $NP ranks"
