@@ -164,7 +164,7 @@ PetscErrorCode data_iput_field(const Tile *t, Layout layout, IoFile *out, int va
 typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
 
 #define DATA_MAX_BOXES 8
-#define DATA_MAX_CATS  16
+#define DATA_MAX_CATS  32
 
 /* Which locations train, validate and test: -split_test_box, -split_test_sites,
  * -split_test_class (every location of some classes of -split_strata),

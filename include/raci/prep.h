@@ -101,7 +101,8 @@ typedef struct {
   PrepVar    var[PREP_MAX_VARS];
   int        nclass;
   char       class_name[PREP_MAX_CLASSES][PREP_CLASS_LEN]; /* flag_meanings words */
-  char       source[256], title[128], references[256];
+  char       source[1024], title[128], references[768];
+  char       formats[96];        /* the -format of each source, '+'-separated */
   char       notrole[128];       /* drivers left without a role, space-separated */
   char       unknown_class[256]; /* sites of class unknown, space-separated */
 } PrepHeader;
@@ -129,6 +130,13 @@ typedef struct {
 
 /* Loads every site file of opt->dir (and its metadata) into set. */
 PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t len);
+/* Several sources (one PrepSet each, in the order given) into one set on one
+ * daily axis (docs/DATA.md, "Several sources"): the union of sites (by id)
+ * and of variables (by name); where two sources have a value for the same
+ * site, variable and day, the earlier source's is kept; a variable a source
+ * lacks is absent at its sites; classes merged by name; MAT and MAP
+ * recomputed from the merged drivers. The inputs are destroyed. */
+PetscErrorCode prep_merge(PrepSet *in, int n, PrepSet *out, char *msg, size_t len);
 PetscErrorCode prep_set_destroy(PrepSet *set);
 
 #endif

@@ -16,11 +16,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define PREP_MAX_SOURCES 8
+
 typedef struct {
-  PrepOptions opt;
+  PrepOptions opt; /* the options every source shares; format and dir of the first */
+  int         nsrc;
+  PrepFormat  fmt[PREP_MAX_SOURCES]; /* repeated -format F -i DIR pairs, in order */
+  char        dir[PREP_MAX_SOURCES][PETSC_MAX_PATH_LEN];
   char        out[PETSC_MAX_PATH_LEN];
   PetscBool   quiet;
 } PrepCtx;
+
+static PetscBool prep_has_format(const PrepCtx *ctx, PrepFormat f)
+{
+  for (int k = 0; k < ctx->nsrc; k++)
+    if (ctx->fmt[k] == f) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
 
 static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
 {
@@ -66,14 +78,43 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   }
   ctx->opt.nsites = (int)nsites;
   PetscCheck(have_format, comm, RACI_ERR_INPUT, "raci prep needs -format fluxnet-ch4|fluxdatakit|fluxnet2015");
-  ctx->opt.format = PREP_NUM_FORMATS;
-  for (int f = 0; f < PREP_NUM_FORMATS; f++)
-    if (!strcmp(format, prep_format_name[f])) ctx->opt.format = (PrepFormat)f;
-  PetscCheck(ctx->opt.format != PREP_NUM_FORMATS, comm, RACI_ERR_INPUT,
-             "-format %s: unknown tower format (fluxnet-ch4, fluxdatakit or fluxnet2015)", format);
-  PetscCheck(!have_min_qc || ctx->opt.format == PREP_FLUXNET2015, comm, RACI_ERR_INPUT,
-             "-prep_min_qc is for -format fluxnet2015");
   PetscCheck(have_dir, comm, RACI_ERR_INPUT, "raci prep needs -i DIR (the directory of the site CSVs)");
+  { /* several sources: -format F -i DIR repeated on the command line, paired in order */
+    int    argc, nf = 0, ni = 0;
+    char **args, *fmts[PREP_MAX_SOURCES + 1], *dirs[PREP_MAX_SOURCES + 1];
+    PetscCall(PetscGetArgs(&argc, &args));
+    for (int i = 1; i + 1 < argc; i++) {
+      if (!strcmp(args[i], "-format") && nf <= PREP_MAX_SOURCES)
+        fmts[nf++] = args[++i];
+      else if (!strcmp(args[i], "-i") && ni <= PREP_MAX_SOURCES)
+        dirs[ni++] = args[++i];
+    }
+    PetscCheck(nf <= PREP_MAX_SOURCES, comm, RACI_ERR_INPUT, "raci prep takes at most %d -format -i pairs",
+               PREP_MAX_SOURCES);
+    PetscCheck(nf == ni || nf <= 1, comm, RACI_ERR_INPUT,
+               "%d -format and %d -i options: give one -format before each -i (-format F1 -i DIR1 -format F2 -i DIR2)",
+               nf, ni);
+    ctx->nsrc = nf > 1 ? nf : 1;
+    for (int k = 0; k < ctx->nsrc; k++) {
+      const char *f = nf > 1 ? fmts[k] : format;
+      ctx->fmt[k]   = PREP_NUM_FORMATS;
+      for (int j = 0; j < PREP_NUM_FORMATS; j++)
+        if (!strcmp(f, prep_format_name[j])) ctx->fmt[k] = (PrepFormat)j;
+      PetscCheck(ctx->fmt[k] != PREP_NUM_FORMATS, comm, RACI_ERR_INPUT,
+                 "-format %s: unknown tower format (fluxnet-ch4, fluxdatakit or fluxnet2015)", f);
+      PetscCall(PetscStrncpy(ctx->dir[k], nf > 1 ? dirs[k] : ctx->opt.dir, sizeof ctx->dir[k]));
+      for (int j = 0; j < k; j++)
+        PetscCheck(strcmp(ctx->dir[j], ctx->dir[k]) || ctx->fmt[j] != ctx->fmt[k], comm, RACI_ERR_INPUT,
+                   "-format %s -i %s is given twice", f, ctx->dir[k]);
+    }
+    ctx->opt.format = ctx->fmt[0];
+    PetscCall(PetscStrncpy(ctx->opt.dir, ctx->dir[0], sizeof ctx->opt.dir));
+    PetscCheck(ctx->nsrc == 1 || (!ctx->opt.meta[0] && !ctx->opt.nsites), comm, RACI_ERR_INPUT,
+               "-prep_meta and -prep_sites take one source; with several -format -i pairs each directory's own site "
+               "metadata is read and every site kept");
+  }
+  PetscCheck(!have_min_qc || prep_has_format(ctx, PREP_FLUXNET2015), comm, RACI_ERR_INPUT,
+             "-prep_min_qc is for -format fluxnet2015");
   PetscCheck(have_out, comm, RACI_ERR_INPUT, "raci prep needs -o FILE");
   PetscCheck(!strcmp(oor, "error") || !strcmp(oor, "missing"), comm, RACI_ERR_INPUT,
              "-prep_out_of_range %s: use error or missing", oor);
@@ -89,10 +130,10 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
       snprintf(ctx->opt.classes, sizeof ctx->opt.classes, "%s/../inputs/fluxdatakit-igbp.csv", exe);
     }
   }
-  PetscCheck(!have_classes || ctx->opt.format == PREP_FLUXDATAKIT, comm, RACI_ERR_INPUT,
+  PetscCheck(!have_classes || prep_has_format(ctx, PREP_FLUXDATAKIT), comm, RACI_ERR_INPUT,
              "-prep_classes is for -format fluxdatakit (FLUXNET-CH4 classes come from its site metadata)");
   /* FluxDataKit has no measured-only series to keep beside a gap-filled one */
-  PetscCheck(!ctx->opt.use_gapfilled || ctx->opt.format == PREP_FLUXNET_CH4, comm, RACI_ERR_INPUT,
+  PetscCheck(!ctx->opt.use_gapfilled || prep_has_format(ctx, PREP_FLUXNET_CH4), comm, RACI_ERR_INPUT,
              "-prep_use_gapfilled is for -format fluxnet-ch4 (FluxDataKit's GPP is already the reference product)");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -158,7 +199,7 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
   PetscCall(io_put_att_text(out, NC_GLOBAL, "featureType", "timeSeries"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "source", h->source));
   if (h->references[0]) PetscCall(io_put_att_text(out, NC_GLOBAL, "references", h->references));
-  PetscCall(PetscSNPrintf(buf, sizeof buf, "format %s; target %s; values out of range: %s", prep_format_name[h->format],
+  PetscCall(PetscSNPrintf(buf, sizeof buf, "format %s; target %s; values out of range: %s", h->formats,
                           ctx->opt.use_gapfilled ? "gap-filled" : "measured",
                           ctx->opt.oor_missing ? "missing" : "error"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_prep", buf));
@@ -203,7 +244,7 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
   format_day(h->day0, a, sizeof a);
   format_day(h->day0 + h->nt - 1, b, sizeof b);
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: wrote %s: %s, %d sites, %d days from %s to %s\n", ctx->out,
-                        prep_format_name[h->format], h->nsite, h->nt, a, b));
+                        h->formats, h->nsite, h->nt, a, b));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "  %-10s %-10s %-10s %6s %9s\n", "site", "first", "last", "rows",
                         h->var[set->target].name));
   for (int s = 0; s < h->nsite; s++) {
@@ -253,25 +294,43 @@ PetscErrorCode app_prep(MPI_Comm comm)
     const char *in[]   = {"-prep_meta", ctx.opt.meta, "-prep_classes", ctx.opt.classes, NULL},
                *outs[] = {"-o", ctx.out, NULL};
     size_t n           = strlen(ctx.out);
-    int    bad         = 0;
+    int    bad = 0, k = 0;
     PetscCall(core_check_paths(comm, in, outs));
     /* the *.csv files of -i are inputs too: an existing one is never the output */
     if (rank == 0 && n > 4 && !strcmp(ctx.out + n - 4, ".csv")) {
       struct stat so, sd;
       char        dir[PETSC_MAX_PATH_LEN];
       PetscCall(PetscStrncpy(dir, ctx.out, sizeof dir));
-      bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so) && !stat(ctx.opt.dir, &sd) && so.st_dev == sd.st_dev &&
-            so.st_ino == sd.st_ino;
+      bad = !stat(ctx.out, &so) && !stat(dirname(dir), &so);
+      for (k = 0; bad && k < ctx.nsrc; k++)
+        if (!stat(ctx.dir[k], &sd) && so.st_dev == sd.st_dev && so.st_ino == sd.st_ino) break;
+      bad = bad && k < ctx.nsrc;
     }
     PetscCall(core_rank0_check(comm, bad ? RACI_ERR_INPUT : 0,
                                "-o '%s' is one of the CSV files of -i '%s' that raci prep reads: writing the output "
                                "would destroy the input; choose another output path",
-                               ctx.out, ctx.opt.dir));
+                               ctx.out, ctx.dir[bad ? k : 0]));
   }
 
   PetscCall(core_stage_push(CORE_STAGE_LOAD));
   if (rank == 0) {
-    PetscCall(prep_load(&ctx.opt, &set, msg, sizeof msg));
+    if (ctx.nsrc == 1)
+      PetscCall(prep_load(&ctx.opt, &set, msg, sizeof msg));
+    else { /* each source, then one set */
+      PrepSet src[PREP_MAX_SOURCES];
+      int     k = 0;
+      PetscCall(PetscMemzero(src, sizeof src));
+      for (; k < ctx.nsrc && !msg[0]; k++) {
+        PrepOptions o = ctx.opt;
+        o.format      = ctx.fmt[k];
+        PetscCall(PetscStrncpy(o.dir, ctx.dir[k], sizeof o.dir));
+        PetscCall(prep_load(&o, &src[k], msg, sizeof msg));
+      }
+      if (msg[0])
+        for (int j = 0; j < k; j++) PetscCall(prep_set_destroy(&src[j]));
+      else
+        PetscCall(prep_merge(src, ctx.nsrc, &set, msg, sizeof msg));
+    }
     if (msg[0]) PetscCall(prep_set_destroy(&set));
   }
   PetscCall(core_rank0_check(comm, msg[0] ? RACI_ERR_INPUT : 0, "%s", msg));

@@ -877,6 +877,36 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* A fast or slow variable that no site has gets no role (train would refuse
+ * it), and MAP none without P; one that only some sites lack keeps its role:
+ * it is absent there (driver availability, docs/DATA.md). */
+static PetscErrorCode prep_roles(PrepSet *set)
+{
+  PrepHeader *h    = &set->h;
+  int         imap = -1;
+
+  PetscFunctionBeginUser;
+  h->notrole[0] = '\0';
+  for (int v = 0; v < h->nvar; v++)
+    if (!strcmp(h->var[v].name, "MAP")) imap = v;
+  for (int v = 0; v < h->nvar; v++) {
+    PrepVar  *pv  = &h->var[v];
+    size_t    n   = pv->timevarying ? (size_t)h->nt * h->nsite : (size_t)h->nsite;
+    PetscBool any = PETSC_FALSE;
+    if (strcmp(pv->role, "fast") && strcmp(pv->role, "slow")) continue;
+    for (size_t i = 0; i < n && !any; i++) any = (PetscBool)!isnan(set->val[v][i]);
+    if (any) continue;
+    pv->role[0] = '\0';
+    if (h->notrole[0]) PetscCall(PetscStrlcat(h->notrole, " ", sizeof h->notrole));
+    PetscCall(PetscStrlcat(h->notrole, pv->name, sizeof h->notrole));
+    if (!strcmp(pv->name, "P") && imap >= 0 && h->var[imap].role[0]) { /* MAP comes from P */
+      h->var[imap].role[0] = '\0';
+      PetscCall(PetscStrlcat(h->notrole, " MAP", sizeof h->notrole));
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t len)
 {
   PrepHeader *h = &set->h;
@@ -892,6 +922,7 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
   msg[0] = '\0';
   PetscCall(PetscMemzero(set, sizeof *set));
   h->format = opt->format;
+  PetscCall(PetscStrncpy(h->formats, prep_format_name[opt->format], sizeof h->formats));
   PetscCall(find_site_files(opt, &files, &nsite, msg, len));
   if (msg[0]) PetscFunctionReturn(PETSC_SUCCESS);
   h->nsite = nsite;
@@ -985,25 +1016,7 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
       set->val[imat][s] = n_ta ? (float)(sum_ta / n_ta) : NAN;
       set->val[imap][s] = n_p ? (float)(sum_p / n_p * 365.25) : NAN;
     }
-    /* a driver some site lacks entirely gets no role: every site keeps its
-     * other drivers usable unless -fast names it */
-    for (int m = 0; m < nmap; m++) {
-      PetscBool lacking = PETSC_FALSE;
-      if (strcmp(map[m].role, "fast")) continue;
-      for (int s = 0; s < nsite && !lacking; s++) {
-        PetscBool any = PETSC_FALSE;
-        for (int t = 0; t < h->nt && !any; t++) any = (PetscBool)!isnan(set->val[idx[m]][(size_t)t * nsite + s]);
-        lacking = (PetscBool)!any;
-      }
-      if (!lacking) continue;
-      h->var[idx[m]].role[0] = '\0';
-      if (h->notrole[0]) PetscCall(PetscStrlcat(h->notrole, " ", sizeof h->notrole));
-      PetscCall(PetscStrlcat(h->notrole, map[m].name, sizeof h->notrole));
-      if (!strcmp(map[m].name, "P")) { /* MAP comes from P */
-        h->var[imap].role[0] = '\0';
-        PetscCall(PetscStrlcat(h->notrole, " MAP", sizeof h->notrole));
-      }
-    }
+    PetscCall(prep_roles(set));
     if (opt->format == PREP_FLUXNET2015) {
       PetscCall(PetscStrncpy(h->title, "FLUXNET2015 daily tower data, prepared by raci prep", sizeof h->title));
       PetscCall(PetscStrncpy(h->source,
@@ -1049,5 +1062,174 @@ PetscErrorCode prep_set_destroy(PrepSet *set)
   PetscCall(PetscFree4(set->first, set->last, set->nrow, set->ntarget));
   PetscCall(PetscFree(set->oor));
   set->noor = set->maxoor = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ------------------------------------------------------------ several sources */
+
+static int find_var(const PrepHeader *h, const char *name)
+{
+  for (int v = 0; v < h->nvar; v++)
+    if (!strcmp(h->var[v].name, name)) return v;
+  return -1;
+}
+
+static int id_cmp(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+PetscErrorCode prep_merge(PrepSet *in, int n, PrepSet *out, char *msg, size_t len)
+{
+  PrepHeader *h    = &out->h;
+  int64_t     dmin = INT64_MAX, dmax = INT64_MIN;
+  int         y, mo, d, imat, imap, ita, ip;
+  int        *site_of; /* (n, PREP_MAX_SITES) output site of each source's site */
+
+  PetscFunctionBeginUser;
+  msg[0] = '\0';
+  PetscCall(PetscMemzero(out, sizeof *out));
+  PetscCall(PetscMalloc1((size_t)n * PREP_MAX_SITES, &site_of));
+  /* sites: the union by id, sorted */
+  for (int i = 0; i < n; i++)
+    for (int s = 0; s < in[i].h.nsite; s++) {
+      PetscBool seen = PETSC_FALSE;
+      for (int k = 0; k < h->nsite && !seen; k++) seen = (PetscBool)!strcmp(h->site[k], in[i].h.site[s]);
+      if (seen) continue;
+      if (h->nsite == PREP_MAX_SITES) {
+        PetscCall(PetscSNPrintf(msg, len, "more than %d sites in all the sources", PREP_MAX_SITES));
+        goto done;
+      }
+      PetscCall(PetscStrncpy(h->site[h->nsite++], in[i].h.site[s], PREP_ID_LEN));
+    }
+  qsort(h->site, (size_t)h->nsite, PREP_ID_LEN, id_cmp);
+  for (int i = 0; i < n; i++)
+    for (int s = 0; s < in[i].h.nsite; s++)
+      for (int k = 0; k < h->nsite; k++)
+        if (!strcmp(h->site[k], in[i].h.site[s])) site_of[i * PREP_MAX_SITES + s] = k;
+  /* one daily axis over every record */
+  for (int i = 0; i < n; i++) {
+    dmin = PetscMin(dmin, in[i].h.day0);
+    dmax = PetscMax(dmax, in[i].h.day0 + in[i].h.nt - 1);
+  }
+  prep_civil_from_days(dmin, &y, &mo, &d);
+  h->year0 = y, h->day0 = dmin, h->nt = (int)(dmax - dmin + 1);
+  /* variables: the union by name, in the order they first appear; the first
+   * source's metadata; a role any source gives */
+  for (int i = 0; i < n; i++)
+    for (int v = 0; v < in[i].h.nvar; v++) {
+      const PrepVar *pv = &in[i].h.var[v];
+      int            o  = find_var(h, pv->name);
+      if (o < 0) {
+        if (h->nvar == PREP_MAX_VARS) {
+          PetscCall(PetscSNPrintf(msg, len, "more than %d variables in all the sources", PREP_MAX_VARS));
+          goto done;
+        }
+        h->var[o = h->nvar++] = *pv;
+      } else if (h->var[o].timevarying != pv->timevarying || strcmp(h->var[o].units, pv->units)) {
+        PetscCall(PetscSNPrintf(msg, len, "source %d (-format %s): variable %s is %s in %s, but %s in %s before", i + 1,
+                                prep_format_name[in[i].h.format], pv->name, pv->timevarying ? "daily" : "static",
+                                pv->units, h->var[o].timevarying ? "daily" : "static", h->var[o].units));
+        goto done;
+      }
+      if (!h->var[o].role[0] && pv->role[0]) PetscCall(PetscStrncpy(h->var[o].role, pv->role, sizeof h->var[o].role));
+    }
+  /* classes: the union of names, sorted */
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < in[i].h.nclass; c++) {
+      PetscBool seen = PETSC_FALSE;
+      for (int k = 0; k < h->nclass && !seen; k++) seen = (PetscBool)!strcmp(h->class_name[k], in[i].h.class_name[c]);
+      if (seen) continue;
+      if (h->nclass == PREP_MAX_CLASSES) {
+        PetscCall(PetscSNPrintf(msg, len, "more than %d classes in all the sources", PREP_MAX_CLASSES));
+        goto done;
+      }
+      PetscCall(PetscStrncpy(h->class_name[h->nclass++], in[i].h.class_name[c], PREP_CLASS_LEN));
+    }
+  qsort(h->class_name, (size_t)h->nclass, PREP_CLASS_LEN, class_cmp);
+  /* values: NaN, then each source where nothing earlier is */
+  PetscCall(PetscMalloc2(h->nsite, &out->lat, h->nsite, &out->lon));
+  PetscCall(PetscMalloc4(h->nsite, &out->first, h->nsite, &out->last, h->nsite, &out->nrow, h->nsite, &out->ntarget));
+  for (int s = 0; s < h->nsite; s++) {
+    out->lat[s] = out->lon[s] = NAN;
+    out->first[s] = INT64_MAX, out->last[s] = INT64_MIN, out->nrow[s] = 0, out->ntarget[s] = 0;
+  }
+  for (int v = 0; v < h->nvar; v++) {
+    size_t nv = h->var[v].timevarying ? (size_t)h->nt * h->nsite : (size_t)h->nsite;
+    PetscCall(PetscMalloc1(nv, &out->val[v]));
+    for (size_t k = 0; k < nv; k++) out->val[v][k] = NAN;
+  }
+  for (int i = 0; i < n; i++) {
+    const PrepSet *src = &in[i];
+    int            off = (int)(src->h.day0 - dmin);
+    for (int s = 0; s < src->h.nsite; s++) {
+      int o = site_of[i * PREP_MAX_SITES + s];
+      if (isnan(out->lat[o])) out->lat[o] = src->lat[s], out->lon[o] = src->lon[s];
+      out->first[o] = PetscMin(out->first[o], src->first[s]);
+      out->last[o]  = PetscMax(out->last[o], src->last[s]);
+      out->nrow[o] += src->nrow[s];
+    }
+    for (int v = 0; v < src->h.nvar; v++) {
+      const PrepVar *pv = &src->h.var[v];
+      int            ov = find_var(h, pv->name);
+      for (int s = 0; s < src->h.nsite; s++) {
+        int o = site_of[i * PREP_MAX_SITES + s];
+        if (!pv->timevarying) {
+          float x = src->val[v][s];
+          if (pv->is_class && !isnan(x)) { /* the code of its name among the merged classes */
+            for (int k = 0; k < h->nclass; k++)
+              if (!strcmp(h->class_name[k], src->h.class_name[(int)x])) x = (float)k;
+          }
+          if (isnan(out->val[ov][o])) out->val[ov][o] = x;
+          continue;
+        }
+        for (int t = 0; t < src->h.nt; t++) {
+          float *dst = &out->val[ov][(size_t)(t + off) * h->nsite + o];
+          if (isnan(*dst)) *dst = src->val[v][(size_t)t * src->h.nsite + s];
+        }
+      }
+    }
+  }
+  /* climate normals from the merged drivers; the counted target: the first */
+  imat = find_var(h, "MAT"), imap = find_var(h, "MAP"), ita = find_var(h, "TA"), ip = find_var(h, "P");
+  out->target = -1;
+  for (int v = 0; v < h->nvar && out->target < 0; v++)
+    if (!strcmp(h->var[v].role, "target")) out->target = v;
+  for (int s = 0; s < h->nsite; s++) {
+    double sum_ta = 0, sum_p = 0;
+    int    n_ta = 0, n_p = 0;
+    for (int t = 0; t < h->nt; t++) {
+      size_t k = (size_t)t * h->nsite + s;
+      if (ita >= 0 && !isnan(out->val[ita][k])) sum_ta += out->val[ita][k], n_ta++;
+      if (ip >= 0 && !isnan(out->val[ip][k])) sum_p += out->val[ip][k], n_p++;
+      if (out->target >= 0 && !isnan(out->val[out->target][k])) out->ntarget[s]++;
+    }
+    if (imat >= 0) out->val[imat][s] = n_ta ? (float)(sum_ta / n_ta) : NAN;
+    if (imap >= 0) out->val[imap][s] = n_p ? (float)(sum_p / n_p * 365.25) : NAN;
+  }
+  if (out->target < 0) out->target = 0;
+  PetscCall(prep_roles(out));
+  /* provenance */
+  h->format = in[0].h.format;
+  PetscCall(PetscStrncpy(h->title, "Daily tower data of several networks, prepared by raci prep", sizeof h->title));
+  for (int i = 0; i < n; i++) {
+    if (i) {
+      PetscCall(PetscStrlcat(h->source, "; ", sizeof h->source));
+      PetscCall(PetscStrlcat(h->formats, "+", sizeof h->formats));
+      if (in[i].h.references[0] && h->references[0]) PetscCall(PetscStrlcat(h->references, "; ", sizeof h->references));
+    }
+    PetscCall(PetscStrlcat(h->source, in[i].h.source, sizeof h->source));
+    PetscCall(PetscStrlcat(h->formats, prep_format_name[in[i].h.format], sizeof h->formats));
+    PetscCall(PetscStrlcat(h->references, in[i].h.references, sizeof h->references));
+    if (in[i].h.unknown_class[0] && h->unknown_class[0])
+      PetscCall(PetscStrlcat(h->unknown_class, " ", sizeof h->unknown_class));
+    PetscCall(PetscStrlcat(h->unknown_class, in[i].h.unknown_class, sizeof h->unknown_class));
+  }
+  /* values turned missing, every source's */
+  for (int i = 0; i < n; i++) out->maxoor += in[i].noor;
+  if (out->maxoor) PetscCall(PetscMalloc1(out->maxoor, &out->oor));
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < in[i].noor; k++) out->oor[out->noor++] = in[i].oor[k];
+done:
+  PetscCall(PetscFree(site_of));
+  for (int i = 0; i < n; i++) PetscCall(prep_set_destroy(&in[i]));
+  if (msg[0]) PetscCall(prep_set_destroy(out));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

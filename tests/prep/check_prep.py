@@ -89,7 +89,7 @@ if ch4:
     ]
     meta = {"FI-Lom": (67.99724, 24.20918, "fen"), "DE-Hte": (54.210278, 12.176111, "fen"), "BW-Gum": (-18.96472222, 22.37111111, "swamp")}
     meanings = "bog drained fen lake mangrove marsh rice salt_marsh swamp upland wet_tundra"
-    roles = {"TA": "fast", "SW_IN": "fast", "VPD": "fast", "P": "fast", "PA": "fast", "WS": "fast", "TS": None, "FCH4": "target",
+    roles = {"TA": "fast", "SW_IN": "fast", "VPD": "fast", "P": "fast", "PA": "fast", "WS": "fast", "TS": "fast", "FCH4": "target",
              gf if not gapfilled else tgt: None, nee: None, neegf: None, "MAT": "slow", "MAP": "slow", "class": "slow"}
     check("FLUXNET-CH4 Community Product v1.0" in ds.source and "Delwiche et al. 2021" in ds.source and "CC-BY-4.0" in ds.source, "source names the product and licence")
 else:

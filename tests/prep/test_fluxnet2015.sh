@@ -125,6 +125,49 @@ bad "a file without the QC column" "$SLU: no column 'NEE_VUT_REF_QC' (needed for
 bad "-prep_min_qc above 1" "-prep_min_qc" -format fluxnet2015 -i "$TMP/f15" -prep_min_qc 1.5
 bad "-prep_min_qc for another format" "-prep_min_qc is for -format fluxnet2015" -format fluxdatakit -i "$TMP/f15" -prep_min_qc 0.5
 
+# several sources in one file: two fluxnet2015 directories with DE-Tha in both (rows 1-300 in
+# A; rows 200-499 in B, TA_F + 1 there so the source of every value shows) and a site in each
+# alone: one DE-Tha over the union of days, A's values where both have one
+THA=$(basename "$(ls "$F15"/FLX_DE-Tha_FLUXNET2015_DD_*.csv)")
+mkdir -p "$TMP/srcA" "$TMP/srcB"
+cp "$F15/sites.csv" "$TMP/srcA/"; cp "$F15/sites.csv" "$TMP/srcB/"
+head -n 301 "$F15/$THA" > "$TMP/srcA/$THA"
+cp "$TMP"/f15/FLX_AR-SLu_*.csv "$TMP/srcA/"
+{ head -n 1 "$F15/$THA"; sed -n 201,500p "$F15/$THA" | awk -F, 'BEGIN { OFS = "," } { $2 = $2 + 1; print }'; } > "$TMP/srcB/$THA"
+cp "$TMP"/f15/FLX_BE-Bra_*.csv "$TMP/srcB/"
+run_np "$NP" prep -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -o "$TMP/ab.nc" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "prep of two sources"; }
+grep -q "wrote $TMP/ab.nc: fluxnet2015+fluxnet2015, 3 sites" "$TMP/log" || { cat "$TMP/log"; fail "two sources: not 3 sites"; }
+grep -Eq "^ +DE-Tha +1996-01-01 1997-05-13 +600 " "$TMP/log" || { cat "$TMP/log"; fail "two sources: DE-Tha's record is not the union (rows of both counted)"; }
+$PY - "$TMP/ab.nc" "$F15/$THA" <<'PYEOF' || fail "two sources: DE-Tha's values"
+import sys, csv, datetime, numpy as np, netCDF4
+d = netCDF4.Dataset(sys.argv[1])
+ids = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")]
+assert ids == ["AR-SLu", "BE-Bra", "DE-Tha"], ids
+t0 = datetime.date.fromisoformat(d["time"].units.split()[2])
+ta = np.ma.filled(d["TA"][:, ids.index("DE-Tha")].astype(float), np.nan)
+rows = list(csv.DictReader(open(sys.argv[2])))[:499]
+for i, r in enumerate(rows):
+    day = datetime.date(int(r["TIMESTAMP"][:4]), int(r["TIMESTAMP"][4:6]), int(r["TIMESTAMP"][6:]))
+    want = float(r["TA_F"]) + (1.0 if i >= 300 else 0.0)  # rows 1-300 from A, the rest from B (+1)
+    got = ta[(day - t0).days]
+    assert abs(got - want) < 1e-4, (r["TIMESTAMP"], got, want)
+assert np.isnan(ta[(day - t0).days + 1:]).all()
+print("ok two sources: DE-Tha over the union of days, the first source's values where both have one, B's after")
+PYEOF
+# FLUXNET2015 and FluxDataKit, the real directories: US-Ha1 and DE-Tha in both (disjoint years),
+# one location each; P comes only from FluxDataKit: fast, absent at the FLUXNET2015-only sites
+FDK="$RACI_SHARED_DATA/towers/fluxdatakit-daily"
+n=$( (ls "$F15" | sed -n 's/^FLX_\([^_]*\)_FLUXNET2015_DD_.*/\1/p'; ls "$FDK" | sed -n 's/^FLX_\([^_]*\)_PLUMBER_.*/\1/p') | sort -u | wc -l)
+run_np "$NP" prep -format fluxnet2015 -i "$F15" -format fluxdatakit -i "$FDK" -o "$TMP/two.nc" -prep_out_of_range missing > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "prep of FLUXNET2015 and FluxDataKit"; }
+grep -q "fluxnet2015+fluxdatakit, $n sites" "$TMP/log" || { cat "$TMP/log"; fail "FLUXNET2015 + FluxDataKit: not the $n distinct sites"; }
+grep -Eq "^ +US-Ha1 +1991-01-01 2020-12-31 " "$TMP/log" || { cat "$TMP/log"; fail "US-Ha1 not one location over both records"; }
+grep -q "fast: TA SW_IN VPD P PA WS LAI$" "$TMP/log" || { cat "$TMP/log"; fail "FluxDataKit's drivers not fast"; }
+run_np "$NP" train -data "$TMP/two.nc" -o "$TMP/two.ckpt" -train_epochs 1 -train_steps 3 -split_test_sites US-Ha1 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "train on the two networks"; }
+grep -q "availability flags .*P (absent at " "$TMP/log" || { cat "$TMP/log"; fail "train: P not flagged"; }
+echo "ok FLUXNET2015 + FluxDataKit: $n sites, shared sites one location, P absent where a network lacks it"
+bad "unpaired -format and -i" "2 -format and 3 -i options" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -i "$TMP/f15"
+bad "-prep_meta with several sources" "-prep_meta and -prep_sites take one source" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -prep_meta "$F15/sites.csv"
+
 # the real directory whole
 run_np "$NP" prep -format fluxnet2015 -i "$F15" -o "$TMP/all.nc" -prep_out_of_range missing > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "all of fluxnet2015"; }
 grep -q "fluxnet2015, 152 sites, 8766 days from 1991-01-01 to 2014-12-31" "$TMP/log" || { cat "$TMP/log"; fail "fluxnet2015: not 152 sites"; }
