@@ -232,6 +232,7 @@ typedef struct {
   int32_t *nbr;        /* (nloc, Kf) compact neighbours (owned locations), -1 none */
   int     *nscored;    /* (nloc) days with run >= W: the days a segment can score */
   int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no day to score */
+  int64_t  nnotarget;  /* usable locations, all ranks, outside the test set without any observed target: split NONE */
   int      count[4];   /* owned locations per split */
   int64_t  nglobal[4]; /* locations per split, all ranks */
   int64_t  unknown[DATA_MAX_VARS][DATA_MAX_CATS]; /* usable owned locations, all ranks, of a class no training

@@ -356,6 +356,11 @@ static PetscErrorCode train_run_loop(TrainRun *run)
                           run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN],
                           (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST],
                           (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m)));
+  if (ss->nnotarget)
+    PetscCall(PetscPrintf(comm,
+                          "raci train: %lld usable locations outside the test set have no observed target: not in "
+                          "training, validation or the memory bank\n",
+                          (long long)ss->nnotarget));
   PetscCall(data_report_unknown_classes(ss, "train"));
   PetscCall(data_report_availability(ss, "train", run->to.quiet));
   PetscCall(core_signal_install());

@@ -513,6 +513,53 @@ static PetscErrorCode samples_alloc(const SampleScan *sc, SampleSet *ss)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Whether location g has an observed value of some target on a day held
+ * (always true without targets: prediction). */
+static PetscBool has_target(const SampleScan *sc, PetscInt g)
+{
+  if (!sc->ntg) return PETSC_TRUE;
+  for (int k = 0; k < sc->ntg; k++)
+    for (PetscInt d = 0; d < sc->nt; d++)
+      if (!isnan(sc->ds->var[sc->targ[k]].val[d * sc->ng + g])) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* Site files without folds: the validation sites are a share of the usable
+ * sites outside the test set that have an observed target, those of the
+ * smallest draws, at least 3 when there are 10 or more such sites and at
+ * least 1 otherwise (one always trains), the same on every rank. A
+ * Bernoulli draw per site can leave a dozen towers without validation. */
+static PetscErrorCode site_validation(const SampleScan *sc, const SplitOptions *so, SampleSet *ss)
+{
+  const PetscInt n = sc->ds->tile.nx;
+  int           *cand;
+  FoldItem      *it;
+  PetscInt       nrest = 0, nval;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscCalloc1(n, &cand));
+  PetscCall(PetscMalloc1(n + 1, &it));
+  for (int c = 0; c < ss->nloc; c++)
+    if (ss->owned[c] && (ss->split[c] == SPLIT_TRAIN || ss->split[c] == SPLIT_VAL)) cand[ss->gid[c]] = 1;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cand, (PetscMPIInt)n, MPI_INT, MPI_MAX, sc->ds->comm));
+  for (PetscInt i = 0; i < n; i++)
+    if (cand[i])
+      it[nrest++] =
+          (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_VALIDATION), i};
+  nval = (PetscInt)floor(so->val_frac * (double)nrest + 0.5);
+  nval = PetscMax(nval, nrest >= 10 ? 3 : 1);
+  nval = PetscMin(nval, nrest - 1);
+  qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
+  for (PetscInt i = 0; i < n; i++) cand[i] = 0;
+  for (PetscInt j = 0; j < nval; j++) cand[it[j].gid] = 1;
+  for (int c = 0; c < ss->nloc; c++)
+    if (ss->split[c] == SPLIT_TRAIN || ss->split[c] == SPLIT_VAL)
+      ss->split[c] = cand[ss->gid[c]] ? SPLIT_VAL : SPLIT_TRAIN;
+  PetscCall(PetscFree(cand));
+  PetscCall(PetscFree(it));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Split: each usable location's place (ghost index, global id, key,
  * coordinates, owner) and split, from the test boxes and sites, the folds
  * or the validation draw; counts per split and the tally of the owned ones. */
@@ -542,8 +589,11 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
     ss->lat[c]   = lat;
     ss->owned[c] = ghost_owned(t, g);
     ss->split[c] = (unsigned char)split_of(so, fold, lon, lat, ss->gid[c], site, strata ? strata[g] : NAN);
+    if ((ss->split[c] == SPLIT_TRAIN || ss->split[c] == SPLIT_VAL) && !has_target(sc, g)) {
+      ss->split[c] = SPLIT_NONE; /* nothing to learn from or to validate on: not in training, validation or the bank */
+      ss->nnotarget += ss->owned[c];
+    }
     if (!ss->owned[c]) continue;
-    ss->count[ss->split[c]]++;
     for (int b = 0; b < so->nbox; b++) {
       const PetscReal *box = so->box + 4 * b;
       tally->nbox[b] += lon >= box[0] && lon <= box[1] && lat >= box[2] && lat <= box[3];
@@ -556,6 +606,11 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
   PetscCall(PetscFree(site_ids));
   PetscCall(PetscFree(fold));
   PetscCall(PetscFree(strata));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nnotarget, 1, MPIU_INT64, MPI_SUM, sc->ds->comm));
+  if (sc->ds->layout == LAYOUT_SITE && !so->nfolds && so->val_frac > 0 && sc->ntg)
+    PetscCall(site_validation(sc, so, ss));
+  for (int c = 0; c < ss->nloc; c++)
+    if (ss->owned[c]) ss->count[ss->split[c]]++;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

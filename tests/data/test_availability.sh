@@ -104,4 +104,26 @@ assert rel < 1e-5, rel  # batches differ by rank: float rounding only (as tests/
 print(f"ok predictions with an absent driver on {sys.argv[3]} ranks as on 1: largest relative difference {rel:.1e}")
 EOF
 fi
+# a site without any observed target (CH-Dav's fluxes removed) is in no split: not trained on,
+# not validated on, not in the memory bank
+$PY - "$TMP" <<'EOF' || fail "making the file without CH-Dav's fluxes"
+import sys, shutil, netCDF4
+t = sys.argv[1]
+shutil.copy(f"{t}/all.nc", f"{t}/notgt.nc")
+d = netCDF4.Dataset(f"{t}/notgt.nc", "a")
+s = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")].index("CH-Dav")
+for v in ("GPP", "RECO", "NEE"):
+    d[v][:, s] = netCDF4.default_fillvals["f4"] if "_FillValue" not in d[v].ncattrs() else d[v]._FillValue
+d.close()
+EOF
+run_np "$NP" train -data "$TMP/notgt.nc" -o "$TMP/t.ckpt" $SMALL -split_test_sites AU-How -train_report "$TMP/t.json" > "$TMP/t.log" 2>&1 || { cat "$TMP/t.log"; fail "train with a site without targets"; }
+grep -q "1 usable locations outside the test set have no observed target: not in training, validation or the memory bank" "$TMP/t.log" || { cat "$TMP/t.log"; fail "no line for the site without targets"; }
+grep -q "8 locations (6 train, 0 validation, 1 test, 0 unusable)" "$TMP/t.log" || { cat "$TMP/t.log"; fail "the site without targets is counted in a split"; }
+$PY - "$TMP/t.json" <<'EOF' || fail "the memory bank holds the site without targets"
+import sys, json
+r = json.load(open(sys.argv[1]))
+assert r["bank_locations"] == r["train_locations"] and len(r["train_locations"]) == 6, r
+assert 1 not in r["train_locations"] + r["validation_locations"] + r["bank_locations"], r  # CH-Dav is site 1 of 8
+print("ok a site without observed targets is in no split and not in the memory bank (6 of 6 training sites)")
+EOF
 echo "test_availability: ok at $NP ranks"

@@ -172,6 +172,10 @@ bad "-prep_meta with several sources" "-prep_meta and -prep_sites take one sourc
 run_np "$NP" prep -format fluxnet2015 -i "$F15" -o "$TMP/all.nc" -prep_out_of_range missing > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "all of fluxnet2015"; }
 grep -q "fluxnet2015, 152 sites, 8766 days from 1991-01-01 to 2014-12-31" "$TMP/log" || { cat "$TMP/log"; fail "fluxnet2015: not 152 sites"; }
 grep -q "FLX_AT-Neu_.*column GPP_NT_VUT_REF: 1 value outside GPP" "$TMP/log" || { cat "$TMP/log"; fail "fluxnet2015: AT-Neu's GPP of -10.4 not reported"; }
-run_np "$NP" train -quiet -data "$TMP/all.nc" -o "$TMP/all.ckpt" -train_epochs 1 -train_steps 3 -split_test_sites US-Ha1,DE-Tha > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "raci train on the FLUXNET2015 file"; }
-echo "ok the real directory: 152 sites, raci train reads it"
+# validation on site files: a share of the other sites, at least 3 when there are 10 or more
+# (1 % of 150 would round to 2); the 4 sites without elevation kept (elev's availability flag)
+run_np "$NP" train -data "$TMP/all.nc" -o "$TMP/all.ckpt" -train_epochs 1 -train_steps 3 -split_test_sites US-Ha1,DE-Tha -split_val_frac 0.01 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "raci train on the FLUXNET2015 file"; }
+grep -q "152 locations (147 train, 3 validation, 2 test, 0 unusable)" "$TMP/log" || { cat "$TMP/log"; fail "not 3 validation sites among 150"; }
+grep -q "availability flags .*elev (absent at 4)" "$TMP/log" || { cat "$TMP/log"; fail "elev's flag"; }
+echo "ok the real directory: 152 sites, 3 validation sites of 150 at -split_val_frac 0.01, the 4 without elevation flagged"
 echo "test_fluxnet2015: ok at $NP ranks"
