@@ -257,6 +257,12 @@ PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd)
  * no training location sets, and for locations left out by an absent
  * driver the model has no flag for. Collective. */
 PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, PetscBool quiet);
+/* The days of the usable locations (all ranks) over the days held: inside a
+ * record (from a location's first to its last day with its drivers), lost to
+ * driver gaps (a driver available there missing on the day), lost to warm-up
+ * (the W days after a record's start or a gap), scored; and on site files the
+ * sites that lose the largest share. One or two lines. Collective. */
+PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */

@@ -240,6 +240,11 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
                           "raci prep: warning: sites without a class in the sites table get the class unknown (their "
                           "class input is 0): %s\n",
                           h->unknown_class));
+  if (h->dropped[0])
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "raci prep: warning: drivers that one of a site's sources lacks are absent at the whole site "
+                          "(so no record of it is lost to gaps): %s\n",
+                          h->dropped));
   if (ctx->quiet) PetscFunctionReturn(PETSC_SUCCESS);
   format_day(h->day0, a, sizeof a);
   format_day(h->day0 + h->nt - 1, b, sizeof b);

@@ -363,6 +363,7 @@ static PetscErrorCode train_run_loop(TrainRun *run)
                           (long long)ss->nnotarget));
   PetscCall(data_report_unknown_classes(ss, "train"));
   PetscCall(data_report_availability(ss, "train", run->to.quiet));
+  if (!run->to.quiet) PetscCall(data_report_days(ss, "train"));
   PetscCall(core_signal_install());
   PetscCall(train_run(comm, run->m, ss, &run->to, &run->st, save_state, run, &run->res));
   PetscCall(core_record_text("model", run->to.model));

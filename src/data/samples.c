@@ -758,6 +758,84 @@ unflagged:
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+typedef struct {
+  double share;
+  char   id[32];
+} LostShare;
+
+static int lost_cmp(const void *a, const void *b)
+{
+  const LostShare *x = a, *y = b;
+  return x->share < y->share ? 1 : x->share > y->share ? -1 : strcmp(x->id, y->id);
+}
+
+PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd)
+{
+  const Dataset *ds   = ss->ds;
+  const int      nt   = (int)ss->nt;
+  int64_t        n[4] = {0, 0, 0, 0}; /* record, gap, warm-up, scored */
+  LostShare      top[3], *all = NULL;
+  char          *ids   = NULL, msg[512];
+  size_t         idlen = 0;
+  PetscMPIInt    size;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(ds->comm, &size));
+  for (int k = 0; k < 3; k++) top[k].share = -1, top[k].id[0] = '\0';
+  if (ds->layout == LAYOUT_SITE) PetscCall(read_site_ids(ds, &ids, &idlen));
+  for (int c = 0; c < ss->nloc; c++) {
+    const int32_t *r = ss->run + (size_t)c * nt;
+    int            a = 0, e = nt - 1, gap = 0, warm = 0, sc = 0, rec = 0;
+    if (!ss->owned[c]) continue;
+    while (a < nt && r[a] < 0) a++;
+    while (e >= a && r[e] < 0) e--;
+    for (int d = a; d <= e; d++) {
+      if (r[d] < 0) { /* a gap if some driver has a value that day; between two records if none has */
+        const float         *x   = ss->xn + ((size_t)c * nt + d) * ss->F;
+        const unsigned char *ab  = ss->absent + (size_t)c * (ss->F + ss->ns);
+        PetscBool            any = PETSC_FALSE;
+        for (int k = 0; k < ss->F && !any; k++) any = (PetscBool)(!ab[k] && !isnan(x[k]));
+        if (!any) continue;
+      }
+      rec++, gap += r[d] < 0, warm += r[d] >= 0 && r[d] < ss->W, sc += r[d] >= ss->W;
+    }
+    n[0] += rec, n[1] += gap, n[2] += warm, n[3] += sc;
+    if (ids && e >= a) { /* this rank's three sites that lose the largest share */
+      LostShare x = {(double)(gap + warm) / (double)PetscMax(rec, 1), ""};
+      snprintf(x.id, sizeof x.id, "%s", ids + (size_t)ss->ghost[c] * idlen);
+      for (int k = 0; k < 3; k++)
+        if (lost_cmp(&x, &top[k]) < 0) {
+          for (int j = 2; j > k; j--) top[j] = top[j - 1];
+          top[k] = x;
+          break;
+        }
+    }
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPIU_INT64, MPI_SUM, ds->comm));
+  snprintf(msg, sizeof msg,
+           "raci %s: %lld location-days with drivers: %lld scored, %lld lost to driver gaps (a driver missing on "
+           "a day others have), %lld to warm-up (%d days after a record's start or a gap)\n",
+           cmd, (long long)n[0], (long long)n[3], (long long)n[1], (long long)n[2], ss->W);
+  PetscCall(PetscPrintf(ds->comm, "%s", msg));
+  if (ids) { /* the three of all ranks */
+    char line[256] = "";
+    PetscCall(PetscMalloc1(3 * (size_t)size, &all));
+    PetscCallMPI(
+        MPI_Allgather(top, (PetscMPIInt)sizeof top, MPI_BYTE, all, (PetscMPIInt)sizeof top, MPI_BYTE, ds->comm));
+    qsort(all, 3 * (size_t)size, sizeof *all, lost_cmp);
+    for (int k = 0; k < 3 && all[k].share > 0; k++)
+      snprintf(line + strlen(line), sizeof line - strlen(line), "%s %s %.0f %%", k ? "," : "", all[k].id,
+               100 * all[k].share);
+    if (line[0]) {
+      snprintf(msg, sizeof msg, "raci %s: the sites losing the largest share of their record:%s\n", cmd, line);
+      PetscCall(PetscPrintf(ds->comm, "%s", msg));
+    }
+    PetscCall(PetscFree(all));
+  }
+  PetscCall(PetscFree(ids));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Normalisation: the model's (norm given), or means and standard deviations
  * over the owned training locations, reduced over ranks (a constant
  * variable is only centred). Collective when training. */

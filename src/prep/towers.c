@@ -1187,6 +1187,30 @@ PetscErrorCode prep_merge(PrepSet *in, int n, PrepSet *out, char *msg, size_t le
       }
     }
   }
+  /* a fast driver that one of a site's sources lacks there is absent at the whole site: its other
+   * source's days without it would otherwise be gaps, and the site would lose whole records
+   * (availability is per location; docs/DATA.md) */
+  for (int o = 0; o < h->nsite; o++)
+    for (int v = 0; v < h->nvar; v++) {
+      PetscBool has = PETSC_FALSE, lacks = PETSC_FALSE;
+      if (!h->var[v].timevarying || strcmp(h->var[v].role, "fast")) continue;
+      for (int i = 0; i < n; i++) {
+        int iv = find_var(&in[i].h, h->var[v].name), is = -1;
+        for (int s = 0; s < in[i].h.nsite; s++)
+          if (site_of[i * PREP_MAX_SITES + s] == o) is = s;
+        if (is < 0) continue; /* the source does not have the site */
+        PetscBool any = PETSC_FALSE;
+        for (int t = 0; iv >= 0 && t < in[i].h.nt && !any; t++)
+          any = (PetscBool)!isnan(in[i].val[iv][(size_t)t * in[i].h.nsite + is]);
+        has = (PetscBool)(has || any), lacks = (PetscBool)(lacks || !any);
+      }
+      if (!(has && lacks)) continue;
+      for (int t = 0; t < h->nt; t++) out->val[v][(size_t)t * h->nsite + o] = NAN;
+      if (h->dropped[0]) PetscCall(PetscStrlcat(h->dropped, " ", sizeof h->dropped));
+      PetscCall(PetscStrlcat(h->dropped, h->site[o], sizeof h->dropped));
+      PetscCall(PetscStrlcat(h->dropped, ":", sizeof h->dropped));
+      PetscCall(PetscStrlcat(h->dropped, h->var[v].name, sizeof h->dropped));
+    }
   /* climate normals from the merged drivers; the counted target: the first */
   imat = find_var(h, "MAT"), imap = find_var(h, "MAP"), ita = find_var(h, "TA"), ip = find_var(h, "P");
   out->target = -1;
