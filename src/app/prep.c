@@ -43,8 +43,10 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(ctx->opt.classes, "inputs/fluxdatakit-igbp.csv", sizeof ctx->opt.classes));
   PetscCall(core_opt_section(comm, "raci prep options"));
-  PetscCall(core_opt_string(comm, "-format", "Tower product: fluxnet-ch4, fluxdatakit or fluxnet2015; required", format,
-                            sizeof format, &have_format));
+  PetscCall(core_opt_string(comm, "-format",
+                            "Tower product: fluxnet-ch4, fluxdatakit or fluxnet2015; required (-format F -i DIR "
+                            "repeated: several sources in one file)",
+                            format, sizeof format, &have_format));
   PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir,
                             &have_dir));
   PetscCall(
