@@ -239,8 +239,8 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
   }
   if (h->unknown_class[0])
     PetscCall(PetscPrintf(PETSC_COMM_SELF,
-                          "raci prep: warning: sites without a class in the sites table get the class unknown (their "
-                          "class input is 0): %s\n",
+                          "raci prep: warning: sites without a class in the site table or -prep_classes get the class "
+                          "unknown (their class input is 0): %s\n",
                           h->unknown_class));
   if (h->dropped[0])
     PetscCall(PetscPrintf(PETSC_COMM_SELF,

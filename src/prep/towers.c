@@ -811,7 +811,18 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
     }
     if (!msg[0]) PetscCall(need_column(&cls, "site", "site id", &ksite, msg, len));
     if (!msg[0]) PetscCall(need_column(&cls, "class", "IGBP class", &kclass, msg, len));
-    if (!msg[0]) PetscCall(collect_classes(&cls, kclass, PETSC_FALSE, PETSC_FALSE, h, msg, len));
+    if (!msg[0]) PetscCall(collect_classes(&cls, kclass, PETSC_FALSE, PETSC_TRUE, h, msg, len));
+    for (int s = 0; s < nsite && !msg[0]; s++) { /* a site the table lacks: the class unknown */
+      int rc;
+      PetscCall(find_row(&cls, ksite, files[s].id, &rc, msg, len));
+      if (rc >= 0 || msg[0]) continue;
+      PetscBool have = PETSC_FALSE;
+      for (int c = 0; c < h->nclass; c++) have = (PetscBool)(have || !strcmp(h->class_name[c], PREP_CLASS_UNKNOWN));
+      if (!have && h->nclass < PREP_MAX_CLASSES) {
+        PetscCall(PetscStrncpy(h->class_name[h->nclass++], PREP_CLASS_UNKNOWN, PREP_CLASS_LEN));
+        qsort(h->class_name, (size_t)h->nclass, PREP_CLASS_LEN, class_cmp);
+      }
+    }
   }
 
   PetscCall(PetscMalloc2(nsite, &set->lat, nsite, &set->lon));
@@ -860,13 +871,12 @@ static PetscErrorCode load_meta(const PrepOptions *opt, PrepSet *set, const Site
         PetscCall(PetscSNPrintf(msg, len, "%s:%d: site %s has no %s", path, meta.line[r], files[s].id, fi->meta_class));
     } else {
       PetscCall(find_row(&cls, ksite, files[s].id, &rc, msg, len));
-      if (!msg[0] && rc < 0)
-        PetscCall(PetscSNPrintf(msg, len, "%s: site %s has no IGBP class (add a line '%s,CLASS')", opt->classes,
-                                files[s].id, files[s].id));
-      if (!msg[0]) class_word(prep_csv_at(&cls, rc, kclass), PETSC_FALSE, w, sizeof w);
-      if (!msg[0] && !w[0])
-        PetscCall(
-            PetscSNPrintf(msg, len, "%s:%d: site %s has an empty class", opt->classes, cls.line[rc], files[s].id));
+      if (!msg[0] && rc >= 0) site_class(prep_csv_at(&cls, rc, kclass), PETSC_FALSE, PETSC_TRUE, w, sizeof w);
+      if (!msg[0] && (rc < 0 || !strcmp(w, PREP_CLASS_UNKNOWN))) { /* not in the table, or NA there: unknown */
+        PetscCall(PetscStrncpy(w, PREP_CLASS_UNKNOWN, sizeof w));
+        if (h->unknown_class[0]) PetscCall(PetscStrlcat(h->unknown_class, " ", sizeof h->unknown_class));
+        PetscCall(PetscStrlcat(h->unknown_class, files[s].id, sizeof h->unknown_class));
+      }
     }
     if (msg[0]) break;
     for (int c = 0; c < h->nclass; c++)

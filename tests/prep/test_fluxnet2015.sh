@@ -60,7 +60,7 @@ echo "ok a FULLSET DD file: P_F and RECO_NT_VUT_REF read, the HH file beside it 
 sed 's/^DE-Tha,\([^,]*\),\([^,]*\),\([^,]*\),ENF,/DE-Tha,\1,\2,\3,NA,/' "$F15/sites.csv" > "$TMP/sites-na.csv"
 grep -q '^DE-Tha,.*,NA,Europe' "$TMP/sites-na.csv" || fail "test setup: DE-Tha's class not edited"
 run_np "$NP" prep -format fluxnet2015 -i "$TMP/f15" -prep_meta "$TMP/sites-na.csv" -o "$TMP/na.nc" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "prep with a class NA"; }
-grep -q "raci prep: warning: sites without a class in the sites table get the class unknown (their class input is 0): DE-Tha" "$TMP/log" || { cat "$TMP/log"; fail "no warning for DE-Tha's class"; }
+grep -q "raci prep: warning: sites without a class in the site table or -prep_classes get the class unknown (their class input is 0): DE-Tha" "$TMP/log" || { cat "$TMP/log"; fail "no warning for DE-Tha's class"; }
 run_np "$NP" train -data "$TMP/na.nc" -o "$TMP/na.ckpt" -train_epochs 1 -train_steps 3 -split_val_frac 0 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "train with a class unknown"; }
 grep -q "warning: 1 usable locations of $TMP/na.nc have class = [0-9]*, the class 'unknown' (none in the input): their class input is 0" "$TMP/log" || { cat "$TMP/log"; fail "train: no warning for the class unknown"; }
 # DE-Tha trained with class unknown, yet its class input stays 0: relabelled to a class no

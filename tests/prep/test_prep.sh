@@ -123,7 +123,18 @@ rm -rf "$TMP/fdkfoo"; cp -r "$TMP/fdk" "$TMP/fdkfoo"
 sed -i '1s/,LAI,/,FOO,/' "$TMP"/fdkfoo/FLX_US-Wkg_*.csv
 bad "an unknown FluxDataKit column" "unknown column 'FOO' for format fluxdatakit" -format fluxdatakit -i "$TMP/fdkfoo"
 grep -v '^US-Wkg,' inputs/fluxdatakit-igbp.csv > "$TMP/classes.csv"
-bad "a site without a class" "$TMP/classes.csv: site US-Wkg has no IGBP class" -format fluxdatakit -i "$TMP/fdk" -prep_classes "$TMP/classes.csv"
+# a site the class table lacks: the class unknown and a warning, not a refusal (issue 16)
+run_np "$NP" prep -format fluxdatakit -i "$TMP/fdk" -prep_classes "$TMP/classes.csv" -o "$TMP/nocls.nc" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "a site without a class refused"; }
+grep -q "warning: sites without a class in the site table or -prep_classes get the class unknown (their class input is 0): US-Wkg" "$TMP/log" || { cat "$TMP/log"; fail "no warning for US-Wkg's class"; }
+$PY - "$TMP/nocls.nc" <<'EOF' || fail "US-Wkg's class is not unknown"
+import sys, netCDF4
+d = netCDF4.Dataset(sys.argv[1])
+ids = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")]
+names = d["class"].flag_meanings.split()
+assert names[int(d["class"][ids.index("US-Wkg")])] == "unknown", names
+assert names[int(d["class"][ids.index("BE-Bra")])] == "MF", names
+print("ok a site the class table lacks gets the class unknown, with a warning")
+EOF
 # the real DE-Hte NEE of -96 umol m-2 s-1 on line 205
 rm -rf "$TMP/hte"; mkdir "$TMP/hte"; cp "$TMP"/ch4/FLX_AA-Flx_CH4-META_*.csv "$TMP/hte/"
 slice "$TMP/hte" "$CH4" 210 DE-Hte
