@@ -68,6 +68,9 @@ typedef struct {
   /* training with -train_input_dropout: every fast and numeric slow input
    * gets an availability flag, not only those absent somewhere */
   PetscBool flag_all;
+  /* site files: geographic neighbours (fast-role retrieval) are the sites
+   * within this great-circle distance, km; 0: none (train's -retrieval_radius) */
+  double site_radius_km;
   /* prediction: (ng, nf) 1 where a fast input has a valid value somewhere in
    * the whole record (data_scan_presence), so absence does not depend on the
    * time chunk read; NULL: judged from the days held; owned */
@@ -263,6 +266,9 @@ PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, Pe
  * (the W days after a record's start or a gap), scored; and on site files the
  * sites that lose the largest share. One or two lines. Collective. */
 PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd);
+/* Site files: how many usable sites (all ranks) have geographic neighbours
+ * within ds->site_radius_km, and how many on average. Collective. */
+PetscErrorCode data_report_neighbours(const SampleSet *ss, const char *cmd);
 
 /* Every owned location (usable or not) in the order of ds->usable and of
  * data_iput_field's packing: id, coordinates and split. */

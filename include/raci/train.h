@@ -31,6 +31,7 @@ typedef struct {
   PetscReal lr, wd;
   PetscReal clip;              /* -train_clip: largest global gradient norm, 0 = none */
   PetscReal input_dropout;     /* -train_input_dropout: chance a segment loses an available input (flagged) */
+  PetscReal radius;            /* -retrieval_radius: site neighbours within this distance, km (0: none) */
   PetscInt  warmup;            /* -train_warmup_steps: linear learning-rate ramp over the first steps, 0 = none */
   PetscReal beta1, beta2, eps; /* AdamW's moment decay rates and epsilon */
   PetscInt  batch;             /* expected segments per step, all ranks */

@@ -199,6 +199,7 @@ static PetscErrorCode predict_open_input(PredictRun *run)
                  role_name[r]);
   PetscCall(io_close(&in));
   PetscCall(data_open(comm, data, &run->ro, run->halo, &run->ds));
+  run->ds->site_radius_km = tr->to.radius; /* the model's site neighbours */
   PetscCall(check_input_units(comm, data, ckpt, tr->units, run->ds));
   PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_FALSE));
   PetscCheck(run->ds->nt > tr->cfg.W, comm, RACI_ERR_DATA,

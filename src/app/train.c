@@ -364,6 +364,7 @@ static PetscErrorCode train_run_loop(TrainRun *run)
   PetscCall(data_report_unknown_classes(ss, "train"));
   PetscCall(data_report_availability(ss, "train", run->to.quiet));
   if (!run->to.quiet) PetscCall(data_report_days(ss, "train"));
+  if (!run->to.quiet) PetscCall(data_report_neighbours(ss, "train"));
   PetscCall(core_signal_install());
   PetscCall(train_run(comm, run->m, ss, &run->to, &run->st, save_state, run, &run->res));
   PetscCall(core_record_text("model", run->to.model));
@@ -446,6 +447,7 @@ static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors 
   json_key(w, "head_drivers"), json_int(w, to->head_x);
   json_key(w, "clip"), json_number(w, to->clip);
   json_key(w, "input_dropout"), json_number(w, to->input_dropout);
+  json_key(w, "retrieval_radius"), json_number(w, to->radius);
   json_key(w, "warmup_steps"), json_int(w, to->warmup);
   json_key(w, "epochs"), json_int(w, st->epoch);
   json_key(w, "segments"), json_int(w, res->segments);
@@ -533,7 +535,8 @@ PetscErrorCode app_train(MPI_Comm comm)
   if (core_help()) goto done; /* -help: the options above are listed; nothing runs */
   PetscCall(train_check_outputs(run));
   PetscCall(train_open_data(run));
-  run->ds->flag_all = (PetscBool)(run->to.input_dropout > 0);
+  run->ds->flag_all       = (PetscBool)(run->to.input_dropout > 0);
+  run->ds->site_radius_km = run->to.radius;
   PetscCall(data_samples_create(run->ds, &run->so, (int)run->to.W, (int)run->to.Sc, (int)run->to.Ls, (int)run->to.P,
                                 (int)run->to.Kf, NULL, &run->ss));
   PetscCall(train_make_model(run));

@@ -758,6 +758,29 @@ unflagged:
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode data_report_neighbours(const SampleSet *ss, const char *cmd)
+{
+  const Dataset *ds   = ss->ds;
+  int64_t        n[3] = {0, 0, 0}; /* sites, sites with a neighbour, neighbours */
+  char           msg[256];
+
+  PetscFunctionBeginUser;
+  if (ds->layout != LAYOUT_SITE) PetscFunctionReturn(PETSC_SUCCESS);
+  for (int c = 0; c < ss->nloc; c++) {
+    int k = 0;
+    if (!ss->owned[c]) continue;
+    while (k < ss->Kf && ss->nbr[(size_t)c * ss->Kf + k] >= 0) k++;
+    n[0]++, n[1] += k > 0, n[2] += k;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, 3, MPIU_INT64, MPI_SUM, ds->comm));
+  snprintf(msg, sizeof msg,
+           "raci %s: geographic neighbours: %lld of %lld usable sites have other sites within %g km (%.1f on "
+           "average, at most %d)\n",
+           cmd, (long long)n[1], (long long)n[0], ds->site_radius_km, n[1] ? (double)n[2] / (double)n[1] : 0.0, ss->Kf);
+  PetscCall(PetscPrintf(ds->comm, "%s", msg));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 typedef struct {
   double share;
   char   id[32];
@@ -937,13 +960,58 @@ static void samples_features(const SampleScan *sc, SampleSet *ss)
   }
 }
 
+/* Great-circle distance in km (haversine, Earth radius 6371 km). */
+static double distance_km(double lon1, double lat1, double lon2, double lat2)
+{
+  const double r = M_PI / 180, a = sin((lat2 - lat1) * r / 2), b = sin((lon2 - lon1) * r / 2);
+  double       h = a * a + cos(lat1 * r) * cos(lat2 * r) * b * b;
+  return 2 * 6371.0 * asin(sqrt(fmin(1.0, h)));
+}
+
+/* Site files: the Kf nearest usable sites within ds->site_radius_km of each
+ * owned site (every rank holds every site), by distance, then location key. */
+static void site_neighbours(const SampleScan *sc, SampleSet *ss)
+{
+  const int Kf = ss->Kf, K = Kf < 64 ? Kf : 64;
+  double    r = sc->ds->site_radius_km;
+
+  for (int c = 0; c < ss->nloc; c++) {
+    int32_t *nb = ss->nbr + (size_t)c * Kf;
+    int      n  = 0;
+    double   dist[64];
+    int      cand[64];
+    for (int k = 0; k < Kf; k++) nb[k] = -1;
+    if (!ss->owned[c] || r <= 0) continue;
+    for (int j = 0; j < ss->nloc; j++) {
+      double d;
+      int    p;
+      if (j == c || (d = distance_km(ss->lon[c], ss->lat[c], ss->lon[j], ss->lat[j])) > r) continue;
+      if (n == K && (d > dist[n - 1] || (d == dist[n - 1] && ss->lkey[j] > ss->lkey[cand[n - 1]]))) continue;
+      p = n < K ? n++ : n - 1;
+      while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[j]))) {
+        dist[p] = dist[p - 1];
+        cand[p] = cand[p - 1];
+        p--;
+      }
+      dist[p] = d;
+      cand[p] = j;
+    }
+    for (int k = 0; k < n; k++) nb[k] = cand[k];
+  }
+}
+
 /* Neighbours: the Kf nearest usable grid cells of each owned location within
  * the halo window, by distance, then location key (not the file's order);
- * -1 where there are fewer, and for sites (site neighbours come with issue 5). */
+ * -1 where there are fewer. Sites: site_neighbours. */
 static void samples_neighbours(const SampleScan *sc, SampleSet *ss)
 {
   const Tile *t  = sc->t;
   const int   Kf = ss->Kf;
+
+  if (sc->ds->layout == LAYOUT_SITE) {
+    site_neighbours(sc, ss);
+    return;
+  }
 
   for (int c = 0; c < ss->nloc; c++) {
     int32_t *nb = ss->nbr + (size_t)c * Kf;

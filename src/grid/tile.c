@@ -97,8 +97,12 @@ PetscErrorCode grid_sites_create(MPI_Comm comm, PetscInt nsites, Tile *t)
   }
   t->nx = nsites;
   t->ny = 1;
-  t->xs = t->gxs = start;
-  t->xm = t->gxm = n;
+  /* every rank holds every site (the halo is all of them): geographic
+   * neighbours within -retrieval_radius may be owned by another rank */
+  t->xs  = start;
+  t->xm  = n;
+  t->gxs = 0;
+  t->gxm = nsites;
   t->ys = t->gys = 0;
   t->ym = t->gym = 1;
   t->px          = size;

@@ -230,8 +230,8 @@ static void enc_train_opts(Buf *b, const TrainOptions *to)
                         to->patch, to->bank_days, to->bank_every, to->val_stride, to->bank_max};
   put_f64(b, to->lr), put_f64(b, to->wd), put_f64(b, to->beta1), put_f64(b, to->beta2), put_f64(b, to->eps);
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
-  put_f64(b, to->clip), put_i64(b, to->warmup); /* schema 4 */
-  put_f64(b, to->input_dropout);                /* schema 5 */
+  put_f64(b, to->clip), put_i64(b, to->warmup);          /* schema 4 */
+  put_f64(b, to->input_dropout), put_f64(b, to->radius); /* schema 5 */
 }
 
 static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
@@ -254,6 +254,7 @@ static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
   to->clip          = schema >= 4 ? get_f64(r) : 0; /* schema 3: neither */
   to->warmup        = schema >= 4 ? get_pint(r, "-train_warmup_steps") : 0;
   to->input_dropout = schema >= 5 ? get_f64(r) : 0; /* schema 3, 4: none */
+  to->radius        = schema >= 5 ? get_f64(r) : 0; /* schema 3, 4: no site neighbours */
 }
 
 static void enc_norm(Buf *b, const SampleNorm *nm)
@@ -643,6 +644,7 @@ static void options_diff(const TrainOptions *a, const TrainOptions *b, char *why
   DIFF("-train_clip", a->clip, b->clip);
   DIFF("-train_warmup_steps", a->warmup, b->warmup);
   DIFF("-train_input_dropout", a->input_dropout, b->input_dropout);
+  DIFF("-retrieval_radius", a->radius, b->radius);
   DIFF("-train_beta1", a->beta1, b->beta1);
   DIFF("-train_beta2", a->beta2, b->beta2);
   DIFF("-train_eps", a->eps, b->eps);

@@ -30,6 +30,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   to->bank_max = 4096;
   to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
   to->bank_every = 1, to->val_stride = 5;
+  to->radius = 50;
   PetscCall(core_opt_section(comm, "Model and training"));
   PetscCall(
       core_opt_string(comm, "-model", "raci, lstm, ealstm, transformer or tcn", to->model, sizeof to->model, NULL));
@@ -67,6 +68,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   PetscCall(core_opt_real(comm, "-train_lr", "AdamW learning rate", to->lr, 0, 10, CORE_OPT_OPEN_MIN, &to->lr, NULL));
   PetscCall(core_opt_real(comm, "-train_wd", "AdamW weight decay (matrices only)", to->wd, 0, 10, CORE_OPT_CLOSED,
                           &to->wd, NULL));
+  PetscCall(core_opt_real(comm, "-retrieval_radius",
+                          "Site files: geographic neighbours (fast-role retrieval) are the sites within this distance, "
+                          "km; 0: none",
+                          to->radius, 0, 20000, CORE_OPT_CLOSED, &to->radius, NULL));
   PetscCall(core_opt_real(comm, "-train_input_dropout",
                           "Chance that a training segment loses each available fast or numeric slow input (entered "
                           "as absent: 0 with its availability flag set); > 0 gives every input a flag",
