@@ -391,10 +391,6 @@ static PetscErrorCode samples_variables(SampleScan *sc, const SampleNorm *norm, 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Usable locations of the tile plus halo: every slow value present and at
- * least one day a segment can score (W days in a row with every fast driver
- * before it). Fills the scan's coordinates, compact indices and scored-day
- * counts, ss->nloc and ss->nunusable (owned, all ranks). Collective. */
 /* Driver availability (docs/DATA.md): fast input k is absent at location g
  * when g has no valid value of it over the record (ds->present) or, without
  * that scan, over the days held; a slow input when its value is missing.
@@ -454,6 +450,12 @@ static inline int flag_input(const SampleSet *ss, int i)
   return f < DATA_MAX_VARS ? f : ss->F + (f - DATA_MAX_VARS);
 }
 
+/* Usable locations of the tile plus halo: some fast driver, every absent
+ * input flagged (a class value present), and at least one day a segment can
+ * score (W days in a row with every fast driver that is not absent there
+ * before it). Fills the scan's coordinates, absence, compact indices and
+ * scored-day counts, the flags (ss->norm.nflag, ss->S), ss->nloc,
+ * ss->nunusable and ss->absent_unflagged (owned, all ranks). Collective. */
 static PetscErrorCode samples_usable(SampleScan *sc, const SampleNorm *norm, SampleSet *ss)
 {
   const Dataset *ds = sc->ds;
