@@ -16,6 +16,8 @@
 #   RACI_TRAIN_SEEDS  [1 2 3]               training seeds
 #   RACI_SIM_MODELS   [raci lstm ealstm]    names of the specs below
 #   RACI_SIM_DOC      [docs/RESULTS.md]     "-" prints the tables instead
+#   RACI_SIM_LATENT   [0]                   raci simulate -sim_latent (unobserved heterogeneity;
+#                                           give it its own RACI_SIM_OUT)
 #   RACI_BIN          [bin/raci]            the raci to run (a copy keeps a long
 #                                           benchmark apart from rebuilds)
 set -eu
@@ -30,6 +32,7 @@ TSEEDS=${RACI_TRAIN_SEEDS:-1 2 3}
 MODELS=${RACI_SIM_MODELS:-raci lstm ealstm}
 DOC=${RACI_SIM_DOC:-docs/RESULTS.md}
 RACI=${RACI_BIN:-bin/raci}
+LATENT=${RACI_SIM_LATENT:-0}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
@@ -77,7 +80,7 @@ if [ "$RUN_ONE" = 1 ]; then
   exit 0
 fi
 for s in $SIMS; do
-  [ -f "$OUT/sim-$s.nc" ] || "$RACI" simulate -quiet -o "$OUT/sim-$s.nc" -sim_res 1 -sim_years 3 -sim_seed "$s" -sim_noise 0.1
+  [ -f "$OUT/sim-$s.nc" ] || "$RACI" simulate -quiet -o "$OUT/sim-$s.nc" -sim_res 1 -sim_years 3 -sim_seed "$s" -sim_noise 0.1 -sim_latent "$LATENT"
 done
 
 # one line per run: sim seed, layout, training seed, model

@@ -45,6 +45,7 @@ typedef struct {
   uint64_t seed;
   double   length_scale_deg; /* of daily anomalies */
   double   ar_phi;           /* day-to-day persistence of anomalies */
+  double   latent;           /* -sim_latent: sd of the unobserved log-multipliers of eps and R_10 (0: none) */
 } SimWeatherParams;
 
 /* Static maps and climate of one land cell. */
@@ -59,6 +60,7 @@ typedef struct {
   double    wetland;        /* wetland fraction, 0..1 */
   double    clay, soc, whc; /* %, kg C m-2, mm */
   SimRegime regime;
+  double    meps, mr10; /* unobserved multipliers of eps and R_10 (1 without -sim_latent); never written */
 } SimCell;
 
 /* Weather state carried from day to day. */

@@ -20,7 +20,7 @@ typedef struct {
   PetscReal lon[2], lat[2];
   PetscInt  years, start_year, chunk, spinup, towers;
   PetscInt  seed;
-  PetscReal length_km, phi, noise;
+  PetscReal length_km, phi, noise, latent;
   PetscBool quiet;
 } SimCtx;
 
@@ -107,6 +107,7 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   ctx->length_km  = 500;
   ctx->phi        = 0.7;
   ctx->noise      = 0;
+  ctx->latent     = 0;
   ctx->quiet      = PETSC_FALSE;
   default_mask(ctx->mask, sizeof ctx->mask, &from_env);
   PetscCall(core_opt_section(comm, "raci simulate options"));
@@ -126,6 +127,10 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
                           ctx->length_km, 0, 20000, CORE_OPT_OPEN_MIN, &ctx->length_km, NULL));
   PetscCall(core_opt_real(comm, "-sim_ar_phi", "Day-to-day persistence (AR(1) coefficient) of anomalies", ctx->phi, 0,
                           1, CORE_OPT_OPEN_MAX, &ctx->phi, NULL));
+  PetscCall(core_opt_real(comm, "-sim_latent",
+                          "Unobserved heterogeneity: sd of smooth log-multipliers of light-use efficiency and "
+                          "respiration (in no input; 0: none)",
+                          ctx->latent, 0, 2, CORE_OPT_CLOSED, &ctx->latent, NULL));
   PetscCall(core_opt_real(comm, "-sim_noise",
                           "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)",
                           ctx->noise, 0, 1000, CORE_OPT_CLOSED, &ctx->noise, NULL));
@@ -334,8 +339,9 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
       out, NC_GLOBAL, "source",
       "raci " RACI_VERSION
       " process-based simulator (docs/SIMULATOR.md); land mask: NCAR/geocat-datafiles landsea.nc (Apache-2.0)"));
-  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld", (long long)ctx->seed, (double)ctx->res,
-           (double)ctx->noise, (long long)ctx->towers); /* not PetscSNPrintf: it prints %g as "1." */
+  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld, latent %g", (long long)ctx->seed,
+           (double)ctx->res, (double)ctx->noise, (long long)ctx->towers,
+           (double)ctx->latent); /* not PetscSNPrintf: it prints %g as "1." */
   PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_simulation", buf));
   {
     char line[4096];
@@ -449,6 +455,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   wp.seed             = (uint64_t)ctx.seed;
   wp.length_scale_deg = ctx.length_km / 111.2;
   wp.ar_phi           = ctx.phi;
+  wp.latent           = ctx.latent;
 
   /* static maps and spin-up of this rank's land cells */
   t     = MPI_Wtime();

@@ -39,10 +39,10 @@ void sim_fluxes(const SimCell *c, const SimDrivers *d, int doy, SimFluxes *f)
   ft     = d->ta <= p->tmin ? 0 : exp(-((d->ta - p->topt) / p->twidth) * ((d->ta - p->topt) / p->twidth));
   fvpd   = 1.0 / (1.0 + d->vpd / p->vpd0);
   fw     = p->w_hi > p->w_lo ? clamp01((d->swc - p->w_lo) / (p->w_hi - p->w_lo)) : 1.0;
-  f->gpp = p->eps * fapar * par * ft * fvpd * fw;
+  f->gpp = p->eps * c->meps * fapar * par * ft * fvpd * fw;
 
   fm      = p->anaerobic ? 1.0 - 0.7 * clamp01((d->swc - 30) / 15) : 0.2 + 0.8 * clamp01((d->swc - 5) / 25);
-  rh      = p->r10 * sqrt(c->soc / 10.0) * pow(p->q10, (d->ts - 10) / 10) * fm;
+  rh      = p->r10 * c->mr10 * sqrt(c->soc / 10.0) * pow(p->q10, (d->ts - 10) / 10) * fm;
   f->reco = p->ra_frac * f->gpp + rh;
   f->nee  = f->reco - f->gpp;
 

@@ -5,6 +5,7 @@
  * fields share numbers. They are a different key from CoreRngStream (the
  * stream word b of node_value, not the salt c), so they stay here. */
 enum { ST_ELEV = 1, ST_MAP, ST_WET, ST_CLAY, ST_SOC }; /* 6, 7: SIM_STREAM_ANOM_T, _P */
+enum { ST_LATENT_EPS = 8, ST_LATENT_R10 };             /* -sim_latent */
 #define STATIC_DAY 0xFFFFFFFFFFFFULL                   /* day key of time-invariant fields */
 
 static double clamp(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
@@ -143,6 +144,12 @@ void sim_cell_init(const SimWeatherParams *wp, uint64_t id, double lat, double l
   c->soc  = fmax(0.5, 3.0 + 18.0 / (1.0 + exp((c->mat - 2.0) / 4.0)) + 40.0 * c->wetland +
                           1.5 * sim_smooth_noise(wp->seed, ST_SOC, STATIC_DAY, lon, lat, 3.0));
   c->whc  = 50.0 + 3.0 * c->clay + 0.8 * c->soc;
+  /* unobserved heterogeneity (-sim_latent): smooth over about 4 degrees, in no input */
+  c->meps = c->mr10 = 1.0;
+  if (wp->latent > 0) {
+    c->meps = exp(wp->latent * sim_smooth_noise(wp->seed, ST_LATENT_EPS, STATIC_DAY, lon, lat, 4.0));
+    c->mr10 = exp(wp->latent * sim_smooth_noise(wp->seed, ST_LATENT_R10, STATIC_DAY, lon, lat, 4.0));
+  }
   /* regime from climate, wetness and the corn belt */
   if (c->wetland > 0.45)
     c->regime = SIM_WETLAND;

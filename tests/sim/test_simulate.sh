@@ -37,6 +37,36 @@ if [ "$NP" -eq 1 ]; then
   /usr/bin/python3 "$HERE/check_sim.py" "$TMP/na-1deg-1.nc" "$RACI_SHARED_DATA/towers" || fail "physical checks"
 fi
 
+# -sim_latent: unobserved, spatially smooth multipliers of eps and R_10 (docs/SIMULATOR.md):
+# 0 is the default simulation bit for bit; 0.3 leaves drivers and statics alone and scales
+# each cell's GPP by one factor over time, log-sd about 0.3 over cells, smooth in space
+same_run latent -sim_years 1 -sim_latent 0.3
+run_np 1 simulate -quiet -o "$TMP/latent0.nc" -sim_years 1 -sim_latent 0 || fail "-sim_latent 0"
+/usr/bin/python3 - "$TMP/na-1deg-1.nc" "$TMP/latent0.nc" "$TMP/latent-n.nc" <<'PYEOF' || fail "-sim_latent"
+import sys, numpy as np, netCDF4
+a, z, b = (netCDF4.Dataset(p) for p in sys.argv[1:4])
+f = lambda d, v: np.ma.filled(d[v][:].astype(float), np.nan)
+for v in a.variables:
+    if a[v].ndim >= 2:
+        assert np.array_equal(f(a, v), f(z, v), equal_nan=True), f"-sim_latent 0 changes {v}"
+for v in ("TA", "SW_IN", "VPD", "P", "TS", "SWC", "class", "elev", "soc", "MAT", "MAP"):
+    assert np.array_equal(f(a, v), f(b, v), equal_nan=True), f"-sim_latent 0.3 changes the input {v}"
+g0, g3 = f(a, "GPP"), f(b, "GPP")
+m = g0 > 0.5
+lr = np.where(m, np.log(np.where(m, g3 / np.where(m, g0, 1), 1)), np.nan)
+with np.errstate(all="ignore"):
+    cell = np.nanmean(lr, axis=0)
+    spread_t = np.nanmax(np.nanstd(lr, axis=0))
+assert spread_t < 1e-5, f"the factor changes over time ({spread_t})"
+sd = np.nanstd(cell)
+x, y = cell[:, :-1], cell[:, 1:]
+k = np.isfinite(x) & np.isfinite(y)
+r = np.corrcoef(x[k], y[k])[0, 1]
+assert 0.2 < sd < 0.4 and r > 0.7, (sd, r)
+assert "latent 0.3" in b.raci_simulation
+print(f"ok -sim_latent: 0 is the default simulation; 0.3 scales GPP by one factor per cell (log-sd {sd:.2f}, neighbour correlation {r:.2f}), inputs unchanged")
+PYEOF
+
 # bad options: one line, non-zero exit, no file
 for bad in "-sim_res 0.3" "-sim_lat 50,40" "-sim_mask $TMP/none.nc" "-sim_years 0"; do
   if run_np "$NP" simulate -quiet -o "$TMP/bad.nc" $bad > "$TMP/out" 2> "$TMP/err"; then fail "simulate $bad succeeded"; fi

@@ -24,6 +24,7 @@ static void fluxes_at(SimRegime r, double soc, double wet, int doy, double ta, d
   c.regime     = r;
   c.soc        = soc;
   c.wetland    = wet;
+  c.meps = c.mr10 = 1; /* no unobserved heterogeneity (-sim_latent 0) */
   sim_fluxes(&c, &d, doy, f);
 }
 
