@@ -93,7 +93,7 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
     }
     PetscCheck(nf <= PREP_MAX_SOURCES, comm, RACI_ERR_INPUT, "raci prep takes at most %d -format -i pairs",
                PREP_MAX_SOURCES);
-    PetscCheck(nf == ni || nf <= 1, comm, RACI_ERR_INPUT,
+    PetscCheck(nf == ni || (nf <= 1 && ni <= 1), comm, RACI_ERR_INPUT,
                "%d -format and %d -i options: give one -format before each -i (-format F1 -i DIR1 -format F2 -i DIR2)",
                nf, ni);
     ctx->nsrc = nf > 1 ? nf : 1;

@@ -174,6 +174,7 @@ grep -q "location-days with drivers" "$TMP/log" || { cat "$TMP/log"; fail "no re
 grep "sites losing the largest share" "$TMP/log" | grep -q "US-Ha1\|DE-Tha" && { cat "$TMP/log"; fail "a merged site loses its record"; }
 echo "ok three networks: $n sites, shared sites one location with both records, P absent where a network lacks it"
 bad "unpaired -format and -i" "2 -format and 3 -i options" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -i "$TMP/f15"
+bad "two -i with one -format" "1 -format and 2 -i options" -format fluxnet2015 -i "$TMP/srcA" -i "$TMP/srcB"
 bad "-prep_meta with several sources" "-prep_meta and -prep_sites take one source" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -prep_meta "$F15/sites.csv"
 
 # the real directory whole
