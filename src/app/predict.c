@@ -366,9 +366,9 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
                           run->ckpt));
   { /* absence of a fast driver is judged over the whole record, not per chunk: on site files (small), and
      * on grids when the model has a fast availability flag (otherwise a driver missing at a cell is a gap) */
-    PetscBool fast_flag = (PetscBool)(run->ds->layout == LAYOUT_SITE);
-    for (int i = 0; i < tr->norm.nflag; i++) fast_flag = (PetscBool)(fast_flag || tr->norm.flag[i] < DATA_MAX_VARS);
-    if (fast_flag && nchunk > 1) PetscCall(data_scan_presence(run->ds, run->chunk));
+    PetscBool scan = (PetscBool)(run->ds->layout == LAYOUT_SITE);
+    for (int i = 0; i < tr->norm.nflag; i++) scan = (PetscBool)(scan || tr->norm.flag[i] < DATA_MAX_VARS);
+    if (scan && nchunk > 1) PetscCall(data_scan_presence(run->ds, run->chunk));
   }
   for (PetscInt ci = 0; ci < nchunk; ci++) {
     PetscInt n0 = ci * spc, n1 = PetscMin(run->nseg, n0 + spc);

@@ -970,8 +970,24 @@ static double distance_km(double lon1, double lat1, double lon2, double lat2)
   return 2 * 6371.0 * asin(sqrt(fmin(1.0, h)));
 }
 
+/* Keeps the cap nearest candidates in cand/dist, sorted by distance, then
+ * location key (not the file's order): candidate j at distance d. */
+static void nearest_insert(const SampleSet *ss, int *cand, double *dist, int *n, int cap, int j, double d)
+{
+  int p;
+  if (*n == cap && (d > dist[*n - 1] || (d == dist[*n - 1] && ss->lkey[j] > ss->lkey[cand[*n - 1]]))) return;
+  p = *n < cap ? (*n)++ : *n - 1;
+  while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[j]))) {
+    dist[p] = dist[p - 1];
+    cand[p] = cand[p - 1];
+    p--;
+  }
+  dist[p] = d;
+  cand[p] = j;
+}
+
 /* Site files: the Kf nearest usable sites within ds->site_radius_km of each
- * owned site (every rank holds every site), by distance, then location key. */
+ * owned site (every rank holds every site). */
 static void site_neighbours(const SampleScan *sc, SampleSet *ss)
 {
   const int Kf = ss->Kf, K = Kf < 64 ? Kf : 64;
@@ -979,66 +995,44 @@ static void site_neighbours(const SampleScan *sc, SampleSet *ss)
 
   for (int c = 0; c < ss->nloc; c++) {
     int32_t *nb = ss->nbr + (size_t)c * Kf;
-    int      n  = 0;
+    int      n  = 0, cand[64];
     double   dist[64];
-    int      cand[64];
     for (int k = 0; k < Kf; k++) nb[k] = -1;
     if (!ss->owned[c] || r <= 0) continue;
     for (int j = 0; j < ss->nloc; j++) {
-      double d;
-      int    p;
-      if (j == c || (d = distance_km(ss->lon[c], ss->lat[c], ss->lon[j], ss->lat[j])) > r) continue;
-      if (n == K && (d > dist[n - 1] || (d == dist[n - 1] && ss->lkey[j] > ss->lkey[cand[n - 1]]))) continue;
-      p = n < K ? n++ : n - 1;
-      while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[j]))) {
-        dist[p] = dist[p - 1];
-        cand[p] = cand[p - 1];
-        p--;
-      }
-      dist[p] = d;
-      cand[p] = j;
+      double d = j == c ? INFINITY : distance_km(ss->lon[c], ss->lat[c], ss->lon[j], ss->lat[j]);
+      if (d <= r) nearest_insert(ss, cand, dist, &n, K, j, d);
     }
     for (int k = 0; k < n; k++) nb[k] = cand[k];
   }
 }
 
 /* Neighbours: the Kf nearest usable grid cells of each owned location within
- * the halo window, by distance, then location key (not the file's order);
- * -1 where there are fewer. Sites: site_neighbours. */
+ * the halo window, by distance, then location key; -1 where there are
+ * fewer. Sites: site_neighbours. */
 static void samples_neighbours(const SampleScan *sc, SampleSet *ss)
 {
   const Tile *t  = sc->t;
-  const int   Kf = ss->Kf;
+  const int   Kf = ss->Kf, K = Kf < 64 ? Kf : 64;
 
   if (sc->ds->layout == LAYOUT_SITE) {
     site_neighbours(sc, ss);
     return;
   }
-
   for (int c = 0; c < ss->nloc; c++) {
     int32_t *nb = ss->nbr + (size_t)c * Kf;
     int      g = ss->ghost[c], gx = g % (int)t->gxm, gy = g / (int)t->gxm, w = (int)t->halo, n = 0;
     int      cand[64];
     double   dist[64];
     for (int k = 0; k < Kf; k++) nb[k] = -1;
-    if (!ss->owned[c] || sc->ds->layout != LAYOUT_GRID) continue;
+    if (!ss->owned[c]) continue;
     for (int dy = -w; dy <= w; dy++)
       for (int dx = -w; dx <= w; dx++) {
-        int x = gx + dx, y = gy + dy, cc, p;
-        if ((!dx && !dy) || x < 0 || y < 0 || x >= t->gxm || y >= t->gym || n == 64) continue;
-        cc = sc->compact[y * t->gxm + x];
-        if (cc < 0) continue;
-        double d = dx * dx + dy * dy;
-        p        = n++;
-        while (p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && ss->lkey[cand[p - 1]] > ss->lkey[cc]))) {
-          dist[p] = dist[p - 1];
-          cand[p] = cand[p - 1];
-          p--;
-        }
-        dist[p] = d;
-        cand[p] = cc;
+        int x = gx + dx, y = gy + dy, cc;
+        if ((!dx && !dy) || x < 0 || y < 0 || x >= t->gxm || y >= t->gym) continue;
+        if ((cc = sc->compact[y * t->gxm + x]) >= 0) nearest_insert(ss, cand, dist, &n, K, cc, dx * dx + dy * dy);
       }
-    for (int k = 0; k < Kf && k < n; k++) nb[k] = cand[k];
+    for (int k = 0; k < n; k++) nb[k] = cand[k];
   }
 }
 

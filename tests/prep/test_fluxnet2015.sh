@@ -14,6 +14,7 @@
 #  - the whole real directory: 152 sites, and raci train runs on it.
 # usage: test_fluxnet2015.sh NP
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/lib.sh"
 NP=${1:?usage: test_fluxnet2015.sh NP}
 PY=/usr/bin/python3
 HERE=$(dirname "$0")
@@ -94,16 +95,7 @@ assert dm > 1e-4, f"relabelling DE-Tha to MF (trained) changes nothing ({dm})"
 print(f"ok class unknown: DE-Tha as CRO identical, as MF GPP moves by up to {dm:.4f}")
 PYEOF
 
-# bad input: one error line naming what, non-zero exit, nothing written
-bad() { # label, expected message part (grep -F), raci args...
-  label=$1 want=$2; shift 2
-  rm -f "$TMP/bad.nc"
-  if run_np "$NP" prep "$@" -o "$TMP/bad.nc" > "$TMP/out" 2> "$TMP/err"; then fail "$label: accepted"; fi
-  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$label: not one error line"; }
-  grep -qF -- "$want" "$TMP/err" || { cat "$TMP/err"; fail "$label: message does not say '$want'"; }
-  [ ! -e "$TMP/bad.nc" ] && ! ls "$TMP"/*.tmp > /dev/null 2>&1 || fail "$label: output written"
-  echo "ok refuses $label: $(cat "$TMP/err")"
-}
+# bad input: one error line naming what, non-zero exit, nothing written (bad: tests/prep/lib.sh)
 edit() { # NAME SCRIPT: a copy of the slice with AR-SLu's file run through sed SCRIPT
   rm -rf "$TMP/$1"
   cp -r "$TMP/f15" "$TMP/$1"

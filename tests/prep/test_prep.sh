@@ -13,6 +13,7 @@
 #    readable by raci info, and raci train starts on them.
 # usage: test_prep.sh NP
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/lib.sh"
 NP=${1:?usage: test_prep.sh NP}
 PY=/usr/bin/python3
 HERE=$(dirname "$0")
@@ -65,16 +66,7 @@ same_nc "$TMP/ch4.nc" "$TMP/crlf.nc" || fail "\\r\\n line ends change the file"
 echo "ok CRLF line ends give the same file"
 ls "$TMP"/*.tmp > /dev/null 2>&1 && fail "temporary file left"
 
-# bad input: one error line naming what, non-zero exit, nothing written
-bad() { # label, expected message part (grep -F), raci args...
-  label=$1 want=$2; shift 2
-  rm -f "$TMP/bad.nc"
-  if run_np "$NP" prep "$@" -o "$TMP/bad.nc" > "$TMP/out" 2> "$TMP/err"; then fail "$label: accepted"; fi
-  [ "$(grep -c '^raci: error:' "$TMP/err")" -eq 1 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] || { cat "$TMP/err"; fail "$label: not one error line"; }
-  grep -qF -- "$want" "$TMP/err" || { cat "$TMP/err"; fail "$label: message does not say '$want'"; }
-  [ ! -e "$TMP/bad.nc" ] && ! ls "$TMP"/*.tmp > /dev/null 2>&1 || fail "$label: output written"
-  echo "ok refuses $label: $(cat "$TMP/err")"
-}
+# bad input: one error line naming what, non-zero exit, nothing written (bad: tests/prep/lib.sh)
 # edit NAME SCRIPT: a fresh copy of the fluxnet-ch4 slice with FI-Lom's file run through sed SCRIPT
 edit() {
   rm -rf "$TMP/$1"
