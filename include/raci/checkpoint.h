@@ -20,6 +20,15 @@
  *   params, best, adam_m, adam_v      float32 arrays
  *   bank_key, bank_val, bank_owner, bank_lkey   the memory bank
  *   history      raci version and command line of the writer
+ *   ensemble     (schema 6) members asked, members finished before the
+ *                state above, each finished member's epochs, steps and best
+ *                validation loss, and the residual spread of each target
+ *   mK.params, mK.bank_key, mK.bank_val, mK.bank_owner, mK.bank_lkey
+ *                finished member K (0 <= K < finished): its parameters and bank
+ *
+ * An ensemble of N members is one checkpoint: the finished members in mK.*,
+ * the member in training (or, once all are done, the last one) in the
+ * sections of a single model.
  *
  * Checkpoints of schema 1 (raw structs, no `format` section) and of schema 2
  * (the windowed model of raci before the segment form) are refused: the
@@ -29,21 +38,36 @@
 
 #include <raci/train.h>
 
-#define CKPT_SCHEMA 5
+#define CKPT_SCHEMA 6
 
 /* A trained model and, for -resume, its optimiser and loop state. */
 typedef struct {
-  ModelConfig  cfg;      /* the network, with the targets' normalisation */
-  TrainOptions to;       /* model options (model, segment, sizes) and optimiser and loop options;
-                            -quiet and -train_check_every are not recorded (false, 0 on load) */
-  const char *roles;     /* "fast:A,B;slow:C;target:D;" in the order the model reads them */
-  const char *tatts;     /* "name|units|long_name|standard_name\n" per target */
-  const char *units;     /* "name|units\n" per fast and slow variable */
-  SampleNorm  norm;      /* input normalisation and class values (tmean, tstd not recorded) */
-  TrainState  st;        /* params, best, moments, position, early stopping, bank */
-  int         int_bytes; /* on load: sizeof(PetscInt) of the writer */
-  char       *text;      /* on load: storage of roles, tatts and units; owned */
+  ModelConfig  cfg;                    /* the network, with the targets' normalisation */
+  TrainOptions to;                     /* model options (model, segment, sizes) and optimiser and loop options;
+                                          -quiet and -train_check_every are not recorded (false, 0 on load) */
+  const char *roles;                   /* "fast:A,B;slow:C;target:D;" in the order the model reads them */
+  const char *tatts;                   /* "name|units|long_name|standard_name\n" per target */
+  const char *units;                   /* "name|units\n" per fast and slow variable */
+  SampleNorm  norm;                    /* input normalisation and class values (tmean, tstd not recorded) */
+  TrainState  st;                      /* params, best, moments, position, early stopping, bank */
+  int         nens;                    /* members of the ensemble (-ensemble); 1: a single model */
+  int         ndone;                   /* members finished before st, 0 .. nens - 1 */
+  Member     *mem;                     /* (ndone) the finished members (caller's on save; owned on load) */
+  double      sres[MODEL_MAX_TARGETS]; /* an ensemble's residual spread per target (train_residual_spread);
+                                          0 until training has finished */
+  int   int_bytes;                     /* on load: sizeof(PetscInt) of the writer */
+  char *text;                          /* on load: storage of roles, tatts and units; owned */
 } Trained;
+
+/* Members the checkpoint can predict with: the finished ones and the state's
+ * (all nens when training has finished). */
+static inline int ckpt_members(const Trained *tr) { return tr->ndone + 1; }
+/* Parameters and bank of member k < ckpt_members(tr). */
+static inline void ckpt_member(const Trained *tr, int k, const float **params, const Bank **bank)
+{
+  *params = k < tr->ndone ? tr->mem[k].params : tr->st.params;
+  *bank   = k < tr->ndone ? &tr->mem[k].bank : &tr->st.bank;
+}
 
 /* Write tr (texts and arrays are the caller's) to path: collective, rank 0
  * writes under a temporary name and renames (io_ckpt_write). */

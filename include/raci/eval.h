@@ -5,15 +5,30 @@
 #define RACI_EVAL_H
 
 /* Sums over (prediction p, observation o) pairs; all doubles, so an array of
- * them reduces with MPI_SUM as EVAL_NSUMS doubles each. */
+ * them reduces with MPI_SUM as EVAL_NSUMS doubles each. With an ensemble
+ * spread sd beside p (eval_add_spread): the pairs with a spread, those with o
+ * inside p +- sd and p +- 2 sd, the spreads and the CRPS summed. */
 typedef struct {
   double n, sp, so, spp, soo, spo, sse, sabs;
+  double ns, in1, in2, ssd, ssd2, crps;
 } EvalSums;
-#define EVAL_NSUMS 8
+#define EVAL_NSUMS 14
 
 typedef struct {
   double n, rmse, nrmse, r2, nse, bias, obs_mean;
+  double cover1, cover2, spread, crps; /* shares inside +-1 and +-2 spreads, mean spread, mean CRPS; NaN: no spread */
 } EvalMetrics;
+
+/* CRPS of the normal distribution N(mu, sd^2) for the observation o
+ * (Gneiting et al. 2005, eq. 5); |o - mu| when sd is 0. */
+double eval_crps_normal(double mu, double sd, double o);
+
+static inline void eval_add_spread(EvalSums *s, double p, double sd, double o)
+{
+  double e = o > p ? o - p : p - o;
+  s->ns += 1, s->in1 += e <= sd, s->in2 += e <= 2 * sd, s->ssd += sd, s->ssd2 += sd * sd;
+  s->crps += eval_crps_normal(p, sd, o);
+}
 
 static inline void eval_add(EvalSums *s, double p, double o)
 {

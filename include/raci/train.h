@@ -12,6 +12,7 @@
 
 #include <raci/data.h>
 #include <raci/model.h>
+#include <raci/eval.h>
 
 #include <math.h>
 
@@ -40,6 +41,7 @@ typedef struct {
   PetscInt  steps, epochs, patience, seed, patch, bank_every;
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */
+  PetscInt  ensemble;    /* -ensemble: members trained in turn, member k with seed train_member_seed(seed, k) */
   PetscBool quiet;
 } TrainOptions;
 
@@ -83,6 +85,29 @@ PetscErrorCode train_bank_free(Bank *bank);
  * physical units. */
 PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, const SampleSet *ss, Split split,
                               int stride, const Bank *bank, SampleBatch *sb, double *loss, double *sse, double *n);
+/* What an ensemble's spread lacks at each scored value with an observation:
+ * r = sqrt(max(0, (mean - obs)^2 - sd^2)) per target (sd the members' sample
+ * standard deviation), collected by train_evaluate_members. */
+typedef struct {
+  float *r[MODEL_MAX_TARGETS];
+  long   n[MODEL_MAX_TARGETS], cap[MODEL_MAX_TARGETS];
+} SpreadGap;
+
+/* The same tiling scored with the mean of nmem models (an ensemble; params[k]
+ * with bank[k]): es (T) sums of the mean against the observations, with the
+ * spread beside it when nmem > 1: sqrt(sd^2 + sres^2), sd the members' sample
+ * standard deviation, sres (T) the residual spread (NULL: 0); gap (may be
+ * NULL) collects what the members' spread lacks; *loss the mean of the
+ * members' losses. Collective; es summed over ranks. */
+PetscErrorCode train_evaluate_members(MPI_Comm comm, Model *m, int nmem, const float *const *params,
+                                      const Bank *const *bank, const SampleSet *ss, Split split, int stride,
+                                      const double *sres, SpreadGap *gap, SampleBatch *sb, double *loss, EvalSums *es);
+/* The residual spread of target t: the q-quantile of gap's values over all
+ * ranks (bisection on counts, MPI_Allreduce), so that a share q of the
+ * values collected lies inside mean +- sqrt(sd^2 + sres^2); 0 without values.
+ * Collective. */
+PetscErrorCode train_residual_spread(MPI_Comm comm, const SpreadGap *gap, int t, double q, double *sres);
+PetscErrorCode train_spread_gap_free(SpreadGap *gap);
 
 /* Everything a run needs to continue exactly where it stopped: parameters,
  * AdamW moments, the best model so far, position, early-stopping state and the
@@ -96,6 +121,23 @@ typedef struct {
   long   finished;                  /* 1 once training has ended (patience or epochs) */
   Bank   bank;
 } TrainState;
+
+#define TRAIN_MAX_MEMBERS  64       /* -ensemble at most */
+#define TRAIN_SPREAD_COVER 0.682689 /* share of validation values inside an ensemble's mean +- spread */
+
+/* The training seed of ensemble member k (member 0: the run's own seed). */
+static inline PetscInt train_member_seed(PetscInt seed, int k) { return seed + 1000 * (PetscInt)k; }
+
+/* A finished member of an ensemble: the parameters it ended with (its best
+ * validation model), the bank it was scored with, and its run. */
+typedef struct {
+  float *params; /* (np) owned */
+  Bank   bank;   /* owned */
+  long   epochs, steps;
+  double best_val;
+} Member;
+
+PetscErrorCode train_member_free(Member *mb);
 
 PetscErrorCode train_state_create(const Model *m, uint64_t seed, TrainState *st);
 PetscErrorCode train_state_destroy(TrainState *st);

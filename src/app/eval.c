@@ -39,9 +39,12 @@ typedef struct {
   char tname[MODEL_MAX_TARGETS][NC_MAX_NAME + 1];  /* in the predictions */
   char oname[MODEL_MAX_TARGETS][NC_MAX_NAME + 16]; /* observed: the target or its X_measured */
   char units[MODEL_MAX_TARGETS][64];
+  int  spread[MODEL_MAX_TARGETS]; /* the predictions hold X_spread (an ensemble's) */
+  int  nspread;
   /* eval_open: both files with those variables only */
   Dataset *dd, *dp;                                      /* observations, predictions */
   int      kd[MODEL_MAX_TARGETS], kp[MODEL_MAX_TARGETS]; /* the targets' variables in dd and dp */
+  int      ks[MODEL_MAX_TARGETS];                        /* X_spread in dp; -1: none */
   int      kc;                                           /* the class variable in dd; -1: none */
   int      ncls;                                         /* classes: the flag values, then "other" */
   double   clsval[DATA_MAX_CATS];
@@ -73,8 +76,8 @@ static PetscErrorCode eval_options(Eval *e)
   PetscCall(core_opt_string(comm, "-data", "Observations: the file with the targets, in the same layout; required",
                             e->data, sizeof e->data, &have_data));
   PetscCall(core_opt_string(comm, "-eval_split",
-                            "Locations scored: test, validation, train or all (default: test when a test box or site "
-                            "is given, else all)",
+                            "Locations scored: test, validation, train or all (default: test when a test box, site, "
+                            "class or fold is given, else all)",
                             split_s, sizeof split_s, NULL));
   PetscCall(core_opt_string(comm, "-eval_class",
                             "Slow class variable for the per-class scores (default: the first slow variable with "
@@ -87,7 +90,7 @@ static PetscErrorCode eval_options(Eval *e)
   PetscCall(data_role_options(comm, &e->ro));
   PetscCall(data_split_options(comm, &e->so));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
-  if (!split_s[0]) e->split = e->so.nbox || e->so.nsites || e->so.ncls ? SPLIT_TEST : SPLIT_NONE;
+  if (!split_s[0]) e->split = e->so.nbox || e->so.nsites || e->so.ncls || e->so.nfolds ? SPLIT_TEST : SPLIT_NONE;
   for (int i = 0; i < 4 && e->split < 0; i++)
     if (!strcmp(split_s, split_names[i])) e->split = i;
   PetscCheck(e->split >= 0, comm, RACI_ERR_INPUT, "-eval_split must be test, validation, train or all (got '%s')",
@@ -125,6 +128,9 @@ static PetscErrorCode eval_discover(Eval *e)
       PetscCall(PetscStrncpy(e->oname[e->T], io_find_var(dd->file, meas) >= 0 ? meas : v->name, sizeof e->oname[0]));
       PetscCall(io_att_text(dd->file, v->varid, "units", e->units[e->T], sizeof e->units[e->T], &found));
       if (!found) e->units[e->T][0] = '\0';
+      snprintf(meas, sizeof meas, "%s_spread", v->name);
+      e->spread[e->T] = io_find_var(pf, meas) >= 0;
+      e->nspread += e->spread[e->T];
       e->T++;
     }
     if (!e->have_cls && !e->cls_name[0] && v->role == ROLE_SLOW) {
@@ -157,6 +163,9 @@ static PetscErrorCode eval_open(Eval *e)
     PetscCall(PetscStrncpy(rp.name[ROLE_TARGET][k], e->tname[k], sizeof rp.name[0][0]));
   }
   rd.n[ROLE_TARGET] = rp.n[ROLE_TARGET] = e->T;
+  for (int k = 0; k < e->T; k++) /* an ensemble's spreads are read beside the fluxes */
+    if (e->spread[k])
+      snprintf(rp.name[ROLE_TARGET][rp.n[ROLE_TARGET]++], sizeof rp.name[0][0], "%s_spread", e->tname[k]);
   if (e->cls_name[0]) {
     rd.n[ROLE_SLOW] = 1;
     PetscCall(PetscStrncpy(rd.name[ROLE_SLOW][0], e->cls_name, sizeof rd.name[0][0]));
@@ -174,9 +183,14 @@ static PetscErrorCode eval_open(Eval *e)
       if (!strcmp(dd->var[k].name, e->oname[j]) && dd->var[k].role == ROLE_TARGET) e->kd[j] = k;
     if (dd->var[k].role == ROLE_SLOW) e->kc = k;
   }
+  for (int j = 0; j < e->T; j++) e->ks[j] = -1;
   for (int k = 0; k < dp->nvar; k++)
-    for (int j = 0; j < e->T; j++)
+    for (int j = 0; j < e->T; j++) {
+      char sn[NC_MAX_NAME + 16];
+      snprintf(sn, sizeof sn, "%s_spread", e->tname[j]);
       if (!strcmp(dp->var[k].name, e->tname[j])) e->kp[j] = k;
+      if (e->spread[j] && !strcmp(dp->var[k].name, sn)) e->ks[j] = k;
+    }
   if (e->kc >= 0) {
     int       n;
     PetscBool found;
@@ -226,7 +240,12 @@ static PetscErrorCode eval_accumulate(Eval *e)
         for (int k = 0; k < T; k++)
           for (PetscInt d = 0; d < n; d++) {
             float p = dp->var[e->kp[k]].val[d * ng + g], ob = dd->var[e->kd[k]].val[d * ng + g];
-            if (isfinite(p) && isfinite(ob)) eval_add(&e->ls[(size_t)o * T + k], p, ob);
+            if (!isfinite(p) || !isfinite(ob)) continue;
+            eval_add(&e->ls[(size_t)o * T + k], p, ob);
+            if (e->ks[k] >= 0) {
+              float sd = dp->var[e->ks[k]].val[d * ng + g];
+              if (isfinite(sd) && sd >= 0) eval_add_spread(&e->ls[(size_t)o * T + k], p, sd, ob);
+            }
           }
       }
   }
@@ -293,11 +312,13 @@ static PetscErrorCode eval_gather(Eval *e)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static void table_row(const char *flux, const char *scope, const EvalSums *s)
+static void table_row(const char *flux, const char *scope, const EvalSums *s, int spread)
 {
   EvalMetrics m;
   eval_metrics(s, &m);
-  printf("%-8s %-24s %10.0f %10.4g %8.3f %8.3f %8.3f %10.4g\n", flux, scope, m.n, m.rmse, m.nrmse, m.r2, m.nse, m.bias);
+  printf("%-8s %-24s %10.0f %10.4g %8.3f %8.3f %8.3f %10.4g", flux, scope, m.n, m.rmse, m.nrmse, m.r2, m.nse, m.bias);
+  if (spread) printf(" %7.3f %7.3f %10.4g", m.cover1, m.cover2, m.crps);
+  printf("\n");
 }
 
 /* The table on stdout (rank 0): per target pooled and per class, then per
@@ -307,15 +328,20 @@ static void eval_report_table(const Eval *e)
   printf("raci eval: %s against %s, %s locations: %d scored (RMSE and bias in the targets' units; nRMSE = RMSE / mean "
          "|observed|)\n",
          e->pred, e->data, split_names[e->split], e->nl);
-  printf("%-8s %-24s %10s %10s %8s %8s %8s %10s\n", "flux", "scope", "n", "RMSE", "nRMSE", "R2", "NSE", "bias");
+  if (e->nspread)
+    printf("ensemble spread (X_spread): in1sd, in2sd = share of observations inside the mean +-1 and +-2 spreads "
+           "(0.683 and 0.954 for calibrated normal errors); CRPS of the normal with that mean and spread\n");
+  printf("%-8s %-24s %10s %10s %8s %8s %8s %10s", "flux", "scope", "n", "RMSE", "nRMSE", "R2", "NSE", "bias");
+  if (e->nspread) printf(" %7s %7s %10s", "in1sd", "in2sd", "CRPS");
+  printf("\n");
   for (int k = 0; k < e->T; k++) {
-    table_row(e->tname[k], "pooled", &e->ps[k]);
+    table_row(e->tname[k], "pooled", &e->ps[k], e->nspread);
     for (int c = 0; c < e->ncls && e->kc >= 0; c++) {
       char scope[64];
       if (e->cs[c][k].n == 0) continue;
       /* a long name is cut to the scope's 63 characters, as it always was */
       if (snprintf(scope, sizeof scope, "%s %s", e->cls_name, e->clsname[c] ? e->clsname[c] : "?") < 0) continue;
-      table_row(e->tname[k], scope, &e->cs[c][k]);
+      table_row(e->tname[k], scope, &e->cs[c][k], e->nspread);
     }
   }
   if (e->dd->layout == LAYOUT_SITE && e->nl <= 100)
@@ -323,7 +349,7 @@ static void eval_report_table(const Eval *e)
       for (int k = 0; k < e->T; k++) {
         char scope[64];
         snprintf(scope, sizeof scope, "site %s", e->all[i].loc.id[0] ? e->all[i].loc.id : "?");
-        if (e->all[i].s[k].n > 0) table_row(e->tname[k], scope, &e->all[i].s[k]);
+        if (e->all[i].s[k].n > 0) table_row(e->tname[k], scope, &e->all[i].s[k], e->nspread);
       }
   fflush(stdout);
 }
@@ -341,6 +367,13 @@ static void json_metrics(JsonWriter *w, const EvalSums *s)
   json_key(w, "nse"), json_number(w, m.nse);
   json_key(w, "bias"), json_number(w, m.bias);
   json_key(w, "obs_mean"), json_number(w, m.obs_mean);
+  if (s->ns > 0) { /* an ensemble's spread */
+    json_key(w, "n_spread"), json_fixed(w, s->ns, 0);
+    json_key(w, "cover1"), json_number(w, m.cover1);
+    json_key(w, "cover2"), json_number(w, m.cover2);
+    json_key(w, "spread"), json_number(w, m.spread);
+    json_key(w, "crps"), json_number(w, m.crps);
+  }
   json_object_end(w);
 }
 

@@ -131,6 +131,10 @@ typedef struct {
   DataOutLayout L;
   PredictOut    po;
   int           vy[MODEL_MAX_TARGETS], vz, vfast, vslow;
+  /* an ensemble: its members, and per flux the spread and the members' standard deviation */
+  int    nmem;
+  int    vs[MODEL_MAX_TARGETS], vsd[MODEL_MAX_TARGETS];
+  float *ysd, *ym2; /* (T, nd, ng) as po.y: the members' sd (first their sum of squared deviations) */
   /* progress */
   double t_start, t_io, t_pred;
   long   cell_days;
@@ -225,6 +229,41 @@ static PetscErrorCode predict_open_input(PredictRun *run)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* An ensemble's two fields beside flux k: X_spread, the predictive spread
+ * (members' sd and the residual spread in quadrature, what raci eval scores),
+ * and X_member_sd, the members' standard deviation alone. */
+static PetscErrorCode predict_define_spread(PredictRun *run, int k)
+{
+  const Trained *tr = &run->tr;
+  const char    *t  = tr->cfg.target[k];
+  char           name[NC_MAX_NAME + 16], att[256], text[512];
+
+  PetscFunctionBeginUser;
+  target_att(tr->tatts, t, 0, att, sizeof att);
+  snprintf(name, sizeof name, "%s_spread", t);
+  PetscCall(data_def_field(run->ds, run->f, &run->L, name, PETSC_TRUE, &run->vs[k]));
+  if (att[0]) PetscCall(io_put_att_text(run->f, run->vs[k], "units", att));
+  snprintf(text, sizeof text, "predictive spread of %s: sqrt(%s_member_sd^2 + residual_spread^2)", t, t);
+  PetscCall(io_put_att_text(run->f, run->vs[k], "long_name", text));
+  PetscCall(io_put_att_text(run->f, run->vs[k], "cell_methods", "time: mean"));
+  {
+    float r = (float)tr->sres[k];
+    PetscCall(io_put_att_float(run->f, run->vs[k], "residual_spread", NC_FLOAT, 1, &r));
+  }
+  snprintf(text, sizeof text,
+           "residual_spread: set by raci train so that 68.3 %% of the validation values lay inside the members' mean "
+           "+- this spread; %d members",
+           run->nmem);
+  PetscCall(io_put_att_text(run->f, run->vs[k], "comment", text));
+  snprintf(name, sizeof name, "%s_member_sd", t);
+  PetscCall(data_def_field(run->ds, run->f, &run->L, name, PETSC_TRUE, &run->vsd[k]));
+  if (att[0]) PetscCall(io_put_att_text(run->f, run->vsd[k], "units", att));
+  snprintf(text, sizeof text, "standard deviation of predicted %s over the ensemble's members", t);
+  PetscCall(io_put_att_text(run->f, run->vsd[k], "long_name", text));
+  PetscCall(io_put_att_text(run->f, run->vsd[k], "cell_methods", "time: mean realization: standard_deviation"));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* Define output: the input's layout, one field per flux with the training
  * data's attributes, the diagnostics; then the coordinates. */
 static PetscErrorCode predict_define_output(PredictRun *run)
@@ -244,6 +283,10 @@ static PetscErrorCode predict_define_output(PredictRun *run)
       io_put_att_text(f, NC_GLOBAL, "source", "raci " RACI_VERSION " predict (Role-Aware Conditional Inference)"));
   PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_checkpoint", run->ckpt));
   PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_model", tr->to.model));
+  {
+    float nm = (float)run->nmem;
+    PetscCall(io_put_att_float(f, NC_GLOBAL, "raci_members", NC_INT, 1, &nm));
+  }
   for (int k = 0; k < tr->cfg.T; k++) {
     char att[256], ln[300];
     PetscCall(data_def_field(ds, f, &run->L, tr->cfg.target[k], PETSC_TRUE, &run->vy[k]));
@@ -254,9 +297,16 @@ static PetscErrorCode predict_define_output(PredictRun *run)
     PetscCall(io_put_att_text(f, run->vy[k], "long_name", ln));
     target_att(tr->tatts, tr->cfg.target[k], 2, att, sizeof att);
     if (att[0]) PetscCall(io_put_att_text(f, run->vy[k], "standard_name", att));
+    PetscCall(
+        io_put_att_text(f, run->vy[k], "cell_methods", run->nmem > 1 ? "time: mean realization: mean" : "time: mean"));
+    if (run->nmem > 1) PetscCall(predict_define_spread(run, k));
   }
   /* a chunk writes the scored days of its segments, the first one days 0 .. W - 1 (fill) too */
   PetscCall(predict_out_create(run->m, &ds->tile, (int)PetscMin(run->spc * tr->cfg.Sc + tr->cfg.W, ds->nt), &run->po));
+  if (run->nmem > 1) {
+    size_t n = (size_t)run->po.T * run->po.ndmax * run->po.ng;
+    PetscCall(PetscMalloc2(n + 1, &run->ysd, n + 1, &run->ym2));
+  }
   if (run->po.Z && run->diag_stride) {
     PetscCall(io_def_dim(f, "regime", run->po.Z, &zdim));
     PetscCall(data_def_field_lead(ds, f, &run->L, "regime_embedding", zdim, &run->vz));
@@ -276,6 +326,49 @@ static PetscErrorCode predict_define_output(PredictRun *run)
   }
   PetscCall(io_enddef(f));
   PetscCall(data_put_coords(ds, f, &run->L));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The segments [n0, n1) by every member: po->y their mean; with several
+ * members run->ysd their standard deviation and run->ym2 the predictive
+ * spread sqrt(sd^2 + residual spread^2). Diagnostics and cell-days come from
+ * member 0 (the members' regime embeddings are different spaces). */
+static PetscErrorCode predict_members(PredictRun *run, const SampleSet *ss, PetscInt n0, PetscInt n1, PetscInt o0,
+                                      PetscInt o1, SampleBatch *sb)
+{
+  const Trained *tr  = &run->tr;
+  PredictOut    *po  = &run->po;
+  const size_t   per = (size_t)(o1 - o0) * po->ng, n = (size_t)tr->cfg.T * per;
+  long           cd = 0;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < run->nmem; k++) {
+    const float *params;
+    const Bank  *bank;
+    ckpt_member(tr, k, &params, &bank);
+    PetscCall(predict_out_reset(po, o0, (int)(o1 - o0)));
+    PetscCall(predict_segments(run->m, params, bank, ss, (int)n0, (int)n1, k ? 0 : (int)run->diag_stride, sb, po));
+    if (k == 0) cd = po->cell_days;
+    po->cell_days = cd;
+    if (run->nmem < 2) break;
+    for (size_t i = 0; i < n; i++) { /* Welford: ysd the running mean, ym2 the squared deviations */
+      float y = po->y[i], d;
+      if (k == 0) {
+        run->ysd[i] = y, run->ym2[i] = isnan(y) ? NAN : 0;
+        continue;
+      }
+      d = y - run->ysd[i];
+      run->ysd[i] += d / (float)(k + 1);
+      run->ym2[i] += d * (y - run->ysd[i]);
+    }
+  }
+  if (run->nmem < 2) PetscFunctionReturn(PETSC_SUCCESS);
+  for (size_t i = 0; i < n; i++) {
+    double sd = sqrt(run->ym2[i] / (run->nmem - 1)), r = tr->sres[i / per];
+    po->y[i]    = run->ysd[i];
+    run->ysd[i] = (float)sd;
+    run->ym2[i] = (float)sqrt(sd * sd + r * r);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -315,21 +408,26 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
     PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
   }
-  PetscCall(predict_out_reset(po, o0, (int)(o1 - o0)));
   t1 = MPI_Wtime();
   PetscCall(core_stage_push(CORE_STAGE_FORWARD));
-  PetscCall(
-      predict_segments(run->m, tr->st.params, &tr->st.bank, ss, (int)n0, (int)n1, (int)run->diag_stride, &sb, po));
+  PetscCall(predict_members(run, ss, n0, n1, o0, o1, &sb));
   PetscCall(core_stage_pop());
   t2 = MPI_Wtime();
   PetscCall(data_batch_destroy(&sb));
   PetscCall(data_samples_destroy(&ss));
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
   PetscCall(PetscLogEventBegin(raci_events.write, 0, 0, 0, 0));
-  PetscCall(PetscMalloc1((size_t)tr->cfg.T * (o1 - o0) * nown + 1, &pack));
-  for (int k = 0; k < tr->cfg.T; k++)
-    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vy[k], PETSC_TRUE, o0, o1 - o0,
-                              po->y + (size_t)k * (o1 - o0) * po->ng, pack + (size_t)k * (o1 - o0) * nown));
+  PetscCall(PetscMalloc1((size_t)3 * tr->cfg.T * (o1 - o0) * nown + 1, &pack));
+  for (int k = 0; k < tr->cfg.T; k++) {
+    size_t at = (size_t)k * (o1 - o0), T = (size_t)tr->cfg.T;
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vy[k], PETSC_TRUE, o0, o1 - o0, po->y + at * po->ng,
+                              pack + at * nown));
+    if (run->nmem < 2) continue;
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vs[k], PETSC_TRUE, o0, o1 - o0,
+                              run->ym2 + at * po->ng, pack + (T * (o1 - o0) + at) * nown));
+    PetscCall(data_iput_field(&ds->tile, ds->layout, run->f, run->vsd[k], PETSC_TRUE, o0, o1 - o0,
+                              run->ysd + at * po->ng, pack + (2 * T * (o1 - o0) + at) * nown));
+  }
   PetscCall(io_wait_all(run->f));
   PetscCall(PetscFree(pack));
   PetscCall(PetscLogFlops(0));
@@ -362,8 +460,11 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
   if (!run->quiet && !tr->st.finished)
     PetscCall(PetscPrintf(comm,
                           "raci predict: warning: '%s' is from a training run that has not finished; predicting "
-                          "with its current parameters\n",
-                          run->ckpt));
+                          "with its current parameters%s\n",
+                          run->ckpt, tr->nens > 1 ? " and the members finished so far" : ""));
+  if (!run->quiet && run->nmem > 1)
+    PetscCall(PetscPrintf(
+        comm, "raci predict: ensemble of %d members: writing their mean, spread and standard deviation\n", run->nmem));
   { /* absence of a fast driver is judged over the whole record, not per chunk: on site files (small), and
      * on grids when the model has a fast availability flag (otherwise a driver missing at a cell is a gap) */
     PetscBool scan = (PetscBool)(run->ds->layout == LAYOUT_SITE);
@@ -473,12 +574,14 @@ PetscErrorCode app_predict(MPI_Comm comm)
   PetscCall(profile_register());
   PetscCall(ckpt_load(comm, run->ckpt, &run->tr));
   PetscCall(roles_parse(comm, run->ckpt, run->tr.roles, &run->ro));
+  run->nmem = ckpt_members(&run->tr);
   PetscCall(predict_open_input(run));
   PetscCall(predict_define_output(run));
   PetscCall(predict_chunk_loop(run));
   PetscCall(predict_diagnostics(run));
   PetscCall(predict_commit(run));
   PetscCall(predict_out_destroy(&run->po));
+  if (run->ysd) PetscCall(PetscFree2(run->ysd, run->ym2));
   model_destroy(&run->m);
   PetscCall(data_close(&run->ds));
   PetscCall(ckpt_free(&run->tr));

@@ -25,7 +25,8 @@ typedef struct {
   PetscInt     halo;
   RoleOptions  ro;
   SplitOptions so;
-  TrainOptions to;
+  TrainOptions to;  /* as given: member 0's seed */
+  TrainOptions mto; /* the member in training: its seed (train_member_seed) */
   DataChecks   dc;
   /* data, samples, model */
   Dataset    *ds;
@@ -33,17 +34,23 @@ typedef struct {
   PetscInt    unusable, total;
   ModelConfig cfg;
   Model      *m;
-  TrainState  st;
-  TrainResult res;
+  TrainState  st;  /* the member in training (or the last one, once all have finished) */
+  TrainResult res; /* the member in training's run */
+  TrainResult all; /* every member's run of this invocation, summed */
+  int         ndone;
+  Member      mem[TRAIN_MAX_MEMBERS];  /* the finished members */
+  double      sres[MODEL_MAX_TARGETS]; /* the ensemble's residual spread (train_final_evaluation) */
   /* what a checkpoint records besides the state (ckpt_save) */
   char    roles[4096], tatts[4096];
   char    units[DATA_MAX_VARS * (NC_MAX_NAME + 260)]; /* the input_units section */
   Trained model;                                      /* cfg, to, texts and normalisation; no state */
 } TrainRun;
 
-/* The train/validation/test errors of the final model. */
+/* The train/validation/test errors of the final model (an ensemble: of the
+ * members' mean, with the calibration of their spread). */
 typedef struct {
-  double loss[3], sse[3][MODEL_MAX_TARGETS], n[3][MODEL_MAX_TARGETS];
+  double   loss[3];
+  EvalSums es[3][MODEL_MAX_TARGETS];
 } FinalErrors;
 
 /* One line per fast and slow variable, "name|units", so that predict can
@@ -118,7 +125,11 @@ static PetscErrorCode save_state(void *ctx, const TrainState *st)
   Trained   tr  = run->model;
 
   PetscFunctionBeginUser;
-  tr.st = *st;
+  tr.st    = *st;
+  tr.nens  = (int)run->to.ensemble;
+  tr.ndone = run->ndone;
+  tr.mem   = run->mem;
+  PetscCall(PetscArraycpy(tr.sres, run->sres, MODEL_MAX_TARGETS));
   PetscCall(ckpt_save(run->comm, run->out, &tr));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -146,6 +157,8 @@ static PetscErrorCode load_state(TrainRun *run)
   PetscCall(train_bank_free(&st->bank));
   st->bank   = tr.st.bank; /* the bank moves into the state */
   tr.st.bank = (Bank){0};
+  for (int k = 0; k < tr.ndone; k++) run->mem[k] = tr.mem[k]; /* the finished members move too */
+  run->ndone = tr.ndone, tr.ndone = 0;
   PetscCall(ckpt_free(&tr));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -154,14 +167,18 @@ static PetscErrorCode load_state(TrainRun *run)
  * simulations before fine-tuning on towers: same variables in the same roles
  * and the same network; the optimiser, the epochs and the normalisation
  * (this data's) start afresh. */
-static PetscErrorCode init_from(TrainRun *run)
+static PetscErrorCode init_from(TrainRun *run, int member)
 {
-  Trained tr;
+  Trained      tr;
+  const float *params;
+  const Bank  *bank;
 
   PetscFunctionBeginUser;
   PetscCall(ckpt_load(run->comm, run->init, &tr));
   PetscCall(ckpt_check_init(run->comm, run->init, &tr, run->roles, &run->cfg, &run->to));
-  PetscCall(PetscArraycpy(run->st.params, tr.st.params, run->st.np));
+  /* member k of an ensemble starts from member k of an ensemble's checkpoint (cycling when it has fewer) */
+  ckpt_member(&tr, member % ckpt_members(&tr), &params, &bank);
+  PetscCall(PetscArraycpy(run->st.params, params, run->st.np));
   PetscCall(PetscArraycpy(run->st.best, run->st.params, run->st.np));
   PetscCall(ckpt_free(&tr));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -320,7 +337,7 @@ static PetscErrorCode train_start_state(TrainRun *run)
 
   PetscFunctionBeginUser;
   if (run->init[0]) {
-    PetscCall(init_from(run));
+    PetscCall(init_from(run, 0));
     if (!run->to.quiet) PetscCall(PetscPrintf(run->comm, "raci train: parameters from %s\n", run->init));
   }
   if (!run->resume) PetscFunctionReturn(PETSC_SUCCESS);
@@ -339,23 +356,22 @@ static PetscErrorCode train_start_state(TrainRun *run)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Run: the training loop (saving -o after every epoch) and the run record. */
-static PetscErrorCode train_run_loop(TrainRun *run)
+/* What the data gives training, reported once before the first member. */
+static PetscErrorCode train_report_data(TrainRun *run)
 {
-  MPI_Comm           comm = run->comm;
-  const SampleSet   *ss   = run->ss;
-  const TrainResult *res  = &run->res;
-  int                most = ss->count[SPLIT_TRAIN]; /* the rank with the most training locations sets the pace */
+  MPI_Comm         comm = run->comm;
+  const SampleSet *ss   = run->ss;
 
   PetscFunctionBeginUser;
   if (!run->to.quiet)
     PetscCall(PetscPrintf(comm,
                           "raci train: %s on %s: %" PetscInt_FMT
                           " locations (%lld train, %lld validation, %lld test, %lld unusable), %" PetscInt_FMT
-                          " days, %d fast, %d static features, %d targets; %zu parameters\n",
+                          " days, %d fast, %d static features, %d targets; %zu parameters%s\n",
                           run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN],
                           (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST],
-                          (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m)));
+                          (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m),
+                          run->to.ensemble > 1 ? " per member" : ""));
   if (ss->nnotarget)
     PetscCall(PetscPrintf(comm,
                           "raci train: %lld usable locations outside the test set have no observed target: not in "
@@ -366,62 +382,153 @@ static PetscErrorCode train_run_loop(TrainRun *run)
   if (!run->to.quiet) PetscCall(data_report_days(ss, "train"));
   if (!run->to.quiet) PetscCall(data_report_neighbours(ss, "train"));
   PetscCall(core_signal_install());
-  PetscCall(train_run(comm, run->m, ss, &run->to, &run->st, save_state, run, &run->res));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Run: the training loop of the member in training (saving -o after every
+ * epoch); its run is added to the ensemble's. */
+static PetscErrorCode train_run_loop(TrainRun *run)
+{
+  TrainResult *res = &run->res, *all = &run->all;
+
+  PetscFunctionBeginUser;
+  run->mto      = run->to;
+  run->mto.seed = train_member_seed(run->to.seed, run->ndone);
+  if (run->to.ensemble > 1 && !run->to.quiet)
+    PetscCall(PetscPrintf(run->comm, "raci train: member %d of %d (seed %" PetscInt_FMT ")\n", run->ndone + 1,
+                          (int)run->to.ensemble, run->mto.seed));
+  PetscCall(train_run(run->comm, run->m, run->ss, &run->mto, &run->st, save_state, run, res));
+  all->segments += res->segments, all->samples += res->samples, all->rows += res->rows;
+  all->seconds += res->seconds, all->step_seconds += res->step_seconds, all->bank_seconds += res->bank_seconds;
+  all->interrupted = res->interrupted;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* A member has finished: its bank for its best parameters, and both into
+ * the finished members; the state starts the next member afresh (its seed),
+ * saved at once so that a stop now resumes there. */
+static PetscErrorCode train_next_member(TrainRun *run)
+{
+  Member     *mb = &run->mem[run->ndone];
+  SampleBatch sb;
+
+  PetscFunctionBeginUser;
+  PetscCall(data_batch_create(run->ss, train_max_segments(&run->mto, run->ss), 0, &sb));
+  PetscCall(train_bank_build(run->comm, run->m, run->st.params, run->ss, &run->mto, run->st.epoch, &sb, &run->st.bank));
+  PetscCall(data_batch_destroy(&sb));
+  PetscCall(PetscMalloc1(run->st.np + 1, &mb->params));
+  PetscCall(PetscArraycpy(mb->params, run->st.params, run->st.np));
+  mb->bank = run->st.bank, run->st.bank = (Bank){0};
+  mb->epochs = run->st.epoch, mb->steps = run->st.t, mb->best_val = run->st.best_val;
+  run->ndone++;
+  PetscCall(train_state_destroy(&run->st));
+  PetscCall(train_state_create(run->m, (uint64_t)train_member_seed(run->to.seed, run->ndone), &run->st));
+  if (run->init[0]) PetscCall(init_from(run, run->ndone));
+  PetscCall(save_state(run, &run->st));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The run record (-log_view's and -raci_record's): the whole invocation. */
+static PetscErrorCode train_record(TrainRun *run)
+{
+  MPI_Comm           comm = run->comm;
+  const SampleSet   *ss   = run->ss;
+  const TrainResult *all  = &run->all;
+  int                most = ss->count[SPLIT_TRAIN]; /* the rank with the most training locations sets the pace */
+
+  PetscFunctionBeginUser;
   PetscCall(core_record_text("model", run->to.model));
   PetscCall(core_record_int("parameters", (long long)model_nparams(run->m)));
+  PetscCall(core_record_int("members", (long long)run->to.ensemble));
   PetscCall(core_record_int("training_locations", (long long)ss->nglobal[SPLIT_TRAIN]));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT, MPI_MAX, comm));
   PetscCall(core_record_int("training_locations_rank_max", most));
   PetscCall(core_record_int("epochs", run->st.epoch));
   PetscCall(core_record_int("steps", run->st.t));
-  PetscCall(core_record_int("segments", res->segments));
-  PetscCall(core_record_int("samples", res->samples)); /* scored cell-days */
-  PetscCall(core_record_int("rows", res->rows));       /* fast-encoder row-days */
-  PetscCall(core_record_real("train_seconds", res->seconds));
-  PetscCall(core_record_real("step_seconds", res->step_seconds));
-  PetscCall(core_record_real("samples_per_second", res->samples / PetscMax(res->step_seconds, 1e-9)));
-  PetscCall(core_record_real("bank_seconds", res->bank_seconds));
-  PetscCall(core_record_int("interrupted", res->interrupted ? 1 : 0));
+  PetscCall(core_record_int("segments", all->segments));
+  PetscCall(core_record_int("samples", all->samples)); /* scored cell-days */
+  PetscCall(core_record_int("rows", all->rows));       /* fast-encoder row-days */
+  PetscCall(core_record_real("train_seconds", all->seconds));
+  PetscCall(core_record_real("step_seconds", all->step_seconds));
+  PetscCall(core_record_real("samples_per_second", all->samples / PetscMax(all->step_seconds, 1e-9)));
+  PetscCall(core_record_real("bank_seconds", all->bank_seconds));
+  PetscCall(core_record_int("interrupted", all->interrupted ? 1 : 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Final evaluation: the best model's bank, and its errors on training,
- * validation and test locations, printed. */
+/* Final evaluation: the last member's bank, and the errors of the members'
+ * mean (one member: the model's) on training, validation and test
+ * locations, printed; with several members, the spread's calibration. */
 static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
 {
   MPI_Comm           comm = run->comm;
   const SampleSet   *ss   = run->ss;
   const TrainState  *st   = &run->st;
-  const TrainResult *res  = &run->res;
+  const TrainResult *all  = &run->all;
+  const int          nmem = run->ndone + 1;
+  const float       *params[TRAIN_MAX_MEMBERS];
+  const Bank        *bank[TRAIN_MAX_MEMBERS];
   SampleBatch        sb;
   Split              sp[3]  = {SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST};
   const char        *spn[3] = {"train", "validation", "test (held out)"};
 
   PetscFunctionBeginUser;
-  PetscCall(data_batch_create(ss, train_max_segments(&run->to, ss), 0, &sb));
+  PetscCall(data_batch_create(ss, train_max_segments(&run->mto, ss), 0, &sb));
   PetscCall(core_stage_push(CORE_STAGE_EVAL));
-  PetscCall(train_bank_build(comm, run->m, st->params, ss, &run->to, st->epoch, &sb, &run->st.bank));
+  PetscCall(train_bank_build(comm, run->m, st->params, ss, &run->mto, st->epoch, &sb, &run->st.bank));
+  for (int k = 0; k < nmem; k++) {
+    params[k] = k < run->ndone ? run->mem[k].params : st->params;
+    bank[k]   = k < run->ndone ? &run->mem[k].bank : &st->bank;
+  }
+  /* an ensemble's residual spread: what the validation error of the mean exceeds the members' spread by */
+  if (nmem > 1) {
+    SpreadGap gap;
+    PetscCall(PetscMemzero(&gap, sizeof gap));
+    PetscCall(train_evaluate_members(comm, run->m, nmem, params, bank, ss, SPLIT_VAL, (int)run->to.val_stride, NULL,
+                                     &gap, &sb, &fe->loss[1], fe->es[1]));
+    for (int t = 0; t < ss->T; t++) PetscCall(train_residual_spread(comm, &gap, t, TRAIN_SPREAD_COVER, &run->sres[t]));
+    PetscCall(train_spread_gap_free(&gap));
+  }
   /* every test segment of the tiling; training and validation segments at a stride (diagnostics) */
   for (int i = 0; i < 3; i++)
-    PetscCall(train_evaluate(comm, run->m, st->params, ss, sp[i],
-                             i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)run->to.val_stride, &st->bank, &sb, &fe->loss[i],
-                             fe->sse[i], fe->n[i]));
+    PetscCall(train_evaluate_members(comm, run->m, nmem, params, bank, ss, sp[i],
+                                     i == 2 ? 1 : (int)(i == 0 ? 4 : 1) * (int)run->to.val_stride,
+                                     nmem > 1 ? run->sres : NULL, NULL, &sb, &fe->loss[i], fe->es[i]));
   PetscCall(core_stage_pop());
   PetscCall(data_batch_destroy(&sb));
   PetscCall(PetscPrintf(
       comm,
-      "raci train: %ld epochs, %ld steps in all; this run %ld segments, %ld scored cell-days in %.1f s; training "
+      "raci train: %ld epochs, %ld steps in all%s; this run %ld segments, %ld scored cell-days in %.1f s; training "
       "steps alone %.1f s: %.0f scored cell-days/s, %.2f fast-encoder row-days per scored cell-day; memory bank (%d "
       "entries) %.2f s\n",
-      st->epoch, st->t, res->segments, res->samples, res->seconds, res->step_seconds,
-      res->samples / PetscMax(res->step_seconds, 1e-9), (double)res->rows / (double)PetscMax(res->samples, 1),
-      st->bank.M, res->bank_seconds));
-  for (int i = 0; i < 3; i++) {
-    char line[512];
-    int  used = snprintf(line, sizeof line, "  %-16s loss %.4f  RMSE", spn[i], fe->loss[i]);
+      st->epoch, st->t, nmem > 1 ? " (last member)" : "", all->segments, all->samples, all->seconds, all->step_seconds,
+      all->samples / PetscMax(all->step_seconds, 1e-9), (double)all->rows / (double)PetscMax(all->samples, 1),
+      st->bank.M, all->bank_seconds));
+  if (nmem > 1)
+    PetscCall(PetscPrintf(comm,
+                          "raci train: errors of the mean of %d members; spread = sqrt(the members' variance + a "
+                          "residual spread^2), the residual spread set so that 68.3 %% of the validation values lie "
+                          "inside mean +- spread; calibration: share of observations inside mean +-1 and +-2 spreads "
+                          "(0.68 and 0.95 for normal errors), CRPS of the normal with that mean and spread\n",
+                          nmem));
+  if (nmem > 1) {
+    char line[1024];
+    int  used = snprintf(line, sizeof line, "raci train: residual spread (validation)");
     for (int t = 0; t < ss->T && used < (int)sizeof line; t++)
-      used += snprintf(line + used, sizeof line - used, "  %s %.4g", ss->target[t],
-                       fe->n[i][t] > 0 ? sqrt(fe->sse[i][t] / fe->n[i][t]) : NAN);
+      used += snprintf(line + used, sizeof line - used, "  %s %.4g", ss->target[t], run->sres[t]);
+    PetscCall(PetscPrintf(comm, "%s\n", line));
+  }
+  for (int i = 0; i < 3; i++) {
+    char line[1024];
+    int  used = snprintf(line, sizeof line, "  %-16s loss %.4f  RMSE", spn[i], fe->loss[i]);
+    for (int t = 0; t < ss->T && used < (int)sizeof line; t++) {
+      EvalMetrics em;
+      eval_metrics(&fe->es[i][t], &em);
+      used += snprintf(line + used, sizeof line - used, "  %s %.4g", ss->target[t], em.rmse);
+      if (nmem > 1 && used < (int)sizeof line)
+        used += snprintf(line + used, sizeof line - used, " (in 1sd %.2f, 2sd %.2f, CRPS %.3g)", em.cover1, em.cover2,
+                         em.crps);
+    }
     PetscCall(PetscPrintf(comm, "%s\n", line));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -436,10 +543,11 @@ static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors 
   const SampleSet    *ss       = run->ss;
   const TrainState   *st       = &run->st;
   const TrainOptions *to       = &run->to;
-  const TrainResult  *res      = &run->res;
+  const TrainResult  *res      = &run->all;
 
   json_object_begin(w);
   json_key(w, "model"), json_string(w, to->model);
+  json_key(w, "members"), json_int(w, to->ensemble);
   json_key(w, "no_retrieval"), json_int(w, to->no_retrieval);
   json_key(w, "no_slow"), json_int(w, to->no_slow);
   json_key(w, "no_film"), json_int(w, to->no_film);
@@ -462,12 +570,24 @@ static void report_errors(JsonWriter *w, const TrainRun *run, const FinalErrors 
     json_key(w, split[i]), json_object_begin(w);
     json_key(w, "loss"), json_number(w, fe->loss[i]);
     for (int t = 0; t < ss->T; t++) {
-      double n = fe->n[i][t];
-      char   key[NC_MAX_NAME + 8];
+      EvalMetrics em;
+      char        key[NC_MAX_NAME + 16];
+      eval_metrics(&fe->es[i][t], &em);
       snprintf(key, sizeof key, "rmse_%s", ss->target[t]);
-      json_key(w, key), json_number(w, n > 0 ? sqrt(fe->sse[i][t] / n) : NAN);
+      json_key(w, key), json_number(w, em.rmse);
       snprintf(key, sizeof key, "n_%s", ss->target[t]);
-      json_key(w, key), json_fixed(w, n, 0);
+      json_key(w, key), json_fixed(w, em.n, 0);
+      if (to->ensemble < 2) continue;
+      snprintf(key, sizeof key, "cover1_%s", ss->target[t]);
+      json_key(w, key), json_number(w, em.cover1);
+      snprintf(key, sizeof key, "cover2_%s", ss->target[t]);
+      json_key(w, key), json_number(w, em.cover2);
+      snprintf(key, sizeof key, "spread_%s", ss->target[t]);
+      json_key(w, key), json_number(w, em.spread);
+      snprintf(key, sizeof key, "crps_%s", ss->target[t]);
+      json_key(w, key), json_number(w, em.crps);
+      snprintf(key, sizeof key, "residual_spread_%s", ss->target[t]);
+      json_key(w, key), json_number(w, run->sres[t]);
     }
     json_object_end(w);
   }
@@ -515,6 +635,7 @@ static PetscErrorCode train_destroy(TrainRun *run)
 {
   PetscFunctionBeginUser;
   if (run->st.params) PetscCall(train_state_destroy(&run->st));
+  for (int k = 0; k < run->ndone; k++) PetscCall(train_member_free(&run->mem[k]));
   model_destroy(&run->m);
   PetscCall(data_samples_destroy(&run->ss));
   PetscCall(data_close(&run->ds));
@@ -541,7 +662,13 @@ PetscErrorCode app_train(MPI_Comm comm)
                                 (int)run->to.Kf, NULL, &run->ss));
   PetscCall(train_make_model(run));
   PetscCall(train_start_state(run));
-  PetscCall(train_run_loop(run));
+  PetscCall(train_report_data(run));
+  for (;;) { /* the members in turn, each data-parallel over every rank */
+    PetscCall(train_run_loop(run));
+    if (run->res.interrupted || run->ndone + 1 >= run->to.ensemble) break;
+    PetscCall(train_next_member(run));
+  }
+  PetscCall(train_record(run));
   if (run->res.interrupted) {
     PetscCall(save_state(run, &run->st));
     PetscCall(PetscPrintf(comm,

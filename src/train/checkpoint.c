@@ -232,6 +232,7 @@ static void enc_train_opts(Buf *b, const TrainOptions *to)
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) put_i64(b, v[i]);
   put_f64(b, to->clip), put_i64(b, to->warmup);          /* schema 4 */
   put_f64(b, to->input_dropout), put_f64(b, to->radius); /* schema 5 */
+  put_i64(b, PetscMax(to->ensemble, 1));                 /* schema 6 */
 }
 
 static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
@@ -253,8 +254,12 @@ static void dec_train_opts(Rd *r, int schema, TrainOptions *to)
   to->bank_max      = get_pint(r, "-train_bank_max");
   to->clip          = schema >= 4 ? get_f64(r) : 0; /* schema 3: neither */
   to->warmup        = schema >= 4 ? get_pint(r, "-train_warmup_steps") : 0;
-  to->input_dropout = schema >= 5 ? get_f64(r) : 0; /* schema 3, 4: none */
-  to->radius        = schema >= 5 ? get_f64(r) : 0; /* schema 3, 4: no site neighbours */
+  to->input_dropout = schema >= 5 ? get_f64(r) : 0;               /* schema 3, 4: none */
+  to->radius        = schema >= 5 ? get_f64(r) : 0;               /* schema 3, 4: no site neighbours */
+  to->ensemble      = schema >= 6 ? get_pint(r, "-ensemble") : 1; /* schema 3 to 5: one model */
+  if (!r->why[0] && (to->ensemble < 1 || to->ensemble > TRAIN_MAX_MEMBERS))
+    snprintf(r->why, sizeof r->why, "section 'train_opts': -ensemble %d outside 1..%d", (int)to->ensemble,
+             TRAIN_MAX_MEMBERS);
 }
 
 static void enc_norm(Buf *b, const SampleNorm *nm)
@@ -330,28 +335,44 @@ static void e_best(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.best
 static void e_adam_m(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.mom, tr->st.np); }
 static void e_adam_v(Buf *b, const Trained *tr, int w) { enc_floats(b, tr->st.vel, tr->st.np); }
 
-static void e_bank_key(Buf *b, const Trained *tr, int w)
+static void enc_bank_key(Buf *b, const Bank *bk)
 {
-  put_i64(b, tr->st.bank.M), put_i64(b, tr->st.bank.Z);
-  put_f32s(b, tr->st.bank.key, (size_t)tr->st.bank.M * tr->st.bank.Z);
+  put_i64(b, bk->M), put_i64(b, bk->Z);
+  put_f32s(b, bk->key, (size_t)bk->M * bk->Z);
 }
 
-static void e_bank_val(Buf *b, const Trained *tr, int w)
+static void enc_bank_val(Buf *b, const Bank *bk)
 {
-  put_i64(b, tr->st.bank.M), put_i64(b, tr->st.bank.V);
-  put_f32s(b, tr->st.bank.val, (size_t)tr->st.bank.M * tr->st.bank.V);
+  put_i64(b, bk->M), put_i64(b, bk->V);
+  put_f32s(b, bk->val, (size_t)bk->M * bk->V);
 }
 
-static void e_bank_owner(Buf *b, const Trained *tr, int w)
+static void enc_bank_owner(Buf *b, const Bank *bk)
 {
-  put_i64(b, tr->st.bank.M);
-  for (int i = 0; i < tr->st.bank.M; i++) put_i64(b, tr->st.bank.owner[i]);
+  put_i64(b, bk->M);
+  for (int i = 0; i < bk->M; i++) put_i64(b, bk->owner[i]);
 }
 
-static void e_bank_lkey(Buf *b, const Trained *tr, int w)
+static void enc_bank_lkey(Buf *b, const Bank *bk)
 {
-  put_i64(b, tr->st.bank.M);
-  for (int i = 0; i < tr->st.bank.M; i++) put_i64(b, tr->st.bank.lkey[i]);
+  put_i64(b, bk->M);
+  for (int i = 0; i < bk->M; i++) put_i64(b, bk->lkey[i]);
+}
+
+static void e_bank_key(Buf *b, const Trained *tr, int w) { enc_bank_key(b, &tr->st.bank); }
+static void e_bank_val(Buf *b, const Trained *tr, int w) { enc_bank_val(b, &tr->st.bank); }
+static void e_bank_owner(Buf *b, const Trained *tr, int w) { enc_bank_owner(b, &tr->st.bank); }
+static void e_bank_lkey(Buf *b, const Trained *tr, int w) { enc_bank_lkey(b, &tr->st.bank); }
+
+/* members asked, members finished, and each finished member's run */
+static void e_ensemble(Buf *b, const Trained *tr, int w)
+{
+  put_i64(b, PetscMax(tr->nens, 1)), put_i64(b, tr->ndone);
+  for (int k = 0; k < tr->ndone; k++) {
+    put_i64(b, tr->mem[k].epochs), put_i64(b, tr->mem[k].steps);
+    put_f64(b, tr->mem[k].best_val);
+  }
+  for (int t = 0; t < tr->cfg.T; t++) put_f64(b, tr->sres[t]);
 }
 
 static void e_history(Buf *b, const Trained *tr, int w)
@@ -369,27 +390,62 @@ static const struct {
     {"input_units", e_units}, {"norm", e_norm},         {"train_opts", e_opts},       {"state", e_state},
     {"params", e_params},     {"best", e_best},         {"adam_m", e_adam_m},         {"adam_v", e_adam_v},
     {"bank_key", e_bank_key}, {"bank_val", e_bank_val}, {"bank_owner", e_bank_owner}, {"bank_lkey", e_bank_lkey},
-    {"history", e_history},
+    {"history", e_history},   {"ensemble", e_ensemble},
 };
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+/* The sections of finished member k, named mK.<part>. */
+static const char *const member_part[] = {"params", "bank_key", "bank_val", "bank_owner", "bank_lkey"};
+#define NMEMBER_PARTS 5
+
+static void enc_member(Buf *b, const Trained *tr, int k, int part)
+{
+  const Member *mb = &tr->mem[k];
+  switch (part) {
+  case 0:
+    enc_floats(b, mb->params, tr->st.np);
+    break;
+  case 1:
+    enc_bank_key(b, &mb->bank);
+    break;
+  case 2:
+    enc_bank_val(b, &mb->bank);
+    break;
+  case 3:
+    enc_bank_owner(b, &mb->bank);
+    break;
+  default:
+    enc_bank_lkey(b, &mb->bank);
+    break;
+  }
+}
 
 PetscErrorCode ckpt_encode(const Trained *tr, int int_bytes, IoSection **out, int *nout)
 {
   IoSection *sec;
+  int        n = NSECTIONS + NMEMBER_PARTS * tr->ndone;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscCalloc1(NSECTIONS, &sec));
-  for (int i = 0; i < NSECTIONS; i++) {
+  PetscCheck(tr->ndone >= 0 && tr->ndone < PetscMax(tr->nens, 1) && tr->ndone < TRAIN_MAX_MEMBERS, PETSC_COMM_SELF,
+             PETSC_ERR_PLIB, "checkpoint of %d finished members out of %d", tr->ndone, tr->nens);
+  PetscCall(PetscCalloc1(n, &sec));
+  for (int i = 0; i < n; i++) {
     Buf b = {NULL, 0, 0, 0};
-    sections[i].enc(&b, tr, int_bytes);
-    PetscCall(PetscStrncpy(sec[i].name, sections[i].name, sizeof sec[i].name));
+    if (i < NSECTIONS) {
+      sections[i].enc(&b, tr, int_bytes);
+      PetscCall(PetscStrncpy(sec[i].name, sections[i].name, sizeof sec[i].name));
+    } else {
+      int k = (i - NSECTIONS) / NMEMBER_PARTS, part = (i - NSECTIONS) % NMEMBER_PARTS;
+      enc_member(&b, tr, k, part);
+      snprintf(sec[i].name, sizeof sec[i].name, "m%d.%s", k % 100, member_part[part]); /* k < 64 */
+    }
     sec[i].data = b.p, sec[i].bytes = b.n;
     if (b.oom) {
-      PetscCall(ckpt_sections_free(&sec, NSECTIONS));
-      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_MEM, "no memory to encode checkpoint section '%s'", sections[i].name);
+      PetscCall(ckpt_sections_free(&sec, n));
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_MEM, "no memory to encode checkpoint section %d", i);
     }
   }
-  *out = sec, *nout = NSECTIONS;
+  *out = sec, *nout = n;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -459,6 +515,37 @@ static PetscBool windowed_history(const IoSection *sec, int n)
   return PETSC_FALSE;
 }
 
+/* The bank of sections <prefix>bank_* (prefix "" for the state's, "mK." for member K's). */
+static PetscErrorCode dec_bank(MPI_Comm comm, const char *path, const IoSection *sec, int n, const char *prefix,
+                               const ModelConfig *cfg, Bank *bk)
+{
+  Rd   r;
+  char name[4][40];
+
+  PetscFunctionBeginUser;
+  for (int i = 0; i < 4; i++) snprintf(name[i], sizeof name[i], "%s%s", prefix, member_part[1 + i]);
+  bk->Z = cfg->Z, bk->V = cfg->Z + 2 * cfg->T;
+  PetscCall(reader(comm, path, sec, n, name[2], &r)); /* bank_owner: the size */
+  bk->M = (int)get_int(&r, "the bank size", 0, ((int64_t)r.n - 8) / 8);
+  PetscCall(PetscMalloc4((size_t)bk->M * bk->Z + 1, &bk->key, (size_t)bk->M * bk->V + 1, &bk->val, bk->M + 1,
+                         &bk->owner, bk->M + 1, &bk->lkey));
+  for (int i = 0; i < bk->M; i++) bk->owner[i] = (int32_t)get_int(&r, "a bank owner", 0, INT32_MAX);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, name[3], &r));
+  get_int(&r, "the bank size", bk->M, bk->M);
+  for (int i = 0; i < bk->M; i++) bk->lkey[i] = (int64_t)get_u64(&r);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, name[0], &r));
+  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank key size", bk->Z, bk->Z);
+  get_f32s(&r, bk->key, (size_t)bk->M * bk->Z);
+  PetscCall(done(comm, path, &r));
+  PetscCall(reader(comm, path, sec, n, name[1], &r));
+  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank value size", bk->V, bk->V);
+  get_f32s(&r, bk->val, (size_t)bk->M * bk->V);
+  PetscCall(done(comm, path, &r));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec, int n, Trained *tr)
 {
   Rd     r;
@@ -466,7 +553,6 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
   int    schema;
   size_t lens[3], total = 0;
   Model *m;
-  Bank  *bk = &tr->st.bank;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(tr, sizeof *tr));
@@ -540,26 +626,40 @@ PetscErrorCode ckpt_decode(MPI_Comm comm, const char *path, const IoSection *sec
     }
   }
 
-  /* the memory bank */
-  bk->Z = tr->cfg.Z, bk->V = tr->cfg.Z + 2 * tr->cfg.T;
-  PetscCall(reader(comm, path, sec, n, "bank_owner", &r));
-  bk->M = (int)get_int(&r, "the bank size", 0, ((int64_t)r.n - 8) / 8);
-  PetscCall(PetscMalloc4((size_t)bk->M * bk->Z + 1, &bk->key, (size_t)bk->M * bk->V + 1, &bk->val, bk->M + 1,
-                         &bk->owner, bk->M + 1, &bk->lkey));
-  for (int i = 0; i < bk->M; i++) bk->owner[i] = (int32_t)get_int(&r, "a bank owner", 0, INT32_MAX);
-  PetscCall(done(comm, path, &r));
-  PetscCall(reader(comm, path, sec, n, "bank_lkey", &r));
-  get_int(&r, "the bank size", bk->M, bk->M);
-  for (int i = 0; i < bk->M; i++) bk->lkey[i] = (int64_t)get_u64(&r);
-  PetscCall(done(comm, path, &r));
-  PetscCall(reader(comm, path, sec, n, "bank_key", &r));
-  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank key size", bk->Z, bk->Z);
-  get_f32s(&r, bk->key, (size_t)bk->M * bk->Z);
-  PetscCall(done(comm, path, &r));
-  PetscCall(reader(comm, path, sec, n, "bank_val", &r));
-  get_int(&r, "the bank size", bk->M, bk->M), get_int(&r, "the bank value size", bk->V, bk->V);
-  get_f32s(&r, bk->val, (size_t)bk->M * bk->V);
-  PetscCall(done(comm, path, &r));
+  PetscCall(dec_bank(comm, path, sec, n, "", &tr->cfg, &tr->st.bank));
+
+  /* the ensemble: members asked and finished (schema 6; before, one model) */
+  tr->nens = 1, tr->ndone = 0;
+  if (schema >= 6) {
+    PetscCall(reader(comm, path, sec, n, "ensemble", &r));
+    tr->nens  = (int)get_int(&r, "the member count", 1, TRAIN_MAX_MEMBERS);
+    tr->ndone = (int)get_int(&r, "the finished member count", 0, PetscMax(tr->nens - 1, 0));
+    if (!r.why[0] && tr->nens != (int)tr->to.ensemble && !(tr->nens == 1 && tr->to.ensemble <= 1))
+      snprintf(r.why, sizeof r.why, "section 'ensemble': %d members, -ensemble %d", tr->nens, (int)tr->to.ensemble);
+    PetscCall(PetscCalloc1(tr->ndone + 1, &tr->mem));
+    for (int k = 0; k < tr->ndone; k++) {
+      tr->mem[k].epochs   = (long)get_int(&r, "a member's epochs", 0, LONG_MAX);
+      tr->mem[k].steps    = (long)get_int(&r, "a member's steps", 0, LONG_MAX);
+      tr->mem[k].best_val = get_f64(&r);
+    }
+    for (int t = 0; t < tr->cfg.T; t++) {
+      tr->sres[t] = get_f64(&r);
+      if (!r.why[0] && !(tr->sres[t] >= 0 && isfinite(tr->sres[t])))
+        snprintf(r.why, sizeof r.why, "section 'ensemble': residual spread of %s is %g", tr->cfg.target[t],
+                 tr->sres[t]);
+    }
+    PetscCall(done(comm, path, &r));
+  }
+  for (int k = 0; k < tr->ndone; k++) {
+    char name[32];
+    snprintf(name, sizeof name, "m%d.params", k % 100);
+    PetscCall(PetscMalloc1(tr->st.np + 1, &tr->mem[k].params));
+    PetscCall(reader(comm, path, sec, n, name, &r));
+    dec_floats(&r, tr->mem[k].params, tr->st.np);
+    PetscCall(done(comm, path, &r));
+    snprintf(name, sizeof name, "m%d.", k % 100);
+    PetscCall(dec_bank(comm, path, sec, n, name, &tr->cfg, &tr->mem[k].bank));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -578,6 +678,9 @@ PetscErrorCode ckpt_load(MPI_Comm comm, const char *path, Trained *tr)
 PetscErrorCode ckpt_free(Trained *tr)
 {
   PetscFunctionBeginUser;
+  for (int k = 0; tr->mem && k < tr->ndone; k++) PetscCall(train_member_free(&tr->mem[k]));
+  PetscCall(PetscFree(tr->mem));
+  tr->ndone = 0;
   if (tr->st.params)
     PetscCall(train_state_destroy(&tr->st));
   else
@@ -657,6 +760,7 @@ static void options_diff(const TrainOptions *a, const TrainOptions *b, char *why
   DIFF("-train_bank_every", a->bank_every, b->bank_every);
   DIFF("-train_val_stride", a->val_stride, b->val_stride);
   DIFF("-train_bank_max", a->bank_max, b->bank_max);
+  DIFF("-ensemble", a->ensemble, b->ensemble);
 }
 
 PetscErrorCode ckpt_check_resume(MPI_Comm comm, const char *path, const Trained *tr, const char *roles,

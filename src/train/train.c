@@ -30,7 +30,7 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
   to->bank_max = 4096;
   to->batch = 64, to->steps = 100, to->epochs = 20, to->patience = 5, to->seed = 1, to->patch = 4, to->bank_days = 8,
   to->bank_every = 1, to->val_stride = 5;
-  to->radius = 50;
+  to->radius = 50, to->ensemble = 1;
   PetscCall(core_opt_section(comm, "Model and training"));
   PetscCall(
       core_opt_string(comm, "-model", "raci, lstm, ealstm, transformer or tcn", to->model, sizeof to->model, NULL));
@@ -98,6 +98,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
                          0, 1000000, &to->patience, NULL));
   PetscCall(core_opt_int(comm, "-train_seed", "Seed of initialisation and sampling", to->seed, PETSC_MIN_INT,
                          PETSC_MAX_INT, &to->seed, NULL));
+  PetscCall(core_opt_int(comm, "-ensemble",
+                         "Members of an ensemble, trained in turn with seeds -train_seed + 1000 k; predict writes "
+                         "their mean and spread",
+                         to->ensemble, 1, TRAIN_MAX_MEMBERS, &to->ensemble, NULL));
   PetscCall(core_opt_int(comm, "-train_patch", "Grid cells per side of a sampling patch", to->patch, 1, 4096,
                          &to->patch, NULL));
   PetscCall(core_opt_int(comm, "-train_bank_days",
@@ -127,6 +131,10 @@ PetscErrorCode train_options(MPI_Comm comm, TrainOptions *to)
              comm, RACI_ERR_INPUT,
              "training sizes (-train_batch, -train_steps, -train_epochs, -train_patch, -train_val_stride, "
              "-train_bank_*) must be positive");
+  PetscCheck((int64_t)to->seed + 1000 * (int64_t)(to->ensemble - 1) <= PETSC_MAX_INT, comm, RACI_ERR_INPUT,
+             "-train_seed %" PetscInt_FMT " with -ensemble %" PetscInt_FMT
+             ": the last member's seed (+1000 per member) would not fit; give a smaller -train_seed",
+             to->seed, to->ensemble);
   PetscCheck(to->P > 0 && to->Ls >= to->P && to->Ls % to->P == 0, comm, RACI_ERR_INPUT,
              "-raci_slow_days must be a positive multiple of -raci_blocks");
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -441,6 +449,131 @@ PetscErrorCode train_evaluate(MPI_Comm comm, Model *m, const float *params, cons
   *loss = acc[1] > 0 ? acc[0] / acc[1] : NAN;
   for (int t = 0; t < T; t++) sse[t] = acc[2 + t], n[t] = acc[2 + MODEL_MAX_TARGETS + t];
   PetscCall(PetscFree3(loc, d0, yhat));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* B pending segments scored by the mean of nmem members into es (T): the
+ * batch is filled once, each member runs on it with its bank; the members'
+ * mean and sample standard deviation per scored value (Welford). */
+static PetscErrorCode members_flush(Model *m, int nmem, const float *const *params, const Bank *const *bank,
+                                    const SampleSet *ss, const double *sres, SpreadGap *gap, SampleBatch *sb,
+                                    const int *loc, const int *d0, int B, float *yhat, double *mean, double *m2,
+                                    double *loss, EvalSums *es)
+{
+  const int  T  = ss->T;
+  const long nv = (long)ss->Sc * B * T;
+  ModelBatch mb;
+  double     cnt;
+
+  PetscFunctionBeginUser;
+  if (!B) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscLogEventBegin(raci_events.batch, 0, 0, 0, 0));
+  PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
+  PetscCall(PetscLogEventEnd(raci_events.batch, 0, 0, 0, 0));
+  for (int k = 0; k < nmem; k++) {
+    attach_bank(&mb, bank[k]);
+    loss[0] += model_forward(m, params[k], &mb, yhat, &cnt);
+    loss[1] += cnt;
+    for (long i = 0; i < nv; i++) {
+      double d = yhat[i] - (k ? mean[i] : 0);
+      if (!k) {
+        mean[i] = yhat[i], m2[i] = 0;
+        continue;
+      }
+      mean[i] += d / (k + 1);
+      m2[i] += d * (yhat[i] - mean[i]);
+    }
+  }
+  for (long i = 0; i < nv; i++) {
+    float y = mb.y[i];
+    if (isnan(y)) continue;
+    eval_add(&es[i % T], mean[i], y);
+    if (nmem > 1) {
+      double r = sres ? sres[i % T] : 0, var = m2[i] / (nmem - 1), e = mean[i] - y;
+      eval_add_spread(&es[i % T], mean[i], sqrt(var + r * r), y);
+      if (gap) {
+        int t = (int)(i % T);
+        if (gap->n[t] == gap->cap[t]) {
+          long   cap = PetscMax(1024, 2 * gap->cap[t]);
+          float *p   = realloc(gap->r[t], sizeof(float) * (size_t)cap);
+          PetscCheck(p, PETSC_COMM_SELF, PETSC_ERR_MEM, "no memory for %ld validation values", cap);
+          gap->r[t] = p, gap->cap[t] = cap;
+        }
+        gap->r[t][gap->n[t]++] = (float)sqrt(PetscMax(0, e * e - var));
+      }
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_evaluate_members(MPI_Comm comm, Model *m, int nmem, const float *const *params,
+                                      const Bank *const *bank, const SampleSet *ss, Split split, int stride,
+                                      const double *sres, SpreadGap *gap, SampleBatch *sb, double *loss, EvalSums *es)
+{
+  const int T     = ss->T;
+  int       B     = 0, *loc, *d0;
+  double    lc[2] = {0, 0}, *mean, *m2;
+  float    *yhat;
+  size_t    nv = (size_t)ss->Sc * sb->maxb * T + 1;
+
+  PetscFunctionBeginUser;
+  PetscCall(profile_register());
+  PetscCall(PetscMemzero(es, sizeof(EvalSums) * T));
+  PetscCall(PetscMalloc5(sb->maxb, &loc, sb->maxb, &d0, nv, &yhat, nv, &mean, nv, &m2));
+  for (long k = tile_first(ss); k < tile_end(ss); k++) { /* the tiling, as train_evaluate */
+    if (k % stride) continue;
+    for (int i = 0; i < ss->nloc; i++) {
+      if (!ss->owned[i] || ss->split[i] != (unsigned char)split || !segment_scores(ss, i, tile_d0(ss, k))) continue;
+      loc[B] = i, d0[B] = tile_d0(ss, k), B++;
+      if (B == sb->maxb) {
+        PetscCall(members_flush(m, nmem, params, bank, ss, sres, gap, sb, loc, d0, B, yhat, mean, m2, lc, es));
+        B = 0;
+      }
+    }
+  }
+  PetscCall(members_flush(m, nmem, params, bank, ss, sres, gap, sb, loc, d0, B, yhat, mean, m2, lc, es));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, lc, 2, MPI_DOUBLE, MPI_SUM, comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, es, T * EVAL_NSUMS, MPI_DOUBLE, MPI_SUM, comm));
+  *loss = lc[1] > 0 ? lc[0] / lc[1] : NAN;
+  PetscCall(PetscFree5(loc, d0, yhat, mean, m2));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_residual_spread(MPI_Comm comm, const SpreadGap *gap, int t, double q, double *sres)
+{
+  double lo = 0, hi = 0, n = (double)gap->n[t];
+
+  PetscFunctionBeginUser;
+  for (long i = 0; i < gap->n[t]; i++) hi = PetscMax(hi, gap->r[t][i]);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_DOUBLE, MPI_MAX, comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_DOUBLE, MPI_SUM, comm));
+  /* the smallest x with a share q of the values <= x, to a 2^-40 of the largest */
+  for (int it = 0; it < 40 && n > 0 && hi > 0; it++) {
+    double x = 0.5 * (lo + hi), c = 0;
+    for (long i = 0; i < gap->n[t]; i++) c += gap->r[t][i] <= x;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &c, 1, MPI_DOUBLE, MPI_SUM, comm));
+    if (c >= q * n)
+      hi = x;
+    else
+      lo = x;
+  }
+  *sres = n > 0 ? hi : 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_spread_gap_free(SpreadGap *gap)
+{
+  PetscFunctionBeginUser;
+  for (int t = 0; t < MODEL_MAX_TARGETS; t++) free(gap->r[t]);
+  PetscCall(PetscMemzero(gap, sizeof *gap));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode train_member_free(Member *mb)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(mb->params));
+  PetscCall(train_bank_free(&mb->bank));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

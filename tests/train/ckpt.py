@@ -4,7 +4,8 @@ src/io/checkpoint.c, src/train/checkpoint.c).
 
 Container: "RACICKPT", u32 version, u32 sections, then per section a 16-byte
 name, a u64 length and the bytes; last a u64 FNV-1a checksum of all that
-precedes. Sections (schema 5: the segment form with -raci_fast_static and
+precedes. Sections (schema 6: schema 5 with the ensemble section and the
+finished members' mK.params and mK.bank_* sections; schema 5: the segment form with -raci_fast_static and
 -raci_head_drivers; schema 4 without the latter; schema 3 without either; schema 2 was the windowed
 model, refused by raci) hold little-endian int64, float32 and float64
 fields and strings as an int64 length and the bytes.
@@ -99,8 +100,8 @@ if __name__ == "__main__":
         if "format" in a:
             schema, width = struct.unpack("<qq", a["format"][:16])
             print(f"schema {schema}, written with a {width}-byte PetscInt")
-            if schema in (3, 4, 5) and "model" in a:
-                print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"], schema).items()))
+            if schema in (3, 4, 5, 6) and "model" in a:
+                print("model " + " ".join(f"{k}={v}" for k, v in model(a["model"], min(schema, 5)).items()))
         else:
             print("schema 1 (raw structs)")
         for k, v in a.items():
