@@ -118,6 +118,7 @@ typedef struct {
   char       data[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], ckpt[PETSC_MAX_PATH_LEN];
   PetscBool  quiet;
   PetscInt   halo, chunk, diag_stride, batch;
+  PetscInt   members; /* -predict_members: the first this many of an ensemble; 0: all */
   DataChecks dc;
   /* the tiling: nseg segments of the record, spc per chunk */
   PetscInt nseg, spc;
@@ -164,6 +165,10 @@ static PetscErrorCode predict_read_options(PredictRun *run)
                          36600, &run->diag_stride, NULL));
   PetscCall(
       core_opt_int(comm, "-predict_batch", "Segments per forward pass", run->batch, 1, 1 << 20, &run->batch, NULL));
+  PetscCall(core_opt_int(comm, "-predict_members",
+                         "An ensemble's checkpoint: predict with its first n members only (1: member 0, the single "
+                         "model of the same training command, without spread); 0: all",
+                         run->members, 0, TRAIN_MAX_MEMBERS, &run->members, NULL));
   PetscCall(data_opt_halo(comm, &run->halo));
   PetscCall(core_opt_quiet(comm, &run->quiet));
   PetscCall(data_check_options(comm, &run->dc));
@@ -575,6 +580,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
   PetscCall(ckpt_load(comm, run->ckpt, &run->tr));
   PetscCall(roles_parse(comm, run->ckpt, run->tr.roles, &run->ro));
   run->nmem = ckpt_members(&run->tr);
+  if (run->members > 0) run->nmem = (int)PetscMin(run->nmem, run->members);
   PetscCall(predict_open_input(run));
   PetscCall(predict_define_output(run));
   PetscCall(predict_chunk_loop(run));

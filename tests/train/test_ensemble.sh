@@ -27,6 +27,19 @@ grep -q "ensemble of 3 members" "$TMP/log" || { cat "$TMP/log"; fail "predict di
 run_np "$NP" eval -pred "$TMP/ens.nc" -data "$TMP/sim.nc" $BOX -eval_json "$TMP/eval.json" > "$TMP/eval.log" 2>&1 || { cat "$TMP/eval.log"; fail "eval"; }
 grep -q "in1sd" "$TMP/eval.log" || { cat "$TMP/eval.log"; fail "eval shows no calibration"; }
 $PY "$HERE/check_ensemble.py" "$TMP/ens.ckpt" "$TMP/ens.nc" "$TMP/ens.json" "$TMP/eval.json" "$TMP/sim.nc" $SINGLES || fail "ensemble against its single runs"
+# -predict_members 1: member 0 alone is the single model of seed 7
+run_np "$NP" predict -quiet -predict_members 1 -ckpt "$TMP/ens.ckpt" -data "$TMP/sim.nc" -o "$TMP/ens1.nc" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "predict -predict_members 1"; }
+$PY - "$TMP/ens1.nc" "$TMP/m0.nc" <<'PYEOF' || fail "-predict_members 1 differs from the single run"
+import sys
+import netCDF4
+import numpy as np
+a, b = netCDF4.Dataset(sys.argv[1]), netCDF4.Dataset(sys.argv[2])
+assert not [v for v in a.variables if v.endswith("_spread") or v.endswith("_member_sd")], "spread written for one member"
+for t in ("GPP", "RECO", "NEE", "FCH4"):
+    x, y = np.ma.filled(a[t][:], np.nan), np.ma.filled(b[t][:], np.nan)
+    assert np.array_equal(x, y, equal_nan=True), t
+print("ok -predict_members 1 equals the single run of member 0's seed")
+PYEOF
 
 # stopped inside member 2, resumed: the checkpoint of the run that never stopped
 if [ "$NP" -eq 1 ]; then
