@@ -260,12 +260,30 @@ PetscErrorCode data_report_unknown_classes(const SampleSet *ss, const char *cmd)
  * no training location sets, and for locations left out by an absent
  * driver the model has no flag for. Collective. */
 PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, PetscBool quiet);
-/* The days of the usable locations (all ranks) over the days held: inside a
- * record (from a location's first to its last day with its drivers), lost to
+/* The days of the usable locations (all ranks) over the days held: with
+ * drivers (some driver available there has a value that day), lost to
  * driver gaps (a driver available there missing on the day), lost to warm-up
  * (the W days after a record's start or a gap), scored; and on site files the
  * sites that lose the largest share. One or two lines. Collective. */
 PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd);
+/* The same counts gathered over several sample sets of one dataset (the time
+ * chunks of predict): per location of the tile plus halo. */
+typedef struct {
+  int64_t *n; /* (ng, 4): days with drivers, lost to gaps, lost to warm-up, scored; by ghost index */
+  size_t   ng;
+} DayTally;
+PetscErrorCode data_day_tally_create(const Dataset *ds, DayTally *dt);
+/* Record days [d0, d1) (within the days ss holds) of ss's owned usable locations. */
+void data_day_tally_add(const SampleSet *ss, PetscInt d0, PetscInt d1, DayTally *dt);
+/* Prediction: record days [d0, d1) (held by ds) of every owned location by
+ * what the output y (d1 - d0, ng: one output's plane, NaN = none) holds: with
+ * drivers (some has a value), predicted, lost to a gap (a driver available
+ * at the location, data_scan_presence or the days held, missing that day),
+ * lost otherwise (warm-up, or a location the model cannot use). */
+void data_day_tally_output(const Dataset *ds, PetscInt d0, PetscInt d1, const float *y, DayTally *dt);
+/* data_report_days's lines from the tally. Collective. */
+PetscErrorCode data_day_tally_report(const Dataset *ds, const DayTally *dt, int W, const char *cmd);
+PetscErrorCode data_day_tally_destroy(DayTally *dt);
 /* Site files: how many usable sites (all ranks) have geographic neighbours
  * within ds->site_radius_km, and how many on average. Collective. */
 PetscErrorCode data_report_neighbours(const SampleSet *ss, const char *cmd);

@@ -45,8 +45,9 @@ typedef struct {
   Dataset *dd, *dp;                                      /* observations, predictions */
   int      kd[MODEL_MAX_TARGETS], kp[MODEL_MAX_TARGETS]; /* the targets' variables in dd and dp */
   int      ks[MODEL_MAX_TARGETS];                        /* X_spread in dp; -1: none */
-  int      kc;                                           /* the class variable in dd; -1: none */
-  int      ncls;                                         /* classes: the flag values, then "other" */
+  double   nopred[MODEL_MAX_TARGETS]; /* observations of the scored split without a prediction, all ranks */
+  int      kc;                        /* the class variable in dd; -1: none */
+  int      ncls;                      /* classes: the flag values, then "other" */
   double   clsval[DATA_MAX_CATS];
   char     meanings[1024], *clsname[EVAL_MAX_CLASSES]; /* clsname[c] in meanings; NULL: unnamed */
   /* eval_accumulate: per owned location */
@@ -240,6 +241,7 @@ static PetscErrorCode eval_accumulate(Eval *e)
         for (int k = 0; k < T; k++)
           for (PetscInt d = 0; d < n; d++) {
             float p = dp->var[e->kp[k]].val[d * ng + g], ob = dd->var[e->kd[k]].val[d * ng + g];
+            e->nopred[k] += isfinite(ob) && !isfinite(p);
             if (!isfinite(p) || !isfinite(ob)) continue;
             eval_add(&e->ls[(size_t)o * T + k], p, ob);
             if (e->ks[k] >= 0) {
@@ -271,6 +273,7 @@ static PetscErrorCode eval_reduce(Eval *e)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, e->cs, EVAL_MAX_CLASSES * MODEL_MAX_TARGETS * EVAL_NSUMS, MPI_DOUBLE,
                              MPI_SUM, e->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, e->ps, MODEL_MAX_TARGETS * EVAL_NSUMS, MPI_DOUBLE, MPI_SUM, e->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, e->nopred, MODEL_MAX_TARGETS, MPI_DOUBLE, MPI_SUM, e->comm));
   for (int k = 0; k < T; k++) pairs += e->ps[k].n;
   PetscCheck(pairs > 0, e->comm, RACI_ERR_DATA,
              "%s against %s: no location of the %s split has both a prediction and an observation", e->pred, e->data,
@@ -328,6 +331,15 @@ static void eval_report_table(const Eval *e)
   printf("raci eval: %s against %s, %s locations: %d scored (RMSE and bias in the targets' units; nRMSE = RMSE / mean "
          "|observed|)\n",
          e->pred, e->data, split_names[e->split], e->nl);
+  {
+    double any = 0;
+    for (int k = 0; k < e->T; k++) any += e->nopred[k];
+    if (any > 0) {
+      printf("observations not scored for want of a prediction (warm-up or driver gaps: raci predict reports them):");
+      for (int k = 0; k < e->T; k++) printf(" %s %.0f", e->tname[k], e->nopred[k]);
+      printf("\n");
+    }
+  }
   if (e->nspread)
     printf("ensemble spread (X_spread): in1sd, in2sd = share of observations inside the mean +-1 and +-2 spreads "
            "(0.683 and 0.954 for calibrated normal errors); CRPS of the normal with that mean and spread\n");
@@ -394,6 +406,7 @@ static int eval_json_text(const Eval *e, FILE *fp)
     json_key(&w, e->tname[k]), json_object_begin(&w);
     json_key(&w, "units"), json_string(&w, e->units[k]);
     json_key(&w, "pooled"), json_metrics(&w, &e->ps[k]);
+    json_key(&w, "observed_without_prediction"), json_fixed(&w, e->nopred[k], 0);
     json_key(&w, "classes"), json_object_begin(&w);
     for (int c = 0; c < e->ncls && e->kc >= 0; c++)
       if (e->cs[c][k].n > 0) json_key(&w, e->clsname[c] ? e->clsname[c] : "?"), json_metrics(&w, &e->cs[c][k]);

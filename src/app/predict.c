@@ -133,9 +133,10 @@ typedef struct {
   PredictOut    po;
   int           vy[MODEL_MAX_TARGETS], vz, vfast, vslow;
   /* an ensemble: its members, and per flux the spread and the members' standard deviation */
-  int    nmem;
-  int    vs[MODEL_MAX_TARGETS], vsd[MODEL_MAX_TARGETS];
-  float *ysd, *ym2; /* (T, nd, ng) as po.y: the members' sd (first their sum of squared deviations) */
+  int      nmem;
+  int      vs[MODEL_MAX_TARGETS], vsd[MODEL_MAX_TARGETS];
+  float   *ysd, *ym2; /* (T, nd, ng) as po.y: the members' sd (first their sum of squared deviations) */
+  DayTally days;      /* the days each location is predicted and loses, over the chunks */
   /* progress */
   double t_start, t_io, t_pred;
   long   cell_days;
@@ -405,6 +406,7 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
              "%s: %d fast and %d static features, but the model of '%s' reads %d and %d", run->data, ss->F, ss->S,
              run->ckpt, tr->cfg.F, tr->cfg.S);
   PetscCall(data_batch_create(ss, (int)run->batch, tr->cfg.T, &sb));
+  if (ci == 0) PetscCall(data_day_tally_create(ds, &run->days));
   if (ci == 0) PetscCall(data_report_unknown_classes(ss, "predict"));
   if (ci == 0) PetscCall(data_report_availability(ss, "predict", run->quiet));
   if (ci == 0 && !run->quiet) { /* the balance of the decomposition */
@@ -420,6 +422,7 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
   t2 = MPI_Wtime();
   PetscCall(data_batch_destroy(&sb));
   PetscCall(data_samples_destroy(&ss));
+  data_day_tally_output(ds, o0, o1, po->y, &run->days);
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
   PetscCall(PetscLogEventBegin(raci_events.write, 0, 0, 0, 0));
   PetscCall(PetscMalloc1((size_t)3 * tr->cfg.T * (o1 - o0) * nown + 1, &pack));
@@ -548,6 +551,7 @@ static PetscErrorCode predict_commit(PredictRun *run)
              "warm-up, -raci_warmup_days of the model, then a day to predict)",
              run->data, total, run->tr.cfg.W + 1, run->tr.cfg.W);
   PetscCall(io_commit(&run->f));
+  if (!run->quiet) PetscCall(data_day_tally_report(run->ds, &run->days, run->tr.cfg.W, "predict"));
   el = MPI_Wtime() - run->t_start;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tp, 1, MPI_DOUBLE, MPI_MAX, comm));
@@ -588,6 +592,7 @@ PetscErrorCode app_predict(MPI_Comm comm)
   PetscCall(predict_commit(run));
   PetscCall(predict_out_destroy(&run->po));
   if (run->ysd) PetscCall(PetscFree2(run->ysd, run->ym2));
+  PetscCall(data_day_tally_destroy(&run->days));
   model_destroy(&run->m);
   PetscCall(data_close(&run->ds));
   PetscCall(ckpt_free(&run->tr));

@@ -794,53 +794,120 @@ static int lost_cmp(const void *a, const void *b)
   return x->share < y->share ? 1 : x->share > y->share ? -1 : strcmp(x->id, y->id);
 }
 
-PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd)
+PetscErrorCode data_day_tally_create(const Dataset *ds, DayTally *dt)
 {
-  const Dataset *ds   = ss->ds;
-  const int      nt   = (int)ss->nt;
-  int64_t        n[4] = {0, 0, 0, 0}; /* record, gap, warm-up, scored */
-  LostShare      top[3], *all = NULL;
-  char          *ids   = NULL, msg[512];
-  size_t         idlen = 0;
-  PetscMPIInt    size;
-
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_size(ds->comm, &size));
-  for (int k = 0; k < 3; k++) top[k].share = -1, top[k].id[0] = '\0';
-  if (ds->layout == LAYOUT_SITE) PetscCall(read_site_ids(ds, &ids, &idlen));
+  dt->ng = (size_t)grid_ghost_count(&ds->tile);
+  PetscCall(PetscCalloc1(4 * dt->ng + 1, &dt->n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode data_day_tally_destroy(DayTally *dt)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(dt->n));
+  dt->ng = 0;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void data_day_tally_add(const SampleSet *ss, PetscInt d0, PetscInt d1, DayTally *dt)
+{
+  const int nt = (int)ss->nt;
+  const int a0 = (int)PetscMax(d0 - ss->t0, 0), e0 = (int)PetscMin(d1 - ss->t0, nt);
+
   for (int c = 0; c < ss->nloc; c++) {
     const int32_t *r = ss->run + (size_t)c * nt;
-    int            a = 0, e = nt - 1, gap = 0, warm = 0, sc = 0, rec = 0;
+    int64_t       *n = dt->n + 4 * (size_t)ss->ghost[c];
     if (!ss->owned[c]) continue;
-    while (a < nt && r[a] < 0) a++;
-    while (e >= a && r[e] < 0) e--;
-    for (int d = a; d <= e; d++) {
-      if (r[d] < 0) { /* a gap if some driver has a value that day; between two records if none has */
+    for (int d = a0; d < e0; d++) {
+      if (r[d] < 0) { /* a gap if some driver has a value that day; outside the record if none has */
         const float         *x   = ss->xn + ((size_t)c * nt + d) * ss->F;
         const unsigned char *ab  = ss->absent + (size_t)c * (ss->F + ss->ns);
         PetscBool            any = PETSC_FALSE;
         for (int k = 0; k < ss->F && !any; k++) any = (PetscBool)(!ab[k] && !isnan(x[k]));
         if (!any) continue;
       }
-      rec++, gap += r[d] < 0, warm += r[d] >= 0 && r[d] < ss->W, sc += r[d] >= ss->W;
-    }
-    n[0] += rec, n[1] += gap, n[2] += warm, n[3] += sc;
-    if (ids && e >= a) { /* this rank's three sites that lose the largest share */
-      LostShare x = {(double)(gap + warm) / (double)PetscMax(rec, 1), ""};
-      snprintf(x.id, sizeof x.id, "%s", ids + (size_t)ss->ghost[c] * idlen);
-      for (int k = 0; k < 3; k++)
-        if (lost_cmp(&x, &top[k]) < 0) {
-          for (int j = 2; j > k; j--) top[j] = top[j - 1];
-          top[k] = x;
-          break;
-        }
+      n[0]++, n[1] += r[d] < 0, n[2] += r[d] >= 0 && r[d] < ss->W, n[3] += r[d] >= ss->W;
     }
   }
+}
+
+void data_day_tally_output(const Dataset *ds, PetscInt d0, PetscInt d1, const float *y, DayTally *dt)
+{
+  const Tile *t  = &ds->tile;
+  PetscInt    ng = grid_ghost_count(t);
+  int         fast[DATA_MAX_VARS], nf = 0;
+
+  for (int k = 0; k < ds->nvar; k++)
+    if (ds->var[k].role == ROLE_FAST) fast[nf++] = k;
+  for (PetscInt yy = t->ys; yy < t->ys + t->ym; yy++)
+    for (PetscInt x = t->xs; x < t->xs + t->xm; x++) {
+      PetscInt      g = data_ghost_index(t, x, yy);
+      int64_t      *n = dt->n + 4 * (size_t)g;
+      unsigned char avail[DATA_MAX_VARS];
+      for (int k = 0; k < nf; k++) { /* available at g: over the record when scanned, else over the days held */
+        avail[k] = ds->present ? ds->present[g * nf + k] : 0;
+        for (PetscInt d = 0; !ds->present && d < ds->ntr && !avail[k]; d++)
+          avail[k] = !isnan(ds->var[fast[k]].val[d * ng + g]);
+      }
+      for (PetscInt d = d0; d < d1; d++) {
+        PetscInt  i   = d - ds->t0;
+        PetscBool any = PETSC_FALSE, gap = PETSC_FALSE;
+        for (int k = 0; k < nf; k++) {
+          PetscBool v = (PetscBool)!isnan(ds->var[fast[k]].val[i * ng + g]);
+          any         = (PetscBool)(any || v);
+          gap         = (PetscBool)(gap || (avail[k] && !v));
+        }
+        if (!any) continue; /* outside the record */
+        n[0]++;
+        if (!isnan(y[(d - d0) * ng + g]))
+          n[3]++;
+        else if (gap)
+          n[1]++;
+        else
+          n[2]++;
+      }
+    }
+}
+
+PetscErrorCode data_day_tally_report(const Dataset *ds, const DayTally *dt, int W, const char *cmd)
+{
+  const PetscBool pred = (PetscBool)!strcmp(cmd, "predict");
+  const Tile     *t    = &ds->tile;
+  int64_t         n[4] = {0, 0, 0, 0}; /* with drivers, gap, warm-up, scored */
+  LostShare       top[3], *all = NULL;
+  char           *ids   = NULL, msg[512];
+  size_t          idlen = 0;
+  PetscMPIInt     size;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(ds->comm, &size));
+  for (int k = 0; k < 3; k++) top[k].share = -1, top[k].id[0] = '\0';
+  if (ds->layout == LAYOUT_SITE) PetscCall(read_site_ids(ds, &ids, &idlen));
+  for (PetscInt y = t->ys; y < t->ys + t->ym; y++)
+    for (PetscInt x = t->xs; x < t->xs + t->xm; x++) {
+      PetscInt       g = data_ghost_index(t, x, y);
+      const int64_t *c = dt->n + 4 * (size_t)g;
+      for (int k = 0; k < 4; k++) n[k] += c[k];
+      if (ids && c[0] > 0) { /* this rank's three sites that lose the largest share */
+        LostShare s = {(double)(c[1] + c[2]) / (double)c[0], ""};
+        snprintf(s.id, sizeof s.id, "%s", ids + (size_t)g * idlen);
+        for (int k = 0; k < 3; k++)
+          if (lost_cmp(&s, &top[k]) < 0) {
+            for (int j = 2; j > k; j--) top[j] = top[j - 1];
+            top[k] = s;
+            break;
+          }
+      }
+    }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPIU_INT64, MPI_SUM, ds->comm));
   snprintf(msg, sizeof msg,
-           "raci %s: %lld location-days with drivers: %lld scored, %lld lost to driver gaps (a driver missing on "
-           "a day others have), %lld to warm-up (%d days after a record's start or a gap)\n",
-           cmd, (long long)n[0], (long long)n[3], (long long)n[1], (long long)n[2], ss->W);
+           "raci %s: %lld location-days with drivers: %lld %s, %lld lost to driver gaps (a driver missing on "
+           "a day others have), %lld to warm-up (%d days after a record's start or a gap)%s\n",
+           cmd, (long long)n[0], (long long)n[3], pred ? "predicted" : "scored", (long long)n[1], (long long)n[2], W,
+           pred ? " or at locations the model cannot use (a slow input missing, or a driver absent that it has no "
+                  "flag for)"
+                : "");
   PetscCall(PetscPrintf(ds->comm, "%s", msg));
   if (ids) { /* the three of all ranks */
     char line[256] = "";
@@ -858,6 +925,18 @@ PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd)
     PetscCall(PetscFree(all));
   }
   PetscCall(PetscFree(ids));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode data_report_days(const SampleSet *ss, const char *cmd)
+{
+  DayTally dt;
+
+  PetscFunctionBeginUser;
+  PetscCall(data_day_tally_create(ss->ds, &dt));
+  data_day_tally_add(ss, ss->t0, ss->t0 + ss->nt, &dt);
+  PetscCall(data_day_tally_report(ss->ds, &dt, ss->W, cmd));
+  PetscCall(data_day_tally_destroy(&dt));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
