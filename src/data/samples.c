@@ -178,20 +178,7 @@ static PetscErrorCode fold_table(const Dataset *ds, const SplitOptions *so, int 
                        core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_FOLD), i};
   qsort(it, (size_t)n, sizeof *it, fold_cmp);
   for (PetscInt j = 0; j < n; j++) (*fold)[it[j].gid] = (int)(j % so->nfolds) == so->fold ? SPLIT_TEST : SPLIT_TRAIN;
-  /* validation: a fixed share of the other sites, at least one, those of the
-   * smallest draws (a Bernoulli draw per site can leave a dozen towers
-   * without any) */
-  {
-    PetscInt nrest = 0, nval;
-    for (PetscInt i = 0; i < n; i++)
-      if ((*fold)[i] == SPLIT_TRAIN)
-        it[nrest++] =
-            (FoldItem){0, core_rng_uniform((uint64_t)so->seed, (uint64_t)i, 0, (uint64_t)CORE_RNG_VALIDATION), i};
-    nval = (PetscInt)floor(so->val_frac * (double)nrest + 0.5);
-    if (so->val_frac > 0 && nval < 1 && nrest > 1) nval = 1;
-    qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
-    for (PetscInt j = 0; j < nval && j < nrest - 1; j++) (*fold)[it[j].gid] = SPLIT_VAL;
-  }
+  /* validation: drawn among the other sites with targets (site_validation) */
   PetscCall(PetscFree2(cls, it));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -526,24 +513,35 @@ static PetscBool has_target(const SampleScan *sc, PetscInt g)
   return PETSC_FALSE;
 }
 
-/* Site files without folds: the validation sites are a share of the usable
- * sites outside the test set that have an observed target, those of the
- * smallest draws, at least 3 when there are 10 or more such sites and at
- * least 1 otherwise (one always trains), the same on every rank. A
- * Bernoulli draw per site can leave a dozen towers without validation. */
+/* Site files: the validation sites are a share (-split_val_frac) of the
+ * usable sites outside the test set that have an observed target, those of
+ * the smallest draws, at least 3 when there are 10 or more such sites and at
+ * least 1 otherwise (one always trains), the same on every rank; then, for
+ * each target that some sites lack (per-target masks, several networks),
+ * sites holding it are added in the same order until its share (at least 3
+ * of 10 or more, 1 of 2 or more) validates too, so early stopping and an
+ * ensemble's residual spread see every target. A Bernoulli draw per site can
+ * leave a dozen towers without validation. */
 static PetscErrorCode site_validation(const SampleScan *sc, const SplitOptions *so, SampleSet *ss)
 {
   const PetscInt n = sc->ds->tile.nx;
-  int           *cand;
+  const int      T = sc->ntg;
+  int           *cand, *tmask, *chosen;
   FoldItem      *it;
   PetscInt       nrest = 0, nval;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscCalloc1(n, &cand));
+  PetscCall(PetscCalloc3(n, &cand, (size_t)n * T + 1, &tmask, n, &chosen));
   PetscCall(PetscMalloc1(n + 1, &it));
-  for (int c = 0; c < ss->nloc; c++)
-    if (ss->owned[c] && (ss->split[c] == SPLIT_TRAIN || ss->split[c] == SPLIT_VAL)) cand[ss->gid[c]] = 1;
+  for (int c = 0; c < ss->nloc; c++) {
+    if (!ss->owned[c] || (ss->split[c] != SPLIT_TRAIN && ss->split[c] != SPLIT_VAL)) continue;
+    cand[ss->gid[c]] = 1;
+    for (int k = 0; k < T; k++)
+      for (PetscInt d = 0; d < sc->nt && !tmask[ss->gid[c] * T + k]; d++)
+        tmask[ss->gid[c] * T + k] = !isnan(sc->ds->var[sc->targ[k]].val[d * sc->ng + ss->ghost[c]]);
+  }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cand, (PetscMPIInt)n, MPI_INT, MPI_MAX, sc->ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tmask, (PetscMPIInt)(n * T), MPI_INT, MPI_MAX, sc->ds->comm));
   for (PetscInt i = 0; i < n; i++)
     if (cand[i])
       it[nrest++] =
@@ -552,12 +550,20 @@ static PetscErrorCode site_validation(const SampleScan *sc, const SplitOptions *
   nval = PetscMax(nval, nrest >= 10 ? 3 : 1);
   nval = PetscMin(nval, nrest - 1);
   qsort(it, (size_t)nrest, sizeof *it, fold_cmp);
-  for (PetscInt i = 0; i < n; i++) cand[i] = 0;
-  for (PetscInt j = 0; j < nval; j++) cand[it[j].gid] = 1;
+  for (PetscInt j = 0; j < nval; j++) chosen[it[j].gid] = 1;
+  for (int k = 0; k < T; k++) { /* every target its share */
+    PetscInt have = 0, pool = 0, want;
+    for (PetscInt j = 0; j < nrest; j++)
+      pool += tmask[it[j].gid * T + k], have += chosen[it[j].gid] && tmask[it[j].gid * T + k];
+    if (pool < 2) continue;
+    want = PetscMin(PetscMax((PetscInt)floor(so->val_frac * (double)pool + 0.5), pool >= 10 ? 3 : 1), pool - 1);
+    for (PetscInt j = 0; j < nrest && have < want; j++)
+      if (!chosen[it[j].gid] && tmask[it[j].gid * T + k]) chosen[it[j].gid] = 1, have++;
+  }
   for (int c = 0; c < ss->nloc; c++)
     if (ss->split[c] == SPLIT_TRAIN || ss->split[c] == SPLIT_VAL)
-      ss->split[c] = cand[ss->gid[c]] ? SPLIT_VAL : SPLIT_TRAIN;
-  PetscCall(PetscFree(cand));
+      ss->split[c] = chosen[ss->gid[c]] ? SPLIT_VAL : SPLIT_TRAIN;
+  PetscCall(PetscFree3(cand, tmask, chosen));
   PetscCall(PetscFree(it));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -609,8 +615,7 @@ static PetscErrorCode samples_split(const SampleScan *sc, const SplitOptions *so
   PetscCall(PetscFree(fold));
   PetscCall(PetscFree(strata));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nnotarget, 1, MPIU_INT64, MPI_SUM, sc->ds->comm));
-  if (sc->ds->layout == LAYOUT_SITE && !so->nfolds && so->val_frac > 0 && sc->ntg)
-    PetscCall(site_validation(sc, so, ss));
+  if (sc->ds->layout == LAYOUT_SITE && so->val_frac > 0 && sc->ntg) PetscCall(site_validation(sc, so, ss));
   for (int c = 0; c < ss->nloc; c++)
     if (ss->owned[c]) ss->count[ss->split[c]]++;
   PetscFunctionReturn(PETSC_SUCCESS);

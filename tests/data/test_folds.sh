@@ -9,6 +9,8 @@
 #    (each class spread evenly), the assignment is the same on 1 and NP
 #    ranks, and the memory bank (functional retrieval) only holds training
 #    sites;
+#  - a target only some sites have (FCH4 kept at 8 sites here) has some of
+#    them among the validation sites, whatever the draw gave;
 #  - raci eval scores a target X against X_measured when the file has it;
 #  - bad fold options are refused with one line.
 # usage: test_folds.sh NP
@@ -40,7 +42,8 @@ for k in range(5):
     assert not (tr & te) and not (va & te) and not (tr & va), f"fold {k}: a site in two splits"
     assert tr | va | te == set(range(n)), f"fold {k}: sites missing from every split"
     assert bank and bank <= tr, f"fold {k}: the memory bank holds non-training sites {sorted(bank - tr)}"
-    assert len(va) == max(1, round(0.1 * (n - len(te)))), f"fold {k}: {len(va)} validation sites of {n - len(te)}"
+    m = n - len(te)  # validation: a tenth of the others, at least 3 of 10 or more (docs/DATA.md, "Splits")
+    assert len(va) == min(max(round(0.1 * m), 3 if m >= 10 else 1), m - 1), f"fold {k}: {len(va)} validation sites of {m}"
     seen.update(te)
     # stratified: each class has floor or ceil of its share in every fold
     for c in set(cls.tolist()):
@@ -57,6 +60,29 @@ for k in range(5):
 assert sorted(seen) == list(range(n)) and max(seen.values()) == 1, "every site in exactly one test fold"
 print(f"  5 folds over {n} sites: disjoint, stratified over {len(set(cls.tolist()))} classes, bank within training" + (f"; same on 1 and {NP} ranks" if NP != 1 else ""))
 EOF
+
+# a target only some sites have: FCH4 kept at 8 sites; validation holds some of them in every fold
+$PY - "$TMP/sites.nc" "$TMP/ch4.nc" <<'EOF' || fail "making the FCH4 file"
+import shutil, sys, netCDF4, numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+d = netCDF4.Dataset(sys.argv[2], "a")
+v = np.ma.filled(d["FCH4"][:].astype(float), np.nan)
+v[:, 8:] = np.nan
+d["FCH4"][:] = np.ma.masked_invalid(v)
+d.close()
+EOF
+for k in 0 1; do
+  run_np "$NP" train -data "$TMP/ch4.nc" -o "$TMP/c$k.ckpt" $SMALL -train_epochs 1 -split_folds 5 -split_fold $k -split_seed 7 -train_report "$TMP/c$k.json" > "$TMP/c$k.log" 2>&1 || { cat "$TMP/c$k.log"; fail "train with FCH4 at 8 sites, fold $k"; }
+  $PY - "$TMP/c$k.json" <<'EOF' || fail "fold $k: no FCH4 site validates"
+import json, sys
+r = json.load(open(sys.argv[1]))
+ch4 = set(range(8)) - set(r["test_locations"])
+va = set(r["validation_locations"]) & ch4
+assert va and (set(r["train_locations"]) & ch4), (sorted(ch4), r["validation_locations"])
+assert r["validation"]["n_FCH4"] > 0, r["validation"]
+print(f"  FCH4 at {len(ch4)} non-test sites: {len(va)} of them validate ({r['validation']['n_FCH4']:.0f} values)")
+EOF
+done
 
 # predictions exist exactly on the days with W = 30 present days before them (segments restart after a gap)
 run_np "$NP" predict -quiet -ckpt "$TMP/f0-$NP.ckpt" -data "$TMP/sites.nc" -o "$TMP/p.nc" -predict_chunk_days 90 || fail "predict"
