@@ -226,7 +226,8 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
   }
   for (int i = 0; i < so->nsites && site; i++)
     if (!strcmp(site, so->sites[i])) return SPLIT_TEST;
-  if (fold) return (Split)fold[gid];
+  if (fold && fold[gid] == SPLIT_TEST) return SPLIT_TEST;
+  /* validation on site files is redrawn by site_validation in training (it needs the targets) */
   return core_rng_uniform((uint64_t)so->seed, (uint64_t)gid, 0, (uint64_t)CORE_RNG_VALIDATION) < so->val_frac
              ? SPLIT_VAL
              : SPLIT_TRAIN;
