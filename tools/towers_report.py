@@ -108,7 +108,7 @@ with netCDF4.Dataset(data) as d:
 lines = ["<!-- towers16:begin -->", "## Every tower in one training set: leave-sites-out cross-validation (issue 16)", ""]
 lines += [
     f"Reproduce with `tools/benchmark-towers.sh` (this run: `RACI_TW_MODELS=\"{' '.join(MODELS)}\" "
-    f"RACI_TW_SEEDS=\"{' '.join(map(str, seeds))}\" RACI_TW_MEMBERS={members} tools/benchmark-towers.sh 1`). "
+    f"RACI_TW_SEEDS=\"{' '.join(map(str, seeds))}\" RACI_TW_MEMBERS={members} tools/benchmark-towers.sh 2`). "
     f"Data: FLUXNET2015 (152 sites), FluxDataKit and FLUXNET-CH4 merged by `raci prep` into one file of {nsite} sites "
     "(a site in two networks is one location; docs/DATA.md), read in place from ../shared/data/towers "
     "(see its README for provenance and licences: FLUXNET2015 CC-BY-4.0 Tier 1, FluxDataKit, FLUXNET-CH4). "
