@@ -233,14 +233,22 @@ static Split split_of(const SplitOptions *so, const int *fold, double lon, doubl
              : SPLIT_TRAIN;
 }
 
-/* Whether every fast driver of location g (tile plus halo) that is not
- * absent there (absent: (nf) flags of g, or NULL) is present on held day d. */
+/* Whether held day d of location g (tile plus halo) can be read: every fast
+ * driver that is neither absent there (absent: (nf) flags of g, or NULL) nor
+ * flagged (flagged: (nf), or NULL) present, and some driver not absent there
+ * present. A flagged driver missing on the day does not break the record: a
+ * segment reading such a day enters it as absent (data_batch_fill). */
 static PetscBool day_present(const Dataset *ds, const int *fast, int nf, PetscInt ng, PetscInt g, PetscInt d,
-                             const unsigned char *absent)
+                             const unsigned char *absent, const unsigned char *flagged)
 {
-  for (int k = 0; k < nf; k++)
-    if (!(absent && absent[k]) && isnan(ds->var[fast[k]].val[d * ng + g])) return PETSC_FALSE;
-  return PETSC_TRUE;
+  PetscBool any = PETSC_FALSE;
+  for (int k = 0; k < nf; k++) {
+    PetscBool v = (PetscBool)!isnan(ds->var[fast[k]].val[d * ng + g]);
+    if (absent && absent[k]) continue;
+    if (!v && !(flagged && flagged[k])) return PETSC_FALSE;
+    any = (PetscBool)(any || v);
+  }
+  return any;
 }
 
 /* Training: every test box and test site selects some usable location, and
@@ -473,7 +481,7 @@ static PetscErrorCode samples_usable(SampleScan *sc, const SampleNorm *norm, Sam
       }
     sc->nscg[g] = 0;
     for (PetscInt d = 0; d < nt && ok; d++) {
-      run = day_present(ds, sc->fast, sc->nf, ng, g, d, a) ? run + 1 : -1;
+      run = day_present(ds, sc->fast, sc->nf, ng, g, d, a, flagged) ? run + 1 : -1;
       sc->nscg[g] += run >= ss->W;
     }
     sc->compact[g] = ok && sc->nscg[g] > 0 ? ss->nloc++ : -1;
@@ -629,14 +637,17 @@ static void samples_runs(const SampleScan *sc, SampleSet *ss)
 {
   const Dataset *ds = sc->ds;
   PetscInt       ng = sc->ng, nt = sc->nt;
+  unsigned char  flagged[2 * DATA_MAX_VARS] = {0};
 
+  for (int i = 0; i < ss->norm.nflag; i++) flagged[flag_input(ss, i)] = 1;
   for (PetscInt g = 0; g < ng; g++) {
     int      c = sc->compact[g], run = -1;
     int32_t *r;
     if (c < 0) continue;
     r = ss->run + (size_t)c * nt;
     for (PetscInt d = 0; d < nt; d++) {
-      run  = day_present(ds, sc->fast, sc->nf, ng, g, d, sc->absent + (size_t)g * (sc->nf + sc->ns)) ? run + 1 : -1;
+      run  = day_present(ds, sc->fast, sc->nf, ng, g, d, sc->absent + (size_t)g * (sc->nf + sc->ns), flagged) ? run + 1
+                                                                                                              : -1;
       r[d] = run;
     }
     ss->nscored[c] = sc->nscg[g];
@@ -1217,27 +1228,58 @@ static int row_of(SampleBatch *b, int *tab, uint32_t mask, int loc, int day)
 }
 
 /* The summary of block k of location c: the mean of its normalised drivers
- * over the block's held days that have every driver, summed day by day in
- * order (not from prefix sums, so the value does not depend on which days
- * are held); 0 when there is no such day. xb (F). */
+ * over the block's held days that can be read (run >= 0), summed day by day
+ * in order (not from prefix sums, so the value does not depend on which days
+ * are held), each driver over the days it has (a flagged driver may miss
+ * some); 0 where there is none. xb (F); returns the days read. */
 static int block_summary(const SampleSet *ss, int c, int k, int Lb, float *xb)
 {
   const int      F = ss->F, nt = (int)ss->nt;
   const float   *xn  = ss->xn + (size_t)c * nt * F;
   const int32_t *run = ss->run + (size_t)c * nt;
   PetscInt       a = (PetscInt)k * Lb - ss->t0, e = a + Lb; /* [a, e) relative to the days held */
-  int            n = 0;
+  int            n = 0, nf[DATA_MAX_VARS] = {0};
 
   for (int f = 0; f < F; f++) xb[f] = 0.0f;
   if (k < 0) return 0;
   a = PetscMax(a, 0), e = PetscMin(e, nt);
   for (PetscInt d = a; d < e; d++) {
     if (run[d] < 0) continue; /* a driver is missing (outside a tower's record) */
-    for (int f = 0; f < F; f++) xb[f] += xn[(size_t)d * F + f];
+    for (int f = 0; f < F; f++) {
+      float v = xn[(size_t)d * F + f];
+      if (isnan(v)) continue;
+      xb[f] += v, nf[f]++;
+    }
     n++;
   }
-  for (int f = 0; f < F; f++) xb[f] = n > 0 ? xb[f] / (float)n : 0.0f;
+  for (int f = 0; f < F; f++) xb[f] = nf[f] > 0 ? xb[f] / (float)nf[f] : 0.0f;
   return n;
+}
+
+/* A flagged fast driver available at a row's location but missing on some
+ * day the row reads (a hole in its record, a network's years without it)
+ * is absent for the whole row: its column 0 on every day and, for a query,
+ * in its block summaries, and its flag set, as -train_input_dropout drops
+ * an input. */
+static void holes_absent(const SampleSet *ss, SampleBatch *b, int NB)
+{
+  const int F = ss->F, S = ss->S, P = ss->P, T = b->T, nin = ss->F + ss->ns, s0 = ss->S - ss->norm.nflag;
+
+  for (int r = 0; r < b->R; r++) {
+    const unsigned char *a = ss->absent + (size_t)b->rloc[r] * nin;
+    for (int i = 0; i < ss->norm.nflag; i++) {
+      int       in   = flag_input(ss, i);
+      PetscBool hole = PETSC_FALSE;
+      if (in >= F || a[in]) continue;
+      for (int t = 0; t < T && !hole; t++) hole = (PetscBool)isnan(b->xf[((size_t)t * b->R + r) * F + in]);
+      if (!hole) continue;
+      for (int t = 0; t < T; t++) b->xf[((size_t)t * b->R + r) * F + in] = 0.0f;
+      if (r < b->B)
+        for (int j = 0; j < NB; j++)
+          for (int p = 0; p < P; p++) b->xb[((size_t)p * b->B * NB + (size_t)r * NB + j) * F + in] = 0.0f;
+      b->s[(size_t)r * S + s0 + i] = 1.0f;
+    }
+  }
 }
 
 /* -train_input_dropout: each row (location, first day) loses each available
@@ -1343,6 +1385,7 @@ PetscErrorCode data_batch_fill(const SampleSet *ss, const int *loc, const int *d
     }
     b->lkey[q] = ss->lkey[loc[q]];
   }
+  holes_absent(ss, b, NB);
   if (b->drop > 0) drop_inputs(ss, b, NB);
   b->NB = NB;
   *mb   = (ModelBatch){.B    = B,

@@ -11,6 +11,9 @@
 #    has no flag for P: a site without P is left out with a warning (fill
 #    values), not filled with 0; with -train_input_dropout every input has a
 #    flag, and the site is predicted;
+#  - a hole in a flagged driver (P missing for 40 days at a site that has
+#    it) loses no day: the segments reading it enter P as absent, exactly as
+#    at a site without P, and segments before it are predicted as without it;
 #  - predictions on NP ranks equal those on 1.
 # usage: test_availability.sh NP
 . "$(dirname "$0")/../lib/common.sh"
@@ -76,6 +79,57 @@ other = [i for i in range(a.shape[1]) if i != s]
 same = np.nanmax(np.abs(a[:, other] - b[:, other]))
 assert same == 0, f"other sites changed ({same})"
 print(f"ok the flag reaches the model: AU-How with P absent and with P at its mean differ by up to {diff:.4f} in GPP; other sites identical")
+EOF
+
+# a hole in a flagged driver (P missing for 40 days at DE-Tha, present before and after): no day is
+# lost; each segment reading a day of the hole enters P as absent (0, its flag set), exactly as at a
+# site without P, and segments before the hole are predicted as without it (model a: P flagged)
+$PY - "$TMP" <<'EOF' || fail "making the files with a hole in P"
+import sys, shutil, json, netCDF4, numpy as np
+t = sys.argv[1]
+for name in ("hole", "noPTha"):
+    shutil.copy(f"{t}/noP.nc", f"{t}/{name}.nc")
+    d = netCDF4.Dataset(f"{t}/{name}.nc", "a")
+    s = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")].index("DE-Tha")
+    p = np.ma.filled(d["P"][:].astype(float), np.nan)
+    days = np.nonzero(np.isfinite(p[:, s]))[0]
+    h0 = int(days[0]) + 500
+    h0 += (-h0) % 90 + 45 # inside a segment's scored part, far from the record's ends
+    if name == "hole":
+        p[h0:h0 + 40, s] = np.nan
+    else:
+        p[:, s] = np.nan
+    d["P"][:] = np.ma.masked_invalid(p)
+    d.close()
+json.dump({"site": s, "h0": h0, "h1": h0 + 40}, open(f"{t}/hole.json", "w"))
+EOF
+run_np "$NP" train -data "$TMP/hole.nc" -o "$TMP/h.ckpt" $SMALL -split_test_sites AU-How > "$TMP/h.log" 2>&1 || { cat "$TMP/h.log"; fail "train with a hole in P"; }
+[ "$(grep 'location-days with drivers' "$TMP/h.log")" = "$(grep 'location-days with drivers' "$TMP/a.log")" ] || { grep 'location-days' "$TMP/a.log" "$TMP/h.log"; fail "the hole in a flagged driver costs training days"; }
+for v in noP hole noPTha; do
+  run_np "$NP" predict -ckpt "$TMP/a.ckpt" -data "$TMP/$v.nc" -o "$TMP/q-$v.nc" -predict_diag_stride 0 > "$TMP/q.log" 2>&1 || { cat "$TMP/q.log"; fail "predict $v"; }
+done
+$PY - "$TMP" <<'EOF' || fail "a hole in a flagged driver"
+import sys, json, netCDF4, numpy as np
+t = sys.argv[1]
+h = json.load(open(f"{t}/hole.json"))
+s, h0, h1 = h["site"], h["h0"], h["h1"]
+a, b, c = (np.ma.filled(netCDF4.Dataset(f"{t}/q-{v}.nc")["GPP"][:, s].astype(float), np.nan) for v in ("noP", "hole", "noPTha"))
+assert np.array_equal(np.isnan(a), np.isnan(b)), "days predicted differ with the hole"
+W, Sc = 30, 90
+n = np.arange(len(a))
+seg = np.where(n >= W, (n - W) // Sc, -1)             # the tiling segment that scores day d
+start = seg * Sc                                      # its first day; it reads [start, start + W + Sc)
+reads_hole = (seg >= 0) & (start < h1) & (start + W + Sc > h0)
+before = (seg >= 0) & (start + W + Sc <= h0)
+ok = np.isfinite(a)
+assert (reads_hole & ok).sum() >= 60 and (before & ok).sum() >= 200, ((reads_hole & ok).sum(), (before & ok).sum())
+d1 = np.abs(b[reads_hole & ok] - c[reads_hole & ok]).max()
+d2 = np.abs(b[before & ok] - a[before & ok]).max()
+d3 = np.abs(b[reads_hole & ok] - a[reads_hole & ok]).max()
+scale = np.nanmax(np.abs(a))
+assert d1 <= 1e-5 * scale and d2 <= 1e-5 * scale, (d1, d2)
+assert d3 > 1e-4, d3
+print(f"ok a 40-day hole in P at DE-Tha: no day lost; the {(reads_hole & ok).sum()} days of segments reading it predicted as without P (largest difference {d1:.1e}), the {(before & ok).sum()} days before as with P ({d2:.1e})")
 EOF
 
 # a model without a flag for P: a site without P is left out, with a warning
