@@ -168,6 +168,9 @@ typedef enum { SPLIT_NONE = 0, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST } Split;
 
 #define DATA_MAX_BOXES 8
 #define DATA_MAX_CATS  32
+/* Training gives a fast driver an availability flag when some location misses it this many days
+ * in a row or more while another driver is there (a network without it, merged in). */
+#define DATA_HOLE_FLAG_DAYS 120
 
 /* Which locations train, validate and test: -split_test_box, -split_test_sites,
  * -split_test_class (every location of some classes of -split_strata),

@@ -105,7 +105,7 @@ typedef struct {
   char       formats[96];        /* the -format of each source, '+'-separated */
   char       notrole[128];       /* drivers left without a role, space-separated */
   char       unknown_class[256]; /* sites of class unknown, space-separated */
-  char       dropped[1024];      /* SITE:VAR of drivers one of a site's sources lacks, made absent at the site */
+  char       partial[1024]; /* SITE:VAR of drivers one of a site's sources lacks (kept where the others have them) */
 } PrepHeader;
 
 /* Values turned missing by -prep_out_of_range missing: one per file and column. */

@@ -242,11 +242,12 @@ static PetscErrorCode report(const PrepCtx *ctx, const PrepSet *set)
                           "raci prep: warning: sites without a class in the site table or -prep_classes get the class "
                           "unknown (their class input is 0): %s\n",
                           h->unknown_class));
-  if (h->dropped[0])
+  if (h->partial[0])
     PetscCall(PetscPrintf(PETSC_COMM_SELF,
-                          "raci prep: warning: drivers that one of a site's sources lacks are absent at the whole site "
-                          "(so no record of it is lost to gaps): %s\n",
-                          h->dropped));
+                          "raci prep: note: drivers that one of a site's sources lacks, kept where the others have "
+                          "them (training flags a driver missing for %d days in a row or more, and enters it as absent "
+                          "in the segments that lack it): %s\n",
+                          DATA_HOLE_FLAG_DAYS, h->partial));
   if (ctx->quiet) PetscFunctionReturn(PETSC_SUCCESS);
   format_day(h->day0, a, sizeof a);
   format_day(h->day0 + h->nt - 1, b, sizeof b);

@@ -412,9 +412,34 @@ static int samples_absence(SampleScan *sc, PetscInt g)
   return nav;
 }
 
+/* Whether fast driver k, available at g, is missing there DATA_HOLE_FLAG_DAYS
+ * days in a row or more on days another available driver has a value (a
+ * merged network's years without it). */
+static PetscBool long_hole(const SampleScan *sc, PetscInt g, int k)
+{
+  const Dataset       *ds  = sc->ds;
+  const unsigned char *a   = sc->absent + (size_t)g * (sc->nf + sc->ns);
+  int                  len = 0;
+
+  if (a[k]) return PETSC_FALSE;
+  for (PetscInt d = 0; d < sc->nt; d++) {
+    PetscBool other = PETSC_FALSE;
+    if (!isnan(ds->var[sc->fast[k]].val[d * sc->ng + g])) {
+      len = 0;
+      continue;
+    }
+    for (int j = 0; j < sc->nf && !other; j++)
+      other = (PetscBool)(j != k && !a[j] && !isnan(ds->var[sc->fast[j]].val[d * sc->ng + g]));
+    len = other ? len + 1 : 0;
+    if (len >= DATA_HOLE_FLAG_DAYS) return PETSC_TRUE;
+  }
+  return PETSC_FALSE;
+}
+
 /* The inputs with an availability flag: the model's (norm), or, training,
  * every fast and numeric slow input absent at some location that has a fast
- * driver (all of them with ds->flag_all). Collective when training. */
+ * driver, and every fast driver missing DATA_HOLE_FLAG_DAYS days in a row
+ * at some location (all of them with ds->flag_all). Collective when training. */
 static PetscErrorCode samples_flags(SampleScan *sc, const SampleNorm *norm, SampleSet *ss, const int *nav)
 {
   const Dataset *ds                     = sc->ds;
@@ -428,8 +453,10 @@ static PetscErrorCode samples_flags(SampleScan *sc, const SampleNorm *norm, Samp
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   for (PetscInt g = 0; g < sc->ng; g++)
-    if (nav[g] > 0 && ghost_owned(sc->t, g))
+    if (nav[g] > 0 && ghost_owned(sc->t, g)) {
       for (int i = 0; i < nin; i++) any[i] |= sc->absent[(size_t)g * nin + i];
+      for (int k = 0; k < sc->nf; k++) any[k] |= long_hole(sc, g, k);
+    }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, any, nin, MPI_INT, MPI_MAX, ds->comm));
   ss->norm.nflag = 0;
   for (int k = 0; k < sc->nf; k++)
@@ -747,7 +774,8 @@ PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, Pe
     if (n[2 * i]) {
       snprintf(msg, sizeof msg, " (absent at %lld)", (long long)n[2 * i]);
       PetscCall(PetscStrlcat(line, msg, sizeof line));
-    }
+    } else if (!ds->flag_all && flag_input(ss, i) < ss->F)
+      PetscCall(PetscStrlcat(line, " (missing for long stretches)", sizeof line));
   }
   if (!quiet) { /* prediction sees the locations of its first time chunk here */
     snprintf(msg, sizeof msg,
@@ -757,7 +785,7 @@ PetscErrorCode data_report_availability(const SampleSet *ss, const char *cmd, Pe
     PetscCall(PetscPrintf(ds->comm, "%s", msg));
   }
   for (int i = 0; i < nf; i++)
-    if (!strcmp(cmd, "train") && !ds->flag_all && n[2 * i + 1] == 0) {
+    if (!strcmp(cmd, "train") && !ds->flag_all && n[2 * i] > 0 && n[2 * i + 1] == 0) {
       snprintf(msg, sizeof msg,
                "raci train: warning: %s is absent only at validation or test locations: its availability flag is never "
                "set in training (-train_input_dropout trains it)\n",

@@ -1197,9 +1197,9 @@ PetscErrorCode prep_merge(PrepSet *in, int n, PrepSet *out, char *msg, size_t le
       }
     }
   }
-  /* a fast driver that one of a site's sources lacks there is absent at the whole site: its other
-   * source's days without it would otherwise be gaps, and the site would lose whole records
-   * (availability is per location; docs/DATA.md) */
+  /* a fast driver that one of a site's sources lacks there is kept where the others have it: its
+   * stretches without it, as long as that source's record, give it an availability flag in training
+   * and enter as absent in the segments that read them (docs/DATA.md), so no record is lost */
   for (int o = 0; o < h->nsite; o++)
     for (int v = 0; v < h->nvar; v++) {
       PetscBool has = PETSC_FALSE, lacks = PETSC_FALSE;
@@ -1215,11 +1215,10 @@ PetscErrorCode prep_merge(PrepSet *in, int n, PrepSet *out, char *msg, size_t le
         has = (PetscBool)(has || any), lacks = (PetscBool)(lacks || !any);
       }
       if (!(has && lacks)) continue;
-      for (int t = 0; t < h->nt; t++) out->val[v][(size_t)t * h->nsite + o] = NAN;
-      if (h->dropped[0]) PetscCall(PetscStrlcat(h->dropped, " ", sizeof h->dropped));
-      PetscCall(PetscStrlcat(h->dropped, h->site[o], sizeof h->dropped));
-      PetscCall(PetscStrlcat(h->dropped, ":", sizeof h->dropped));
-      PetscCall(PetscStrlcat(h->dropped, h->var[v].name, sizeof h->dropped));
+      if (h->partial[0]) PetscCall(PetscStrlcat(h->partial, " ", sizeof h->partial));
+      PetscCall(PetscStrlcat(h->partial, h->site[o], sizeof h->partial));
+      PetscCall(PetscStrlcat(h->partial, ":", sizeof h->partial));
+      PetscCall(PetscStrlcat(h->partial, h->var[v].name, sizeof h->partial));
     }
   /* climate normals from the merged drivers; the counted target: the first */
   imat = find_var(h, "MAT"), imap = find_var(h, "MAP"), ita = find_var(h, "TA"), ip = find_var(h, "P");

@@ -14,6 +14,8 @@
 #  - a hole in a flagged driver (P missing for 40 days at a site that has
 #    it) loses no day: the segments reading it enter P as absent, exactly as
 #    at a site without P, and segments before it are predicted as without it;
+#  - where every site has P, a hole shorter than 120 days is a gap (no flag)
+#    and a longer one (a network's years without it) gives P a flag;
 #  - predictions on NP ranks equal those on 1.
 # usage: test_availability.sh NP
 . "$(dirname "$0")/../lib/common.sh"
@@ -131,6 +133,30 @@ assert d1 <= 1e-5 * scale and d2 <= 1e-5 * scale, (d1, d2)
 assert d3 > 1e-4, d3
 print(f"ok a 40-day hole in P at DE-Tha: no day lost; the {(reads_hole & ok).sum()} days of segments reading it predicted as without P (largest difference {d1:.1e}), the {(before & ok).sum()} days before as with P ({d2:.1e})")
 EOF
+
+# the flag rule for holes: where every site has P, a 40-day hole at DE-Tha is a gap (no flag, days lost);
+# a 150-day hole (at least 120 days: a network's years without P) gives P a flag and loses no day
+$PY - "$TMP" <<'EOF' || fail "making the files with short and long holes"
+import sys, shutil, netCDF4, numpy as np
+t = sys.argv[1]
+for name, n in (("short", 40), ("long", 150)):
+    shutil.copy(f"{t}/all.nc", f"{t}/{name}.nc")
+    d = netCDF4.Dataset(f"{t}/{name}.nc", "a")
+    s = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")].index("DE-Tha")
+    p = np.ma.filled(d["P"][:].astype(float), np.nan)
+    h0 = int(np.nonzero(np.isfinite(p[:, s]))[0][0]) + 300
+    p[h0:h0 + n, s] = np.nan
+    d["P"][:] = np.ma.masked_invalid(p)
+    d.close()
+EOF
+for v in short long; do
+  run_np "$NP" train -data "$TMP/$v.nc" -o "$TMP/$v.ckpt" $SMALL -split_test_sites AU-How > "$TMP/$v.log" 2>&1 || { cat "$TMP/$v.log"; fail "train with a $v hole in P"; }
+done
+grep -q "availability flags" "$TMP/short.log" && { cat "$TMP/short.log"; fail "a 40-day hole flagged P"; }
+grep -q "lost to driver gaps" "$TMP/short.log" && ! grep -q " 0 lost to driver gaps" "$TMP/short.log" || { grep location-days "$TMP/short.log"; fail "a 40-day hole in an unflagged driver is not a gap"; }
+grep -q "over 8 usable locations: P (missing for long stretches)$" "$TMP/long.log" || { cat "$TMP/long.log"; fail "a 150-day hole did not flag P"; }
+grep -q " 0 lost to driver gaps" "$TMP/long.log" || { grep location-days "$TMP/long.log"; fail "a 150-day hole in a flagged driver lost days"; }
+echo "ok a 40-day hole in P is a gap (no flag); a 150-day hole flags P and loses no day"
 
 # a model without a flag for P: a site without P is left out, with a warning
 run_np "$NP" train -data "$TMP/all.nc" -o "$TMP/n.ckpt" $SMALL -split_test_sites AU-How > "$TMP/n.log" 2>&1 || { cat "$TMP/n.log"; fail "train where every site has P"; }

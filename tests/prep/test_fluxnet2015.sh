@@ -148,8 +148,9 @@ print("ok two sources: DE-Tha over the union of days, the first source's values 
 PYEOF
 # the three networks, real directories: the 20 FluxDataKit sites are also FLUXNET2015 sites
 # (disjoint years: US-Ha1 1991-2012 and 2019-2020), one location each; FluxDataKit's P, PA, WS
-# and LAI, which those sites' FLUXNET2015 records lack, become absent at the whole site (no
-# record lost to gaps), so P comes from FLUXNET-CH4 only: fast, absent at the other sites
+# and LAI, which those sites' FLUXNET2015 records lack, are kept in FluxDataKit's years (a note
+# names them); training flags them (absent at the FLUXNET2015-only sites, missing for years at the
+# shared ones) and loses no day of a record to them
 FDK="$RACI_SHARED_DATA/towers/fluxdatakit-daily"
 CH4="$RACI_SHARED_DATA/towers/fluxnet-ch4-daily"
 n=$( (ls "$F15" | sed -n 's/^FLX_\([^_]*\)_FLUXNET2015_DD_.*/\1/p'; ls "$FDK" | sed -n 's/^FLX_\([^_]*\)_PLUMBER_.*/\1/p';
@@ -157,14 +158,28 @@ n=$( (ls "$F15" | sed -n 's/^FLX_\([^_]*\)_FLUXNET2015_DD_.*/\1/p'; ls "$FDK" | 
 run_np "$NP" prep -format fluxnet2015 -i "$F15" -format fluxdatakit -i "$FDK" -format fluxnet-ch4 -i "$CH4" -o "$TMP/three.nc" -prep_out_of_range missing > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "prep of the three networks"; }
 grep -q "fluxnet2015+fluxdatakit+fluxnet-ch4, $n sites" "$TMP/log" || { cat "$TMP/log"; fail "three networks: not the $n distinct sites"; }
 grep -Eq "^ +US-Ha1 +1991-01-01 2020-12-31 " "$TMP/log" || { cat "$TMP/log"; fail "US-Ha1 not one location over both records"; }
-grep -q "warning: drivers that one of a site's sources lacks are absent at the whole site .* US-Ha1:P " "$TMP/log" || { cat "$TMP/log"; fail "US-Ha1's P not made absent"; }
-grep -q "fast: TA SW_IN VPD P PA WS TS$" "$TMP/log" || { cat "$TMP/log"; fail "three networks: fast drivers"; }
+grep -q "note: drivers that one of a site's sources lacks, kept where the others have them .* US-Ha1:P " "$TMP/log" || { cat "$TMP/log"; fail "US-Ha1's P not named as kept in part"; }
+grep -q "fast: TA SW_IN VPD P PA WS LAI TS$" "$TMP/log" || { cat "$TMP/log"; fail "three networks: fast drivers"; }
+$PY - "$TMP/three.nc" <<'PYEOF' || fail "US-Ha1's P not kept in FluxDataKit's years"
+import sys, datetime, netCDF4, numpy as np
+d = netCDF4.Dataset(sys.argv[1])
+ids = ["".join(c.decode() for c in r if c not in (b"", b"\x00")) for r in d["site_id"][:].filled(b"")]
+s = ids.index("US-Ha1")
+t = netCDF4.num2date(d["time"][:], d["time"].units, only_use_cftime_datetimes=False)
+p = np.ma.filled(d["P"][:, s].astype(float), np.nan)
+ta = np.ma.filled(d["TA"][:, s].astype(float), np.nan)
+years = np.array([x.year for x in t])
+assert np.isfinite(p[years == 2019]).sum() > 300, "no P in 2019 (FluxDataKit)"
+assert not np.isfinite(p[years == 2005]).any() and np.isfinite(ta[years == 2005]).sum() > 300, "P in 2005 (FLUXNET2015 has none)"
+print("ok US-Ha1: P of FluxDataKit's years kept, none in FLUXNET2015's")
+PYEOF
 run_np "$NP" train -data "$TMP/three.nc" -o "$TMP/three.ckpt" -train_epochs 1 -train_steps 3 -split_test_sites US-Ha1 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "train on the three networks"; }
 grep -q "availability flags .*P (absent at " "$TMP/log" || { cat "$TMP/log"; fail "train: P not flagged"; }
+grep -q "location-days with drivers: [0-9]* scored, 0 lost to driver gaps" "$TMP/log" || { cat "$TMP/log"; fail "days lost to the drivers a network lacks"; }
 # no day of a record is lost to gaps made by the merge: US-Ha1 and DE-Tha are not among the worst
 grep -q "location-days with drivers" "$TMP/log" || { cat "$TMP/log"; fail "no report of the days"; }
 grep "sites losing the largest share" "$TMP/log" | grep -q "US-Ha1\|DE-Tha" && { cat "$TMP/log"; fail "a merged site loses its record"; }
-echo "ok three networks: $n sites, shared sites one location with both records, P absent where a network lacks it"
+echo "ok three networks: $n sites, shared sites one location with both records, P kept where a network has it, flagged, no day lost"
 bad "unpaired -format and -i" "2 -format and 3 -i options" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -i "$TMP/f15"
 bad "two -i with one -format" "1 -format and 2 -i options" -format fluxnet2015 -i "$TMP/srcA" -i "$TMP/srcB"
 bad "-prep_meta with several sources" "-prep_meta and -prep_sites take one source" -format fluxnet2015 -i "$TMP/srcA" -format fluxnet2015 -i "$TMP/srcB" -prep_meta "$F15/sites.csv"
