@@ -9,7 +9,7 @@ CC       = mpicc
 CFLAGS  ?= -O3 -g -fno-trapping-math
 WARN     = -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 DEPFLAGS = -MMD -MP
-PKGS     = PETSc pnetcdf openblas
+PKGS     = PETSc pnetcdf openblas netcdf udunits
 # recursive (=) so pkg-config runs after the dependencies are installed
 CPPFLAGS = -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin petsc-dev \
-libpnetcdf-dev pnetcdf-bin libopenblas-dev netcdf-bin \
+libpnetcdf-dev pnetcdf-bin libopenblas-dev netcdf-bin libnetcdf-dev libudunits2-dev \
 python3-numpy python3-matplotlib python3-netcdf4"
 
 # Optional groups, asked for by name: slurm (job tests), torch (reference generator).

@@ -12,5 +12,6 @@ PetscErrorCode app_train(MPI_Comm comm);
 PetscErrorCode app_predict(MPI_Comm comm);
 PetscErrorCode app_eval(MPI_Comm comm);
 PetscErrorCode app_prep(MPI_Comm comm);
+PetscErrorCode app_prep_grid(MPI_Comm comm); /* raci prep -format grid (src/app/prep_grid.c) */
 
 #endif

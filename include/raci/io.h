@@ -130,6 +130,9 @@ typedef struct {
 PetscErrorCode io_cftime_parse(const char *units, const char *calendar, CfTime *t, PetscBool *ok);
 /* Offset `value` (in t's units) to a calendar date and seconds of day. Local. */
 void io_cftime_date(const CfTime *t, double value, int *year, int *month, int *day, double *sec);
+/* Day number of a date in a calendar (only differences matter) and back. Local. */
+long long io_cftime_daynum(CfCalendar cal, long long y, int m, int d);
+void      io_cftime_from_daynum(CfCalendar cal, long long n, int *y, int *m, int *d);
 /* "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" when not midnight. Local. */
 void io_cftime_format(const CfTime *t, double value, char *buf, size_t len);
 

@@ -45,7 +45,7 @@ static PetscErrorCode prep_options(MPI_Comm comm, PrepCtx *ctx)
   PetscCall(core_opt_section(comm, "raci prep options"));
   PetscCall(core_opt_string(comm, "-format",
                             "Tower product: fluxnet-ch4, fluxdatakit or fluxnet2015; required (-format F -i DIR "
-                            "repeated: several sources in one file)",
+                            "repeated: several sources in one file); -format grid -help: gridded forcing",
                             format, sizeof format, &have_format));
   PetscCall(core_opt_string(comm, "-i", "Directory of the daily site CSVs; required", ctx->opt.dir, sizeof ctx->opt.dir,
                             &have_dir));
@@ -292,6 +292,12 @@ PetscErrorCode app_prep(MPI_Comm comm)
   PetscMPIInt rank;
 
   PetscFunctionBeginUser;
+  { /* gridded forcing is its own path (src/app/prep_grid.c) */
+    char      f[32] = "";
+    PetscBool set_f = PETSC_FALSE;
+    PetscCall(PetscOptionsGetString(NULL, NULL, "-format", f, sizeof f, &set_f));
+    if (set_f && !strcmp(f, "grid")) PetscFunctionReturn(app_prep_grid(comm));
+  }
   PetscCall(PetscMemzero(&ctx, sizeof ctx));
   PetscCall(PetscMemzero(&set, sizeof set));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));

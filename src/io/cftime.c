@@ -50,7 +50,7 @@ static const int cum_noleap[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 
 static const int cum_leap[12]   = {0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335};
 
 /* Day number of a date in a calendar; only differences matter. */
-static long long day_number(CfCalendar cal, long long y, int m, int d)
+long long io_cftime_daynum(CfCalendar cal, long long y, int m, int d)
 {
   switch (cal) {
   case CF_CAL_PROLEPTIC:
@@ -71,7 +71,7 @@ static long long day_number(CfCalendar cal, long long y, int m, int d)
   }
 }
 
-static void day_date(CfCalendar cal, long long n, int *y, int *m, int *d)
+void io_cftime_from_daynum(CfCalendar cal, long long n, int *y, int *m, int *d)
 {
   const int *cum = cal == CF_CAL_ALLLEAP ? cum_leap : cum_noleap;
   long long  len = cal == CF_CAL_ALLLEAP ? 366 : 365, doy;
@@ -181,7 +181,7 @@ void io_cftime_date(const CfTime *t, double value, int *year, int *month, int *d
     s -= 86400.0;
     days++;
   }
-  day_date(t->calendar, day_number(t->calendar, t->year, t->month, t->day) + days, year, month, day);
+  io_cftime_from_daynum(t->calendar, io_cftime_daynum(t->calendar, t->year, t->month, t->day) + days, year, month, day);
   *sec = s;
 }
 

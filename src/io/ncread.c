@@ -1,0 +1,215 @@
+/* io: reading any NetCDF file through netCDF-C (raci/ncread.h). */
+#include <raci/ncread.h>
+
+#include <math.h>
+#include <netcdf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct NcrFile {
+  int  ncid, format, nvars;
+  char path[4096];
+};
+
+static int fail(char *msg, size_t len, const char *path, const char *what, int status)
+{
+  snprintf(msg, len, "%s: %s: %s", path, what, nc_strerror(status));
+  return 1;
+}
+
+int ncr_open(const char *path, NcrFile **f, char *msg, size_t len)
+{
+  int      ncid, st;
+  NcrFile *g;
+
+  *f = NULL;
+  if ((st = nc_open(path, NC_NOWRITE, &ncid)) != NC_NOERR) {
+    FILE *probe = fopen(path, "rb");
+    if (!probe) {
+      snprintf(msg, len, "%s: cannot open: no such file or not readable", path);
+      return 1;
+    }
+    fclose(probe);
+    snprintf(msg, len, "%s: not a NetCDF file (%s)", path, nc_strerror(st));
+    return 1;
+  }
+  g = calloc(1, sizeof *g);
+  if (!g) {
+    nc_close(ncid);
+    snprintf(msg, len, "%s: out of memory", path);
+    return 1;
+  }
+  g->ncid = ncid;
+  snprintf(g->path, sizeof g->path, "%s", path);
+  nc_inq_format(ncid, &g->format);
+  nc_inq_nvars(ncid, &g->nvars);
+  *f = g;
+  return 0;
+}
+
+void ncr_close(NcrFile **f)
+{
+  if (!*f) return;
+  nc_close((*f)->ncid);
+  free(*f);
+  *f = NULL;
+}
+
+const char *ncr_path(const NcrFile *f) { return f->path; }
+
+const char *ncr_format(const NcrFile *f)
+{
+  switch (f->format) {
+  case NC_FORMAT_CLASSIC:
+    return "classic";
+  case NC_FORMAT_64BIT_OFFSET:
+    return "64-bit offset";
+  case NC_FORMAT_64BIT_DATA:
+    return "CDF-5";
+  case NC_FORMAT_NETCDF4:
+    return "NetCDF-4";
+  case NC_FORMAT_NETCDF4_CLASSIC:
+    return "NetCDF-4 classic model";
+  default:
+    return "unknown";
+  }
+}
+
+int ncr_nvars(const NcrFile *f) { return f->nvars; }
+
+int ncr_var(const NcrFile *f, int v, NcrVar *var, char *msg, size_t len)
+{
+  int     dimids[NC_MAX_VAR_DIMS], st;
+  nc_type type;
+
+  memset(var, 0, sizeof *var);
+  if ((st = nc_inq_varname(f->ncid, v, var->name)) != NC_NOERR) return fail(msg, len, f->path, "variable", st);
+  nc_inq_varndims(f->ncid, v, &var->ndims);
+  if (var->ndims > NCR_MAX_DIMS) {
+    snprintf(msg, len, "%s: variable %s has %d dimensions; raci prep reads at most %d", f->path, var->name, var->ndims,
+             NCR_MAX_DIMS);
+    return 1;
+  }
+  nc_inq_vardimid(f->ncid, v, dimids);
+  for (int k = 0; k < var->ndims; k++) {
+    nc_inq_dimname(f->ncid, dimids[k], var->dim[k]);
+    nc_inq_dimlen(f->ncid, dimids[k], &var->len[k]);
+  }
+  nc_inq_vartype(f->ncid, v, &type);
+  var->is_integer = type == NC_BYTE || type == NC_UBYTE || type == NC_SHORT || type == NC_USHORT || type == NC_INT ||
+                    type == NC_UINT || type == NC_INT64 || type == NC_UINT64;
+  return 0;
+}
+
+int ncr_find_var(const NcrFile *f, const char *name)
+{
+  int v;
+  return nc_inq_varid(f->ncid, name, &v) == NC_NOERR ? v : -1;
+}
+
+int ncr_att_text(const NcrFile *f, int v, const char *att, char *buf, size_t len)
+{
+  nc_type type;
+  size_t  n;
+  int     vid = v < 0 ? NC_GLOBAL : v;
+  buf[0]      = '\0';
+  if (nc_inq_att(f->ncid, vid, att, &type, &n) != NC_NOERR || type != NC_CHAR) return 0;
+  if (n + 1 > len) {
+    char *tmp = malloc(n + 1);
+    if (!tmp) return 0;
+    nc_get_att_text(f->ncid, vid, att, tmp);
+    memcpy(buf, tmp, len - 1);
+    buf[len - 1] = '\0';
+    free(tmp);
+    return 1;
+  }
+  nc_get_att_text(f->ncid, vid, att, buf);
+  buf[n] = '\0';
+  return 1;
+}
+
+int ncr_att_doubles(const NcrFile *f, int v, const char *att, double *vals, int nmax)
+{
+  nc_type type;
+  size_t  n;
+  double  tmp[64];
+  int     vid = v < 0 ? NC_GLOBAL : v;
+  if (nc_inq_att(f->ncid, vid, att, &type, &n) != NC_NOERR || type == NC_CHAR || type == NC_STRING || n == 0 || n > 64)
+    return 0;
+  if (nc_get_att_double(f->ncid, vid, att, tmp) != NC_NOERR) return 0;
+  for (size_t i = 0; i < n && (int)i < nmax; i++) vals[i] = tmp[i];
+  return (int)(n < (size_t)nmax ? n : (size_t)nmax);
+}
+
+int ncr_read_raw(const NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg,
+                 size_t len)
+{
+  int st = nc_get_vara_double(f->ncid, v, start, count, buf);
+  if (st != NC_NOERR) {
+    char name[NC_MAX_NAME + 1] = "?", what[NC_MAX_NAME + 16];
+    nc_inq_varname(f->ncid, v, name);
+    snprintf(what, sizeof what, "reading %s", name);
+    return fail(msg, len, f->path, what, st);
+  }
+  return 0;
+}
+
+/* The default fill value of a type, as netCDF-C defines it (NaN when none applies). */
+static double default_fill(nc_type type)
+{
+  switch (type) {
+  case NC_BYTE:
+    return NC_FILL_BYTE;
+  case NC_UBYTE:
+    return NC_FILL_UBYTE;
+  case NC_SHORT:
+    return NC_FILL_SHORT;
+  case NC_USHORT:
+    return NC_FILL_USHORT;
+  case NC_INT:
+    return NC_FILL_INT;
+  case NC_UINT:
+    return NC_FILL_UINT;
+  case NC_FLOAT:
+    return NC_FILL_FLOAT;
+  case NC_DOUBLE:
+    return NC_FILL_DOUBLE;
+  default:
+    return NAN;
+  }
+}
+
+int ncr_read_values(const NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg,
+                    size_t len)
+{
+  double  fill[1], miss[8], range[2] = {0, 0}, vmin[1], vmax[1], scale[1] = {1}, offset[1] = {0};
+  int     nfill, nmiss, nrange, nmin, nmax, ndims;
+  size_t  n = 1;
+  nc_type type;
+  int     dimids[NC_MAX_VAR_DIMS];
+
+  if (ncr_read_raw(f, v, start, count, buf, msg, len)) return 1;
+  nc_inq_vartype(f->ncid, v, &type);
+  nc_inq_varndims(f->ncid, v, &ndims);
+  nc_inq_vardimid(f->ncid, v, dimids);
+  for (int k = 0; k < ndims; k++) n *= count[k];
+  nfill  = ncr_att_doubles(f, v, "_FillValue", fill, 1);
+  nmiss  = ncr_att_doubles(f, v, "missing_value", miss, 8);
+  nrange = ncr_att_doubles(f, v, "valid_range", range, 2);
+  nmin   = ncr_att_doubles(f, v, "valid_min", vmin, 1);
+  nmax   = ncr_att_doubles(f, v, "valid_max", vmax, 1);
+  ncr_att_doubles(f, v, "scale_factor", scale, 1);
+  ncr_att_doubles(f, v, "add_offset", offset, 1);
+  if (!nfill) fill[0] = default_fill(type), nfill = !isnan(fill[0]) && type != NC_BYTE && type != NC_UBYTE;
+  for (size_t i = 0; i < n; i++) {
+    double x   = buf[i];
+    int    bad = isnan(x) || (nfill && x == fill[0]);
+    for (int k = 0; k < nmiss && !bad; k++) bad = x == miss[k];
+    if (nrange == 2) bad = bad || x < range[0] || x > range[1];
+    if (nmin) bad = bad || x < vmin[0];
+    if (nmax) bad = bad || x > vmax[0];
+    buf[i] = bad ? NAN : x * scale[0] + offset[0];
+  }
+  return 0;
+}
