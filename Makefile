@@ -29,7 +29,7 @@ TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # the Slurm job tests need slurm-wlm and munge (RACI_SKIP_SLURM=1 skips them)
 DEP_GROUPS = $(if $(filter 1,$(RACI_SKIP_SLURM)),,slurm)
 
-.PHONY: all check demo deps clean
+.PHONY: all check demo deps clean upscale
 all: bin/raci
 
 deps:
@@ -67,6 +67,12 @@ demo:
 	@tools/install-deps.sh
 	@$(MAKE) -s --no-print-directory bin/raci
 	@tools/demo.sh
+
+# a flux map from real gridded forcing, trained on the towers (docs/UPSCALING.md)
+upscale:
+	@tools/install-deps.sh
+	@$(MAKE) -s --no-print-directory bin/raci
+	@tools/upscale.sh
 
 clean:
 	rm -rf $(BUILD) bin

@@ -148,7 +148,9 @@ PetscErrorCode io_open(MPI_Comm comm, const char *path, IoFile **out)
   PetscCallMPI(MPI_Bcast(info, 3, MPI_LONG_LONG, 0, comm));
   PetscCheck(info[1] == 0, comm, RACI_ERR_OPEN, "cannot open '%s': %s", path, strerror((int)info[1]));
   PetscCheck(info[0] != MAGIC_HDF5, comm, RACI_ERR_READ,
-             "'%s' is NetCDF-4 (HDF5), which raci cannot read; convert it with: nccopy -k cdf5 %s out.nc", path, path);
+             "'%s' is NetCDF-4 (HDF5), which raci cannot read here; convert it with: nccopy -k cdf5 %s out.nc "
+             "(or, for forcing, raci prep -format grid -i %s -o grid.nc)",
+             path, path, path);
   PetscCheck(info[0] != MAGIC_EMPTY, comm, RACI_ERR_READ, "'%s' is empty, not a NetCDF file", path);
   PetscCheck(info[0] != MAGIC_OTHER, comm, RACI_ERR_READ, "'%s' is not a NetCDF file (no CDF or HDF5 signature)", path);
 

@@ -518,10 +518,10 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
   for (int m = 0; m < maps->n; m++) {
     int ok = 0;
     for (int q = 0; q < GQ_NUM; q++) ok = ok || !strcmp(maps->value[m], gridprep_qty_name[q]);
-    if (!ok) {
+    if (!ok && strcmp(maps->value[m], "none")) {
       snprintf(msg, len,
                "-map %s=%s: unknown quantity '%s' (TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, SW_DAYLIGHT, DAYL, P, PA, WS, "
-               "U, V, elev, geopotential, mask)",
+               "U, V, elev, geopotential, mask, or none to leave it out)",
                maps->name[m], maps->value[m], maps->value[m]);
       return 1;
     }
@@ -570,6 +570,22 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
           append(p->unused, sizeof p->unused, var.name);
         }
         continue;
+      }
+      if (q >= 0 && !strcmp(how, "name")) {
+        /* a name that only looks like a quantity: used when its shape fits and nothing gave the quantity yet */
+        int fits = is_static_qty((GridQty)q) ? var.ndims == 2 || (var.ndims == 3 && var.len[0] == 1)
+                                             : var.ndims == 3 || (var.ndims == 4 && var.len[1] == 1);
+        if (!fits || p->iq[q] >= 0) {
+          const char *base = strrchr(files[k], '/');
+          if (p->unused[0]) append(p->unused, sizeof p->unused, " ");
+          append(p->unused, sizeof p->unused, base ? base + 1 : files[k]);
+          append(p->unused, sizeof p->unused, ":");
+          append(p->unused, sizeof p->unused, var.name);
+          append(p->unused, sizeof p->unused, fits ? "(a second " : "(not (time, y, x) or (y, x) as ");
+          append(p->unused, sizeof p->unused, gridprep_qty_name[q]);
+          append(p->unused, sizeof p->unused, ")");
+          continue;
+        }
       }
       if (p->iq[q] >= 0) {
         snprintf(msg, len,
