@@ -139,12 +139,17 @@ int gridprep_coords(const GridPlan *plan, double *lat, double *lon, char *msg, s
 /* Static outputs (mask, elev): (ny, nx), output order; mask 1/0 (1 where no mask is given). */
 int gridprep_statics(const GridPlan *plan, float *mask, float *elev, char *msg, size_t len);
 
+/* The working memory of up to nd days (one per rank, made once). */
+typedef struct GridWork GridWork;
+int                     gridprep_work_create(const GridPlan *plan, int nd, GridWork **w, char *msg, size_t len);
+void                    gridprep_work_destroy(GridWork **w);
+
 /* Days d0 .. d0+nd-1 (offsets from plan->dfirst) of every time-varying
  * output, into out[o] ((nd, ny, nx) each, NaN missing, canonical units);
  * lat (ny*nx, output order) for derived shortwave; mask applied. Reads with
  * the files open in `files` (ncread handles, one per plan file). */
-int gridprep_day_block(const GridPlan *plan, NcrFile *const files[], long long d0, int nd, const double *lat,
-                       const float *mask, float *out[], char *msg, size_t len);
+int gridprep_day_block(const GridPlan *plan, NcrFile *const files[], GridWork *w, long long d0, int nd,
+                       const double *lat, const float *mask, float *out[], char *msg, size_t len);
 
 /* Pure helpers (tested against hand values) */
 double gridprep_es_hpa(double t_degc); /* saturation vapour pressure over water, hPa (FAO-56 eq. 11) */

@@ -260,6 +260,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   GridPlan   *p;
   IoFile     *out;
   NcrFile    *files[GP_MAX_FILES] = {NULL};
+  GridWork   *work                = NULL;
   char        msg[2048]           = "";
   int         vtime, vlat, vlon, vvar[GP_MAX_OUT];
   PetscMPIInt rank, size;
@@ -267,7 +268,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   size_t      n;
   double     *lat = NULL, *lon = NULL, *sums = NULL, *tm = NULL, tsec, tlast;
   float      *vals[GP_MAX_OUT] = {NULL}, *mask = NULL, *elev = NULL, *stat = NULL;
-  int         ita = -1, ip = -1, maxspd = 1;
+  int         ita = -1, ip = -1;
   double      msum[GP_MAX_OUT][2] = {{0}}; /* sum and count of each driver's daily values */
 
   PetscFunctionBeginUser;
@@ -304,8 +305,6 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     if (!strcmp(p->out[o].name, "TA")) ita = o;
     if (!strcmp(p->out[o].name, "P")) ip = o;
   }
-  for (int i = 0; i < p->ninput; i++)
-    if (!p->in[i].is_static && p->in[i].spd > maxspd) maxspd = p->in[i].spd;
   PetscCall(core_stage_pop());
 
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
@@ -315,7 +314,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
 
   /* this rank's days, in blocks that fit GRID_BLOCK_BYTES */
   my0 = ndays * rank / size, my1 = ndays * (rank + 1) / size;
-  nd = (long long)(GRID_BLOCK_BYTES / ((double)n * (16.0 * maxspd + 4.0 * p->nout + 40.0)));
+  nd = (long long)(GRID_BLOCK_BYTES / ((double)n * (4.0 * p->nout + 48.0))); /* GridWork: 5 doubles a cell-day */
   nd = nd < 1 ? 1 : nd > 64 ? 64 : nd;
   {
     long long most = (ndays + size - 1) / size;
@@ -326,13 +325,14 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   PetscCall(PetscCalloc1(4 * n, &sums)); /* TA sum, TA count, P sum, P count */
   PetscCall(PetscMalloc1(nd, &tm));
   for (int k = 0; k < p->nfile && !msg[0]; k++) ncr_open(p->file[k], &files[k], msg, sizeof msg);
+  if (!msg[0]) gridprep_work_create(p, (int)nd, &work, msg, sizeof msg);
   PetscCall(agree_msg(comm, msg, sizeof msg));
   for (long long it = 0; it < iters; it++) {
     long long  d0 = my0 + it * nd, nb = my1 - d0 < nd ? my1 - d0 : nd;
     MPI_Offset st[3] = {0, 0, 0}, ct[3] = {0, p->ny, p->nx};
     if (nb < 0) nb = 0;
     if (nb > 0 && !msg[0]) {
-      if (!gridprep_day_block(p, files, d0, (int)nb, lat, mask, vals, msg, sizeof msg))
+      if (!gridprep_day_block(p, files, work, d0, (int)nb, lat, mask, vals, msg, sizeof msg))
         check_block(ctx, p, d0, (int)nb, lat, lon, vals, oor, msg, sizeof msg);
     }
     PetscCall(agree_msg(comm, msg, sizeof msg));
@@ -362,6 +362,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     }
   }
   for (int k = 0; k < p->nfile; k++) ncr_close(&files[k]);
+  gridprep_work_destroy(&work);
 
   /* statics: normals over the span, elevation; coordinates */
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, (int)(4 * n), MPI_DOUBLE, MPI_SUM, comm));

@@ -7,9 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* src/io/ncread_pnetcdf.c: the values of classic-family files */
+int ncread_pnetcdf_open(const char *path, int *ncid);
+int ncread_pnetcdf_get_float(int ncid, int varid, int ndims, const size_t start[], const size_t count[], float *buf);
+const char *ncread_pnetcdf_error(int status);
+void        ncread_pnetcdf_close(int ncid);
+
 struct NcrFile {
-  int  ncid, format, nvars;
-  char path[4096];
+  int    ncid, format, nvars;
+  int    pncid; /* the same file opened by PnetCDF (classic family), -1 otherwise */
+  char   path[4096];
+  float *scratch; /* values read as float before widening; owned, grown as needed */
+  size_t nscratch;
 };
 
 static int fail(char *msg, size_t len, const char *path, const char *what, int status)
@@ -44,6 +53,10 @@ int ncr_open(const char *path, NcrFile **f, char *msg, size_t len)
   snprintf(g->path, sizeof g->path, "%s", path);
   nc_inq_format(ncid, &g->format);
   nc_inq_nvars(ncid, &g->nvars);
+  g->pncid = -1;
+  if ((g->format == NC_FORMAT_CLASSIC || g->format == NC_FORMAT_64BIT_OFFSET || g->format == NC_FORMAT_64BIT_DATA) &&
+      ncread_pnetcdf_open(path, &g->pncid) != 0)
+    g->pncid = -1; /* netCDF-C reads it then */
   *f = g;
   return 0;
 }
@@ -52,6 +65,8 @@ void ncr_close(NcrFile **f)
 {
   if (!*f) return;
   nc_close((*f)->ncid);
+  if ((*f)->pncid >= 0) ncread_pnetcdf_close((*f)->pncid);
+  free((*f)->scratch);
   free(*f);
   *f = NULL;
 }
@@ -180,20 +195,51 @@ static double default_fill(nc_type type)
   }
 }
 
-int ncr_read_values(const NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg,
-                    size_t len)
+int ncr_read_values(NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg, size_t len)
+{
+  return ncr_read_affine(f, v, start, count, 1.0, 0.0, buf, msg, len);
+}
+
+int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[], double a, double b, double *buf,
+                    char *msg, size_t len)
 {
   double  fill[1], miss[8], range[2] = {0, 0}, vmin[1], vmax[1], scale[1] = {1}, offset[1] = {0};
   int     nfill, nmiss, nrange, nmin, nmax, ndims;
   size_t  n = 1;
   nc_type type;
   int     dimids[NC_MAX_VAR_DIMS];
+  float  *fb = NULL; /* the values as read, when read as float */
 
-  if (ncr_read_raw(f, v, start, count, buf, msg, len)) return 1;
   nc_inq_vartype(f->ncid, v, &type);
   nc_inq_varndims(f->ncid, v, &ndims);
   nc_inq_vardimid(f->ncid, v, dimids);
   for (int k = 0; k < ndims; k++) n *= count[k];
+  if (type == NC_FLOAT || type == NC_SHORT || type == NC_BYTE || type == NC_UBYTE || type == NC_USHORT) {
+    /* exact in float: half the bytes through netCDF's conversion, widened in the pass below */
+    int st;
+    if (n > f->nscratch) {
+      float *g = realloc(f->scratch, n * sizeof *g);
+      if (!g) {
+        snprintf(msg, len, "%s: out of memory", f->path);
+        return 1;
+      }
+      f->scratch = g, f->nscratch = n;
+    }
+    fb = f->scratch;
+    if (f->pncid >= 0 && (st = ncread_pnetcdf_get_float(f->pncid, v, ndims, start, count, fb)) != 0) {
+      char name[NC_MAX_NAME + 1] = "?";
+      nc_inq_varname(f->ncid, v, name);
+      snprintf(msg, len, "%s: reading %s: %s", f->path, name, ncread_pnetcdf_error(st));
+      return 1;
+    }
+    if (f->pncid < 0 && (st = nc_get_vara_float(f->ncid, v, start, count, fb)) != NC_NOERR) {
+      char name[NC_MAX_NAME + 1] = "?", what[NC_MAX_NAME + 16];
+      nc_inq_varname(f->ncid, v, name);
+      snprintf(what, sizeof what, "reading %s", name);
+      return fail(msg, len, f->path, what, st);
+    }
+  } else if (ncr_read_raw(f, v, start, count, buf, msg, len))
+    return 1;
   nfill  = ncr_att_doubles(f, v, "_FillValue", fill, 1);
   nmiss  = ncr_att_doubles(f, v, "missing_value", miss, 8);
   nrange = ncr_att_doubles(f, v, "valid_range", range, 2);
@@ -202,14 +248,34 @@ int ncr_read_values(const NcrFile *f, int v, const size_t start[], const size_t 
   ncr_att_doubles(f, v, "scale_factor", scale, 1);
   ncr_att_doubles(f, v, "add_offset", offset, 1);
   if (!nfill) fill[0] = default_fill(type), nfill = !isnan(fill[0]) && type != NC_BYTE && type != NC_UBYTE;
-  for (size_t i = 0; i < n; i++) {
-    double x   = buf[i];
-    int    bad = isnan(x) || (nfill && x == fill[0]);
-    for (int k = 0; k < nmiss && !bad; k++) bad = x == miss[k];
-    if (nrange == 2) bad = bad || x < range[0] || x > range[1];
-    if (nmin) bad = bad || x < vmin[0];
-    if (nmax) bad = bad || x > vmax[0];
-    buf[i] = bad ? NAN : x * scale[0] + offset[0];
+  {
+    /* one pass: a value is good inside [lo, hi] (which NaN never is) and equal to none of the bad values */
+    double lo = -INFINITY, hi = INFINITY, badv[9];
+    int    nbad = 0;
+    if (nrange == 2) lo = range[0], hi = range[1];
+    if (nmin) lo = vmin[0];
+    if (nmax) hi = vmax[0];
+    if (nfill) badv[nbad++] = fill[0];
+    for (int k = 0; k < nmiss; k++) badv[nbad++] = miss[k];
+    if (nbad == 1) { /* the common case, kept simple enough to vectorise */
+      const double bad = badv[0], sc = scale[0] * a, of = offset[0] * a + b;
+      if (fb)
+        for (size_t i = 0; i < n; i++) {
+          double x = fb[i];
+          buf[i]   = (x >= lo && x <= hi && x != bad) ? x * sc + of : NAN;
+        }
+      else
+        for (size_t i = 0; i < n; i++) {
+          double x = buf[i];
+          buf[i]   = (x >= lo && x <= hi && x != bad) ? x * sc + of : NAN;
+        }
+    } else
+      for (size_t i = 0; i < n; i++) {
+        double x   = fb ? fb[i] : buf[i];
+        int    bad = !(x >= lo && x <= hi);
+        for (int k = 0; k < nbad; k++) bad |= x == badv[k];
+        buf[i] = bad ? NAN : (x * scale[0] + offset[0]) * a + b;
+      }
   }
   return 0;
 }

@@ -971,84 +971,136 @@ double gridprep_ra_wm2(double lat_deg, int doy, int ndays)
   return ra > 0 ? ra : 0;
 }
 
-/* The steps of days d0..d0+nd-1 of input i, converted, in the file's cell order: (nd * spd, ny * nx). */
-static int read_steps(const GridPlan *p, NcrFile *const files[], int i, long long d0, int nd, double *buf, char *msg,
-                      size_t len)
-{
-  const GridInput *in    = &p->in[i];
-  NcrFile         *f     = files[in->file];
-  long long        k     = in->kfirst + (p->dfirst + d0 - in->dfirst) * in->spd;
-  size_t           st[4] = {(size_t)k, 0, 0, 0}, ct[4] = {(size_t)nd * in->spd, 1, (size_t)p->ny, (size_t)p->nx};
-  size_t           n = (size_t)nd * in->spd * p->ny * p->nx;
-  if (!in->dims4) ct[1] = (size_t)p->ny, ct[2] = (size_t)p->nx;
-  if (ncr_read_values(f, ncr_find_var(f, in->var), st, ct, buf, msg, len)) return 1;
-  for (size_t c = 0; c < n; c++) buf[c] = in->slope * buf[c] + in->intercept;
-  return 0;
-}
-
-typedef enum { AG_MEAN, AG_SUM, AG_LAST, AG_MAX, AG_MIN, AG_MEAN_ES } Agg;
-
-/* Daily aggregate of steps (nd * spd, ncell, file order) into out (nd, ncell, output order); NaN when a step is. */
-static void aggregate(const GridPlan *p, const GridInput *in, const double *s, int nd, Agg how, double *out)
-{
-  size_t n   = (size_t)p->ny * p->nx;
-  int    spd = in->spd;
-  for (int d = 0; d < nd; d++)
-    for (size_t c = 0; c < n; c++) {
-      size_t ci  = in_cell(p, in, c);
-      double acc = how == AG_MAX ? -INFINITY : how == AG_MIN ? INFINITY : 0;
-      for (int k = 0; k < spd; k++) {
-        double x = s[((size_t)d * spd + k) * n + ci];
-        if (how == AG_MEAN_ES) x = gridprep_es_hpa(x);
-        if (how == AG_MAX)
-          acc = x > acc || isnan(x) ? x : acc;
-        else if (how == AG_MIN)
-          acc = x < acc || isnan(x) ? x : acc;
-        else if (how == AG_LAST)
-          acc = x;
-        else
-          acc += x;
-      }
-      if (how == AG_MEAN || how == AG_MEAN_ES) acc /= spd;
-      out[(size_t)d * n + c] = acc;
-    }
-}
+typedef enum { AG_MEAN, AG_SUM, AG_LAST, AG_MEAN_ES, AG_SPEED } Agg;
 
 static Agg kind_agg(GridKind k) { return k == GK_MEAN ? AG_MEAN : k == GK_AMOUNT ? AG_SUM : AG_LAST; }
 
-int gridprep_day_block(const GridPlan *p, NcrFile *const files[], long long d0, int nd, const double *lat,
+struct GridWork {
+  int     nd;                   /* days it holds */
+  double *step, *step2;         /* (ny * nx) one time step of an input (two for u and v), the file's order */
+  double *acc, *mx, *mn;        /* (ny * nx) one day's aggregates, the file's order */
+  double *ta, *tx, *tn, *a, *b; /* (nd, ny * nx) daily mean, max and min temperature; one output; a second input */
+};
+
+int gridprep_work_create(const GridPlan *p, int nd, GridWork **w, char *msg, size_t len)
+{
+  size_t    n = (size_t)p->ny * p->nx, nday = (size_t)nd * n;
+  GridWork *g = calloc(1, sizeof *g);
+  *w          = g;
+  if (!g) goto oom;
+  g->nd   = nd;
+  g->step = malloc(n * sizeof *g->step), g->step2 = malloc(n * sizeof *g->step2);
+  g->acc = malloc(n * sizeof *g->acc), g->mx = malloc(n * sizeof *g->mx), g->mn = malloc(n * sizeof *g->mn);
+  g->ta = malloc(nday * sizeof *g->ta), g->tx = malloc(nday * sizeof *g->tx), g->tn = malloc(nday * sizeof *g->tn);
+  g->a = malloc(nday * sizeof *g->a), g->b = malloc(nday * sizeof *g->b);
+  if (g->step && g->step2 && g->acc && g->mx && g->mn && g->ta && g->tx && g->tn && g->a && g->b) return 0;
+oom:
+  snprintf(msg, len, "out of memory for %d days of %zu cells", nd, n);
+  gridprep_work_destroy(w);
+  return 1;
+}
+
+void gridprep_work_destroy(GridWork **w)
+{
+  GridWork *g = *w;
+  if (!g) return;
+  free(g->step), free(g->step2), free(g->acc), free(g->mx), free(g->mn);
+  free(g->ta), free(g->tx), free(g->tn), free(g->a), free(g->b);
+  free(g);
+  *w = NULL;
+}
+
+/* Time step k of input i, converted to canonical units, into buf (ny * nx, the file's order). */
+static int read_step(const GridPlan *p, NcrFile *const files[], int i, long long k, double *buf, char *msg, size_t len)
+{
+  const GridInput *in    = &p->in[i];
+  NcrFile         *f     = files[in->file];
+  size_t           st[4] = {(size_t)k, 0, 0, 0}, ct[4] = {1, 1, (size_t)p->ny, (size_t)p->nx};
+  if (!in->dims4) ct[1] = (size_t)p->ny, ct[2] = (size_t)p->nx;
+  return ncr_read_affine(f, ncr_find_var(f, in->var), st, ct, in->slope, in->intercept, buf, msg, len);
+}
+
+/* a (the file's order) into day d of out (the output's order), a row at a time */
+static void to_output(const GridPlan *p, const GridInput *in, const double *a, double *out)
+{
+  for (int j = 0; j < p->ny; j++) {
+    int           jj  = p->flip_y ? p->ny - 1 - j : j;
+    const double *row = a + (size_t)(in->flip_y ? p->ny - 1 - jj : jj) * p->nx;
+    double       *o   = out + (size_t)j * p->nx;
+    if (!p->roll_x && !in->flip_x) {
+      memcpy(o, row, p->nx * sizeof *o);
+      continue;
+    }
+    for (int i = 0, ii = p->roll_x; i < p->nx; i++, ii = ii + 1 == p->nx ? 0 : ii + 1)
+      o[i] = row[in->flip_x ? p->nx - 1 - ii : ii];
+  }
+}
+
+/* The daily aggregate of input i (with iv for the wind speed of u = i and v = iv) over days d0..d0+nd-1
+ * into out ((nd, ny * nx), the output's order), and the daily max and min into outmax and outmin when
+ * they are not NULL. The steps are read one at a time and folded in while in cache; a day with a
+ * missing step is missing (NaN propagates through the sums, max and min). */
+static int daily(const GridPlan *p, NcrFile *const files[], GridWork *w, int i, int iv, long long d0, int nd, Agg how,
+                 double *out, double *outmax, double *outmin, char *msg, size_t len)
+{
+  const GridInput *in  = &p->in[i];
+  size_t           n   = (size_t)p->ny * p->nx;
+  double          *acc = w->acc, *mx = w->mx, *mn = w->mn, *x = w->step, *y = w->step2;
+  for (int d = 0; d < nd; d++) {
+    long long k0 = in->kfirst + (p->dfirst + d0 + d - in->dfirst) * in->spd;
+    for (int k = 0; k < in->spd; k++) {
+      if (read_step(p, files, i, k0 + k, x, msg, len)) return 1;
+      if (how == AG_SPEED) {
+        const GridInput *v = &p->in[iv];
+        if (read_step(p, files, iv, v->kfirst + (p->dfirst + d0 + d - v->dfirst) * v->spd + k, y, msg, len)) return 1;
+        for (size_t c = 0; c < n; c++) x[c] = sqrt(x[c] * x[c] + y[c] * y[c]);
+      } else if (how == AG_MEAN_ES)
+        for (size_t c = 0; c < n; c++) x[c] = gridprep_es_hpa(x[c]);
+      if (k == 0) {
+        memcpy(acc, x, n * sizeof *acc);
+        if (outmax) memcpy(mx, x, n * sizeof *mx), memcpy(mn, x, n * sizeof *mn);
+        continue;
+      }
+      if (how == AG_LAST)
+        memcpy(acc, x, n * sizeof *acc);
+      else
+        for (size_t c = 0; c < n; c++) acc[c] += x[c];
+      if (outmax) /* NaN stays NaN */
+        for (size_t c = 0; c < n; c++) {
+          mx[c] = x[c] > mx[c] || isnan(x[c]) ? x[c] : mx[c];
+          mn[c] = x[c] < mn[c] || isnan(x[c]) ? x[c] : mn[c];
+        }
+    }
+    if (how == AG_MEAN || how == AG_MEAN_ES || how == AG_SPEED)
+      for (size_t c = 0; c < n; c++) acc[c] /= in->spd;
+    to_output(p, in, acc, out + (size_t)d * n);
+    if (outmax) to_output(p, in, mx, outmax + (size_t)d * n), to_output(p, in, mn, outmin + (size_t)d * n);
+  }
+  return 0;
+}
+
+int gridprep_day_block(const GridPlan *p, NcrFile *const files[], GridWork *w, long long d0, int nd, const double *lat,
                        const float *mask, float *out[], char *msg, size_t len)
 {
   size_t  n = (size_t)p->ny * p->nx, nday = (size_t)nd * n;
-  int     maxspd = 1, rc = 1;
-  double *steps = NULL, *steps2 = NULL, *ta = NULL, *tx = NULL, *tn = NULL, *a = NULL;
-  for (int i = 0; i < p->ninput; i++)
-    if (!p->in[i].is_static && p->in[i].spd > maxspd) maxspd = p->in[i].spd;
-  steps  = malloc((size_t)nd * maxspd * n * sizeof *steps);
-  steps2 = malloc((size_t)nd * maxspd * n * sizeof *steps2);
-  ta = malloc(nday * sizeof *ta), tx = malloc(nday * sizeof *tx), tn = malloc(nday * sizeof *tn);
-  a = malloc(nday * sizeof *a);
-  if (!steps || !steps2 || !ta || !tx || !tn || !a) {
-    snprintf(msg, len, "out of memory for %d days of %zu cells", nd, n);
-    goto done;
+  int     rc = 1;
+  double *ta = w->ta, *tx = w->tx, *tn = w->tn, *a = w->a;
+  if (nd > w->nd) {
+    snprintf(msg, len, "gridprep_day_block: %d days in a workspace of %d", nd, w->nd);
+    return 1;
   }
   /* temperatures first: TA, and the daily range where there is one */
   for (size_t c = 0; c < nday; c++) ta[c] = tx[c] = tn[c] = NAN;
   {
     int iq = p->iq[GQ_TA], ix = p->iq[GQ_TMAX], in_ = p->iq[GQ_TMIN];
-    if (ix >= 0 && in_ >= 0) {
-      if (read_steps(p, files, ix, d0, nd, steps, msg, len)) goto done;
-      aggregate(p, &p->in[ix], steps, nd, AG_MEAN, tx);
-      if (read_steps(p, files, in_, d0, nd, steps, msg, len)) goto done;
-      aggregate(p, &p->in[in_], steps, nd, AG_MEAN, tn);
-    }
-    if (iq >= 0) {
-      if (read_steps(p, files, iq, d0, nd, steps, msg, len)) goto done;
-      aggregate(p, &p->in[iq], steps, nd, AG_MEAN, ta);
-      if (!(ix >= 0 && in_ >= 0) && p->in[iq].spd >= 4) {
-        aggregate(p, &p->in[iq], steps, nd, AG_MAX, tx);
-        aggregate(p, &p->in[iq], steps, nd, AG_MIN, tn);
-      }
+    int range = ix >= 0 && in_ >= 0;
+    if (range && (daily(p, files, w, ix, -1, d0, nd, AG_MEAN, tx, NULL, NULL, msg, len) ||
+                  daily(p, files, w, in_, -1, d0, nd, AG_MEAN, tn, NULL, NULL, msg, len)))
+      goto done;
+    if (iq >= 0) { /* the range of the sub-daily steps, when there is no other */
+      int steps_range = !range && p->in[iq].spd >= 4;
+      if (daily(p, files, w, iq, -1, d0, nd, AG_MEAN, ta, steps_range ? tx : NULL, steps_range ? tn : NULL, msg, len))
+        goto done;
     } else
       for (size_t c = 0; c < nday; c++) ta[c] = 0.5 * (tx[c] + tn[c]);
   }
@@ -1061,41 +1113,40 @@ int gridprep_day_block(const GridPlan *p, NcrFile *const files[], long long d0, 
     } else if (!strcmp(go->name, "SW_IN")) {
       int is = p->iq[GQ_SW], idl = p->iq[GQ_SWDL], iday = p->iq[GQ_DAYL];
       if (is >= 0) {
-        if (read_steps(p, files, is, d0, nd, steps, msg, len)) goto done;
-        aggregate(p, &p->in[is], steps, nd, kind_agg(p->in[is].kind), a);
+        if (daily(p, files, w, is, -1, d0, nd, kind_agg(p->in[is].kind), a, NULL, NULL, msg, len)) goto done;
         if (p->in[is].kind != GK_MEAN)
           for (size_t c = 0; c < nday; c++) a[c] /= 86400.0; /* J m-2 per day -> W m-2 */
       } else if (idl >= 0 && iday >= 0) {
-        double *dl = steps2; /* the day lengths */
-        if (read_steps(p, files, idl, d0, nd, steps, msg, len)) goto done;
-        aggregate(p, &p->in[idl], steps, nd, AG_MEAN, a);
-        if (read_steps(p, files, iday, d0, nd, steps, msg, len)) goto done;
-        aggregate(p, &p->in[iday], steps, nd, AG_MEAN, dl);
+        double *dl = w->b; /* the day lengths */
+        if (daily(p, files, w, iday, -1, d0, nd, AG_MEAN, dl, NULL, NULL, msg, len) ||
+            daily(p, files, w, idl, -1, d0, nd, AG_MEAN, a, NULL, NULL, msg, len))
+          goto done;
         for (size_t c = 0; c < nday; c++) a[c] *= dl[c] / 86400.0;
       } else { /* Hargreaves-Samani */
         for (int d = 0; d < nd; d++) {
-          int       y, m, dd;
-          long long day = p->dfirst + d0 + d, jan1;
-          io_cftime_from_daynum(p->calendar, day, &y, &m, &dd);
-          jan1 = io_cftime_daynum(p->calendar, y, 1, 1);
+          int       y, m, dd, doy, ndays;
+          long long today = p->dfirst + d0 + d, jan1;
+          double    ra = 0, ra_lat = NAN;
+          io_cftime_from_daynum(p->calendar, today, &y, &m, &dd);
+          jan1  = io_cftime_daynum(p->calendar, y, 1, 1);
+          doy   = (int)(today - jan1) + 1;
+          ndays = (int)(io_cftime_daynum(p->calendar, y + 1, 1, 1) - jan1);
           for (size_t c = 0; c < n; c++) {
             size_t k = (size_t)d * n + c;
             double r = tx[k] - tn[k];
-            a[k]     = 0.16 * sqrt(r > 0 ? r : 0) *
-                   gridprep_ra_wm2(lat[c], (int)(day - jan1) + 1,
-                                   (int)(io_cftime_daynum(p->calendar, y + 1, 1, 1) - jan1));
+            if (lat[c] != ra_lat) ra = gridprep_ra_wm2(lat[c], doy, ndays), ra_lat = lat[c]; /* a row shares it */
+            a[k] = 0.16 * sqrt(r > 0 ? r : 0) * ra;
           }
         }
       }
     } else if (!strcmp(go->name, "VPD")) {
       int iv = p->iq[GQ_VPD];
       if (iv >= 0) {
-        if (read_steps(p, files, iv, d0, nd, steps, msg, len)) goto done;
-        aggregate(p, &p->in[iv], steps, nd, AG_MEAN, a);
+        if (daily(p, files, w, iv, -1, d0, nd, AG_MEAN, a, NULL, NULL, msg, len)) goto done;
       } else {
         int ie = p->iq[GQ_VP] >= 0 ? p->iq[GQ_VP] : p->iq[GQ_TDEW];
-        if (read_steps(p, files, ie, d0, nd, steps, msg, len)) goto done;
-        aggregate(p, &p->in[ie], steps, nd, p->in[ie].qty == GQ_VP ? AG_MEAN : AG_MEAN_ES, a);
+        if (daily(p, files, w, ie, -1, d0, nd, p->in[ie].qty == GQ_VP ? AG_MEAN : AG_MEAN_ES, a, NULL, NULL, msg, len))
+          goto done;
         for (size_t c = 0; c < nday; c++) {
           double es = isfinite(tx[c]) && isfinite(tn[c]) ? 0.5 * (gridprep_es_hpa(tx[c]) + gridprep_es_hpa(tn[c]))
                                                          : gridprep_es_hpa(ta[c]);
@@ -1104,20 +1155,14 @@ int gridprep_day_block(const GridPlan *p, NcrFile *const files[], long long d0, 
         }
       }
     } else if (!strcmp(go->name, "WS") && p->iq[GQ_WS] < 0) {
-      int iu = p->iq[GQ_U], iv = p->iq[GQ_V], spd = p->in[iu].spd;
-      if (read_steps(p, files, iu, d0, nd, steps, msg, len) || read_steps(p, files, iv, d0, nd, steps2, msg, len))
-        goto done;
-      for (size_t k = 0; k < (size_t)nd * spd * n; k++) steps[k] = hypot(steps[k], steps2[k]);
-      aggregate(p, &p->in[iu], steps, nd, AG_MEAN, a);
+      if (daily(p, files, w, p->iq[GQ_U], p->iq[GQ_V], d0, nd, AG_SPEED, a, NULL, NULL, msg, len)) goto done;
     } else { /* P, PA, WS: one input each */
       int i = p->iq[!strcmp(go->name, "P") ? GQ_P : !strcmp(go->name, "PA") ? GQ_PA : GQ_WS];
-      if (read_steps(p, files, i, d0, nd, steps, msg, len)) goto done;
-      aggregate(p, &p->in[i], steps, nd, kind_agg(p->in[i].kind), a);
+      if (daily(p, files, w, i, -1, d0, nd, kind_agg(p->in[i].kind), a, NULL, NULL, msg, len)) goto done;
     }
     for (size_t c = 0; c < nday; c++) dst[c] = mask[c % n] ? (float)a[c] : NAN;
   }
   rc = 0;
 done:
-  free(steps), free(steps2), free(ta), free(tx), free(tn), free(a);
   return rc;
 }

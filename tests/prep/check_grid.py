@@ -14,11 +14,16 @@ usage: check_grid.py CASE ARGS...
   packed OUT PACKED ERA5        the packed copy: means, fill on filled days
   livneh OUT FORCING PARAMS     Livneh 3-hourly with -prep_amount_stamp start
   noleap OUT FILE               the daily noleap file on a 2-D lat/lon grid
-  era5x OUT STEPS               ERA5-style hourly file (or the ERA5-Land one
-                                made from it: the totals of STEPS either way)
-  at OUT VAR T Y X WANT TOL     one value of OUT (a value picked by hand)
+  era5x OUT STEPS all|amounts [STATIC]
+                                ERA5-style hourly file (all its drivers), or the
+                                ERA5-Land one made from it (TA, P, SW_IN): the
+                                totals of STEPS either way; STATIC: z and lsm
+  at OUT < LINES                values picked by hand, lines VAR T Y X WANT TOL (WANT fill:
+                                _FillValue) on stdin
+  CASE ARGS... -                the case, then values picked by hand on stdin as for `at`
 """
 import datetime
+import math
 import os
 import sys
 
@@ -354,6 +359,15 @@ def make(tmp, era5):
     write_grid(f"{tmp}/era5x.nc", "NETCDF4", lat[ys], lon[xs], np.arange(nh, dtype=float),
                "hours since 2019-03-01 00:00:00", "gregorian", {k: (v, dict(a)) for k, (v, a) in fields.items()})
 
+    # its statics, rows the other way (latitudes ascending): geopotential z and a land-sea mask lsm, 0 at
+    # two cells, a fraction at a third (kept)
+    lsm = np.ones((1, 4, 5))
+    lsm[0, 0, 1] = lsm[0, 2, 3] = 0
+    lsm[0, 1, 1] = 0.3
+    write_grid(f"{tmp}/era5x-static.nc", "NETCDF4", lat[ys][::-1], lon[xs], np.zeros(1), "hours since 2019-03-01",
+               "gregorian", {"z": (rng.uniform(0, 30000, (1, 4, 5)), {"units": "m**2 s**-2"}),
+                             "lsm": (lsm, {"units": "(0 - 1)"})})
+
     # the ERA5-Land way: tp and ssrd accumulated since 00 UTC, the stamp 00:00 holding the previous day's total
     def accum(x):
         a = np.empty(x.shape)
@@ -430,9 +444,27 @@ def case_noleap(out, path):
     statics(ds, ta, read(path, "pr") * 86400)
 
 
-def case_era5x(out, steps):
-    """the totals of the hourly step file STEPS: each day 01:00..24:00 for tp and ssrd, 00:00..23:00 for the rest"""
+def case_era5x(out, steps, what, static=None):
+    """the totals of the hourly step file STEPS: each day 01:00..24:00 for tp and ssrd, 00:00..23:00 for the rest;
+    what: all (the output of STEPS) or amounts (of the ERA5-Land file: TA, P, SW_IN); STATIC: z and lsm"""
     ds = netCDF4.Dataset(out)
+    keep = None
+    if static:
+        order_s = np.argsort(np.asarray(netCDF4.Dataset(static)["lat"][:]))
+        lsm = read(static, "lsm")[0][order_s]
+        keep = np.isfinite(lsm) & (lsm != 0)
+        same("cells lsm keeps", int(keep.sum()), 18)
+        elev = read(static, "z")[0][order_s] / 9.80665
+        elev[~keep] = np.nan
+        compare("elev = z / 9.80665 (rows matched by latitude)", out_var(ds, "elev"), elev, 1e-5, 1e-3)
+        same("elev raci_derived", getattr(ds["elev"], "raci_derived", None), "yes")
+
+    def masked(x):
+        if keep is not None:
+            x = x.copy()
+            x[..., ~keep] = np.nan
+        return x
+
     st = stamps(steps)
     assert (st[0].day, st[0].hour, len(st)) == (1, 0, 84)
     nday = 3
@@ -448,32 +480,54 @@ def case_era5x(out, steps):
 
     t = inst("t2m") - 273.15
     ta, tx, tn = t.mean(axis=1), t.max(axis=1), t.min(axis=1)
-    compare("TA", out_var(ds, "TA"), ta, 1e-5, 1e-4)
+    compare("TA", out_var(ds, "TA"), masked(ta), 1e-5, 1e-4)
     p = amount("tp").sum(axis=1) * 1000.0
-    compare("P = sum of tp (m) over 01:00..24:00", out_var(ds, "P"), p, 1e-5, 1e-4)
-    compare("SW_IN = sum of ssrd (J m-2) / 86400", out_var(ds, "SW_IN"), amount("ssrd").sum(axis=1) / 86400.0,
+    compare("P = sum of tp (m) over 01:00..24:00", out_var(ds, "P"), masked(p), 1e-5, 1e-4)
+    compare("SW_IN = sum of ssrd (J m-2) / 86400", out_var(ds, "SW_IN"), masked(amount("ssrd").sum(axis=1) / 86400.0),
             1e-5, 1e-3)
     same("SW_IN raci_derived", getattr(ds["SW_IN"], "raci_derived", None), None)
-    if "VPD" in ds.variables:
+    same("variables", sorted(v for v in ds.variables if v not in ("time", "lat", "lon")),
+         sorted(["TA", "SW_IN", "P", "MAT", "MAP"] + (["VPD", "PA", "WS"] if what == "all" else [])
+                + (["elev"] if static else [])))
+    if what == "all":
         ea = es_hpa(inst("d2m") - 273.15).mean(axis=1)
         compare("VPD = (es(Tmax) + es(Tmin)) / 2 - mean es(d2m)", out_var(ds, "VPD"),
-                np.maximum(0, 0.5 * (es_hpa(tx) + es_hpa(tn)) - ea), 1e-4, 1e-4)
-        compare("WS = mean hypot(u10, v10)", out_var(ds, "WS"), np.hypot(inst("u10"), inst("v10")).mean(axis=1),
-                1e-5, 1e-4)
-        compare("PA = mean sp / 1000", out_var(ds, "PA"), inst("sp").mean(axis=1) / 1000.0, 1e-5, 1e-4)
-    statics(ds, ta, p)
+                masked(np.maximum(0, 0.5 * (es_hpa(tx) + es_hpa(tn)) - ea)), 1e-4, 1e-4)
+        compare("WS = mean hypot(u10, v10)", out_var(ds, "WS"),
+                masked(np.hypot(inst("u10"), inst("v10")).mean(axis=1)), 1e-5, 1e-4)
+        compare("PA = mean sp / 1000", out_var(ds, "PA"), masked(inst("sp").mean(axis=1) / 1000.0), 1e-5, 1e-4)
+    statics(ds, ta, p, keep)
 
 
-def case_at(out, var, t, y, x, want, tol):
-    got = float(np.ma.filled(netCDF4.Dataset(out)[var][int(t), int(y), int(x)], np.nan))
-    if not abs(got - float(want)) <= float(tol):
-        fail(f"{var}[{t}, {y}, {x}] = {got!r}, expected {want}")
-    else:
-        print(f"ok {var}[{t}, {y}, {x}] = {got:.6g} ({want})")
+def case_at(out):
+    """values picked by hand, one a line on stdin: VAR T Y X WANT TOL [# comment]; WANT fill: _FillValue"""
+    ds = netCDF4.Dataset(out)
+    n = 0
+    for line in sys.stdin:
+        line = line.split("#")[0].split()
+        if not line:
+            continue
+        var, t, y, x, want, tol = line
+        got = float(np.ma.filled(ds[var][int(t), int(y), int(x)], np.nan))
+        n += 1
+        if want == "fill":
+            if not math.isnan(got):
+                fail(f"{var}[{t}, {y}, {x}] = {got!r}, expected fill")
+        elif not abs(got - float(want)) <= float(tol):
+            fail(f"{var}[{t}, {y}, {x}] = {got!r}, expected {want}")
+    if n == 0:
+        fail("no values picked by hand")
+    elif not FAILS:
+        print(f"ok {n} values picked by hand")
 
 
 if __name__ == "__main__":
     case, args = sys.argv[1], sys.argv[2:]
+    hand = args[-1:] == ["-"]  # then values picked by hand on stdin, as for `at`
+    if hand:
+        args = args[:-1]
     {"make": make, "mhm": case_mhm, "era5": case_era5, "packed": case_packed, "livneh": case_livneh,
      "noleap": case_noleap, "era5x": case_era5x, "at": case_at}[case](*args)
+    if hand:
+        case_at(args[0])
     sys.exit(1 if FAILS else 0)
