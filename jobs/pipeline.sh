@@ -7,6 +7,14 @@
 #   4. raci eval on the held-out locations           -> OUTDIR/eval.json
 #
 # usage: jobs/pipeline.sh OUTDIR [OPTS_PREFIX]
+#        jobs/pipeline.sh OUTDIR --upscale [raci prep -format grid arguments ...]
+#
+# With --upscale: a flux map from gridded forcing, trained on the towers of
+# RACI_SHARED_DATA (docs/UPSCALING.md), as four jobs: the data
+# (jobs/upscale.sbatch data: tower and grid prep, the drivers both have, into
+# OUTDIR/train.opts) -> train (jobs/train.sbatch, preemption-safe) -> predict
+# (jobs/predict.sbatch) -> maps (jobs/upscale.sbatch maps: OUTDIR/*-annual.png).
+# Without prep arguments, the Moselle forcing of ../shared (tools/upscale.sh).
 #
 # Options come from files PREFIX-simulate.opts (or PREFIX-prep.opts),
 # PREFIX-train.opts, PREFIX-predict.opts and PREFIX-eval.opts, each read with
@@ -33,6 +41,17 @@ PREFIX=$(cd "$(dirname "$PREFIX")" && pwd)/$(basename "$PREFIX") # the jobs run 
 N=${RACI_NTASKS:-2}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+if [ "${2:-}" = --upscale ]; then
+  shift 2
+  sbu() { sbatch --parsable --ntasks="${RACI_NTASKS:-2}" ${RACI_SBATCH_OPTS:-} --chdir="$OUT" "$@" | cut -d';' -f1; }
+  j1=$(sbu --job-name=raci-upscale-data --output="$OUT/data-%j.out" "$RACI_HOME/jobs/upscale.sbatch" data "$OUT" "$@")
+  j2=$(sbu --dependency=afterok:"$j1" --output="$OUT/train-%j.out" "$RACI_HOME/jobs/train.sbatch" "$OUT/towers.nc" "$OUT/model.ckpt" -options_file "$OUT/train.opts")
+  j3=$(sbu --dependency=afterok:"$j2" --output="$OUT/predict-%j.out" "$RACI_HOME/jobs/predict.sbatch" "$OUT/model.ckpt" "$OUT/grid.nc" "$OUT/pred.nc")
+  j4=$(sbu --dependency=afterok:"$j3" --job-name=raci-upscale-maps --output="$OUT/maps-%j.out" "$RACI_HOME/jobs/upscale.sbatch" maps "$OUT")
+  echo "$j1 $j2 $j3 $j4" > "$OUT/pipeline.jobs"
+  echo "pipeline: jobs $j1 (data) -> $j2 (train) -> $j3 (predict) -> $j4 (maps); outputs in $OUT"
+  exit 0
+fi
 opts() { [ -f "$PREFIX-$1.opts" ] && echo "-options_file $PREFIX-$1.opts" || true; }
 sb() { sbatch --parsable --ntasks="$N" ${RACI_SBATCH_OPTS:-} --chdir="$OUT" "$@" | cut -d';' -f1; }
 

@@ -5,6 +5,10 @@
 # own meteorology and from the grid's forcing at their cell; both are scored
 # against their observed GPP and NEE on the same days.
 # usage: tools/forcing-shift.sh [OUTDIR]   (default out/forcing-shift; RACI_NP ranks, 2)
+# RACI_FS_FAST and RACI_FS_SLOW choose the drivers (default: every one both
+# files have, TA,SW_IN,VPD,P,PA,WS and MAT,MAP,elev; the towers' FLUXNET2015
+# record has no P, PA or WS, so TA,SW_IN,VPD and MAT,elev isolate the
+# meteorology from the drivers' availability).
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${1:-out/forcing-shift}
@@ -24,7 +28,8 @@ run prep -format fluxnet2015 -i "$DATA/towers/fluxnet2015-daily" -format fluxdat
 # the file's wind says mm s-1 but holds m s-1; its local-time stamps start their 3-hour intervals
 run prep -format grid -i "$L/livneh_NAmerExt_15Oct2014.WalnutGulch.2008.nc" -i "$L/params.WalnutGulch.MOD_IGBP.0.0625_deg.nc" \
   -prep_units "wind=m s-1" -prep_amount_stamp start -o "$OUT/grid.nc"
-run train -data "$OUT/towers.nc" -fast TA,SW_IN,VPD,P,PA,WS -slow MAT,MAP,elev -target GPP,RECO,NEE \
+run train -data "$OUT/towers.nc" -fast "${RACI_FS_FAST:-TA,SW_IN,VPD,P,PA,WS}" -slow "${RACI_FS_SLOW:-MAT,MAP,elev}" \
+  -target GPP,RECO,NEE \
   -split_test_sites "$SITES" -ensemble "${RACI_FS_MEMBERS:-3}" -train_epochs 10 -train_steps 50 -split_val_frac 0.1 \
   -retrieval_radius 50 -o "$OUT/model.ckpt" -overwrite
 run predict -ckpt "$OUT/model.ckpt" -data "$OUT/towers.nc" -o "$OUT/pred-towers.nc"

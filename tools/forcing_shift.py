@@ -46,7 +46,7 @@ def main():
         glon, glat = np.meshgrid(glon, glat)
     print("| site | flux | days | RMSE, tower drivers | RMSE, grid drivers | error added | bias tower | bias grid |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    drivers = []
+    drivers, cells = [], []
     for site in sites:
         s = site_index(towers, site)
         lat, lon = float(towers.variables["lat"][s]), float(towers.variables["lon"][s])
@@ -76,8 +76,9 @@ def main():
             if ok.sum():
                 drivers.append((site, v, ok.sum(), np.mean(y[ok] - x[ok]), np.sqrt(np.mean((y[ok] - x[ok]) ** 2)),
                                 np.corrcoef(x[ok], y[ok])[0, 1], getattr(grid.variables[v], "units", "")))
-        print(f"\n{site}: lat {lat:.4f}, lon {lon:.4f}; grid cell y {j}, x {i} at lat {glat[j, i]:.4f}, "
-              f"lon {glon[j, i]:.4f}\n" if site == sites[-1] else "", end="")
+        cells.append(f"{site}: lat {lat:.4f}, lon {lon:.4f}; grid cell y {j}, x {i} at lat {glat[j, i]:.4f}, "
+                     f"lon {glon[j, i]:.4f}")
+    print("\n" + "\n".join(cells))
     print("\n| site | driver | days | grid - tower, mean | RMSE | correlation |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for site, v, n, b, r, c, u in drivers:

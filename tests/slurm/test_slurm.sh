@@ -1,7 +1,8 @@
 #!/bin/sh
 # The job scripts of jobs/ on a real single-node Slurm cluster (munge,
 # slurmctld, slurmd), submitted with sbatch and followed with scontrol:
-#  - jobs/pipeline.sh: simulate -> train -> predict -> eval as dependent jobs
+#  - jobs/pipeline.sh: simulate -> train -> predict -> eval as dependent jobs,
+#    and --upscale: towers + Moselle forcing -> train -> predict -> maps
 #    (--dependency=afterok); every output and every run record is there, and
 #    the records name the job, the ranks and the process grid;
 #  - preemption: `scontrol requeue` of jobs/train.sbatch mid-run; the job
@@ -75,6 +76,31 @@ e = json.load(open(f"{p}/eval.json"))
 print(f"  pipeline: 4 dependent jobs, run records with job ids, 2 ranks, process grid; held-out GPP RMSE {e['fluxes']['GPP']['pooled']['rmse']:.3g}")
 PYEOF
 
+echo "  ($(el))"
+# 1b. the upscaling pipeline (docs/UPSCALING.md): towers and the Moselle forcing of ../shared,
+# the drivers both have, train, predict the grid, maps; a small budget
+U="$TMP/upscale"
+RACI_NTASKS=2 RACI_UPSCALE_EPOCHS=1 RACI_UPSCALE_MEMBERS=2 "$ROOT/jobs/pipeline.sh" "$U" --upscale > "$TMP/up.log" 2>&1 ||
+  { cat "$TMP/up.log"; fail "pipeline.sh --upscale"; }
+set -- $(cat "$U/pipeline.jobs")
+[ $# -eq 4 ] || fail "upscale pipeline.jobs: $*"
+scontrol show job "$4" | grep -q "Dependency=afterok:$3" || fail "maps job $4 does not depend on $3"
+slurm_wait "$@" || { tail -n 20 "$U"/*.out; fail "upscale pipeline jobs"; }
+for f in towers.nc grid.nc train.opts model.ckpt pred.nc gpp-annual.png nee-annual.png model.ckpt.run.json pred.nc.run.json; do
+  [ -s "$U/$f" ] || { ls -l "$U"; fail "upscale pipeline: no $f"; }
+done
+grep -qx -- "-fast TA,SW_IN,VPD" "$U/train.opts" || { cat "$U/train.opts"; fail "upscale: drivers"; }
+grep -q "P: at 20 % of the towers, left out" "$U"/data-*.out || { cat "$U"/data-*.out; fail "upscale: P not left out"; }
+$PY - "$U/pred.nc" <<'PYEOF' || fail "upscale predictions"
+import sys, netCDF4, numpy as np
+with netCDF4.Dataset(sys.argv[1]) as d:
+    gpp = np.ma.masked_invalid(d["GPP"][:])
+    assert gpp.shape == (1826, 9, 6), gpp.shape
+    cells = (~np.ma.getmaskarray(gpp)).any(axis=0).sum()
+    assert cells == 34, cells                      # the Moselle mask
+    assert "GPP_spread" in d.variables and float(gpp.min()) > -1 and float(gpp.max()) < 30
+print(f"  upscale pipeline: 4 dependent jobs, 34 Moselle cells predicted from TA, SW_IN, VPD, maps drawn")
+PYEOF
 echo "  ($(el))"
 # 2. preemption: requeue a training job mid-run
 Q="$TMP/pre"
