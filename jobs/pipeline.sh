@@ -36,12 +36,15 @@ RACI_SHARED_DATA=${RACI_SHARED_DATA:-$RACI_HOME/../shared/data}
 [ -d "$RACI_SHARED_DATA" ] && RACI_SHARED_DATA=$(cd "$RACI_SHARED_DATA" && pwd) # the jobs run in OUTDIR
 export RACI_SHARED_DATA
 OUT=$1
-PREFIX=${2:-$RACI_HOME/inputs/pipeline}
+UPSCALE=0
+if [ "${2:-}" = --upscale ]; then UPSCALE=1; fi
+PREFIX=$RACI_HOME/inputs/pipeline
+[ "$UPSCALE" = 1 ] || PREFIX=${2:-$PREFIX}
 PREFIX=$(cd "$(dirname "$PREFIX")" && pwd)/$(basename "$PREFIX") # the jobs run in OUTDIR
 N=${RACI_NTASKS:-2}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-if [ "${2:-}" = --upscale ]; then
+if [ "$UPSCALE" = 1 ]; then
   shift 2
   sbu() { sbatch --parsable --ntasks="${RACI_NTASKS:-2}" ${RACI_SBATCH_OPTS:-} --chdir="$OUT" "$@" | cut -d';' -f1; }
   j1=$(sbu --job-name=raci-upscale-data --output="$OUT/data-%j.out" "$RACI_HOME/jobs/upscale.sbatch" data "$OUT" "$@")

@@ -1089,7 +1089,9 @@ int gridprep_day_block(const GridPlan *p, NcrFile *const files[], GridWork *w, l
     snprintf(msg, len, "gridprep_day_block: %d days in a workspace of %d", nd, w->nd);
     return 1;
   }
-  /* temperatures first: TA, and the daily range where there is one */
+  /* temperatures first: TA, and the daily range where the plan has one (the same formulas at every cell:
+   * a cell missing the range on a day is missing, never computed another way) */
+  int have_range = (p->iq[GQ_TMAX] >= 0 && p->iq[GQ_TMIN] >= 0) || (p->iq[GQ_TA] >= 0 && p->in[p->iq[GQ_TA]].spd >= 4);
   for (size_t c = 0; c < nday; c++) ta[c] = tx[c] = tn[c] = NAN;
   {
     int iq = p->iq[GQ_TA], ix = p->iq[GQ_TMAX], in_ = p->iq[GQ_TMIN];
@@ -1135,7 +1137,7 @@ int gridprep_day_block(const GridPlan *p, NcrFile *const files[], GridWork *w, l
             size_t k = (size_t)d * n + c;
             double r = tx[k] - tn[k];
             if (lat[c] != ra_lat) ra = gridprep_ra_wm2(lat[c], doy, ndays), ra_lat = lat[c]; /* a row shares it */
-            a[k] = 0.16 * sqrt(r > 0 ? r : 0) * ra;
+            a[k] = isnan(r) ? NAN : 0.16 * sqrt(r > 0 ? r : 0) * ra;
           }
         }
       }
@@ -1148,8 +1150,7 @@ int gridprep_day_block(const GridPlan *p, NcrFile *const files[], GridWork *w, l
         if (daily(p, files, w, ie, -1, d0, nd, p->in[ie].qty == GQ_VP ? AG_MEAN : AG_MEAN_ES, a, NULL, NULL, msg, len))
           goto done;
         for (size_t c = 0; c < nday; c++) {
-          double es = isfinite(tx[c]) && isfinite(tn[c]) ? 0.5 * (gridprep_es_hpa(tx[c]) + gridprep_es_hpa(tn[c]))
-                                                         : gridprep_es_hpa(ta[c]);
+          double es = have_range ? 0.5 * (gridprep_es_hpa(tx[c]) + gridprep_es_hpa(tn[c])) : gridprep_es_hpa(ta[c]);
           double v  = es - a[c];
           a[c]      = isnan(v) ? NAN : v > 0 ? v : 0;
         }
