@@ -54,7 +54,9 @@ static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
       {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
       {"eval", "eval -pred P -data IN [options]", app_eval},
       {"convert", "convert -data IN -o OUT [options]", app_convert},
-      {"prep", "prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT [options]", app_prep},
+      {"prep",
+       "prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT, or -format grid -i FILE ... -o OUT [options]",
+       app_prep},
       {"info", "info FILE [options]", NULL},
   };
 

@@ -66,7 +66,7 @@ static PetscErrorCode grid_options(MPI_Comm comm, GridCtx *ctx)
   n = GP_MAX_MAPS;
   PetscCall(core_opt_strings(comm, "-map",
                              "NAME=QUANTITY,...: take variable NAME as TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, "
-                             "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential or mask",
+                             "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential or mask, or none to leave it out",
                              list, &n, NULL));
   PetscCall(parse_pairs(comm, "-map", list, n, &ctx->maps));
   n = GP_MAX_MAPS;
