@@ -30,6 +30,8 @@
 #define GP_PATH_LEN   1024
 #define GP_NAME_LEN   64
 #define GP_TEXT_LEN   256
+#define GP_MAX_CLASS  64 /* classes of a class map, and of the training file's class variable */
+#define GP_CLASS_LEN  48
 
 /* What an input variable is. */
 typedef enum {
@@ -50,11 +52,12 @@ typedef enum {
   GQ_ELEV,   /* surface elevation (static) */
   GQ_GEOPOT, /* surface geopotential (static) */
   GQ_MASK,   /* land or domain mask (static): 0 or missing = no data */
+  GQ_CLASS,  /* vegetation class map (static): integer codes with flag_values and flag_meanings */
   GQ_NUM
 } GridQty;
 
 /* The -map names of the quantities (TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev,
- * geopotential, mask). */
+ * geopotential, mask, class). */
 extern const char *const gridprep_qty_name[GQ_NUM];
 
 typedef enum {
@@ -89,6 +92,7 @@ typedef struct {
   char source[GP_TEXT_LEN]; /* where it comes from: FILE:VAR (units, steps) or the derivation */
   int  derived;
   int  is_static;
+  int  is_class; /* the class map: byte codes with the training file's flag_values and flag_meanings */
 } GridOut;
 
 typedef struct {
@@ -118,7 +122,16 @@ typedef struct {
   char       spans[GP_TEXT_LEN * 4];  /* each file's span, when they differ */
   char       absent[GP_TEXT_LEN];     /* slow inputs no file gives */
   char       by_index[GP_TEXT_LEN];   /* files taken by index though their coordinates differ (-prep_same_grid) */
-  int        oor_missing;
+  /* a class map, recoded to the classes of the training file (-prep_class_codes) */
+  char   class_var[GP_NAME_LEN];                 /* the training file's class variable, "" without a class map */
+  int    nclass;                                 /* the training file's classes */
+  double class_flag[GP_MAX_CLASS];               /* its flag_values */
+  char   class_name[GP_MAX_CLASS][GP_CLASS_LEN]; /* its flag_meanings */
+  int    nmap;                                   /* the class map's own codes */
+  double map_value[GP_MAX_CLASS];                /* a code of the map */
+  int    map_class[GP_MAX_CLASS];                /* its class in the training file's list */
+  char   class_note[GP_TEXT_LEN * 2];            /* classes of the map that became unknown */
+  int    oor_missing;
 } GridPlan;
 
 typedef struct {
@@ -129,15 +142,21 @@ typedef struct {
 
 /* Builds the plan from the files; `maps` (-map NAME=QTY) and `units` (-prep_units NAME=UNITS) override.
  * same_grid (-prep_same_grid): files whose coordinates disagree but whose grids have the same shape are
- * taken cell by cell in index order, with the coordinates of the first file that has any. */
+ * taken cell by cell in index order, with the coordinates of the first file that has any. class_codes
+ * (-prep_class_codes, "" for none): the site or grid file a model was trained on, whose class variable's
+ * flag_values and flag_meanings a class map is recoded to (MODIS IGBP names or abbreviations). */
 int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, const GridMaps *units, int accum_day,
-                  int same_grid, GridPlan *plan, char *msg, size_t len);
+                  int same_grid, const char *class_codes, GridPlan *plan, char *msg, size_t len);
 
 /* Coordinates of the output grid, (ny, nx) each, in output order (rows with
  * ascending latitude for 1-D, longitudes in -180..180); NaN when the files have none. */
 int gridprep_coords(const GridPlan *plan, double *lat, double *lon, char *msg, size_t len);
-/* Static outputs (mask, elev): (ny, nx), output order; mask 1/0 (1 where no mask is given). */
-int gridprep_statics(const GridPlan *plan, float *mask, float *elev, char *msg, size_t len);
+/* Static outputs (mask, elev, class): (ny, nx), output order; mask 1/0 (1 where no mask is given); class the
+ * training file's flag_values (NaN where the map has no value or no class map is given). */
+int gridprep_statics(const GridPlan *plan, float *mask, float *elev, float *cls, char *msg, size_t len);
+/* The IGBP abbreviation (ENF, DBF, CRO, ...) of a class name as MODIS writes it
+ * ("evergreen_needleleaf_forest", "Croplands", ...) or of the abbreviation itself; NULL when unknown. */
+const char *gridprep_igbp(const char *name);
 
 /* The working memory of up to nd days (one per rank, made once). */
 typedef struct GridWork GridWork;

@@ -27,6 +27,7 @@ typedef struct {
   GridMaps  maps, units;
   int       accum; /* 1: -prep_accum day; -1: -prep_amount_stamp start */
   PetscBool oor_missing, quiet, same_grid;
+  char      class_codes[GP_PATH_LEN];
 } GridCtx;
 
 /* "A=B,C=D" into maps; a pair without '=' is an error naming the option */
@@ -64,10 +65,11 @@ static PetscErrorCode grid_options(MPI_Comm comm, GridCtx *ctx)
                             first, sizeof first, &have_in));
   PetscCall(core_opt_string(comm, "-o", "Output grid (NetCDF CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
   n = GP_MAX_MAPS;
-  PetscCall(core_opt_strings(comm, "-map",
-                             "NAME=QUANTITY,...: take variable NAME as TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, "
-                             "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential or mask, or none to leave it out",
-                             list, &n, NULL));
+  PetscCall(
+      core_opt_strings(comm, "-map",
+                       "NAME=QUANTITY,...: take variable NAME as TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, "
+                       "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential, mask or class, or none to leave it out",
+                       list, &n, NULL));
   PetscCall(parse_pairs(comm, "-map", list, n, &ctx->maps));
   n = GP_MAX_MAPS;
   PetscCall(core_opt_strings(comm, "-prep_units", "NAME=UNITS,...: units of variable NAME when its attribute is wrong",
@@ -87,6 +89,10 @@ static PetscErrorCode grid_options(MPI_Comm comm, GridCtx *ctx)
                           "Files of one grid shape whose coordinates disagree: take their cells by index, with the "
                           "coordinates of the first -i file",
                           PETSC_FALSE, &ctx->same_grid, NULL));
+  PetscCall(core_opt_string(comm, "-prep_class_codes",
+                            "With a class map: the site or grid file the model is trained on, whose class codes the "
+                            "map is recoded to",
+                            ctx->class_codes, sizeof ctx->class_codes, NULL));
   PetscCall(core_opt_quiet(comm, &ctx->quiet));
   if (core_help()) PetscFunctionReturn(PETSC_SUCCESS);
 
@@ -168,9 +174,26 @@ static PetscErrorCode define_output(IoFile *out, const GridCtx *ctx, const GridP
   d3[0] = dt, d3[1] = dy, d3[2] = dx;
   for (int o = 0; o < p->nout; o++) {
     const GridOut *go = &p->out[o];
-    PetscCall(io_def_var(out, go->name, NC_FLOAT, go->is_static ? 2 : 3, go->is_static ? d3 + 1 : d3, &vvar[o]));
-    PetscCall(io_put_att_float(out, vvar[o], "_FillValue", NC_FLOAT, 1, &fill));
-    PetscCall(io_put_att_text(out, vvar[o], "units", go->units));
+    if (go->is_class) { /* byte codes: the training file's flag_values and flag_meanings, -1 where none */
+      signed char flags[GP_MAX_CLASS], none = -1;
+      char        meanings[GP_MAX_CLASS * GP_CLASS_LEN] = "";
+      PetscCall(io_def_var(out, go->name, NC_BYTE, 2, d3 + 1, &vvar[o]));
+      for (int c = 0; c < p->nclass; c++) {
+        flags[c] = (signed char)p->class_flag[c];
+        if (c) PetscCall(PetscStrlcat(meanings, " ", sizeof meanings));
+        PetscCall(PetscStrlcat(meanings, p->class_name[c], sizeof meanings));
+      }
+      PetscCall(io_agree_nc(out->comm, ncmpi_put_att_schar(out->ncid, vvar[o], "_FillValue", NC_BYTE, 1, &none),
+                            RACI_ERR_WRITE, out->path, go->name));
+      PetscCall(io_agree_nc(out->comm,
+                            ncmpi_put_att_schar(out->ncid, vvar[o], "flag_values", NC_BYTE, p->nclass, flags),
+                            RACI_ERR_WRITE, out->path, go->name));
+      PetscCall(io_put_att_text(out, vvar[o], "flag_meanings", meanings));
+    } else {
+      PetscCall(io_def_var(out, go->name, NC_FLOAT, go->is_static ? 2 : 3, go->is_static ? d3 + 1 : d3, &vvar[o]));
+      PetscCall(io_put_att_float(out, vvar[o], "_FillValue", NC_FLOAT, 1, &fill));
+      PetscCall(io_put_att_text(out, vvar[o], "units", go->units));
+    }
     PetscCall(io_put_att_text(out, vvar[o], "long_name", go->long_name));
     if (go->standard_name[0]) PetscCall(io_put_att_text(out, vvar[o], "standard_name", go->standard_name));
     if (go->cell_methods[0]) PetscCall(io_put_att_text(out, vvar[o], "cell_methods", go->cell_methods));
@@ -267,7 +290,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   long long   ndays, my0, my1, nd, iters, oor[GP_MAX_OUT] = {0};
   size_t      n;
   double     *lat = NULL, *lon = NULL, *sums = NULL, *tm = NULL, tsec, tlast;
-  float      *vals[GP_MAX_OUT] = {NULL}, *mask = NULL, *elev = NULL, *stat = NULL;
+  float      *vals[GP_MAX_OUT] = {NULL}, *mask = NULL, *elev = NULL, *cls = NULL, *stat = NULL;
   int         ita = -1, ip = -1;
   double      msum[GP_MAX_OUT][2] = {{0}}; /* sum and count of each driver's daily values */
 
@@ -284,22 +307,24 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   }
   PetscCall(core_check_unused_options(comm));
   {
-    const char *in[2 * GP_MAX_FILES + 1], *outs[] = {"-o", ctx->out, NULL};
+    const char *in[2 * GP_MAX_FILES + 3], *outs[] = {"-o", ctx->out, NULL};
     for (int k = 0; k < ctx->nfile; k++) in[2 * k] = "-i", in[2 * k + 1] = ctx->file[k];
-    in[2 * ctx->nfile] = NULL;
+    in[2 * ctx->nfile] = "-prep_class_codes", in[2 * ctx->nfile + 1] = ctx->class_codes;
+    in[2 * ctx->nfile + 2] = NULL;
     PetscCall(core_check_paths(comm, in, outs));
   }
   tsec = tlast = MPI_Wtime();
 
   /* the plan: every rank builds it from the headers; rank 0's verdict is everyone's */
   PetscCall(core_stage_push(CORE_STAGE_LOAD));
-  gridprep_plan(ctx->nfile, ctx->file, &ctx->maps, &ctx->units, ctx->accum, ctx->same_grid, p, msg, sizeof msg);
+  gridprep_plan(ctx->nfile, ctx->file, &ctx->maps, &ctx->units, ctx->accum, ctx->same_grid, ctx->class_codes, p, msg,
+                sizeof msg);
   PetscCall(core_rank0_check(comm, msg[0] ? RACI_ERR_INPUT : 0, "%s", msg));
   PetscCall(agree_msg(comm, msg, sizeof msg)); /* a rank that could not read what rank 0 could */
   n     = (size_t)p->ny * p->nx;
   ndays = p->dlast - p->dfirst + 1;
-  PetscCall(PetscMalloc4(n, &lat, n, &lon, n, &mask, n, &elev));
-  if (gridprep_coords(p, lat, lon, msg, sizeof msg) == 0) gridprep_statics(p, mask, elev, msg, sizeof msg);
+  PetscCall(PetscMalloc5(n, &lat, n, &lon, n, &mask, n, &elev, n, &cls));
+  if (gridprep_coords(p, lat, lon, msg, sizeof msg) == 0) gridprep_statics(p, mask, elev, cls, msg, sizeof msg);
   PetscCall(agree_msg(comm, msg, sizeof msg));
   for (int o = 0; o < p->nout; o++) {
     if (!strcmp(p->out[o].name, "TA")) ita = o;
@@ -375,7 +400,8 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
       if (!strcmp(p->out[o].name, "MAT") && sums[4 * c + 1] > 0) x = sums[4 * c] / sums[4 * c + 1];
       if (!strcmp(p->out[o].name, "MAP") && sums[4 * c + 3] > 0) x = sums[4 * c + 2] / sums[4 * c + 3] * 365.25;
       if (!strcmp(p->out[o].name, "elev")) x = elev[c];
-      stat[c] = mask[c] && isfinite(x) ? (float)x : DATA_FILL;
+      if (p->out[o].is_class) x = cls[c];
+      stat[c] = mask[c] && isfinite(x) ? (float)x : p->out[o].is_class ? -1.0f : DATA_FILL;
     }
     PetscCall(io_iput_float(out, vvar[o], st, ct, stat));
     PetscCall(io_wait_all(out));
@@ -431,9 +457,14 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
                             "raci prep: note: not used (no driver raci knows; -map NAME=QUANTITY): %s\n", p->unused));
     if (p->absent[0])
       PetscCall(PetscPrintf(PETSC_COMM_SELF,
-                            "raci prep: warning: no static file gives %s (-i a file with elevation); the grid has "
-                            "MAT and MAP from its own forcing only\n",
+                            "raci prep: warning: no static file gives %s (-i a file with an elevation or class map); a "
+                            "model to predict this grid must be trained without them\n",
                             p->absent));
+    if (p->class_note[0])
+      PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                            "raci prep: note: classes of the class map that no class of %s matches, written as "
+                            "unknown: %s\n",
+                            ctx->class_codes, p->class_note));
     if (!ctx->quiet) {
       day_text(p, p->dfirst, a, sizeof a);
       day_text(p, p->dlast, b, sizeof b);
@@ -450,7 +481,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     }
   }
   for (int o = 0; o < p->nout; o++) PetscCall(PetscFree(vals[o]));
-  PetscCall(PetscFree4(lat, lon, mask, elev));
+  PetscCall(PetscFree5(lat, lon, mask, elev, cls));
   PetscCall(PetscFree(stat));
   PetscCall(PetscFree(sums));
   PetscCall(PetscFree(tm));

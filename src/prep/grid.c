@@ -13,7 +13,7 @@
 
 const char *const gridprep_qty_name[GQ_NUM] = {"TA",          "TMAX",         "TMIN", "TDEW", "VP", "VPD", "SW_IN",
                                                "SW_DAYLIGHT", "DAYL",         "P",    "PA",   "WS", "U",   "V",
-                                               "elev",        "geopotential", "mask"};
+                                               "elev",        "geopotential", "mask", "class"};
 
 /* ------------------------------------------------------------------ recognition */
 static const struct {
@@ -43,6 +43,7 @@ static const struct {
     {"surface_geopotential", GQ_GEOPOT},
     {"land_binary_mask", GQ_MASK},
     {"land_area_fraction", GQ_MASK},
+    {"land_cover_lccs", GQ_CLASS},
 };
 
 /* The usual names of ERA5 and ERA5-Land, Daymet, gridMET, Livneh/VIC, E-OBS, mHM and CMIP (docs/DATA.md). */
@@ -122,6 +123,12 @@ static const struct {
     {"lsm", GQ_MASK},
     {"land_sea_mask", GQ_MASK},
     {"lsmask", GQ_MASK},
+    {"class", GQ_CLASS},
+    {"igbp", GQ_CLASS},
+    {"landcover", GQ_CLASS},
+    {"land_cover", GQ_CLASS},
+    {"lc_type1", GQ_CLASS},
+    {"lccs_class", GQ_CLASS},
 };
 
 /* dst = src, cut to size - 1 characters */
@@ -140,7 +147,137 @@ static void append(char *dst, size_t size, const char *src)
   if (n + 1 < size) copy(dst + n, size - n, src);
 }
 
-static int is_static_qty(GridQty q) { return q == GQ_ELEV || q == GQ_GEOPOT || q == GQ_MASK; }
+static int is_static_qty(GridQty q) { return q == GQ_ELEV || q == GQ_GEOPOT || q == GQ_MASK || q == GQ_CLASS; }
+
+/* MODIS land cover type 1 (IGBP) names and raci's IGBP abbreviations (the towers' classes) */
+static const struct {
+  const char *abbr, *name;
+} igbp_table[] = {
+    {"ENF", "evergreen_needleleaf_forest"},
+    {"EBF", "evergreen_broadleaf_forest"},
+    {"DNF", "deciduous_needleleaf_forest"},
+    {"DBF", "deciduous_broadleaf_forest"},
+    {"MF", "mixed_forest"},
+    {"MF", "mixed_forests"},
+    {"CSH", "closed_shrublands"},
+    {"OSH", "open_shrublands"},
+    {"WSA", "woody_savannas"},
+    {"SAV", "savannas"},
+    {"GRA", "grasslands"},
+    {"WET", "permanent_wetlands"},
+    {"CRO", "croplands"},
+    {"URB", "urban_and_built_up_lands"},
+    {"URB", "urban_and_built_up"},
+    {"CVM", "cropland_natural_vegetation_mosaic"},
+    {"CVM", "cropland_natural_vegetation_mosaics"},
+    {"SNO", "permanent_snow_and_ice"},
+    {"SNO", "snow_and_ice"},
+    {"BSV", "barren"},
+    {"BSV", "barren_or_sparsely_vegetated"},
+    {"WAT", "water_bodies"},
+    {"WAT", "water"},
+};
+
+const char *gridprep_igbp(const char *name)
+{
+  char   low[GP_CLASS_LEN];
+  size_t n = strlen(name);
+  if (n == 0 || n >= sizeof low) return NULL;
+  for (size_t k = 0; k <= n; k++)
+    low[k] = (char)(name[k] == ' ' || name[k] == '-' ? '_' : tolower((unsigned char)name[k]));
+  for (size_t k = 0; k < sizeof igbp_table / sizeof igbp_table[0]; k++)
+    if (!strcasecmp(name, igbp_table[k].abbr) || !strcmp(low, igbp_table[k].name)) return igbp_table[k].abbr;
+  return NULL;
+}
+
+/* Up to GP_MAX_CLASS words of a flag_meanings attribute; the count, -1 when there are more. */
+static int meanings_of(NcrFile *f, int v, char words[][GP_CLASS_LEN])
+{
+  char text[GP_MAX_CLASS * GP_CLASS_LEN], *save = NULL, *w;
+  int  n = 0;
+  if (!ncr_att_text(f, v, "flag_meanings", text, sizeof text)) return 0;
+  for (w = strtok_r(text, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+    if (n == GP_MAX_CLASS) return -1;
+    copy(words[n++], GP_CLASS_LEN, w);
+  }
+  return n;
+}
+
+/* The training file's class variable (-prep_class_codes) and the recoding of the map's codes to it. */
+static int class_plan(GridPlan *p, NcrFile *map, int mv, const char *codes, char *msg, size_t len)
+{
+  NcrFile *f = NULL;
+  char     words[GP_MAX_CLASS][GP_CLASS_LEN];
+  int      rc = 1, v = -1, unknown = -1, nm;
+  double   vals[GP_MAX_CLASS];
+  if (!codes || !codes[0]) {
+    snprintf(msg, len,
+             "%s: variable %s is a class map: give -prep_class_codes FILE, the site or grid file the model is trained "
+             "on, so its classes get the codes the model knows",
+             ncr_path(map), p->in[p->iq[GQ_CLASS]].var);
+    return 1;
+  }
+  if (ncr_open(codes, &f, msg, len)) return 1;
+  for (int k = 0; k < ncr_nvars(f) && v < 0; k++) { /* the slow variable with flag_meanings */
+    char role[16];
+    if (ncr_att_text(f, k, "flag_meanings", words[0], GP_CLASS_LEN) &&
+        (!ncr_att_text(f, k, "raci_role", role, sizeof role) || !strcmp(role, "slow")))
+      v = k;
+  }
+  if (v < 0) {
+    snprintf(msg, len, "-prep_class_codes %s: no class variable (a slow variable with flag_values and flag_meanings)",
+             codes);
+    goto done;
+  }
+  {
+    NcrVar cv;
+    if (ncr_var(f, v, &cv, msg, len)) goto done;
+    copy(p->class_var, sizeof p->class_var, cv.name);
+  }
+  p->nclass = meanings_of(f, v, p->class_name);
+  if (p->nclass <= 0 || ncr_att_doubles(f, v, "flag_values", p->class_flag, GP_MAX_CLASS) != p->nclass) {
+    snprintf(msg, len, "-prep_class_codes %s: variable %s needs as many flag_values as flag_meanings (at most %d)",
+             codes, p->class_var, GP_MAX_CLASS);
+    goto done;
+  }
+  for (int c = 0; c < p->nclass; c++)
+    if (!strcmp(p->class_name[c], "unknown")) unknown = c;
+  /* the map's own codes and names */
+  p->nmap = ncr_att_doubles(map, mv, "flag_values", vals, GP_MAX_CLASS);
+  nm      = meanings_of(map, mv, words);
+  if (p->nmap <= 0 || nm != p->nmap) {
+    snprintf(
+        msg, len,
+        "%s: class map %s needs flag_values and as many flag_meanings (the class names: IGBP abbreviations or MODIS "
+        "names such as evergreen_needleleaf_forest)",
+        ncr_path(map), p->in[p->iq[GQ_CLASS]].var);
+    goto done;
+  }
+  for (int k = 0; k < p->nmap; k++) {
+    const char *abbr = gridprep_igbp(words[k]);
+    int         c    = -1;
+    for (int j = 0; j < p->nclass && c < 0; j++)
+      if (!strcmp(p->class_name[j], words[k]) || (abbr && !strcmp(p->class_name[j], abbr))) c = j;
+    if (c < 0) { /* a class no tower has */
+      if (unknown < 0) {
+        snprintf(msg, len,
+                 "%s: class %s (code %g) of %s is not among the classes of %s (%d) and that file has no class "
+                 "unknown to put it in",
+                 ncr_path(map), words[k], vals[k], p->in[p->iq[GQ_CLASS]].var, codes, p->nclass);
+        goto done;
+      }
+      c = unknown;
+      if (p->class_note[0]) append(p->class_note, sizeof p->class_note, " ");
+      append(p->class_note, sizeof p->class_note, words[k]);
+    }
+    p->map_value[k] = vals[k];
+    p->map_class[k] = c;
+  }
+  rc = 0;
+done:
+  ncr_close(&f);
+  return rc;
+}
 
 /* ------------------------------------------------------------------ units (udunits2) */
 static ut_system *units_system(void)
@@ -256,6 +393,7 @@ static int units_of(GridInput *in, const char *file, int accum_day, char *msg, s
     }
     break;
   case GQ_MASK:
+  case GQ_CLASS:
     in->slope = 1, in->intercept = 0;
     return 0;
   default:
@@ -278,6 +416,7 @@ static int units_of(GridInput *in, const char *file, int accum_day, char *msg, s
                                        "m s-1",
                                        "m",
                                        "m2 s-2",
+                                       "",
                                        ""};
     snprintf(msg, len,
              "%s: variable %s (%s): units '%s' are not units of %s (udunits2 cannot convert them to %s); fix the "
@@ -498,7 +637,7 @@ static void describe(const GridPlan *p, int i, char *buf, size_t len)
 }
 
 int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, const GridMaps *units, int accum_day,
-                  int same_grid, GridPlan *p, char *msg, size_t len)
+                  int same_grid, const char *class_codes, GridPlan *p, char *msg, size_t len)
 {
   int     rc = 1, first_grid = -1, stamp_start = 0;
   double *lat0 = NULL, *lon0 = NULL, *lat = NULL, *lon = NULL;
@@ -521,7 +660,7 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
     if (!ok && strcmp(maps->value[m], "none")) {
       snprintf(msg, len,
                "-map %s=%s: unknown quantity '%s' (TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, SW_DAYLIGHT, DAYL, P, PA, WS, "
-               "U, V, elev, geopotential, mask, or none to leave it out)",
+               "U, V, elev, geopotential, mask, class, or none to leave it out)",
                maps->name[m], maps->value[m], maps->value[m]);
       return 1;
     }
@@ -612,7 +751,7 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
       ncr_att_text(f, v, "units", in->units, sizeof in->units);
       for (int m = 0; m < units->n; m++)
         if (!strcmp(units->name[m], var.name)) snprintf(in->units, sizeof in->units, "%s", units->value[m]);
-      if (!in->units[0] && q != GQ_MASK) {
+      if (!in->units[0] && q != GQ_MASK && q != GQ_CLASS) {
         snprintf(msg, len, "%s: variable %s (%s) has no units attribute; give -prep_units %s=UNITS", files[k], var.name,
                  gridprep_qty_name[q], var.name);
         ncr_close(&f);
@@ -728,6 +867,10 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
         }
       }
       p->iq[q] = p->ninput++;
+      if (q == GQ_CLASS && class_plan(p, f, v, class_codes, msg, len)) {
+        ncr_close(&f);
+        goto done;
+      }
     }
     ncr_close(&f);
   }
@@ -871,6 +1014,15 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
       add_out(p, "elev", "slow", "surface elevation", "", src, p->in[e].qty == GQ_GEOPOT);
     } else
       snprintf(p->absent, sizeof p->absent, "elev");
+    if (p->iq[GQ_CLASS] >= 0) {
+      describe(p, p->iq[GQ_CLASS], src, sizeof src);
+      append(src, sizeof src, ", recoded to the classes of -prep_class_codes");
+      add_out(p, p->class_var, "slow", "vegetation class", "", src, 0);
+      p->out[p->nout - 1].is_class = 1;
+    } else {
+      if (p->absent[0]) append(p->absent, sizeof p->absent, ", ");
+      append(p->absent, sizeof p->absent, "class");
+    }
   }
   rc = 0;
 done:
@@ -930,7 +1082,7 @@ static int read_static(const GridPlan *p, int i, double *buf, char *msg, size_t 
   return rc;
 }
 
-int gridprep_statics(const GridPlan *p, float *mask, float *elev, char *msg, size_t len)
+int gridprep_statics(const GridPlan *p, float *mask, float *elev, float *cls, char *msg, size_t len)
 {
   size_t  n = (size_t)p->ny * p->nx;
   double *b = malloc(n * sizeof *b);
@@ -939,7 +1091,16 @@ int gridprep_statics(const GridPlan *p, float *mask, float *elev, char *msg, siz
     snprintf(msg, len, "out of memory");
     return 1;
   }
-  for (size_t c = 0; c < n; c++) mask[c] = 1, elev[c] = NAN;
+  for (size_t c = 0; c < n; c++) mask[c] = 1, elev[c] = NAN, cls[c] = NAN;
+  if (p->iq[GQ_CLASS] >= 0) { /* the map's codes to the training file's flag_values; NaN where it has none */
+    const GridInput *in = &p->in[p->iq[GQ_CLASS]];
+    if (read_static(p, p->iq[GQ_CLASS], b, msg, len)) goto fail;
+    for (size_t c = 0; c < n; c++) {
+      double x = b[in_cell(p, in, c)];
+      for (int k = 0; k < p->nmap; k++)
+        if (x == p->map_value[k]) cls[c] = (float)p->class_flag[p->map_class[k]];
+    }
+  }
   if (p->iq[GQ_MASK] >= 0) {
     if (read_static(p, p->iq[GQ_MASK], b, msg, len)) goto fail;
     for (size_t c = 0; c < n; c++) {

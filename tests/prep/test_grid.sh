@@ -37,6 +37,9 @@
 #  - bad input: unknown units, no time axis, no day in common, a 2-D driver,
 #    a 3-D static, a missing file, a file that is not NetCDF, another grid
 #    shape, two calendars: one line, nothing written;
+#  - a class map (MODIS IGBP names) recoded to the classes of -prep_class_codes
+#    (a class no tower has to unknown, a cell without one missing); refused
+#    without -prep_class_codes, or when the class is not there and no unknown;
 #  - on NP > 1 the files are the same as on 1 rank.
 # usage: test_grid.sh NP
 . "$(dirname "$0")/../lib/common.sh"
@@ -196,4 +199,61 @@ missing=""
 $PY "$CHECK" packed "$O/packed.nc" "$TMP/packed.nc" "$ERA5" || missing="$missing packed"
 $PY "$CHECK" noleap "$O/gap.nc" "$TMP/noleap-gap.nc" || missing="$missing noleap-gap"
 [ -z "$missing" ] || fail "missing values:$missing"
+
+# ---- a vegetation class map (MODIS IGBP names, codes 1..16) recoded to the classes of the training file
+# given by -prep_class_codes (a site file with IGBP abbreviations and unknown): ENF, OSH, GRA, CRO by name,
+# barren (no tower has it) to unknown with a note, a cell without a class missing
+$PY - "$TMP" << 'PYEOF' || fail "making the class files"
+import sys
+import netCDF4
+import numpy as np
+d = sys.argv[1]
+with netCDF4.Dataset(f"{d}/codes.nc", "w", format="NETCDF3_64BIT_DATA") as o:
+    o.createDimension("site", 2)
+    c = o.createVariable("class", "i1", ("site",))
+    c.flag_values = np.arange(6, dtype="i1")
+    c.flag_meanings = "CRO DBF ENF GRA OSH unknown"
+    c.raci_role = "slow"
+    c[:] = [0, 1]
+with netCDF4.Dataset(f"{d}/ta2000.nc") as src, netCDF4.Dataset(f"{d}/lc.nc", "w", format="NETCDF4") as o:
+    ny, nx = len(src.dimensions["lat"]), len(src.dimensions["lon"])
+    for n in ("lat", "lon"):
+        o.createDimension(n, len(src.dimensions[n]))
+        v = o.createVariable(n, "f8", (n,))
+        v[:], v.units = src[n][:], src[n].units
+    lc = o.createVariable("LC_Type1", "u1", ("lat", "lon"), fill_value=255)
+    lc.flag_values = np.array([1, 7, 10, 12, 16], dtype="u1")
+    lc.flag_meanings = "evergreen_needleleaf_forest open_shrublands grasslands croplands barren"
+    codes = np.array([1, 7, 10, 12, 16, 255, 10, 7, 12, 1, 16, 10] * 4, dtype="u1")[: ny * nx]
+    lc[:] = codes.reshape(ny, nx)
+PYEOF
+grid_np lc -i "$TMP/ta2000.nc" -i "$TMP/lc.nc" -prep_class_codes "$TMP/codes.nc"
+logged lc "classes of the class map that no class of $TMP/codes.nc matches, written as unknown: barren"
+$PY - "$O/lc.nc" "$TMP/lc.nc" << 'PYEOF' || fail "class map recoded"
+import sys
+import netCDF4
+import numpy as np
+want = {1: 2, 7: 4, 10: 3, 12: 0, 16: 5}  # ENF, OSH, GRA, CRO, barren -> unknown (codes.nc's flag_values)
+with netCDF4.Dataset(sys.argv[1]) as o, netCDF4.Dataset(sys.argv[2]) as i:
+    got, src = o["class"], np.ma.filled(i["LC_Type1"][:].astype(int), 255)
+    assert got.dtype == np.int8 and list(got.flag_values) == list(range(6)), (got.dtype, got.flag_values)
+    assert got.flag_meanings == "CRO DBF ENF GRA OSH unknown" and got.raci_role == "slow"
+    g = np.ma.filled(got[:].astype(int), -1)
+    for (y, x), v in np.ndenumerate(src):
+        assert g[y, x] == want.get(v, -1), (y, x, v, g[y, x])
+print(f"ok class map: {src.size} cells recoded by name to the training file's codes, barren to unknown, none missing")
+PYEOF
+bad1 "a class map without -prep_class_codes" "variable LC_Type1 is a class map: give -prep_class_codes FILE" \
+  -format grid -i "$TMP/ta2000.nc" -i "$TMP/lc.nc"
+$PY - "$TMP" << 'PYEOF' || fail "making codes without unknown"
+import sys
+import netCDF4
+import numpy as np
+with netCDF4.Dataset(f"{sys.argv[1]}/codes2.nc", "w", format="NETCDF3_64BIT_DATA") as o:
+    o.createDimension("site", 1)
+    c = o.createVariable("class", "i1", ("site",))
+    c.flag_values, c.flag_meanings = np.arange(5, dtype="i1"), "CRO DBF ENF GRA OSH"
+PYEOF
+bad1 "a class the training file lacks" "class barren (code 16) of LC_Type1 is not among the classes of $TMP/codes2.nc (5)" \
+  -format grid -i "$TMP/ta2000.nc" -i "$TMP/lc.nc" -prep_class_codes "$TMP/codes2.nc"
 echo "test_grid: ok at $NP ranks"
