@@ -133,7 +133,12 @@ typedef struct {
   int ncoord;
   int coord_src[DATA_MAX_COORDS]; /* input varid of each copied coordinate */
   int coord_dst[DATA_MAX_COORDS]; /* its output varid */
+  int coord_bnds[DATA_MAX_COORDS]; /* its cell bounds (X_bnds(X, nv)) for 1-D lat/lon of grids, else -1 */
 } DataOutLayout;
+
+/* Cell bounds of n centres c (n, 2): midpoints between neighbours, the ends
+ * half a step beyond (CF 7.1, contiguous cells). Local. */
+void data_cell_bounds(const double *c, int n, double *b);
 
 /* Define mode: dimensions, coordinates, global attributes. title: NULL keeps the input's. */
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L);

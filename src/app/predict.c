@@ -10,8 +10,10 @@
 #include <raci/profile.h>
 #include <raci/quantity.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "fast:A,B;slow:C;target:D;" -> roles for fast and slow; targets are not read. */
@@ -131,7 +133,7 @@ typedef struct {
   IoFile       *f;
   DataOutLayout L;
   PredictOut    po;
-  int           vy[MODEL_MAX_TARGETS], vz, vfast, vslow;
+  int           vy[MODEL_MAX_TARGETS], vz, vfast, vslow, vreg; /* vreg: the regime coordinate, -1 without */
   /* an ensemble: its members, and per flux the spread and the members' standard deviation */
   int      nmem;
   int      vs[MODEL_MAX_TARGETS], vsd[MODEL_MAX_TARGETS];
@@ -281,13 +283,16 @@ static PetscErrorCode predict_define_output(PredictRun *run)
   int            zdim = -1;
 
   PetscFunctionBeginUser;
-  run->vz = run->vfast = run->vslow = -1;
+  run->vz = run->vfast = run->vslow = run->vreg = -1;
   PetscCall(io_create(comm, run->out, &run->f));
   f = run->f;
   PetscCall(data_def_output(ds, f, "RACI carbon flux predictions", &run->L));
   PetscCall(
       io_put_att_text(f, NC_GLOBAL, "source", "raci " RACI_VERSION " predict (Role-Aware Conditional Inference)"));
-  PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_checkpoint", run->ckpt));
+  { /* CF: no relative paths in attributes */
+    char abs[PATH_MAX];
+    PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_checkpoint", realpath(run->ckpt, abs) ? abs : run->ckpt));
+  }
   PetscCall(io_put_att_text(f, NC_GLOBAL, "raci_model", tr->to.model));
   {
     float nm = (float)run->nmem;
@@ -315,23 +320,39 @@ static PetscErrorCode predict_define_output(PredictRun *run)
   }
   if (run->po.Z && run->diag_stride) {
     PetscCall(io_def_dim(f, "regime", run->po.Z, &zdim));
+    PetscCall(io_def_var(f, "regime", NC_INT, 1, &zdim, &run->vreg)); /* its coordinate variable */
+    PetscCall(io_put_att_text(f, run->vreg, "long_name", "component of the regime embedding z"));
+    PetscCall(io_put_att_text(f, run->vreg, "units", "1"));
     PetscCall(data_def_field_lead(ds, f, &run->L, "regime_embedding", zdim, &run->vz));
     PetscCall(io_put_att_text(f, run->vz, "long_name", "regime embedding z, mean over the diagnostic days"));
     PetscCall(io_put_att_text(f, run->vz, "units", "1"));
+    PetscCall(io_put_att_text(f, run->vz, "cell_methods", "time: mean"));
   }
   if (run->diag_stride) {
     PetscCall(data_def_field(ds, f, &run->L, "share_fast", PETSC_FALSE, &run->vfast));
     PetscCall(io_put_att_text(f, run->vfast, "long_name",
                               "share of the fast role (drivers, geographic context) in the prediction, by occlusion"));
     PetscCall(io_put_att_text(f, run->vfast, "units", "1"));
+    PetscCall(io_put_att_text(f, run->vfast, "cell_methods", "time: mean"));
     PetscCall(data_def_field(ds, f, &run->L, "share_slow", PETSC_FALSE, &run->vslow));
     PetscCall(io_put_att_text(
         f, run->vslow, "long_name",
         "share of the slow role (slow blocks, attributes, functional context) in the prediction, by occlusion"));
     PetscCall(io_put_att_text(f, run->vslow, "units", "1"));
+    PetscCall(io_put_att_text(f, run->vslow, "cell_methods", "time: mean"));
   }
   PetscCall(io_enddef(f));
   PetscCall(data_put_coords(ds, f, &run->L));
+  if (run->vreg >= 0) { /* rank 0 writes the regime axis 0 .. Z-1 */
+    PetscMPIInt rank;
+    double      reg[256];
+    MPI_Offset  z0 = 0, nz = PetscMin(run->po.Z, 256);
+    PetscCallMPI(MPI_Comm_rank(comm, &rank));
+    for (MPI_Offset i = 0; i < nz; i++) reg[i] = (double)i;
+    if (rank != 0) nz = 0;
+    PetscCall(io_iput_double(f, run->vreg, &z0, &nz, reg));
+    PetscCall(io_wait_all(f));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -156,6 +156,7 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
   PetscCall(io_put_att_text(out, *vtime, "units", buf));
   PetscCall(io_put_att_text(out, *vtime, "calendar", "standard"));
   PetscCall(io_put_att_text(out, *vtime, "standard_name", "time"));
+  PetscCall(io_put_att_text(out, *vtime, "long_name", "time"));
   PetscCall(io_put_att_text(out, *vtime, "axis", "T"));
   d2[0] = ds, d2[1] = dc;
   PetscCall(io_def_var(out, "site_id", NC_CHAR, 2, d2, vsite));
@@ -164,9 +165,11 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
   PetscCall(io_def_var(out, "lat", NC_FLOAT, 1, &ds, vlat));
   PetscCall(io_put_att_text(out, *vlat, "units", "degrees_north"));
   PetscCall(io_put_att_text(out, *vlat, "standard_name", "latitude"));
+  PetscCall(io_put_att_text(out, *vlat, "long_name", "latitude"));
   PetscCall(io_def_var(out, "lon", NC_FLOAT, 1, &ds, vlon));
   PetscCall(io_put_att_text(out, *vlon, "units", "degrees_east"));
   PetscCall(io_put_att_text(out, *vlon, "standard_name", "longitude"));
+  PetscCall(io_put_att_text(out, *vlon, "long_name", "longitude"));
 
   d2[0] = dt, d2[1] = ds;
   for (int v = 0; v < h->nvar; v++) {
@@ -188,6 +191,7 @@ static PetscErrorCode define_output(IoFile *out, const PrepCtx *ctx, const PrepH
       PetscCall(io_def_var(out, pv->name, NC_FLOAT, pv->timevarying ? 2 : 1, pv->timevarying ? d2 : &ds, &vvar[v]));
       PetscCall(io_put_att_float(out, vvar[v], "_FillValue", NC_FLOAT, 1, &fill));
       PetscCall(io_put_att_text(out, vvar[v], "units", pv->units));
+      if (pv->timevarying) PetscCall(io_put_att_text(out, vvar[v], "cell_methods", "time: mean")); /* daily means */
     }
     PetscCall(io_put_att_text(out, vvar[v], "long_name", pv->long_name));
     if (pv->standard_name[0]) PetscCall(io_put_att_text(out, vvar[v], "standard_name", pv->standard_name));

@@ -15,7 +15,9 @@
 #include <raci/ncread.h>
 #include <raci/quantity.h>
 
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GRID_BLOCK_BYTES (256.0 * 1024 * 1024) /* working memory of one block of days, per rank */
@@ -136,7 +138,7 @@ static void day_text(const GridPlan *p, long long d, char *buf, size_t len)
 }
 
 static PetscErrorCode define_output(IoFile *out, const GridCtx *ctx, const GridPlan *p, int *vtime, int *vlat,
-                                    int *vlon, int vvar[])
+                                    int *vlon, int vbnds[2], int vvar[])
 {
   int         dt, dy, dx, d3[3];
   float       fill = DATA_FILL;
@@ -155,9 +157,18 @@ static PetscErrorCode define_output(IoFile *out, const GridCtx *ctx, const GridP
   PetscCall(io_put_att_text(out, *vtime, "long_name", p->local_day ? "local day" : "day (UTC)"));
   PetscCall(io_put_att_text(out, *vtime, "axis", "T"));
   *vlat = *vlon = -1;
-  if (p->coords == 1) {
+  vbnds[0] = vbnds[1] = -1;
+  if (p->coords == 1) { /* with cell bounds (CF 7.1); 2-D grids get none (their cells' corners are not known) */
+    int dnv, db[2];
     PetscCall(io_def_var(out, "lat", NC_DOUBLE, 1, &dy, vlat));
     PetscCall(io_def_var(out, "lon", NC_DOUBLE, 1, &dx, vlon));
+    PetscCall(io_def_dim(out, "nv", 2, &dnv));
+    db[0] = dy, db[1] = dnv;
+    PetscCall(io_def_var(out, "lat_bnds", NC_DOUBLE, 2, db, &vbnds[0]));
+    db[0] = dx;
+    PetscCall(io_def_var(out, "lon_bnds", NC_DOUBLE, 2, db, &vbnds[1]));
+    PetscCall(io_put_att_text(out, *vlat, "bounds", "lat_bnds"));
+    PetscCall(io_put_att_text(out, *vlon, "bounds", "lon_bnds"));
   } else if (p->coords == 2) {
     d3[0] = dy, d3[1] = dx;
     PetscCall(io_def_var(out, "lat", NC_DOUBLE, 2, d3, vlat));
@@ -206,10 +217,10 @@ static PetscErrorCode define_output(IoFile *out, const GridCtx *ctx, const GridP
   PetscCall(
       io_put_att_text(out, NC_GLOBAL, "title", "Daily forcing on a user's grid, prepared by raci prep -format grid"));
   buf[0] = '\0';
-  for (int k = 0; k < p->nfile; k++) {
-    const char *base = strrchr(p->file[k], '/');
-    char        one[GP_PATH_LEN + 64];
-    PetscCall(PetscSNPrintf(one, sizeof one, "%s%s (%s)", k ? "; " : "", base ? base + 1 : p->file[k], p->format[k]));
+  for (int k = 0; k < p->nfile; k++) { /* absolute paths (CF: none relative in attributes) */
+    char abs[PATH_MAX], one[PATH_MAX + 64];
+    PetscCall(PetscSNPrintf(one, sizeof one, "%s%s (%s)", k ? "; " : "", realpath(p->file[k], abs) ? abs : p->file[k],
+                            p->format[k]));
     PetscCall(PetscStrlcat(buf, one, sizeof buf));
   }
   PetscCall(io_put_att_text(out, NC_GLOBAL, "source", buf));
@@ -285,7 +296,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   NcrFile    *files[GP_MAX_FILES] = {NULL};
   GridWork   *work                = NULL;
   char        msg[2048]           = "";
-  int         vtime, vlat, vlon, vvar[GP_MAX_OUT];
+  int         vtime, vlat, vlon, vbnds[2], vvar[GP_MAX_OUT];
   PetscMPIInt rank, size;
   long long   ndays, my0, my1, nd, iters, oor[GP_MAX_OUT] = {0};
   size_t      n;
@@ -334,7 +345,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
 
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
   PetscCall(io_create(comm, ctx->out, &out));
-  PetscCall(define_output(out, ctx, p, &vtime, &vlat, &vlon, vvar));
+  PetscCall(define_output(out, ctx, p, &vtime, &vlat, &vlon, vbnds, vvar));
   PetscCall(io_enddef(out));
 
   /* this rank's days, in blocks that fit GRID_BLOCK_BYTES */
@@ -407,18 +418,23 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     PetscCall(io_wait_all(out));
   }
   if (p->coords) {
-    double    *la = lat, *lo = lon, *row = NULL, *col = NULL;
+    double    *la = lat, *lo = lon, *row = NULL, *col = NULL, *rb = NULL, *cb = NULL;
     MPI_Offset st[2] = {0, 0}, cy[2] = {rank == 0 ? p->ny : 0, rank == 0 ? p->nx : 0}, cx[1] = {rank == 0 ? p->nx : 0};
+    MPI_Offset cyb[2] = {cy[0], rank == 0 ? 2 : 0}, cxb[2] = {cx[0], rank == 0 ? 2 : 0};
     if (p->coords == 1) {
-      PetscCall(PetscMalloc2(p->ny, &row, p->nx, &col));
+      PetscCall(PetscMalloc4(p->ny, &row, p->nx, &col, 2 * p->ny, &rb, 2 * p->nx, &cb));
       for (int j = 0; j < p->ny; j++) row[j] = lat[(size_t)j * p->nx];
       for (int i = 0; i < p->nx; i++) col[i] = lon[i];
+      data_cell_bounds(row, p->ny, rb);
+      data_cell_bounds(col, p->nx, cb);
       la = row, lo = col;
+      PetscCall(io_iput_double(out, vbnds[0], st, cyb, rb));
+      PetscCall(io_iput_double(out, vbnds[1], st, cxb, cb));
     }
     PetscCall(io_iput_double(out, vlat, st, cy, la));
     PetscCall(io_iput_double(out, vlon, st, p->coords == 1 ? cx : cy, lo));
     PetscCall(io_wait_all(out));
-    PetscCall(PetscFree2(row, col));
+    PetscCall(PetscFree4(row, col, rb, cb));
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, msum, 2 * GP_MAX_OUT, MPI_DOUBLE, MPI_SUM, comm));
   PetscCall(io_commit(&out));

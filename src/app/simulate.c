@@ -277,9 +277,9 @@ static PetscErrorCode tower_threshold(const SimCtx *ctx, const unsigned char *la
 }
 
 static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx, PetscInt ny, PetscInt nt, int vdaily[],
-                                    int vstatic[], int *vlat, int *vlon, int *vtime)
+                                    int vstatic[], int *vlat, int *vlon, int *vtime, int vbnds[2])
 {
-  int   dt, dy, dx, d3[3], d2[2];
+  int   dt, dy, dx, dnv, d3[3], d2[2];
   float fill = DATA_FILL;
   char  buf[256];
 
@@ -294,15 +294,26 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   PetscCall(io_put_att_text(out, *vtime, "units", buf));
   PetscCall(io_put_att_text(out, *vtime, "calendar", "noleap"));
   PetscCall(io_put_att_text(out, *vtime, "standard_name", "time"));
+  PetscCall(io_put_att_text(out, *vtime, "long_name", "time"));
   PetscCall(io_put_att_text(out, *vtime, "axis", "T"));
+  PetscCall(io_def_dim(out, "nv", 2, &dnv));
   PetscCall(io_def_var(out, "lat", NC_DOUBLE, 1, &dy, vlat));
   PetscCall(io_put_att_text(out, *vlat, "units", "degrees_north"));
   PetscCall(io_put_att_text(out, *vlat, "standard_name", "latitude"));
+  PetscCall(io_put_att_text(out, *vlat, "long_name", "latitude"));
   PetscCall(io_put_att_text(out, *vlat, "axis", "Y"));
+  PetscCall(io_put_att_text(out, *vlat, "bounds", "lat_bnds"));
   PetscCall(io_def_var(out, "lon", NC_DOUBLE, 1, &dx, vlon));
   PetscCall(io_put_att_text(out, *vlon, "units", "degrees_east"));
   PetscCall(io_put_att_text(out, *vlon, "standard_name", "longitude"));
+  PetscCall(io_put_att_text(out, *vlon, "long_name", "longitude"));
   PetscCall(io_put_att_text(out, *vlon, "axis", "X"));
+  PetscCall(io_put_att_text(out, *vlon, "bounds", "lon_bnds"));
+  d2[0] = dy, d2[1] = dnv;
+  PetscCall(io_def_var(out, "lat_bnds", NC_DOUBLE, 2, d2, &vbnds[0]));
+  d2[0] = dx;
+  PetscCall(io_def_var(out, "lon_bnds", NC_DOUBLE, 2, d2, &vbnds[1]));
+  d2[0] = dy, d2[1] = dx;
   for (int k = 0; k < NV_DAILY + NV_STATIC; k++) {
     const SimVarInfo *vi = k < NV_DAILY ? &daily_info[k] : &static_info[k - NV_DAILY];
     int              *id = k < NV_DAILY ? &vdaily[k] : &vstatic[k - NV_DAILY];
@@ -331,6 +342,14 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
     }
     PetscCall(io_put_att_text(out, *id, "long_name", vi->long_name));
     if (vi->standard_name) PetscCall(io_put_att_text(out, *id, "standard_name", vi->standard_name));
+    /* CF 7.3: daily values are means over the day (P and the fluxes as rates); MAT and MAP are the
+     * climate the weather generator is built around, not statistics of the written days */
+    if (k < NV_DAILY)
+      PetscCall(io_put_att_text(out, *id, "cell_methods", "time: mean"));
+    else if (k == NV_DAILY + S_MAT || k == NV_DAILY + S_MAP)
+      PetscCall(io_put_att_text(out, *id, "comment",
+                                "the climate the weather generator is built around: a formula of the location "
+                                "(docs/SIMULATOR.md), not a statistic of the days in this file"));
     PetscCall(io_put_att_text(out, *id, "raci_role", role_name[vi->role]));
   }
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
@@ -338,7 +357,7 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   PetscCall(io_put_att_text(
       out, NC_GLOBAL, "source",
       "raci " RACI_VERSION
-      " process-based simulator (docs/SIMULATOR.md); land mask: NCAR/geocat-datafiles landsea.nc (Apache-2.0)"));
+      " process-based simulator (docs/SIMULATOR.md); land mask: landsea.nc of the NCAR geocat-datafiles repository (Apache-2.0)"));
   snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld, latent %g", (long long)ctx->seed,
            (double)ctx->res, (double)ctx->noise, (long long)ctx->towers,
            (double)ctx->latent); /* not PetscSNPrintf: it prints %g as "1." */
@@ -422,7 +441,7 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   Tile             tile;
   IoFile          *out;
   PetscInt         nx, ny, nt, ncell, nland = 0, ntower = 0;
-  int              vdaily[NV_DAILY], vstatic[NV_STATIC], vlat, vlon, vtime;
+  int              vdaily[NV_DAILY], vstatic[NV_STATIC], vlat, vlon, vtime, vbnds[2];
   SimCell         *cells;
   SimState        *state;
   float           *daily, *stat;
@@ -512,22 +531,27 @@ PetscErrorCode app_simulate(MPI_Comm comm)
   PetscCall(core_stage_push(CORE_STAGE_WRITE));
   t = MPI_Wtime();
   PetscCall(io_create(comm, ctx.out, &out));
-  PetscCall(define_output(&ctx, out, nx, ny, nt, vdaily, vstatic, &vlat, &vlon, &vtime));
+  PetscCall(define_output(&ctx, out, nx, ny, nt, vdaily, vstatic, &vlat, &vlon, &vtime, vbnds));
   PetscCall(io_enddef(out));
   {
-    double    *lat, *lon, *tm;
+    double    *lat, *lon, *tm, *lb, *ob;
     MPI_Offset s0 = 0, cy = rank == 0 ? ny : 0, cx = rank == 0 ? nx : 0, ct = rank == 0 ? nt : 0;
-    MPI_Offset start[2] = {tile.ys, tile.xs}, count[2] = {tile.ym, tile.xm};
-    PetscCall(PetscMalloc3(ny, &lat, nx, &lon, nt, &tm));
+    MPI_Offset start[2] = {tile.ys, tile.xs}, count[2] = {tile.ym, tile.xm}, b0[2] = {0, 0};
+    MPI_Offset cyb[2] = {cy, rank == 0 ? 2 : 0}, cxb[2] = {cx, rank == 0 ? 2 : 0};
+    PetscCall(PetscMalloc5(ny, &lat, nx, &lon, nt, &tm, 2 * ny, &lb, 2 * nx, &ob));
     for (PetscInt y = 0; y < ny; y++) lat[y] = ctx.lat[0] + (y + 0.5) * ctx.res;
     for (PetscInt x = 0; x < nx; x++) lon[x] = ctx.lon[0] + (x + 0.5) * ctx.res;
     for (PetscInt d = 0; d < nt; d++) tm[d] = (double)d;
+    data_cell_bounds(lat, (int)ny, lb);
+    data_cell_bounds(lon, (int)nx, ob);
     PetscCall(io_iput_double(out, vlat, &s0, &cy, lat));
     PetscCall(io_iput_double(out, vlon, &s0, &cx, lon));
+    PetscCall(io_iput_double(out, vbnds[0], b0, cyb, lb));
+    PetscCall(io_iput_double(out, vbnds[1], b0, cxb, ob));
     PetscCall(io_iput_double(out, vtime, &s0, &ct, tm));
     for (int s = 0; s < NV_STATIC; s++) PetscCall(io_iput_float(out, vstatic[s], start, count, stat + s * ncell));
     PetscCall(io_wait_all(out));
-    PetscCall(PetscFree3(lat, lon, tm));
+    PetscCall(PetscFree5(lat, lon, tm, lb, ob));
     bytes += NV_STATIC * 4.0 * ncell;
   }
   t_write += MPI_Wtime() - t;

@@ -276,6 +276,28 @@ PetscErrorCode core_check_unused_options(MPI_Comm comm)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* An argument of the command line as history records it: a path that exists, or the value of an option that
+ * names an output, made absolute (CF: no relative paths in attributes); anything else as it is. */
+static void history_arg(const char *prev, const char *a, char *out, size_t len)
+{
+  static const char *outputs[] = {"-o", "-eval_json", "-train_report", "-run_record", NULL};
+  char               dir[PATH_MAX], abs[PATH_MAX];
+  const char        *slash;
+  int                is_out = 0;
+  snprintf(out, len, "%s", a);
+  if (a[0] == '-' || a[0] == '/' || !a[0]) return;
+  if (realpath(a, abs)) {
+    snprintf(out, len, "%s", abs);
+    return;
+  }
+  for (int i = 0; prev && outputs[i]; i++) is_out = is_out || !strcmp(prev, outputs[i]);
+  if (!is_out) return;
+  slash = strrchr(a, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - a) : 1, slash ? a : ".");
+  if (slash == a) snprintf(dir, sizeof dir, "/");
+  if (realpath(dir, abs)) snprintf(out, len, "%s/%s", abs, slash ? slash + 1 : a);
+}
+
 PetscErrorCode core_history_line(char *buf, size_t len)
 {
   time_t      now = time(NULL);
@@ -288,7 +310,10 @@ PetscErrorCode core_history_line(char *buf, size_t len)
   gmtime_r(&now, &tm);
   used = strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ raci " RACI_VERSION ":", &tm);
   for (int i = 0; i < core.argc && used + 2 < len; i++) {
-    int w = snprintf(buf + used, len - used, " %s", core.argv[i]);
+    char arg[PATH_MAX + 256];
+    int  w;
+    history_arg(i ? core.argv[i - 1] : NULL, core.argv[i], arg, sizeof arg);
+    w = snprintf(buf + used, len - used, " %s", arg);
     if (w < 0) break;
     used += (size_t)w;
   }

@@ -50,13 +50,35 @@ static PetscErrorCode is_coordinate(const Dataset *ds, int v, PetscBool *yes)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+void data_cell_bounds(const double *c, int n, double *b)
+{
+  for (int i = 0; i < n; i++) {
+    double lo = i > 0 ? 0.5 * (c[i - 1] + c[i]) : n > 1 ? c[0] - 0.5 * (c[1] - c[0]) : c[0] - 0.5;
+    double hi = i < n - 1 ? 0.5 * (c[i] + c[i + 1]) : n > 1 ? c[n - 1] + 0.5 * (c[n - 1] - c[n - 2]) : c[0] + 0.5;
+    b[2 * i] = lo, b[2 * i + 1] = hi;
+  }
+}
+
+/* CF: a coordinate's long_name, when the input has none */
+static PetscErrorCode coord_long_name(IoFile *out, int v, const char *name)
+{
+  const char *ln = !strcmp(name, "time")                               ? "time"
+                   : !strcmp(name, "lat") || !strcmp(name, "latitude")  ? "latitude"
+                   : !strcmp(name, "lon") || !strcmp(name, "longitude") ? "longitude"
+                   : !strcmp(name, "site_id")                           ? "site identifier"
+                                                                        : NULL;
+  PetscFunctionBeginUser;
+  if (ln) PetscCall(io_put_att_text(out, v, "long_name", ln));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title, DataOutLayout *L)
 {
   const IoFile *f           = ds->file;
   const char   *skip_glob[] = {"history", "Conventions", NULL, NULL};
   /* CF 5: coordinates have no missing values; bounds variables are not copied */
   static const char *skip_var[] = {"bounds", "_FillValue", "missing_value", NULL};
-  int                map[IO_MAX_DIMS];
+  int                map[IO_MAX_DIMS], nv = -1;
   char               line[4096], *hist;
   size_t             old;
   PetscBool          found;
@@ -84,9 +106,21 @@ PetscErrorCode data_def_output(const Dataset *ds, IoFile *out, const char *title
         PetscCall(io_def_dim(out, f->dims[var->dimids[d]].name, f->dims[var->dimids[d]].len, &map[var->dimids[d]]));
       dims[d] = map[var->dimids[d]];
     }
-    L->coord_src[L->ncoord] = v;
+    L->coord_src[L->ncoord]  = v;
+    L->coord_bnds[L->ncoord] = -1;
     PetscCall(io_def_var(out, var->name, var->type, var->ndims, dims, &L->coord_dst[L->ncoord]));
     PetscCall(io_copy_atts(f, v, out, L->coord_dst[L->ncoord], skip_var));
+    if (!io_att_text_len(f, v, "long_name")) PetscCall(coord_long_name(out, L->coord_dst[L->ncoord], var->name));
+    if (ds->layout == LAYOUT_GRID && var->ndims == 1 && var->type != NC_CHAR &&
+        (var->dimids[0] == ds->ydim || var->dimids[0] == ds->xdim)) { /* cell bounds of a grid axis */
+      char bname[NC_MAX_NAME + 8];
+      int  bd[2];
+      if (nv < 0) PetscCall(io_def_dim(out, "nv", 2, &nv));
+      bd[0] = dims[0], bd[1] = nv;
+      PetscCall(PetscSNPrintf(bname, sizeof bname, "%s_bnds", var->name));
+      PetscCall(io_def_var(out, bname, NC_DOUBLE, 2, bd, &L->coord_bnds[L->ncoord]));
+      PetscCall(io_put_att_text(out, L->coord_dst[L->ncoord], "bounds", bname));
+    }
     L->ncoord++;
   }
 
@@ -162,9 +196,14 @@ PetscErrorCode data_put_coords(const Dataset *ds, IoFile *out, const DataOutLayo
       PetscCall(io_read_text(f, L->coord_src[c], start, count, txt[c]));
       PetscCall(io_iput_text(out, L->coord_dst[c], start, wcount, txt[c]));
     } else {
-      PetscCall(PetscMalloc1(n + 1, &num[c]));
+      PetscCall(PetscMalloc1(3 * n + 1, &num[c])); /* the values, then their bounds */
       PetscCall(io_read_double(f, L->coord_src[c], start, count, num[c]));
       PetscCall(io_iput_double(out, L->coord_dst[c], start, wcount, num[c]));
+      if (L->coord_bnds[c] >= 0) {
+        MPI_Offset bcount[2] = {wcount[0], rank == 0 ? 2 : 0};
+        data_cell_bounds(num[c], (int)n, num[c] + n);
+        PetscCall(io_iput_double(out, L->coord_bnds[c], start, bcount, num[c] + n));
+      }
     }
   }
   PetscCall(io_wait_all(out));

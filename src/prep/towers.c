@@ -955,7 +955,6 @@ PetscErrorCode prep_load(const PrepOptions *opt, PrepSet *set, char *msg, size_t
     PetscCall(add_var(h, map[m].name, map[m].quantity, map[m].role, map[m].long_name, comment, 1, &idx[m]));
   }
   PetscCall(add_var(h, "MAT", "TA", "slow", "air temperature, mean over the site's record", "mean of TA", 0, &imat));
-  h->var[imat].standard_name[0] = '\0';
   PetscCall(add_var(h, "MAP", "P", "slow", "precipitation, annual total, mean over the site's record",
                     "mean of P x 365.25", 0, &imap));
   PetscCall(PetscStrncpy(h->var[imap].units, "mm yr-1", sizeof h->var[imap].units));
