@@ -990,12 +990,15 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
               "derived: mean over the steps of sqrt(u^2 + v^2) of the wind components", 1);
     }
     if (p->nout == 0) {
-      snprintf(msg, len, "no driver raci uses could be made from the files (recognised:%s%s); see docs/DATA.md",
-               p->ninput ? "" : " nothing", p->ninput ? "" : "");
+      char found[GP_TEXT_LEN] = "";
       for (int i = 0; i < p->ninput; i++) {
         snprintf(tmp, sizeof tmp, " %s=%s", p->in[i].var, gridprep_qty_name[p->in[i].qty]);
-        strncat(msg, tmp, len - strlen(msg) - 1);
+        append(found, sizeof found, tmp);
       }
+      snprintf(msg, len,
+               "no driver raci uses could be made from the files (recognised:%s); a grid needs TA, or TMAX and TMIN, "
+               "or another driver (docs/DATA.md, \"Gridded forcing\")",
+               found[0] ? found : " nothing");
       goto done;
     }
     for (int o = 0; o < p->nout; o++) {
