@@ -2,7 +2,9 @@
 """PNG map of held-out errors from `raci eval -eval_json`: the RMSE of every
 scored location, one panel per flux.
 
-usage: plot_errors.py EVAL.json OUT.png [--fluxes GPP,NEE] [--title TEXT] [--credit TEXT]
+usage: plot_errors.py EVAL.json OUT.png [--fluxes GPP,NEE] [--box=W,E,S,N] [--extent=W,E,S,N]
+                      [--title TEXT] [--credit TEXT]
+Coastlines and borders (Debian gmt-gshhg-low, tools/gshhg.py) and the held-out box are drawn.
 Needs Debian's python3-matplotlib (/usr/bin/python3).
 """
 import argparse

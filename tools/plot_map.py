@@ -238,12 +238,12 @@ def main():
         diff = pm - sm
         norm, rec = color_norm([sm, pm], diverging)
         dnorm, drec = color_norm([diff], True)
-        fig, axes = plt.subplots(1, 3, figsize=(17, 4.9), dpi=110)
+        fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), dpi=110, layout="constrained")
         nd = f"{len(used)} days" if used is not None else "static"
         m0 = panel(axes[0], s, sm, cmap, norm, f"simulated ({os.path.basename(a.compare)}), {nd}", box)
         panel(axes[1], f, pm, cmap, norm, f"predicted ({os.path.basename(a.file)}), {nd}", box, False)
         m2 = panel(axes[2], f, diff, "RdBu_r", dnorm, "predicted - simulated", box, False)
-        fig.colorbar(m0, ax=list(axes[:2]), label=what(), shrink=0.85, extend=rec["extend"], pad=0.02)
+        fig.colorbar(m0, ax=list(axes[:2]), label=what(), shrink=0.85, extend=rec["extend"])
         fig.colorbar(m2, ax=axes[2], label=f"predicted - simulated ({units})", shrink=0.85, extend=drec["extend"])
         for name, r, u in (("simulated", rec, used_s), ("predicted", rec, used), ("difference", drec, used)):
             info["panels"].append(dict(r, name=name, cmap="RdBu_r" if name == "difference" else cmap,
