@@ -63,10 +63,9 @@ check: deps
 	@$(MAKE) -s --no-print-directory bin/raci $(TEST_BIN)
 	@tests/run-tests.sh
 
+# apt and compiler output go to out/demo/demo.log (tools/demo.sh --build)
 demo:
-	@tools/install-deps.sh
-	@$(MAKE) -s --no-print-directory bin/raci
-	@tools/demo.sh
+	@tools/demo.sh --build
 
 # a flux map from real gridded forcing, trained on the towers (docs/UPSCALING.md)
 upscale:

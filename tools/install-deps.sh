@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config libopenmpi-dev openmpi-bin petsc-dev \
 libpnetcdf-dev pnetcdf-bin libopenblas-dev netcdf-bin libnetcdf-dev libudunits2-dev \
-python3-numpy python3-matplotlib python3-netcdf4"
+python3-numpy python3-matplotlib python3-netcdf4 gmt-gshhg-low"
 
 # Optional groups, asked for by name: slurm (job tests), torch (reference generator).
 for extra in "$@"; do

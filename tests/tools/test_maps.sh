@@ -1,0 +1,97 @@
+#!/bin/sh
+# tools/plot_map.py on a tiny simulate/train/predict (one rank, seconds):
+#  - the NEE maps (a single annual map and the --compare figure) are drawn
+#    with the colour norm centred at zero: vcenter 0, zero at the middle of
+#    the colour map (the norm's own value, written to the OUT.json sidecar),
+#    limits on both sides of zero; GPP stays sequential;
+#  - the simulated annual map with --days-like and the predicted one average
+#    the same days, without the prediction's warm-up days, and so do the three
+#    panels of --compare; a simulated map without --days-like does not (the
+#    check can fail);
+#  - labels say g C, never "g m-2"; the file's units attribute is untouched;
+#  - color_norm() itself: diverging norms map 0 to 0.5 on a skewed range;
+#  - coastlines drawn when gmt-gshhg-low is installed.
+# usage: test_maps.sh
+. "$(dirname "$0")/../lib/common.sh"
+PY=/usr/bin/python3
+MAP=tools/plot_map.py
+BOX=-92,-86,38,44
+
+"$RACI" simulate -quiet -o "$TMP/sim.nc" -sim_lon -100,-84 -sim_lat 34,46 -sim_years 1 -sim_seed 5 > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "simulate"; }
+"$RACI" train -data "$TMP/sim.nc" -o "$TMP/r.ckpt" -overwrite -raci_hidden 8 -raci_slow_hidden 4 -raci_z 2 -raci_attn 4 \
+  -raci_head 8 -raci_slow_days 60 -raci_blocks 2 -train_epochs 1 -train_steps 4 -train_batch 16 -split_test_box "$BOX" \
+  > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "train"; }
+"$RACI" predict -ckpt "$TMP/r.ckpt" -data "$TMP/sim.nc" -o "$TMP/pred.nc" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "predict"; }
+
+plot() { $PY "$MAP" "$@" --annual "g C m-2 yr-1" > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "plot_map.py $*"; }; }
+plot "$TMP/pred.nc" NEE "$TMP/pred-nee.png" --box="$BOX"
+plot "$TMP/sim.nc" NEE "$TMP/sim-nee.png" --days-like "$TMP/pred.nc"
+plot "$TMP/sim.nc" NEE "$TMP/sim-nee-alldays.png"
+plot "$TMP/pred.nc" GPP "$TMP/pred-gpp.png"
+plot "$TMP/pred.nc" NEE "$TMP/cmp-nee.png" --compare "$TMP/sim.nc" --box="$BOX"
+plot "$TMP/pred.nc" GPP "$TMP/cmp-gpp.png" --compare "$TMP/sim.nc"
+for f in pred-nee sim-nee sim-nee-alldays pred-gpp cmp-nee cmp-gpp; do
+  [ -s "$TMP/$f.png" ] && [ -s "$TMP/$f.json" ] || fail "$f: no PNG or no JSON sidecar"
+done
+
+$PY - "$TMP" <<'PYEOF' || fail "maps"
+import json, sys, os
+import netCDF4
+sys.path.insert(0, "tools")
+import numpy as np
+import plot_map
+t = sys.argv[1]
+J = lambda n: json.load(open(os.path.join(t, n + ".json")))
+
+def centred(p, what):
+    q = {k: v for k, v in p.items() if k != "days"}
+    assert p["diverging"] and p["vcenter"] == 0.0, (what, q)
+    assert p["vmin"] < 0.0 < p["vmax"], (what, q)
+    assert abs(p["zero_at"] - 0.5) < 1e-9, (what, "zero is not at the middle of the colour map", q)
+    assert p["cmap"] in ("RdBu_r", "RdBu", "coolwarm", "bwr", "seismic", "PuOr", "BrBG", "PiYG", "PRGn", "RdYlBu"), (what, q)
+
+pred, sim, alld = J("pred-nee")["panels"][0], J("sim-nee")["panels"][0], J("sim-nee-alldays")["panels"][0]
+centred(pred, "predicted NEE"); centred(sim, "simulated NEE")
+gpp = J("pred-gpp")["panels"][0]
+assert not gpp["diverging"] and gpp["vcenter"] is None, gpp
+with netCDF4.Dataset(os.path.join(t, "pred.nc")) as ds:
+    nee = np.ma.masked_invalid(np.ma.asarray(ds["NEE"][...]).astype(float))
+    pdays = np.asarray(ds["time"][...], float)[(~np.ma.getmaskarray(nee)).reshape(nee.shape[0], -1).any(axis=1)]
+    assert ds["NEE"].units == "g m-2 d-1", ds["NEE"].units
+# the predicted map averages exactly the days with predictions (not the warm-up)
+assert pred["days"] == list(pdays) and pdays[0] > 0, (pred["days"][:3], pdays[:3])
+# same days in the simulated map made --days-like the prediction
+assert sim["days"] == pred["days"], ("simulated and predicted maps average different days", len(sim["days"]), len(pred["days"]))
+# and the check bites: all the simulation's days differ
+assert alld["days"] != pred["days"] and len(alld["days"]) > len(pred["days"]), "all-days map not told apart"
+c = J("cmp-nee")
+s, p, d = c["panels"]
+assert s["days"] == p["days"] == d["days"] == pred["days"], "compare panels on different days"
+centred(s, "compare simulated NEE"); centred(d, "compare difference")
+assert (s["vmin"], s["vmax"]) == (p["vmin"], p["vmax"]), "simulated and predicted not on one scale"
+g = J("cmp-gpp")["panels"]
+assert not g[0]["diverging"] and (g[0]["vmin"], g[0]["vmax"]) == (g[1]["vmin"], g[1]["vmax"]), g[:2]
+centred(g[2], "GPP difference")
+for n in ("pred-nee", "cmp-nee", "cmp-gpp"):
+    assert J(n)["units"] == "g C m-2 yr-1", J(n)["units"]
+# the function itself, on a skewed range like the demo's (-957..+184)
+norm, rec = plot_map.color_norm([np.linspace(-957, 184, 200)], True)
+assert abs(float(norm(0.0)) - 0.5) < 1e-12 and rec["vcenter"] == 0.0, rec
+assert float(norm(-100.0)) < 0.5 < float(norm(100.0)), "a sink drawn on the source side"
+norm, rec = plot_map.color_norm([np.linspace(-957, 184, 200)], False)
+assert abs(float(norm(0.0)) - 0.5) > 0.2, "sequential norm not told apart"
+assert plot_map.is_signed("NEE") and plot_map.is_signed("GPP_bias") and plot_map.is_signed("x_diff") and not plot_map.is_signed("GPP")
+class V: units = "g m-2 d-1"; long_name = "gross primary productivity, carbon"
+assert plot_map.units_label(V(), "GPP") == "g C m-2 d-1"
+if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
+    assert c["coastlines"], "gmt-gshhg-low installed but no coastlines"
+    import gshhg
+    segs = gshhg.segments("coast", (1,), -100, -84, 34, 46)
+    pts = np.concatenate(segs)
+    # the Gulf coast near Houston and Lake Michigan's shore are in; nothing outside the bins
+    assert len(segs) > 0 and pts[:, 0].min() >= -110 and pts[:, 0].max() <= -80, (pts.min(0), pts.max(0))
+print(f"  NEE norm centred at zero (zero at {pred['zero_at']:.2f}, limits {pred['vmin']:.0f}..{pred['vmax']:.0f}); "
+      f"simulated and predicted maps over the same {len(pred['days'])} days (from day {pred['days'][0]:.0f}; "
+      f"all days: {len(alld['days'])})")
+PYEOF
+echo "maps: ok"
