@@ -142,7 +142,8 @@ PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help,
                               PetscInt nmax, PetscInt *n, PetscBool *set);
 /* Is this error PETSc's complaint about a malformed option value (options
  * PETSc reads itself)? The error handler prints it as one line. */
-PetscBool core_opt_petsc_error(PetscErrorCode n, const char *mess);
+PetscBool      core_opt_petsc_error(PetscErrorCode n, const char *mess);
+PetscErrorCode core_opt_petsc_grid_help(MPI_Comm comm); /* -da_processors_x/y in -help */
 /* Fails with RACI_ERR_INPUT "<what> would need about N GB of memory per
  * rank, more than ..." when the largest of the ranks' estimates exceeds the
  * node's physical memory divided by the ranks on the node. Collective. */
