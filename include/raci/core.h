@@ -39,6 +39,10 @@ PetscErrorCode core_initialize(int argc, char **argv);
  * exit code. Removes unfinished outputs, aborts the job if the error was not
  * seen by every rank, otherwise finalizes PETSc. */
 int core_finish(PetscErrorCode status);
+/* stdout closed by its reader (EPIPE; SIGPIPE is ignored): later prints to
+ * stdout are dropped; _all: rank 0's answer on every rank (collective) */
+PetscBool      core_stdout_closed(void);
+PetscErrorCode core_stdout_closed_all(MPI_Comm comm, PetscBool *closed);
 
 /* Every rank passes its local verdict; on return *all_ok is true only if it
  * was true on every rank of comm. Use before branching on a local failure. */

@@ -159,9 +159,6 @@ int main(int argc, char **argv)
   }
   argv[n] = NULL;
   argc    = n;
-  /* A closed stdout (raci info F | head) ends the run quietly: no SIGPIPE,
-   * and EPIPE on a write is a normal exit (core_stdout_closed) */
-  signal(SIGPIPE, SIG_IGN);
   core_mpi_io_defaults(); /* environment read by MPI_Init */
   ierr =
       PetscInitialize(&argc, &argv, NULL,
@@ -172,6 +169,8 @@ int main(int argc, char **argv)
   ierr = core_initialize(argc, argv);
   if (!ierr && !help) ierr = PetscOptionsHasHelp(NULL, &help); /* -help in an options file or PETSC_OPTIONS */
   core_help_set(help);
+  /* a closed stdout (raci info F | head) ends the run quietly: SIGPIPE is
+   * ignored and EPIPE drops later prints (core_initialize) */
   if (!ierr && !help_petsc) ierr = app_main(argc, argv);
   if (!ierr && !help) ierr = core_record_write(PETSC_COMM_WORLD);
   return core_finish(ierr);
