@@ -414,6 +414,12 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
     mm[0] = -own, mm[1] = own;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
     PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: %" PetscInt_FMT " locations: %lld ocean or no data (no fast driver on any "
+                          "day), %lld unusable (a slow input missing, or no %d days in a row with every fast driver: "
+                          "%d of warm-up and a day to predict)%s\n",
+                          ds->tile.nx * ds->tile.ny, (long long)ss->nnodata, (long long)(ss->nunusable - ss->nnodata),
+                          W + 1, W, o1 < ds->nt ? " in the first chunk's days" : ""));
   }
   t1 = MPI_Wtime();
   PetscCall(core_stage_push(CORE_STAGE_FORWARD));
@@ -537,14 +543,14 @@ static PetscErrorCode predict_diagnostics(PredictRun *run)
 static PetscErrorCode predict_commit(PredictRun *run)
 {
   MPI_Comm    comm = run->comm;
-  PetscInt    unusable, total;
+  PetscInt    nodata, unusable, total;
   double      tp        = run->t_pred, el;
   long        cell_days = run->cell_days;
   PetscMPIInt size;
 
   PetscFunctionBeginUser;
   /* as train does: a driver without any value, or nothing predicted, is an error, not a file of _FillValue */
-  PetscCall(data_check_usable(run->ds, &unusable, &total));
+  PetscCall(data_check_usable(run->ds, &nodata, &unusable, &total));
   PetscCheck(cell_days > 0, comm, RACI_ERR_DATA,
              "%s: nothing to predict: none of the %" PetscInt_FMT
              " locations has every slow attribute and %d days in a row with every fast driver present (%d days of "

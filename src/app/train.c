@@ -31,7 +31,7 @@ typedef struct {
   /* data, samples, model */
   Dataset    *ds;
   SampleSet  *ss;
-  PetscInt    unusable, total;
+  PetscInt    nodata, unusable, total;
   ModelConfig cfg;
   Model      *m;
   TrainState  st;  /* the member in training (or the last one, once all have finished) */
@@ -282,7 +282,7 @@ static PetscErrorCode train_open_data(TrainRun *run)
   PetscCall(core_check_unused_options(comm));
   PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_TRUE));
   PetscCall(data_read(run->ds, 0, run->ds->nt));
-  PetscCall(data_check_usable(run->ds, &run->unusable, &run->total));
+  PetscCall(data_check_usable(run->ds, &run->nodata, &run->unusable, &run->total));
   PetscCheck(run->ds->nt >= run->to.W + 1, comm, RACI_ERR_DATA,
              "%s: %" PetscInt_FMT " time steps: a segment scores no day before %" PetscInt_FMT
              " days of warm-up (-raci_warmup_days), so training needs at least %" PetscInt_FMT " days",
@@ -364,14 +364,20 @@ static PetscErrorCode train_report_data(TrainRun *run)
 
   PetscFunctionBeginUser;
   if (!run->to.quiet)
+    PetscCall(PetscPrintf(
+        comm,
+        "raci train: %s on %s: %" PetscInt_FMT
+        " locations (%lld train, %lld validation, %lld test, %lld ocean or no data, %lld "
+        "unusable), %" PetscInt_FMT " days, %d fast, %d static features, %d targets; %zu parameters%s\n",
+        run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN], (long long)ss->nglobal[SPLIT_VAL],
+        (long long)ss->nglobal[SPLIT_TEST], (long long)ss->nnodata, (long long)(ss->nunusable - ss->nnodata),
+        run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m), run->to.ensemble > 1 ? " per member" : ""));
+  if (!run->to.quiet && ss->nunusable > ss->nnodata)
     PetscCall(PetscPrintf(comm,
-                          "raci train: %s on %s: %" PetscInt_FMT
-                          " locations (%lld train, %lld validation, %lld test, %lld unusable), %" PetscInt_FMT
-                          " days, %d fast, %d static features, %d targets; %zu parameters%s\n",
-                          run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN],
-                          (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST],
-                          (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m),
-                          run->to.ensemble > 1 ? " per member" : ""));
+                          "raci train: %lld locations have data but are unusable: a slow input missing (or a fast "
+                          "driver without an availability flag), or no %d days in a row with every fast driver "
+                          "(%d days of warm-up, then a day to score)\n",
+                          (long long)(ss->nunusable - ss->nnodata), ss->W + 1, ss->W));
   if (ss->nnotarget)
     PetscCall(PetscPrintf(comm,
                           "raci train: %lld usable locations outside the test set have no observed target: not in "
