@@ -159,7 +159,18 @@ int main(int argc, char **argv)
   }
   argv[n] = NULL;
   argc    = n;
-  core_mpi_io_defaults(); /* environment read by MPI_Init */
+  if (help_petsc) { /* PETSc prints its help inside PetscInitialize, after it installs its signal handler,
+                     * which would report a closed pipe (raci -help_petsc | head) as a crash: none then */
+    static char no_handler[] = "-no_signal_handler";
+    char      **av           = malloc(sizeof *av * (size_t)(argc + 2));
+    if (!av) return 1;
+    for (int i = 0; i < argc; i++) av[i] = argv[i];
+    av[argc++] = no_handler;
+    av[argc]   = NULL;
+    argv       = av; /* kept to the end: PETSc holds on to argv */
+  }
+  signal(SIGPIPE, SIG_IGN); /* raci -help_petsc | head: PETSc prints before core_initialize ignores it again */
+  core_mpi_io_defaults();   /* environment read by MPI_Init */
   ierr =
       PetscInitialize(&argc, &argv, NULL,
                       help_petsc ? "raci: PETSc's generic options follow (raci's own: raci COMMAND -help)\n" : usage);

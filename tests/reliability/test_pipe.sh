@@ -4,7 +4,8 @@
 #    $RACI_SHARED_DATA: raci exits 0 and writes nothing to stderr (no PETSc
 #    "Broken Pipe", no MPI_ABORT banner);
 #  - raci -help_petsc prints PETSc's generic options and exits 0; train -help
-#    lists the PETSc options raci reads (-da_processors_x/y).
+#    lists the PETSc options raci reads (-da_processors_x/y); both end quietly
+#    with status 0 when piped into head -1.
 . "$(dirname "$0")/../lib/common.sh"
 F=$GRID/bcsd-obs-1999-se-us/bcsd_obs_1999.nc
 [ -x "$RACI" ] || fail "no raci binary at $RACI (run make)"
@@ -34,5 +35,14 @@ if [ $st -ne 0 ] || ! grep -q -- "-da_processors_x <auto>" "$TMP/th" || ! grep -
   || grep -q "Options for all PETSc programs" "$TMP/th"; then
   echo "FAIL: raci train -help: exit $st, no -da_processors_x/y or PETSc's generic help"; bad=$((bad + 1))
 else echo "ok raci train -help lists -da_processors_x/y"; fi
+# PETSc prints its help inside PetscInitialize, before raci's own handling of the pipe
+for args in "-help_petsc" "train -help"; do
+  rm -f "$TMP/st" "$TMP/err"
+  { "$RACI" $args 2> "$TMP/err"; echo $? > "$TMP/st"; } | head -1 > /dev/null
+  st=$(cat "$TMP/st")
+  if [ "$st" != 0 ] || [ -s "$TMP/err" ]; then
+    echo "FAIL: raci $args | head -1: exit $st, stderr:"; cat "$TMP/err"; bad=$((bad + 1))
+  else echo "ok raci $args | head -1: exit 0, stderr empty"; fi
+done
 [ $bad -eq 0 ] || fail "$bad case(s)"
 echo "PASS"
