@@ -21,10 +21,22 @@ pass=0; fail=0; failed=""
 for want in "$@"; do
   grep -Eq "^$want[[:space:]]" tests/tests.list || { echo "run-tests.sh: no test '$want' in tests/tests.list" >&2; exit 2; }
 done
+# selected: whether the test of this name runs (RACI_TESTS, names given)
+selected() {
+  if [ -n "${RACI_TESTS:-}" ] && ! echo "$1" | grep -Eq "$RACI_TESTS"; then return 1; fi
+  if [ $# -gt 1 ]; then n=$1; shift; printf '%s\n' "$@" | grep -qx "$n" || return 1; fi
+  return 0
+}
+total=0
 while read -r name np cmd; do
   case "$name" in ''|'#'*) continue ;; esac
-  if [ -n "${RACI_TESTS:-}" ] && ! echo "$name" | grep -Eq "$RACI_TESTS"; then continue; fi
-  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
+  selected "$name" "$@" && total=$((total + 1))
+done < tests/tests.list
+i=0; t_all=$(date +%s)
+while read -r name np cmd; do
+  case "$name" in ''|'#'*) continue ;; esac
+  selected "$name" "$@" || continue
+  i=$((i + 1))
   cmd=$(echo "$cmd" | sed "s|@raci@|$RACI|g; s|@tests@|$RACI_TESTBIN|g; s|@data@|$RACI_SHARED_DATA|g")
   start=$(date +%s)
   if [ "$np" -ge 1 ]; then
@@ -35,13 +47,15 @@ while read -r name np cmd; do
   rc=$?
   secs=$(( $(date +%s) - start ))
   if [ $rc -eq 0 ]; then
-    pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" "$secs"
+    pass=$((pass + 1)); printf '[%s/%s] PASS %-40s %4ss\n' "$i" "$total" "$name" "$secs"
   else
     fail=$((fail + 1)); failed="$failed $name"
-    printf 'FAIL %-40s %4ss (exit %s, log %s)\n' "$name" "$secs" "$rc" "$logs/$name.log"
+    printf '[%s/%s] FAIL %-40s %4ss (exit %s, log %s)\n' "$i" "$total" "$name" "$secs" "$rc" "$logs/$name.log"
     tail -n 15 "$logs/$name.log" | sed 's/^/     | /'
   fi
 done < tests/tests.list
 [ -n "$failed" ] && echo "failed:$failed"
+secs=$(( $(date +%s) - t_all ))
+printf 'total time %dm%02ds\n' $((secs / 60)) $((secs % 60))
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -39,6 +39,10 @@ PetscErrorCode core_initialize(int argc, char **argv);
  * exit code. Removes unfinished outputs, aborts the job if the error was not
  * seen by every rank, otherwise finalizes PETSc. */
 int core_finish(PetscErrorCode status);
+/* stdout closed by its reader (EPIPE; SIGPIPE is ignored): later prints to
+ * stdout are dropped; _all: rank 0's answer on every rank (collective) */
+PetscBool      core_stdout_closed(void);
+PetscErrorCode core_stdout_closed_all(MPI_Comm comm, PetscBool *closed);
 
 /* Every rank passes its local verdict; on return *all_ok is true only if it
  * was true on every rank of comm. Use before branching on a local failure. */
@@ -142,7 +146,8 @@ PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help,
                               PetscInt nmax, PetscInt *n, PetscBool *set);
 /* Is this error PETSc's complaint about a malformed option value (options
  * PETSc reads itself)? The error handler prints it as one line. */
-PetscBool core_opt_petsc_error(PetscErrorCode n, const char *mess);
+PetscBool      core_opt_petsc_error(PetscErrorCode n, const char *mess);
+PetscErrorCode core_opt_petsc_grid_help(MPI_Comm comm); /* -da_processors_x/y in -help */
 /* Fails with RACI_ERR_INPUT "<what> would need about N GB of memory per
  * rank, more than ..." when the largest of the ranks' estimates exceeds the
  * node's physical memory divided by the ranks on the node. Collective. */

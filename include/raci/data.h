@@ -62,6 +62,7 @@ typedef struct {
   /* What data_read has seen so far, over owned locations of this rank: */
   PetscInt       nvalid[DATA_MAX_VARS]; /* valid values per variable */
   unsigned char *usable;                /* (ym, xm) 1 while every fast and slow value is valid; owned */
+  unsigned char *anyvalid;              /* (ym, xm) 1 once some fast or slow value was valid; owned */
   /* value checks of data_read, off unless data_checks_enable turned them on (train, predict) */
   PetscBool check_values, oor_missing;
   PetscInt  checked_to; /* out-of-range values of steps before this have been reported */
@@ -106,9 +107,10 @@ int64_t        data_location_key(double lon, double lat, const char *site, int64
 PetscErrorCode data_close(Dataset **ds);
 
 /* After the reads: fails (RACI_ERR_DATA) when a fast or slow variable has no
- * valid value anywhere, and returns the number of locations (all ranks) that
- * lack some fast or slow value and so cannot be used. Collective. */
-PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *total);
+ * valid value anywhere, and returns the numbers of locations (all ranks)
+ * without any fast or slow value (nodata: ocean, outside a mask) and of the
+ * others that lack some fast or slow value and so cannot be used. Collective. */
+PetscErrorCode data_check_usable(Dataset *ds, PetscInt *nodata, PetscInt *unusable, PetscInt *total);
 /* Reads the fast variables over the whole record in chunks of `chunk` steps
  * and sets ds->present. Collective. */
 PetscErrorCode data_scan_presence(Dataset *ds, PetscInt chunk);
@@ -243,6 +245,7 @@ typedef struct {
   int32_t *nbr;        /* (nloc, Kf) compact neighbours (owned locations), -1 none */
   int     *nscored;    /* (nloc) days with run >= W: the days a segment can score */
   int64_t  nunusable;  /* owned locations, all ranks, with a missing slow value or no day to score */
+  int64_t  nnodata;    /* of those, the ones without any fast driver on any day (ocean, outside a mask) */
   int64_t  nnotarget;  /* usable locations, all ranks, outside the test set without any observed target: split NONE */
   int      count[4];   /* owned locations per split */
   int64_t  nglobal[4]; /* locations per split, all ranks */

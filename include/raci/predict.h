@@ -43,6 +43,10 @@ typedef struct {
   double *fast;      /* (ng) sum of the fast role's share (the slow one's is ndiag - fast) */
   double *ndiag;     /* (ng) diagnostic days summed */
   long    cell_days; /* predictions made (owned location-days) */
+  /* progress (optional): called after every batch of predict_segments with
+   * the share of its segment-location pairs done, 0 .. 1; local, no MPI */
+  void (*progress)(void *ctx, double done);
+  void *progress_ctx;
 } PredictOut;
 
 /* Buffers for nd days of the model's outputs over the planes of tile t. */

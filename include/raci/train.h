@@ -42,6 +42,7 @@ typedef struct {
   PetscInt  check_every; /* debug: prove every n steps that all ranks hold the same parameters */
   PetscInt  bank_max;    /* at most about this many bank entries (prototypes drawn by location id) */
   PetscInt  ensemble;    /* -ensemble: members trained in turn, member k with seed train_member_seed(seed, k) */
+  PetscInt  member;      /* the member in training, 0 .. ensemble-1 (time-left estimate; not saved) */
   PetscBool quiet;
 } TrainOptions;
 
@@ -151,6 +152,8 @@ typedef struct {
   double seconds;      /* the whole run, bank and validation included */
   double step_seconds; /* batches, forward, backward, reduction, AdamW only (max over ranks) */
   double bank_seconds; /* building and gathering the memory bank (max over ranks) */
+  double val_seconds;  /* the validation pass after every epoch (rank's own) */
+  double save_seconds; /* checkpoint writes after every epoch (rank's own) */
   int    interrupted;  /* stopped by SIGTERM or SIGUSR1 at a step boundary */
 } TrainResult;
 

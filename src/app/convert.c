@@ -71,7 +71,7 @@ PetscErrorCode app_convert(MPI_Comm comm)
   int           varid[DATA_MAX_VARS];
   float        *pack[DATA_MAX_VARS] = {NULL};
   char          title[PETSC_MAX_PATH_LEN + 64], base[PETSC_MAX_PATH_LEN];
-  PetscInt      unusable, total, nsteps;
+  PetscInt      nodata, unusable, total, nsteps;
   double        t_read = 0, t_write = 0, bytes = 0, t;
   PetscMPIInt   size;
 
@@ -129,7 +129,7 @@ PetscErrorCode app_convert(MPI_Comm comm)
     if (nsteps == 0) break;
   }
   for (int k = 0; k < ds->nvar; k++) PetscCall(PetscFree(pack[k]));
-  PetscCall(data_check_usable(ds, &unusable, &total));
+  PetscCall(data_check_usable(ds, &nodata, &unusable, &total));
   PetscCall(io_commit(&out));
 
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_SUM, comm));
@@ -153,9 +153,10 @@ PetscErrorCode app_convert(MPI_Comm comm)
           comm, "  %" PetscInt_FMT " sites, %" PetscInt_FMT " time steps; %d ranks, contiguous site blocks\n",
           ds->tile.nx, ds->nt, size));
     PetscCall(PetscPrintf(comm,
-                          "  %d fast, %d slow, %d target variables; %" PetscInt_FMT " of %" PetscInt_FMT
-                          " locations lack some fast or slow value (cells off land, towers outside their record)\n",
-                          nf, ns, ntg, unusable, total));
+                          "  %d fast, %d slow, %d target variables; of %" PetscInt_FMT " locations, %" PetscInt_FMT
+                          " are ocean or no data (no fast or slow value), %" PetscInt_FMT
+                          " lack some fast or slow value (towers outside their record, partial masks)\n",
+                          nf, ns, ntg, total, nodata, unusable));
     PetscCall(PetscPrintf(comm, "  read %.3f s, wrote %.2f MB in %.3f s (%.1f MB/s)\n", t_read, bytes / 1e6, t_write,
                           t_write > 0 ? bytes / 1e6 / t_write : 0.0));
   }

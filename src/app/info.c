@@ -158,9 +158,11 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
     const IoVar *var       = &f->vars[v];
     char         dims[256] = "(", units[64], miss[32];
     size_t       used      = 1;
-    PetscBool    found;
+    PetscBool    found, closed;
     Role         role;
 
+    PetscCall(core_stdout_closed_all(comm, &closed)); /* raci info F | head: stop reading */
+    if (closed) break;
     for (int d = 0; d < var->ndims; d++)
       used += (size_t)PetscMax(
           0, snprintf(dims + used, sizeof dims - used, "%s%s", d ? "," : "", f->dims[var->dimids[d]].name));

@@ -36,6 +36,7 @@ static const char usage[] = "raci " RACI_VERSION " - Role-Aware Conditional Infe
                             "  -fast A,B   -slow C,D   -target E   roles (replace raci_role attributes)\n"
                             "  -grid_halo W                        halo width in cells (default 1)\n"
                             "  -options_file F, -log_view          PETSc conventions\n"
+                            "  -help_petsc                         PETSc's generic options (runs nothing)\n"
                             "  raci COMMAND -help                  the command's options, defaults and ranges\n"
                             "                                      (runs nothing, writes nothing)\n"
                             "  -run_record FILE                    a JSON record of the run: ranks, process grid,\n"
@@ -48,16 +49,17 @@ static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
   static const struct {
     const char *name, *synopsis;
     PetscErrorCode (*run)(MPI_Comm);
+    PetscBool grid; /* lays a grid out over the ranks (grid_tile_create) */
   } cmds[] = {
-      {"simulate", "simulate -o OUT [options]", app_simulate},
-      {"train", "train -data IN -o CKPT [options]", app_train},
-      {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict},
-      {"eval", "eval -pred P -data IN [options]", app_eval},
-      {"convert", "convert -data IN -o OUT [options]", app_convert},
+      {"simulate", "simulate -o OUT [options]", app_simulate, PETSC_TRUE},
+      {"train", "train -data IN -o CKPT [options]", app_train, PETSC_TRUE},
+      {"predict", "predict -ckpt CKPT -data IN -o OUT [options]", app_predict, PETSC_TRUE},
+      {"eval", "eval -pred P -data IN [options]", app_eval, PETSC_TRUE},
+      {"convert", "convert -data IN -o OUT [options]", app_convert, PETSC_TRUE},
       {"prep",
        "prep -format fluxnet-ch4|fluxdatakit|fluxnet2015 -i DIR -o OUT, or -format grid -i FILE ... -o OUT [options]",
-       app_prep},
-      {"info", "info FILE [options]", NULL},
+       app_prep, PETSC_FALSE},
+      {"info", "info FILE [options]", NULL, PETSC_FALSE},
   };
 
   PetscFunctionBeginUser;
@@ -70,11 +72,13 @@ static PetscErrorCode command_help(MPI_Comm comm, const char *cmd)
       PetscCall(cmds[i].run(comm));
     else
       PetscCall(app_info(comm, NULL));
+    if (cmds[i].grid) PetscCall(core_opt_petsc_grid_help(comm));
     PetscCall(PetscPrintf(
         comm, "\noptions of every command:\n"
               "  -run_record FILE           a JSON record of the run: ranks, process grid, time per stage, I/O rate\n"
               "  -options_file FILE         read options from FILE (PETSc); -log_view: time per stage (PETSc)\n"
-              "  -help                      this list; nothing is read, run or written\n"));
+              "  -help                      this list; nothing is read, run or written\n"
+              "  -help_petsc                PETSc's generic options (debugging, profiling, memory); runs nothing\n"));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   SETERRQ(comm, RACI_ERR_INPUT, "unknown command '%s' (commands: info, simulate, train, predict, eval, convert, prep)",
@@ -137,29 +141,48 @@ static PetscErrorCode app_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
   PetscErrorCode ierr;
-  PetscBool      help = PETSC_FALSE;
-  int            n    = 1;
+  PetscBool      help = PETSC_FALSE, help_petsc = PETSC_FALSE;
+  int            n            = 1;
+  static char    petsc_help[] = "-help";
 
   /* -help is raci's: taken off the command line so PETSc does not print its
-   * generic help (and so that nothing runs, whatever else is given) */
+   * generic help (and so that nothing runs, whatever else is given).
+   * -help_petsc passes -help on to PETSc, which prints its generic options. */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
       help = PETSC_TRUE;
-    else
+    else if (!strcmp(argv[i], "-help_petsc") || !strcmp(argv[i], "--help_petsc")) {
+      help = help_petsc = PETSC_TRUE;
+      argv[n++]         = petsc_help;
+    } else
       argv[n++] = argv[i];
   }
   argv[n] = NULL;
   argc    = n;
-  core_mpi_io_defaults(); /* environment read by MPI_Init */
-  ierr = PetscInitialize(&argc, &argv, NULL, usage);
+  if (help_petsc) { /* PETSc prints its help inside PetscInitialize, after it installs its signal handler,
+                     * which would report a closed pipe (raci -help_petsc | head) as a crash: none then */
+    static char no_handler[] = "-no_signal_handler";
+    char      **av           = malloc(sizeof *av * (size_t)(argc + 2));
+    if (!av) return 1;
+    for (int i = 0; i < argc; i++) av[i] = argv[i];
+    av[argc++] = no_handler;
+    av[argc]   = NULL;
+    argv       = av; /* kept to the end: PETSc holds on to argv */
+  }
+  signal(SIGPIPE, SIG_IGN); /* raci -help_petsc | head: PETSc prints before core_initialize ignores it again */
+  core_mpi_io_defaults();   /* environment read by MPI_Init */
+  ierr =
+      PetscInitialize(&argc, &argv, NULL,
+                      help_petsc ? "raci: PETSc's generic options follow (raci's own: raci COMMAND -help)\n" : usage);
   if (ierr) return 1;
   /* one BLAS thread per rank unless asked otherwise: ranks already fill the cores */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   ierr = core_initialize(argc, argv);
   if (!ierr && !help) ierr = PetscOptionsHasHelp(NULL, &help); /* -help in an options file or PETSC_OPTIONS */
   core_help_set(help);
-  if (help) signal(SIGPIPE, SIG_IGN); /* raci train -help | head: no PETSc "Broken Pipe" traceback */
-  if (!ierr) ierr = app_main(argc, argv);
+  /* a closed stdout (raci info F | head) ends the run quietly: SIGPIPE is
+   * ignored and EPIPE drops later prints (core_initialize) */
+  if (!ierr && !help_petsc) ierr = app_main(argc, argv);
   if (!ierr && !help) ierr = core_record_write(PETSC_COMM_WORLD);
   return core_finish(ierr);
 }

@@ -141,8 +141,38 @@ typedef struct {
   DayTally days;      /* the days each location is predicted and loses, over the chunks */
   /* progress */
   double t_start, t_io, t_pred;
+  double t_ckpt, t_setup, t_diag, t_commit; /* the rest of the final timing line (rank 0's) */
   long   cell_days;
+  /* progress inside a chunk (rank 0's share of the work, scaled to all
+   * ranks): a line every PREDICT_PROGRESS_SECONDS of wall time */
+  double   t_loop, t_line;   /* start of the chunk loop, time of the last progress line */
+  double   chunk_cd, all_cd; /* expected cell-days of the chunk, of the run (all ranks) */
+  int      member;           /* the member predicting */
+  PetscInt ci, nchunk;
+  long     usable; /* usable locations, all ranks (first chunk) */
 } PredictRun;
+
+#define PREDICT_PROGRESS_SECONDS 10.0
+
+/* Progress inside a chunk, after each batch on rank 0 (no MPI: rank 0 alone
+ * prints): cell-days done, estimated from the share of rank 0's segments done
+ * times the chunk's expected cell-days, and the time left at the rate so far. */
+static void predict_progress(void *ctx, double share)
+{
+  PredictRun *run = (PredictRun *)ctx;
+  double      now = MPI_Wtime(), done, left, el;
+
+  if (run->quiet || now - run->t_line < PREDICT_PROGRESS_SECONDS) return;
+  run->t_line = now;
+  done        = run->cell_days + run->chunk_cd * (run->member + share) / PetscMax(run->nmem, 1);
+  left        = PetscMax(run->all_cd - done, 0.0);
+  el          = now - run->t_loop;
+  (void)PetscPrintf(run->comm,
+                    "raci predict: chunk %" PetscInt_FMT "/%" PetscInt_FMT
+                    ": about %.0f of %.0f cell-days done (%.0f %%); %.1f s elapsed, about %.0f s left\n",
+                    run->ci + 1, run->nchunk, done, run->all_cd, 100.0 * done / PetscMax(run->all_cd, 1.0), el,
+                    done > 0 ? el * left / done : 0.0);
+}
 
 /* Options: the command line into run, checked; nothing is checked, read or
  * written under -help (core_help()). */
@@ -372,6 +402,7 @@ static PetscErrorCode predict_members(PredictRun *run, const SampleSet *ss, Pets
   for (int k = 0; k < run->nmem; k++) {
     const float *params;
     const Bank  *bank;
+    run->member = k;
     ckpt_member(tr, k, &params, &bank);
     PetscCall(predict_out_reset(po, o0, (int)(o1 - o0)));
     PetscCall(predict_segments(run->m, params, bank, ss, (int)n0, (int)n1, k ? 0 : (int)run->diag_stride, sb, po));
@@ -434,9 +465,21 @@ static PetscErrorCode predict_chunk(PredictRun *run, PetscInt ci, PetscInt n0, P
     int own = ss->count[SPLIT_TRAIN] + ss->count[SPLIT_VAL] + ss->count[SPLIT_TEST] + ss->count[SPLIT_NONE], mm[2];
     mm[0] = -own, mm[1] = own;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_INT, MPI_MAX, comm));
+    run->usable = own;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &run->usable, 1, MPI_LONG, MPI_SUM, comm));
+    run->all_cd = (double)run->usable * (double)(ds->nt - W); /* the first W days are warm-up */
     PetscCall(PetscPrintf(comm, "raci predict: usable locations per rank: min %d, max %d\n", -mm[0], mm[1]));
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: %" PetscInt_FMT " locations: %lld ocean or no data (no fast driver on any "
+                          "day), %lld unusable (a slow input missing, or no %d days in a row with every fast driver: "
+                          "%d of warm-up and a day to predict)%s\n",
+                          ds->tile.nx * ds->tile.ny, (long long)ss->nnodata, (long long)(ss->nunusable - ss->nnodata),
+                          W + 1, W, o1 < ds->nt ? " in the first chunk's days" : ""));
   }
-  t1 = MPI_Wtime();
+  t1            = MPI_Wtime();
+  run->ci       = ci;
+  run->chunk_cd = (double)run->usable * (double)(o1 - o0 - (ci ? 0 : PetscMin(W, o1 - o0)));
+  po->progress = predict_progress, po->progress_ctx = run;
   PetscCall(core_stage_push(CORE_STAGE_FORWARD));
   PetscCall(predict_members(run, ss, n0, n1, o0, o1, &sb));
   PetscCall(core_stage_pop());
@@ -480,6 +523,8 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
   PetscInt       nt = run->ds->nt, spc = run->spc, nchunk = (run->nseg + spc - 1) / spc;
 
   PetscFunctionBeginUser;
+  run->nchunk = nchunk;
+  run->t_loop = run->t_line = MPI_Wtime();
   if (!run->quiet)
     PetscCall(PetscPrintf(comm,
                           "raci predict: %s model of %s on %s: %" PetscInt_FMT " days, %" PetscInt_FMT
@@ -508,13 +553,15 @@ static PetscErrorCode predict_chunk_loop(PredictRun *run)
 
     PetscCall(predict_chunk(run, ci, n0, n1, o0, o1, &tot));
     run->cell_days += tot;
-    if (!run->quiet) {
-      double el = MPI_Wtime() - run->t_start;
+    if (!run->quiet) { /* time left: the rate of the chunk loop so far over the cell-days expected */
+      double now = MPI_Wtime(), el = now - run->t_start, loop = now - run->t_loop;
+      double left = ci + 1 < nchunk ? PetscMax(run->all_cd - (double)run->cell_days, 0.0) : 0.0;
       PetscCall(PetscPrintf(comm,
                             "raci predict: chunk %" PetscInt_FMT "/%" PetscInt_FMT " (days %" PetscInt_FMT
                             "-%" PetscInt_FMT "): %ld cell-days, %.0f cell-days/s; %.1f s elapsed, about %.0f s left\n",
-                            ci + 1, nchunk, o0, o1 - 1, tot, tot / PetscMax(MPI_Wtime() - t0, 1e-9), el,
-                            el / (double)(ci + 1) * (double)(nchunk - ci - 1)));
+                            ci + 1, nchunk, o0, o1 - 1, tot, tot / PetscMax(now - t0, 1e-9), el,
+                            run->cell_days > 0 ? loop * left / (double)run->cell_days : 0.0));
+      run->t_line = now;
     }
   }
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -558,33 +605,41 @@ static PetscErrorCode predict_diagnostics(PredictRun *run)
 static PetscErrorCode predict_commit(PredictRun *run)
 {
   MPI_Comm    comm = run->comm;
-  PetscInt    unusable, total;
-  double      tp        = run->t_pred, el;
+  PetscInt    nodata, unusable, total;
+  double      tp = run->t_pred, tp0 = run->t_pred, el, other, tc = MPI_Wtime();
   long        cell_days = run->cell_days;
   PetscMPIInt size;
 
   PetscFunctionBeginUser;
   /* as train does: a driver without any value, or nothing predicted, is an error, not a file of _FillValue */
-  PetscCall(data_check_usable(run->ds, &unusable, &total));
+  PetscCall(data_check_usable(run->ds, &nodata, &unusable, &total));
   PetscCheck(cell_days > 0, comm, RACI_ERR_DATA,
              "%s: nothing to predict: none of the %" PetscInt_FMT
              " locations has every slow attribute and %d days in a row with every fast driver present (%d days of "
              "warm-up, -raci_warmup_days of the model, then a day to predict)",
              run->data, total, run->tr.cfg.W + 1, run->tr.cfg.W);
   PetscCall(io_commit(&run->f));
+  run->t_commit = MPI_Wtime() - tc;
   if (!run->quiet) PetscCall(data_day_tally_report(run->ds, &run->days, run->tr.cfg.W, "predict"));
-  el = MPI_Wtime() - run->t_start;
+  el    = MPI_Wtime() - run->t_start;
+  other = el - (run->t_ckpt + run->t_setup + tp0 + run->t_io + run->t_diag + run->t_commit);
   PetscCallMPI(MPI_Comm_size(comm, &size));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &tp, 1, MPI_DOUBLE, MPI_MAX, comm));
   PetscCall(core_record_int("cell_days", cell_days));
   PetscCall(core_record_real("inference_seconds", tp));
   PetscCall(core_record_real("cell_days_per_second_per_rank", cell_days / PetscMax(tp, 1e-9) / size));
   PetscCall(core_record_real("read_write_seconds", run->t_io));
-  if (!run->quiet)
+  if (!run->quiet) {
     PetscCall(PetscPrintf(comm,
-                          "raci predict: wrote %s: %ld cell-days in %.1f s (inference %.1f s: %.0f cell-days/s per "
-                          "rank on %d rank(s); read and write %.1f s)\n",
-                          run->out, cell_days, el, tp, cell_days / PetscMax(tp, 1e-9) / size, size, run->t_io));
+                          "raci predict: wrote %s: %ld cell-days in %.1f s, %.0f cell-days/s per rank of inference on "
+                          "%d rank(s) (slowest rank's inference time)\n",
+                          run->out, cell_days, el, cell_days / PetscMax(tp, 1e-9) / size, size));
+    PetscCall(PetscPrintf(comm,
+                          "raci predict: time (rank 0): checkpoint load %.1f s, input checks and output definition "
+                          "%.1f s, inference %.1f s, read and write %.1f s, diagnostics %.1f s, commit %.1f s, other "
+                          "%.1f s; total %.1f s\n",
+                          run->t_ckpt, run->t_setup, tp0, run->t_io, run->t_diag, run->t_commit, other, el));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -603,13 +658,19 @@ PetscErrorCode app_predict(MPI_Comm comm)
   run->t_start = MPI_Wtime();
   PetscCall(profile_register());
   PetscCall(ckpt_load(comm, run->ckpt, &run->tr));
+  run->t_ckpt = MPI_Wtime() - run->t_start;
   PetscCall(roles_parse(comm, run->ckpt, run->tr.roles, &run->ro));
   run->nmem = ckpt_members(&run->tr);
   if (run->members > 0) run->nmem = (int)PetscMin(run->nmem, run->members);
   PetscCall(predict_open_input(run));
   PetscCall(predict_define_output(run));
+  run->t_setup = MPI_Wtime() - run->t_start - run->t_ckpt;
   PetscCall(predict_chunk_loop(run));
-  PetscCall(predict_diagnostics(run));
+  {
+    double t = MPI_Wtime();
+    PetscCall(predict_diagnostics(run));
+    run->t_diag = MPI_Wtime() - t;
+  }
   PetscCall(predict_commit(run));
   PetscCall(predict_out_destroy(&run->po));
   if (run->ysd) PetscCall(PetscFree2(run->ysd, run->ym2));

@@ -31,7 +31,7 @@ typedef struct {
   /* data, samples, model */
   Dataset    *ds;
   SampleSet  *ss;
-  PetscInt    unusable, total;
+  PetscInt    nodata, unusable, total;
   ModelConfig cfg;
   Model      *m;
   TrainState  st;  /* the member in training (or the last one, once all have finished) */
@@ -44,6 +44,9 @@ typedef struct {
   char    roles[4096], tatts[4096];
   char    units[DATA_MAX_VARS * (NC_MAX_NAME + 260)]; /* the input_units section */
   Trained model;                                      /* cfg, to, texts and normalisation; no state */
+  /* the final timing line (rank 0's wall time): setup, the members' banks and
+   * checkpoint writes outside train_run, the final evaluation */
+  double t0, t_setup, t_bank, t_save, t_final;
 } TrainRun;
 
 /* The train/validation/test errors of the final model (an ensemble: of the
@@ -282,7 +285,7 @@ static PetscErrorCode train_open_data(TrainRun *run)
   PetscCall(core_check_unused_options(comm));
   PetscCall(data_checks_enable(run->ds, &run->dc, PETSC_TRUE));
   PetscCall(data_read(run->ds, 0, run->ds->nt));
-  PetscCall(data_check_usable(run->ds, &run->unusable, &run->total));
+  PetscCall(data_check_usable(run->ds, &run->nodata, &run->unusable, &run->total));
   PetscCheck(run->ds->nt >= run->to.W + 1, comm, RACI_ERR_DATA,
              "%s: %" PetscInt_FMT " time steps: a segment scores no day before %" PetscInt_FMT
              " days of warm-up (-raci_warmup_days), so training needs at least %" PetscInt_FMT " days",
@@ -364,14 +367,20 @@ static PetscErrorCode train_report_data(TrainRun *run)
 
   PetscFunctionBeginUser;
   if (!run->to.quiet)
+    PetscCall(PetscPrintf(
+        comm,
+        "raci train: %s on %s: %" PetscInt_FMT
+        " locations (%lld train, %lld validation, %lld test, %lld ocean or no data, %lld "
+        "unusable), %" PetscInt_FMT " days, %d fast, %d static features, %d targets; %zu parameters%s\n",
+        run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN], (long long)ss->nglobal[SPLIT_VAL],
+        (long long)ss->nglobal[SPLIT_TEST], (long long)ss->nnodata, (long long)(ss->nunusable - ss->nnodata),
+        run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m), run->to.ensemble > 1 ? " per member" : ""));
+  if (!run->to.quiet && ss->nunusable > ss->nnodata)
     PetscCall(PetscPrintf(comm,
-                          "raci train: %s on %s: %" PetscInt_FMT
-                          " locations (%lld train, %lld validation, %lld test, %lld unusable), %" PetscInt_FMT
-                          " days, %d fast, %d static features, %d targets; %zu parameters%s\n",
-                          run->to.model, run->data, run->total, (long long)ss->nglobal[SPLIT_TRAIN],
-                          (long long)ss->nglobal[SPLIT_VAL], (long long)ss->nglobal[SPLIT_TEST],
-                          (long long)ss->nunusable, run->ds->nt, ss->F, ss->S, ss->T, model_nparams(run->m),
-                          run->to.ensemble > 1 ? " per member" : ""));
+                          "raci train: %lld locations have data but are unusable: a slow input missing (or a fast "
+                          "driver without an availability flag), or no %d days in a row with every fast driver "
+                          "(%d days of warm-up, then a day to score)\n",
+                          (long long)(ss->nunusable - ss->nnodata), ss->W + 1, ss->W));
   if (ss->nnotarget)
     PetscCall(PetscPrintf(comm,
                           "raci train: %lld usable locations outside the test set have no observed target: not in "
@@ -392,14 +401,16 @@ static PetscErrorCode train_run_loop(TrainRun *run)
   TrainResult *res = &run->res, *all = &run->all;
 
   PetscFunctionBeginUser;
-  run->mto      = run->to;
-  run->mto.seed = train_member_seed(run->to.seed, run->ndone);
+  run->mto        = run->to;
+  run->mto.seed   = train_member_seed(run->to.seed, run->ndone);
+  run->mto.member = run->ndone;
   if (run->to.ensemble > 1 && !run->to.quiet)
     PetscCall(PetscPrintf(run->comm, "raci train: member %d of %d (seed %" PetscInt_FMT ")\n", run->ndone + 1,
                           (int)run->to.ensemble, run->mto.seed));
   PetscCall(train_run(run->comm, run->m, run->ss, &run->mto, &run->st, save_state, run, res));
   all->segments += res->segments, all->samples += res->samples, all->rows += res->rows;
   all->seconds += res->seconds, all->step_seconds += res->step_seconds, all->bank_seconds += res->bank_seconds;
+  all->val_seconds += res->val_seconds, all->save_seconds += res->save_seconds;
   all->interrupted = res->interrupted;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -411,11 +422,13 @@ static PetscErrorCode train_next_member(TrainRun *run)
 {
   Member     *mb = &run->mem[run->ndone];
   SampleBatch sb;
+  double      t = MPI_Wtime();
 
   PetscFunctionBeginUser;
   PetscCall(data_batch_create(run->ss, train_max_segments(&run->mto, run->ss), 0, &sb));
   PetscCall(train_bank_build(run->comm, run->m, run->st.params, run->ss, &run->mto, run->st.epoch, &sb, &run->st.bank));
   PetscCall(data_batch_destroy(&sb));
+  run->t_bank += MPI_Wtime() - t;
   PetscCall(PetscMalloc1(run->st.np + 1, &mb->params));
   PetscCall(PetscArraycpy(mb->params, run->st.params, run->st.np));
   mb->bank = run->st.bank, run->st.bank = (Bank){0};
@@ -424,7 +437,9 @@ static PetscErrorCode train_next_member(TrainRun *run)
   PetscCall(train_state_destroy(&run->st));
   PetscCall(train_state_create(run->m, (uint64_t)train_member_seed(run->to.seed, run->ndone), &run->st));
   if (run->init[0]) PetscCall(init_from(run, run->ndone));
+  t = MPI_Wtime();
   PetscCall(save_state(run, &run->st));
+  run->t_save += MPI_Wtime() - t;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -499,7 +514,8 @@ static PetscErrorCode train_final_evaluation(TrainRun *run, FinalErrors *fe)
   PetscCall(PetscPrintf(
       comm,
       "raci train: %ld epochs, %ld steps in all%s; this run %ld segments, %ld scored cell-days in %.1f s; training "
-      "steps alone %.1f s: %.0f scored cell-days/s, %.2f fast-encoder row-days per scored cell-day; memory bank (%d "
+      "steps alone %.1f s: %.0f scored cell-days/s of step time, %.2f fast-encoder row-days per scored cell-day; "
+      "memory bank (%d "
       "entries) %.2f s\n",
       st->epoch, st->t, nmem > 1 ? " (last member)" : "", all->segments, all->samples, all->seconds, all->step_seconds,
       all->samples / PetscMax(all->step_seconds, 1e-9), (double)all->rows / (double)PetscMax(all->samples, 1),
@@ -654,6 +670,7 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(profile_register());
   PetscCall(train_read_options(run));
   if (core_help()) goto done; /* -help: the options above are listed; nothing runs */
+  run->t0 = MPI_Wtime();
   PetscCall(train_check_outputs(run));
   PetscCall(train_open_data(run));
   run->ds->flag_all       = (PetscBool)(run->to.input_dropout > 0);
@@ -663,6 +680,7 @@ PetscErrorCode app_train(MPI_Comm comm)
   PetscCall(train_make_model(run));
   PetscCall(train_start_state(run));
   PetscCall(train_report_data(run));
+  run->t_setup = MPI_Wtime() - run->t0;
   for (;;) { /* the members in turn, each data-parallel over every rank */
     PetscCall(train_run_loop(run));
     if (run->res.interrupted || run->ndone + 1 >= run->to.ensemble) break;
@@ -677,10 +695,28 @@ PetscErrorCode app_train(MPI_Comm comm)
                           core_signal_received(), run->st.t, run->out));
     goto done;
   }
-  PetscCall(train_final_evaluation(run, &fe));
+  {
+    double t = MPI_Wtime();
+    PetscCall(train_final_evaluation(run, &fe));
+    run->t_final = MPI_Wtime() - t;
+  }
   PetscCall(train_write_report(run, &fe));
-  PetscCall(save_state(run, &run->st)); /* the final model with the bank it was scored with */
+  {
+    double t = MPI_Wtime();
+    PetscCall(save_state(run, &run->st)); /* the final model with the bank it was scored with */
+    run->t_save += MPI_Wtime() - t;
+  }
   PetscCall(PetscPrintf(comm, "raci train: wrote checkpoint %s\n", run->out));
+  if (!run->to.quiet) { /* rank 0's wall time; "other": reports, signals, what no item above holds */
+    const TrainResult *a = &run->all;
+    double total = MPI_Wtime() - run->t0, bank = a->bank_seconds + run->t_bank, save = a->save_seconds + run->t_save;
+    double other = total - (run->t_setup + a->step_seconds + a->val_seconds + bank + save + run->t_final);
+    PetscCall(PetscPrintf(comm,
+                          "raci train: time: setup (data, samples, model) %.1f s, training steps %.1f s, validation "
+                          "%.1f s, memory bank %.1f s, checkpoint writes %.1f s, final evaluation %.1f s, other %.1f "
+                          "s; total %.1f s\n",
+                          run->t_setup, a->step_seconds, a->val_seconds, bank, save, run->t_final, other, total));
+  }
 done:
   PetscCall(train_destroy(run));
   PetscCall(PetscFree(run));

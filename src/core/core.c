@@ -100,9 +100,51 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
   return PetscTraceBackErrorHandler(comm, line, fun, file, n, p, mess, NULL);
 }
 
+/* stdout closed by its reader (raci info F | head): the write failed with
+ * EPIPE (SIGPIPE is ignored). Later prints to stdout are dropped and the run
+ * ends as it would have, with no message about the pipe. */
+static int stdout_closed;
+static PetscErrorCode (*vfprintf_petsc)(FILE *, const char[], va_list); /* PETSc's, saved */
+
+static PetscErrorCode vfprintf_pipe(FILE *fd, const char format[], va_list ap)
+{
+  PetscErrorCode ierr;
+
+  if (fd != stdout) return vfprintf_petsc(fd, format, ap);
+  if (stdout_closed) return PETSC_SUCCESS;
+  errno = 0;
+  ierr  = vfprintf_petsc(fd, format, ap);
+  if (fflush(stdout) || ferror(stdout)) {
+    if (errno == EPIPE) {
+      stdout_closed = 1;
+      clearerr(stdout);
+      return PETSC_SUCCESS;
+    }
+  }
+  return ierr;
+}
+
+PetscBool core_stdout_closed(void) { return stdout_closed ? PETSC_TRUE : PETSC_FALSE; }
+
+PetscErrorCode core_stdout_closed_all(MPI_Comm comm, PetscBool *closed)
+{
+  int c = stdout_closed;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Bcast(&c, 1, MPI_INT, 0, comm)); /* PetscPrintf writes from rank 0 */
+  *closed = c ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode core_initialize(int argc, char **argv)
 {
   PetscFunctionBeginUser;
+  /* after PetscInitialize, whose signal handler would report SIGPIPE as a crash */
+  signal(SIGPIPE, SIG_IGN);
+  if (PetscVFPrintf != vfprintf_pipe) {
+    vfprintf_petsc = PetscVFPrintf;
+    PetscVFPrintf  = vfprintf_pipe;
+  }
   core.argc    = argc;
   core.argv    = argv;
   core.t_start = core.t_last = MPI_Wtime();
@@ -163,6 +205,7 @@ static PetscErrorCode core_cleanup_signals_install(void)
 
 int core_finish(PetscErrorCode status)
 {
+  if (stdout_closed && status == PETSC_ERR_FILE_WRITE) status = PETSC_SUCCESS; /* the reader went away */
   if (status == PETSC_SUCCESS) {
     PetscErrorCode ierr = PetscFinalize();
     return ierr ? 1 : 0;

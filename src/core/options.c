@@ -315,6 +315,23 @@ PetscErrorCode core_opt_reals(MPI_Comm comm, const char *name, const char *help,
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* -help lines of the PETSc options raci reads where it lays a grid out over
+ * the ranks (grid_tile_create): PETSc parses them, raci documents them. */
+PetscErrorCode core_opt_petsc_grid_help(MPI_Comm comm)
+{
+  PetscFunctionBeginUser;
+  if (!help_mode) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(core_opt_section(comm, "Process grid of gridded files (PETSc DMDA options)"));
+  PetscCall(help_line(comm, "-da_processors_x", "auto",
+                      "Ranks along x (longitude); with -da_processors_y: their product is the rank count",
+                      "an integer >= 1"));
+  PetscCall(
+      help_line(comm, "-da_processors_y", "auto",
+                "Ranks along y (latitude); default: whole rows per rank when each gets 8 or more, else PETSc's choice",
+                "an integer >= 1"));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 /* PETSc's own parsers (options it reads itself, such as -da_processors_x)
  * raise these for a malformed value. */
 PetscBool core_opt_petsc_error(PetscErrorCode n, const char *mess)

@@ -324,6 +324,7 @@ PetscErrorCode data_open(MPI_Comm comm, const char *path, const RoleOptions *ro,
     PetscCall(grid_sites_create(comm, (PetscInt)f->dims[ds->xdim].len, &ds->tile));
   PetscCall(PetscMalloc1(grid_owned_count(&ds->tile) + 1, &ds->usable));
   memset(ds->usable, 1, (size_t)grid_owned_count(&ds->tile));
+  PetscCall(PetscCalloc1(grid_owned_count(&ds->tile) + 1, &ds->anyvalid));
   *out = ds;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -638,9 +639,10 @@ PetscErrorCode data_read(Dataset *ds, PetscInt t0, PetscInt nt)
         for (PetscInt x = t->xs; x < t->xs + t->xm; x++) {
           float    val = dv->val[s * nplane + data_ghost_index(t, x, y)];
           PetscInt o   = (y - t->ys) * t->xm + (x - t->xs);
-          if (!isnan(val))
+          if (!isnan(val)) {
             ds->nvalid[k]++;
-          else if (dv->role != ROLE_TARGET)
+            if (dv->role != ROLE_TARGET) ds->anyvalid[o] = 1;
+          } else if (dv->role != ROLE_TARGET)
             ds->usable[o] = 0;
         }
   }
@@ -654,9 +656,9 @@ PetscErrorCode data_read(Dataset *ds, PetscInt t0, PetscInt nt)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *total)
+PetscErrorCode data_check_usable(Dataset *ds, PetscInt *nodata, PetscInt *unusable, PetscInt *total)
 {
-  PetscInt valid[DATA_MAX_VARS], counts[2] = {0, grid_owned_count(&ds->tile)};
+  PetscInt valid[DATA_MAX_VARS], counts[3] = {0, 0, grid_owned_count(&ds->tile)};
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Allreduce(ds->nvalid, valid, ds->nvar, MPIU_INT, MPI_SUM, ds->comm));
@@ -664,10 +666,14 @@ PetscErrorCode data_check_usable(Dataset *ds, PetscInt *unusable, PetscInt *tota
     PetscCheck(valid[k] > 0 || ds->var[k].role == ROLE_TARGET, ds->comm, RACI_ERR_DATA,
                "%s: %s variable '%s' is entirely missing (every value is _FillValue or NaN)", ds->file->path,
                role_name[ds->var[k].role], ds->var[k].name);
-  for (PetscInt i = 0; i < counts[1]; i++) counts[0] += ds->usable[i] ? 0 : 1;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPIU_INT, MPI_SUM, ds->comm));
-  *unusable = counts[0];
-  *total    = counts[1];
+  for (PetscInt i = 0; i < counts[2]; i++) {
+    counts[0] += ds->anyvalid[i] ? 0 : 1;
+    counts[1] += ds->usable[i] || !ds->anyvalid[i] ? 0 : 1;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPIU_INT, MPI_SUM, ds->comm));
+  *nodata   = counts[0];
+  *unusable = counts[1];
+  *total    = counts[2];
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -699,6 +705,7 @@ PetscErrorCode data_close(Dataset **pds)
   if (!ds) PetscFunctionReturn(PETSC_SUCCESS);
   for (int k = 0; k < ds->nvar; k++) PetscCall(PetscFree(ds->var[k].val));
   PetscCall(PetscFree(ds->usable));
+  PetscCall(PetscFree(ds->anyvalid));
   PetscCall(PetscFree(ds->present));
   PetscCall(PetscFree(ds->time));
   PetscCall(grid_tile_destroy(&ds->tile));

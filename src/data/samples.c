@@ -513,9 +513,11 @@ static PetscErrorCode samples_usable(SampleScan *sc, const SampleNorm *norm, Sam
     }
     sc->compact[g] = ok && sc->nscg[g] > 0 ? ss->nloc++ : -1;
     if (sc->compact[g] < 0 && ghost_owned(sc->t, g)) ss->nunusable++;
+    if (nav[g] == 0 && ghost_owned(sc->t, g)) ss->nnodata++;
   }
   PetscCall(PetscFree(nav));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nunusable, 1, MPIU_INT64, MPI_SUM, ds->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ss->nnodata, 1, MPIU_INT64, MPI_SUM, ds->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, ss->absent_unflagged, sc->nf, MPIU_INT64, MPI_SUM, ds->comm));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

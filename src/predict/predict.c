@@ -132,13 +132,15 @@ PetscErrorCode predict_segments(Model *m, const float *params, const Bank *bank,
   if (po->Z) PetscCall(PetscMalloc1((size_t)maxb * NBmax * po->Z, &z));
   PetscCall(query_order(ss, maxb, order, &nq));
   for (int n = n0; n < n1; n++) {
-    int s0 = (int)((PetscInt)n * Sc - ss->t0), nv = 0; /* the segment's first day among the days held */
+    const double share = 1.0 / PetscMax(n1 - n0, 1);            /* of the call's work, per segment */
+    int          s0 = (int)((PetscInt)n * Sc - ss->t0), nv = 0; /* the segment's first day among the days held */
     for (int i = 0; i < nq; i++)
       if (segment_scores(ss, order[i], s0)) valid[nv++] = order[i];
     for (int b0 = 0; b0 < nv; b0 += maxb) {
       int      B = PetscMin(maxb, nv - b0), *loc = valid + b0, ndiag = 0;
       PetscInt rd0 = (PetscInt)n * Sc + W; /* record day of the first scored day */
 
+      if (po->progress) po->progress(po->progress_ctx, share * ((n - n0) + (double)b0 / nv));
       for (int b = 0; b < B; b++) d0[b] = s0;
       PetscCall(data_batch_fill(ss, loc, d0, B, sb, &mb));
       PetscCheck(mb.NB <= NBmax, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "batch of %d block slots for a model of %d", mb.NB,

@@ -641,6 +641,25 @@ PetscErrorCode train_state_destroy(TrainState *st)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* The final evaluation's time (raci train after the last epoch), estimated
+ * from one validation pass (tv s): the members' passes over the training
+ * locations at 4 times the validation stride, the validation locations (twice
+ * with an ensemble: the residual spread) and every test segment, scaled by
+ * their segments, plus a bank build (tb s). Without validation locations:
+ * from the step rate (scored cell-days/s), a forward pass taken as a third of
+ * a step. */
+static double final_eval_estimate(const SampleSet *ss, const TrainOptions *to, double tv, double tb, double rate)
+{
+  double vs = (double)PetscMax(to->val_stride, 1), nmem = (double)PetscMax(to->ensemble, 1);
+  double ntr = (double)ss->nglobal[SPLIT_TRAIN], nva = (double)ss->nglobal[SPLIT_VAL],
+         nte  = (double)ss->nglobal[SPLIT_TEST];
+  double work = ntr / (4 * vs) + nva / vs * (nmem > 1 ? 2 : 1) + nte; /* in validation passes' location units */
+
+  if (nva > 0) return tb + tv * nmem * work / (nva / vs);
+  /* cell-days evaluated: locations times the scored days of the record */
+  return tb + nmem * work * (double)PetscMax(ss->nt - ss->W, 0) / PetscMax(3 * rate, 1e-9);
+}
+
 PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const TrainOptions *to, TrainState *st,
                          TrainSaveFn save, void *save_ctx, TrainResult *res)
 {
@@ -650,7 +669,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
   SampleBatch sb;
   ModelBatch  mb;
   DayList     dl;
-  double      t0 = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS];
+  double      t0 = MPI_Wtime(), sse[MODEL_MAX_TARGETS], n[MODEL_MAX_TARGETS], t_bank = 0;
 
   PetscFunctionBeginUser;
   PetscCall(profile_register());
@@ -660,8 +679,8 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
   PetscCall(data_batch_create(ss, maxb, 0, &sb));
   PetscCall(day_list_create(ss, &dl));
   while (!st->finished && st->epoch < to->epochs) {
-    long   epoch = st->epoch;
-    double val;
+    long   epoch = st->epoch, samples0 = res->samples;
+    double val, steps0                 = res->step_seconds, tv;
     int    stop = 0;
     if (st->step == 0 && epoch % to->bank_every == 0) {
       double tb = MPI_Wtime();
@@ -669,6 +688,7 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
       PetscCall(train_bank_build(comm, m, params, ss, to, epoch, &sb, &st->bank));
       PetscCall(core_stage_pop());
       res->bank_seconds += MPI_Wtime() - tb;
+      t_bank = MPI_Wtime() - tb;
     }
     for (; st->step < to->steps; st->step++, st->t++) {
       double cnt[3] = {0, 0, (double)core_signal_received()}, ts = MPI_Wtime();
@@ -765,9 +785,12 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
       }
     }
     if (res->interrupted) break;
+    tv = MPI_Wtime();
     PetscCall(core_stage_push(CORE_STAGE_EVAL));
     PetscCall(train_evaluate(comm, m, params, ss, SPLIT_VAL, (int)to->val_stride, &st->bank, &sb, &val, sse, n));
     PetscCall(core_stage_pop());
+    tv = MPI_Wtime() - tv;
+    res->val_seconds += tv;
     if (ss->nglobal[SPLIT_VAL] == 0)
       val = st->tc > 0 ? st->tl / st->tc : INFINITY; /* no validation locations: the training loss decides */
     res->last_train = st->tc > 0 ? st->tl / st->tc : NAN;
@@ -778,11 +801,20 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
     } else
       st->bad++;
     if (!to->quiet) {
-      double el = MPI_Wtime() - t0, rate = (double)res->samples / PetscMax(el, 1e-9);
-      PetscCall(PetscPrintf(
-          comm, "epoch %3ld  train loss %.7g  val loss %.7g%s  %.0f scored days/s  %.0f s, at most %.0f s left\n",
-          epoch + 1, res->last_train, val, st->bad ? "" : " *", rate, el,
-          el / (res->epochs_run + 1) * (to->epochs - epoch - 1)));
+      /* throughput as in the summary: scored cell-days (all ranks) per second of training steps (slowest rank) */
+      double ep[2] = {(double)(res->samples - samples0), res->step_seconds - steps0}, el = MPI_Wtime() - t0, per, left;
+      double fin;
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ep[0], 1, MPI_DOUBLE, MPI_SUM, comm));
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ep[1], 1, MPI_DOUBLE, MPI_MAX, comm));
+      per  = el / (res->epochs_run + 1); /* an epoch, with its bank, validation and checkpoint */
+      fin  = final_eval_estimate(ss, to, tv, t_bank, ep[0] / PetscMax(ep[1], 1e-9));
+      left = per * (double)(to->epochs - epoch - 1) +
+             per * (double)to->epochs * (double)PetscMax(to->ensemble - to->member - 1, 0) + fin;
+      PetscCall(PetscPrintf(comm,
+                            "epoch %3ld  train loss %.7g  val loss %.7g%s  %.0f scored cell-days/s of step time  %.0f "
+                            "s, at most %.0f s left (final evaluation about %.0f s of it)\n",
+                            epoch + 1, res->last_train, val, st->bad ? "" : " *", ep[0] / PetscMax(ep[1], 1e-9), el,
+                            left, fin));
     }
     res->epochs_run++;
     st->epoch++, st->step = 0, st->tl = st->tc = 0;
@@ -790,7 +822,11 @@ PetscErrorCode train_run(MPI_Comm comm, Model *m, const SampleSet *ss, const Tra
       st->finished = 1;
       PetscCall(PetscArraycpy(params, st->best, np)); /* the best validation model */
     }
-    if (save) PetscCall(save(save_ctx, st));
+    if (save) {
+      double tw = MPI_Wtime();
+      PetscCall(save(save_ctx, st));
+      res->save_seconds += MPI_Wtime() - tw;
+    }
     if (stop) {
       res->interrupted = !st->finished;
       break;

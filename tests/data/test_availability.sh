@@ -55,7 +55,7 @@ SMALL="-train_epochs 2 -train_steps 10 -train_batch 16 -split_val_frac 0"
 
 # trained with AU-How lacking P: it stays, with P's flag
 run_np "$NP" train -data "$TMP/noP.nc" -o "$TMP/a.ckpt" $SMALL -split_test_sites AU-How > "$TMP/a.log" 2>&1 || { cat "$TMP/a.log"; fail "train with P absent at AU-How"; }
-grep -q "8 locations (7 train, 0 validation, 1 test, 0 unusable)" "$TMP/a.log" || { cat "$TMP/a.log"; fail "AU-How lost"; }
+grep -q "8 locations (7 train, 0 validation, 1 test, 0 ocean or no data, 0 unusable)" "$TMP/a.log" || { cat "$TMP/a.log"; fail "AU-How lost"; }
 grep -q "availability flags (an absent input enters as 0 with its flag set), over 8 usable locations: P (absent at 1)" "$TMP/a.log" || { cat "$TMP/a.log"; fail "no availability line"; }
 grep -q "warning: P is absent only at validation or test locations" "$TMP/a.log" || { cat "$TMP/a.log"; fail "no warning that P's flag is never trained"; }
 echo "ok training keeps a site without P, with P's flag, and warns that the flag is not trained there"
@@ -198,7 +198,7 @@ d.close()
 EOF
 run_np "$NP" train -data "$TMP/notgt.nc" -o "$TMP/t.ckpt" $SMALL -split_test_sites AU-How -train_report "$TMP/t.json" > "$TMP/t.log" 2>&1 || { cat "$TMP/t.log"; fail "train with a site without targets"; }
 grep -q "1 usable locations outside the test set have no observed target: not in training, validation or the memory bank" "$TMP/t.log" || { cat "$TMP/t.log"; fail "no line for the site without targets"; }
-grep -q "8 locations (6 train, 0 validation, 1 test, 0 unusable)" "$TMP/t.log" || { cat "$TMP/t.log"; fail "the site without targets is counted in a split"; }
+grep -q "8 locations (6 train, 0 validation, 1 test, 0 ocean or no data, 0 unusable)" "$TMP/t.log" || { cat "$TMP/t.log"; fail "the site without targets is counted in a split"; }
 $PY - "$TMP/t.json" <<'EOF' || fail "the memory bank holds the site without targets"
 import sys, json
 r = json.load(open(sys.argv[1]))
