@@ -133,8 +133,8 @@ static inline PetscInt data_ghost_index(const Tile *t, PetscInt x, PetscInt y)
 typedef struct {
   int tdim, ydim, xdim; /* output dimension ids (-1 when absent) */
   int ncoord;
-  int coord_src[DATA_MAX_COORDS]; /* input varid of each copied coordinate */
-  int coord_dst[DATA_MAX_COORDS]; /* its output varid */
+  int coord_src[DATA_MAX_COORDS];  /* input varid of each copied coordinate */
+  int coord_dst[DATA_MAX_COORDS];  /* its output varid */
   int coord_bnds[DATA_MAX_COORDS]; /* its cell bounds (X_bnds(X, nv)) for 1-D lat/lon of grids, else -1 */
 } DataOutLayout;
 

@@ -43,13 +43,12 @@ int ncr_att_doubles(const NcrFile *f, int v, const char *att, double *vals, int 
 /* Hyperslab as double, exactly as stored (coordinates, time). */
 int ncr_read_raw(const NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg,
                  size_t len);
-/* Hyperslab as double (through a float buffer the handle keeps, for float and short data) with missing values as NaN (_FillValue, missing_value,
- * valid_range/valid_min/valid_max, the type's default fill, NaN), compared
- * on the stored values, then scale_factor and add_offset applied. */
-int ncr_read_values(NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg,
-                    size_t len);
+/* Hyperslab as double (through a float buffer the handle keeps, for float and short data) with missing values as NaN
+ * (_FillValue, missing_value, valid_range/valid_min/valid_max, the type's default fill, NaN), compared on the stored
+ * values, then scale_factor and add_offset applied. */
+int ncr_read_values(NcrFile *f, int v, const size_t start[], const size_t count[], double *buf, char *msg, size_t len);
 /* The same, then a * value + b (a units conversion) in the same pass. */
-int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[], double a, double b,
-                    double *buf, char *msg, size_t len);
+int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[], double a, double b, double *buf,
+                    char *msg, size_t len);
 
 #endif

@@ -354,10 +354,9 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   }
   PetscCall(io_put_att_text(out, NC_GLOBAL, "Conventions", "CF-1.8"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "title", "raci simulate: process-based daily carbon fluxes and drivers"));
-  PetscCall(io_put_att_text(
-      out, NC_GLOBAL, "source",
-      "raci " RACI_VERSION
-      " process-based simulator (docs/SIMULATOR.md); land mask: landsea.nc of the NCAR geocat-datafiles repository (Apache-2.0)"));
+  PetscCall(io_put_att_text(out, NC_GLOBAL, "source",
+                            "raci " RACI_VERSION " process-based simulator (docs/SIMULATOR.md); land mask: landsea.nc "
+                                                 "of the NCAR geocat-datafiles repository (Apache-2.0)"));
   snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld, latent %g", (long long)ctx->seed,
            (double)ctx->res, (double)ctx->noise, (long long)ctx->towers,
            (double)ctx->latent); /* not PetscSNPrintf: it prints %g as "1." */

@@ -62,7 +62,7 @@ void data_cell_bounds(const double *c, int n, double *b)
 /* CF: a coordinate's long_name, when the input has none */
 static PetscErrorCode coord_long_name(IoFile *out, int v, const char *name)
 {
-  const char *ln = !strcmp(name, "time")                               ? "time"
+  const char *ln = !strcmp(name, "time")                                ? "time"
                    : !strcmp(name, "lat") || !strcmp(name, "latitude")  ? "latitude"
                    : !strcmp(name, "lon") || !strcmp(name, "longitude") ? "longitude"
                    : !strcmp(name, "site_id")                           ? "site identifier"
