@@ -11,6 +11,10 @@
 NP=${1:?usage: test_cf.sh NP}
 PY=/usr/bin/python3
 CHECK="$(cd "$(dirname "$0")" && pwd)/check_cf.py"
+# the runs below work in $TMP: the shared data by its absolute path (the default is relative)
+RACI_SHARED_DATA=$(cd "$RACI_SHARED_DATA" && pwd) || fail "no shared data at $RACI_SHARED_DATA"
+export RACI_SHARED_DATA
+GRID="$RACI_SHARED_DATA/gridded"
 M="$GRID/mhm-moselle-1989-1993"
 cd "$TMP" || fail "cd"
 run_np "$NP" simulate -quiet -sim_res 1 -sim_lon -100,-90 -sim_lat 35,45 -sim_years 1 -o sim.nc > /dev/null || fail "simulate"
