@@ -43,6 +43,12 @@ int core_finish(PetscErrorCode status);
  * stdout are dropped; _all: rank 0's answer on every rank (collective) */
 PetscBool      core_stdout_closed(void);
 PetscErrorCode core_stdout_closed_all(MPI_Comm comm, PetscBool *closed);
+/* Keep this process's stdout prints in memory until the release, which
+ * writes them with one write (a report read through a pipe, raci info F |
+ * head, also under mpirun, whose ranks see a pseudo-terminal as stdout).
+ * core_finish releases what is still held. */
+void core_stdout_hold(void);
+void core_stdout_release(void);
 
 /* Every rank passes its local verdict; on return *all_ok is true only if it
  * was true on every rank of comm. Use before branching on a local failure. */

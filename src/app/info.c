@@ -139,6 +139,7 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
     PetscCall(core_check_paths(comm, in, outs));
   }
   PetscCall(io_open(comm, path, &f));
+  core_stdout_hold(); /* the report in one write: raci info F | head, also under mpirun */
   for (int r = ROLE_FAST; r < NUM_ROLES; r++)
     for (int i = 0; i < ro.n[r]; i++)
       PetscCheck(io_find_var(f, ro.name[r][i]) >= 0, comm, RACI_ERR_DATA,
@@ -161,7 +162,7 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
     PetscBool    found, closed;
     Role         role;
 
-    PetscCall(core_stdout_closed_all(comm, &closed)); /* raci info F | head: stop reading */
+    PetscCall(core_stdout_closed_all(comm, &closed)); /* output not held (no memory stream): stop at a closed pipe */
     if (closed) break;
     for (int d = 0; d < var->ndims; d++)
       used += (size_t)PetscMax(
@@ -180,6 +181,7 @@ PetscErrorCode app_info(MPI_Comm comm, const char *path)
     PetscCall(PetscPrintf(comm, "  %-20s %-28s %-7s %-16s %-7s %s\n", var->name, dims, type_name(var->type), units,
                           role == ROLE_NONE ? "-" : role_name[role], miss));
   }
+  core_stdout_release();
   PetscCall(io_close(&f));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

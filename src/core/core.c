@@ -106,12 +106,23 @@ static PetscErrorCode core_error_handler(MPI_Comm comm, int line, const char *fu
 static int stdout_closed;
 static PetscErrorCode (*vfprintf_petsc)(FILE *, const char[], va_list); /* PETSc's, saved */
 
+/* Held output (core_stdout_hold): prints to stdout are kept in memory and
+ * written with one write at the release. Under mpirun, rank 0's stdout is a
+ * pipe to mpirun, which forwards each flushed print as a separate write to its
+ * own stdout; when that reader has gone (mpirun -n 2 raci info F | head -1),
+ * Open MPI's mpirun aborts the job after ten SIGPIPEs. One write of the whole
+ * report leaves it at most one. */
+static FILE  *held;
+static char  *held_buf;
+static size_t held_len;
+
 static PetscErrorCode vfprintf_pipe(FILE *fd, const char format[], va_list ap)
 {
   PetscErrorCode ierr;
 
   if (fd != stdout) return vfprintf_petsc(fd, format, ap);
   if (stdout_closed) return PETSC_SUCCESS;
+  if (held) return vfprintf(held, format, ap) < 0 ? PETSC_ERR_SYS : PETSC_SUCCESS;
   errno = 0;
   ierr  = vfprintf_petsc(fd, format, ap);
   if (fflush(stdout) || ferror(stdout)) {
@@ -125,6 +136,37 @@ static PetscErrorCode vfprintf_pipe(FILE *fd, const char format[], va_list ap)
 }
 
 PetscBool core_stdout_closed(void) { return stdout_closed ? PETSC_TRUE : PETSC_FALSE; }
+
+void core_stdout_hold(void)
+{
+  /* also on a terminal: mpirun gives ranks a pseudo-terminal as stdout */
+  if (held) return;
+  fflush(stdout);
+  held = open_memstream(&held_buf, &held_len); /* NULL: prints go straight out, as before */
+}
+
+void core_stdout_release(void)
+{
+  const char *p;
+  size_t      left;
+
+  if (!held) return;
+  fclose(held);
+  held = NULL;
+  for (p = held_buf, left = held_len; left > 0 && !stdout_closed;) {
+    ssize_t w = write(STDOUT_FILENO, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      if (errno == EPIPE) stdout_closed = 1; /* quiet, as for every other print */
+      break;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  free(held_buf);
+  held_buf = NULL;
+  held_len = 0;
+}
 
 PetscErrorCode core_stdout_closed_all(MPI_Comm comm, PetscBool *closed)
 {
@@ -205,6 +247,7 @@ static PetscErrorCode core_cleanup_signals_install(void)
 
 int core_finish(PetscErrorCode status)
 {
+  core_stdout_release(); /* a report cut short by an error is still shown */
   if (stdout_closed && status == PETSC_ERR_FILE_WRITE) status = PETSC_SUCCESS; /* the reader went away */
   if (status == PETSC_SUCCESS) {
     PetscErrorCode ierr = PetscFinalize();
