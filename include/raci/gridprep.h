@@ -35,29 +35,33 @@
 
 /* What an input variable is. */
 typedef enum {
-  GQ_TA,     /* air temperature, mean or instantaneous */
-  GQ_TMAX,   /* daily maximum air temperature */
-  GQ_TMIN,   /* daily minimum air temperature */
-  GQ_TDEW,   /* dew point temperature */
-  GQ_VP,     /* vapour pressure */
-  GQ_VPD,    /* vapour pressure deficit */
-  GQ_SW,     /* downwelling shortwave at the surface */
-  GQ_SWDL,   /* shortwave averaged over the daylight hours (Daymet srad) */
-  GQ_DAYL,   /* day length */
-  GQ_P,      /* precipitation */
-  GQ_PA,     /* surface air pressure */
-  GQ_WS,     /* wind speed */
-  GQ_U,      /* eastward wind */
-  GQ_V,      /* northward wind */
-  GQ_ELEV,   /* surface elevation (static) */
-  GQ_GEOPOT, /* surface geopotential (static) */
-  GQ_MASK,   /* land or domain mask (static): 0 or missing = no data */
-  GQ_CLASS,  /* vegetation class map (static): integer codes with flag_values and flag_meanings */
+  GQ_TA,      /* air temperature, mean or instantaneous */
+  GQ_TMAX,    /* daily maximum air temperature */
+  GQ_TMIN,    /* daily minimum air temperature */
+  GQ_TDEW,    /* dew point temperature */
+  GQ_VP,      /* vapour pressure */
+  GQ_VPD,     /* vapour pressure deficit */
+  GQ_SW,      /* downwelling shortwave at the surface */
+  GQ_SWDL,    /* shortwave averaged over the daylight hours (Daymet srad) */
+  GQ_DAYL,    /* day length */
+  GQ_P,       /* precipitation */
+  GQ_PA,      /* surface air pressure */
+  GQ_WS,      /* wind speed */
+  GQ_U,       /* eastward wind */
+  GQ_V,       /* northward wind */
+  GQ_ELEV,    /* surface elevation (static) */
+  GQ_GEOPOT,  /* surface geopotential (static) */
+  GQ_MASK,    /* land or domain mask (static): 0 or missing = no data */
+  GQ_CLASS,   /* vegetation class map (static): integer codes with flag_values and flag_meanings */
+  GQ_WHC,     /* soil water holding capacity (static) */
+  GQ_CLAY,    /* soil clay content (static) */
+  GQ_SOC,     /* soil organic carbon stock (static) */
+  GQ_WETLAND, /* wetland fraction of the cell (static) */
   GQ_NUM
 } GridQty;
 
 /* The -map names of the quantities (TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev,
- * geopotential, mask, class). */
+ * geopotential, mask, class, whc, clay, soc, wetland_frac). */
 extern const char *const gridprep_qty_name[GQ_NUM];
 
 typedef enum {
@@ -151,9 +155,13 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
 /* Coordinates of the output grid, (ny, nx) each, in output order (rows with
  * ascending latitude for 1-D, longitudes in -180..180); NaN when the files have none. */
 int gridprep_coords(const GridPlan *plan, double *lat, double *lon, char *msg, size_t len);
-/* Static outputs (mask, elev, class): (ny, nx), output order; mask 1/0 (1 where no mask is given); class the
- * training file's flag_values (NaN where the map has no value or no class map is given). */
-int gridprep_statics(const GridPlan *plan, float *mask, float *elev, float *cls, char *msg, size_t len);
+/* The numeric static maps a grid carries when a file gives them: elevation and soil. */
+enum { GS_ELEV, GS_WHC, GS_CLAY, GS_SOC, GS_WETLAND, GS_NUM };
+extern const char *const gridprep_static_name[GS_NUM]; /* their output names: elev whc clay soc wetland_frac */
+/* Static outputs: (ny, nx), output order; mask 1/0 (1 where no mask is given); num[s] map s in its canonical
+ * units (NaN where no file gives it); class the training file's flag_values (NaN where the map has no value or no
+ * class map is given). */
+int gridprep_statics(const GridPlan *plan, float *mask, float *num[GS_NUM], float *cls, char *msg, size_t len);
 /* The IGBP abbreviation (ENF, DBF, CRO, ...) of a class name as MODIS writes it
  * ("evergreen_needleleaf_forest", "Croplands", ...) or of the abbreviation itself; NULL when unknown. */
 const char *gridprep_igbp(const char *name);

@@ -67,11 +67,11 @@ static PetscErrorCode grid_options(MPI_Comm comm, GridCtx *ctx)
                             first, sizeof first, &have_in));
   PetscCall(core_opt_string(comm, "-o", "Output grid (NetCDF CDF-5); required", ctx->out, sizeof ctx->out, &have_out));
   n = GP_MAX_MAPS;
-  PetscCall(
-      core_opt_strings(comm, "-map",
-                       "NAME=QUANTITY,...: take variable NAME as TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, "
-                       "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential, mask or class, or none to leave it out",
-                       list, &n, NULL));
+  PetscCall(core_opt_strings(comm, "-map",
+                             "NAME=QUANTITY,...: take variable NAME as TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, "
+                             "SW_DAYLIGHT, DAYL, P, PA, WS, U, V, elev, geopotential, mask, class, whc, clay, soc or "
+                             "wetland_frac, or none to leave it out",
+                             list, &n, NULL));
   PetscCall(parse_pairs(comm, "-map", list, n, &ctx->maps));
   n = GP_MAX_MAPS;
   PetscCall(core_opt_strings(comm, "-prep_units", "NAME=UNITS,...: units of variable NAME when its attribute is wrong",
@@ -275,6 +275,33 @@ static void check_block(const GridCtx *ctx, const GridPlan *p, long long d0, int
   }
 }
 
+/* Range checks of the elevation and soil maps on the cells the grid keeps: values outside the physical range set
+ * missing (counted in count[g]) or the first into msg. */
+static void check_statics(const GridCtx *ctx, const GridPlan *p, const double *lat, const double *lon,
+                          const float *mask, float *num[GS_NUM], long long count[GS_NUM], char *msg, size_t len)
+{
+  size_t n = (size_t)p->ny * p->nx;
+  for (int g = 0; g < GS_NUM && !msg[0]; g++) {
+    const Quantity *q   = quantity_find(gridprep_static_name[g]);
+    const char     *src = "";
+    for (int o = 0; o < p->nout; o++)
+      if (!strcmp(p->out[o].name, gridprep_static_name[g])) src = p->out[o].source;
+    for (size_t c = 0; c < n; c++) {
+      float x = num[g][c];
+      if (!mask[c] || isnan(x) || (x >= q->lo && x <= q->hi)) continue;
+      if (ctx->oor_missing) {
+        num[g][c] = NAN, count[g]++;
+        continue;
+      }
+      snprintf(msg, len,
+               "%s %g %s at lat %g, lon %g (y %zu, x %zu) is outside %g..%g (from %s); check its units, or "
+               "-prep_out_of_range missing",
+               q->name, (double)x, q->units, lat[c], lon[c], c / p->nx, c % p->nx, q->lo, q->hi, src);
+      return;
+    }
+  }
+}
+
 /* A one-line verdict shared by all ranks: the lowest rank with a message speaks. */
 static PetscErrorCode agree_msg(MPI_Comm comm, char *msg, size_t len)
 {
@@ -298,10 +325,10 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   char        msg[2048]           = "";
   int         vtime, vlat, vlon, vbnds[2], vvar[GP_MAX_OUT];
   PetscMPIInt rank, size;
-  long long   ndays, my0, my1, nd, iters, oor[GP_MAX_OUT] = {0};
+  long long   ndays, my0, my1, nd, iters, oor[GP_MAX_OUT] = {0}, soor[GS_NUM] = {0};
   size_t      n;
   double     *lat = NULL, *lon = NULL, *sums = NULL, *tm = NULL, tsec, tlast;
-  float      *vals[GP_MAX_OUT] = {NULL}, *mask = NULL, *elev = NULL, *cls = NULL, *stat = NULL;
+  float      *vals[GP_MAX_OUT] = {NULL}, *mask = NULL, *num[GS_NUM] = {NULL}, *cls = NULL, *stat = NULL;
   int         ita = -1, ip = -1;
   double      msum[GP_MAX_OUT][2] = {{0}}; /* sum and count of each driver's daily values */
 
@@ -334,8 +361,10 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   PetscCall(agree_msg(comm, msg, sizeof msg)); /* a rank that could not read what rank 0 could */
   n     = (size_t)p->ny * p->nx;
   ndays = p->dlast - p->dfirst + 1;
-  PetscCall(PetscMalloc5(n, &lat, n, &lon, n, &mask, n, &elev, n, &cls));
-  if (gridprep_coords(p, lat, lon, msg, sizeof msg) == 0) gridprep_statics(p, mask, elev, cls, msg, sizeof msg);
+  PetscCall(PetscMalloc4(n, &lat, n, &lon, n, &mask, n, &cls));
+  for (int g = 0; g < GS_NUM; g++) PetscCall(PetscMalloc1(n, &num[g]));
+  if (gridprep_coords(p, lat, lon, msg, sizeof msg) == 0 && gridprep_statics(p, mask, num, cls, msg, sizeof msg) == 0)
+    check_statics(ctx, p, lat, lon, mask, num, soor, msg, sizeof msg);
   PetscCall(agree_msg(comm, msg, sizeof msg));
   for (int o = 0; o < p->nout; o++) {
     if (!strcmp(p->out[o].name, "TA")) ita = o;
@@ -400,7 +429,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   for (int k = 0; k < p->nfile; k++) ncr_close(&files[k]);
   gridprep_work_destroy(&work);
 
-  /* statics: normals over the span, elevation; coordinates */
+  /* statics: normals over the span, elevation and soil maps, the class map; coordinates */
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, (int)(4 * n), MPI_DOUBLE, MPI_SUM, comm));
   PetscCall(PetscMalloc1(n, &stat));
   for (int o = 0; o < p->nout; o++) {
@@ -410,7 +439,8 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
       double x = NAN;
       if (!strcmp(p->out[o].name, "MAT") && sums[4 * c + 1] > 0) x = sums[4 * c] / sums[4 * c + 1];
       if (!strcmp(p->out[o].name, "MAP") && sums[4 * c + 3] > 0) x = sums[4 * c + 2] / sums[4 * c + 3] * 365.25;
-      if (!strcmp(p->out[o].name, "elev")) x = elev[c];
+      for (int g = 0; g < GS_NUM; g++)
+        if (!strcmp(p->out[o].name, gridprep_static_name[g])) x = num[g][c];
       if (p->out[o].is_class) x = cls[c];
       stat[c] = mask[c] && isfinite(x) ? (float)x : p->out[o].is_class ? -1.0f : DATA_FILL;
     }
@@ -446,6 +476,10 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
       if (oor[o])
         PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: %s: values outside the physical range set missing\n",
                               p->out[o].name));
+    for (int g = 0; g < GS_NUM; g++)
+      if (soor[g])
+        PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: %s: %lld cells outside the physical range set missing\n",
+                              gridprep_static_name[g], soor[g]));
     { /* plausibility of the converted values: a mean far from any climate says the units attribute is wrong */
       static const struct {
         const char *name;
@@ -472,10 +506,11 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
       PetscCall(PetscPrintf(PETSC_COMM_SELF,
                             "raci prep: note: not used (no driver raci knows; -map NAME=QUANTITY): %s\n", p->unused));
     if (p->absent[0])
-      PetscCall(PetscPrintf(PETSC_COMM_SELF,
-                            "raci prep: warning: no static file gives %s (-i a file with an elevation or class map); a "
-                            "model to predict this grid must be trained without them\n",
-                            p->absent));
+      PetscCall(
+          PetscPrintf(PETSC_COMM_SELF,
+                      "raci prep: warning: no static file gives %s (-i a file with an elevation, soil or class map); a "
+                      "model to predict this grid must be trained without them\n",
+                      p->absent));
     if (p->class_note[0])
       PetscCall(PetscPrintf(PETSC_COMM_SELF,
                             "raci prep: note: classes of the class map that no class of %s matches, written as "
@@ -497,7 +532,8 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     }
   }
   for (int o = 0; o < p->nout; o++) PetscCall(PetscFree(vals[o]));
-  PetscCall(PetscFree5(lat, lon, mask, elev, cls));
+  PetscCall(PetscFree4(lat, lon, mask, cls));
+  for (int g = 0; g < GS_NUM; g++) PetscCall(PetscFree(num[g]));
   PetscCall(PetscFree(stat));
   PetscCall(PetscFree(sums));
   PetscCall(PetscFree(tm));

@@ -26,6 +26,9 @@ static const Quantity quantities[] = {
     {"MAP", "mm yr-1", NULL, 0, 20000},
     {"elev", "m", "surface_altitude", -500, 9000},
     {"whc", "mm", NULL, 0, 5000},
+    {"clay", "%", NULL, 0, 100},
+    {"soc", "kg m-2", "soil_mass_content_of_carbon", 0, 1000},
+    {"wetland_frac", "1", NULL, 0, 1},
 };
 
 const Quantity *quantity_find(const char *name)

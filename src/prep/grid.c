@@ -11,9 +11,10 @@
 #include <strings.h>
 #include <udunits2.h>
 
-const char *const gridprep_qty_name[GQ_NUM] = {"TA",          "TMAX",         "TMIN", "TDEW", "VP", "VPD", "SW_IN",
-                                               "SW_DAYLIGHT", "DAYL",         "P",    "PA",   "WS", "U",   "V",
-                                               "elev",        "geopotential", "mask", "class"};
+const char *const gridprep_qty_name[GQ_NUM] = {
+    "TA", "TMAX", "TMIN", "TDEW", "VP",           "VPD",  "SW_IN", "SW_DAYLIGHT", "DAYL", "P",   "PA",
+    "WS", "U",    "V",    "elev", "geopotential", "mask", "class", "whc",         "clay", "soc", "wetland_frac"};
+const char *const gridprep_static_name[GS_NUM] = {"elev", "whc", "clay", "soc", "wetland_frac"};
 
 /* ------------------------------------------------------------------ recognition */
 static const struct {
@@ -44,6 +45,7 @@ static const struct {
     {"land_binary_mask", GQ_MASK},
     {"land_area_fraction", GQ_MASK},
     {"land_cover_lccs", GQ_CLASS},
+    {"soil_mass_content_of_carbon", GQ_SOC},
 };
 
 /* The usual names of ERA5 and ERA5-Land, Daymet, gridMET, Livneh/VIC, E-OBS, mHM and CMIP (docs/DATA.md). */
@@ -129,6 +131,21 @@ static const struct {
     {"land_cover", GQ_CLASS},
     {"lc_type1", GQ_CLASS},
     {"lccs_class", GQ_CLASS},
+    {"whc", GQ_WHC}, /* soil maps: raci's names, HWSD, SoilGrids, GSDE and wetland products */
+    {"awc", GQ_WHC},
+    {"taw", GQ_WHC},
+    {"awc_mm", GQ_WHC},
+    {"clay", GQ_CLAY},
+    {"t_clay", GQ_CLAY},
+    {"clyppt", GQ_CLAY},
+    {"clay_content", GQ_CLAY},
+    {"soc", GQ_SOC},
+    {"ocs", GQ_SOC},
+    {"soc_stock", GQ_SOC},
+    {"wetland_frac", GQ_WETLAND},
+    {"wetland_fraction", GQ_WETLAND},
+    {"wetland", GQ_WETLAND},
+    {"fwet", GQ_WETLAND},
 };
 
 /* dst = src, cut to size - 1 characters */
@@ -147,7 +164,19 @@ static void append(char *dst, size_t size, const char *src)
   if (n + 1 < size) copy(dst + n, size - n, src);
 }
 
-static int is_static_qty(GridQty q) { return q == GQ_ELEV || q == GQ_GEOPOT || q == GQ_MASK || q == GQ_CLASS; }
+static int is_static_qty(GridQty q) { return q >= GQ_ELEV; }
+
+/* the quantity of numeric static map s (elevation: a geopotential also gives it) */
+static const GridQty static_qty[GS_NUM]     = {GQ_ELEV, GQ_WHC, GQ_CLAY, GQ_SOC, GQ_WETLAND};
+static const char *static_long_name[GS_NUM] = {"surface elevation", "soil water holding capacity", "soil clay content",
+                                               "soil organic carbon", "wetland fraction of the cell"};
+
+/* the input that gives numeric static map s, -1 when none */
+static int static_input(const GridPlan *p, int s)
+{
+  if (s == GS_ELEV && p->iq[GQ_ELEV] < 0) return p->iq[GQ_GEOPOT];
+  return p->iq[static_qty[s]];
+}
 
 /* MODIS land cover type 1 (IGBP) names and raci's IGBP abbreviations (the towers' classes) */
 static const struct {
@@ -392,6 +421,18 @@ static int units_of(GridInput *in, const char *file, int accum_day, char *msg, s
       return 0;
     }
     break;
+  case GQ_WHC:
+    if (!convert(u, "mm", &in->slope, &in->intercept)) return 0;
+    break;
+  case GQ_CLAY: /* a mass fraction: %, g kg-1, 1 */
+    if (!convert(u, "percent", &in->slope, &in->intercept)) return 0;
+    break;
+  case GQ_SOC: /* a stock: kg m-2, t ha-1 */
+    if (!convert(u, "kg m-2", &in->slope, &in->intercept)) return 0;
+    break;
+  case GQ_WETLAND:
+    if (!convert(u, "1", &in->slope, &in->intercept)) return 0;
+    break;
   case GQ_MASK:
   case GQ_CLASS:
     in->slope = 1, in->intercept = 0;
@@ -417,7 +458,11 @@ static int units_of(GridInput *in, const char *file, int accum_day, char *msg, s
                                        "m",
                                        "m2 s-2",
                                        "",
-                                       ""};
+                                       "",
+                                       "mm",
+                                       "% or g kg-1",
+                                       "kg m-2 or t ha-1",
+                                       "1 or %"};
     snprintf(msg, len,
              "%s: variable %s (%s): units '%s' are not units of %s (udunits2 cannot convert them to %s); fix the "
              "attribute or give -prep_units %s=UNITS",
@@ -660,7 +705,7 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
     if (!ok && strcmp(maps->value[m], "none")) {
       snprintf(msg, len,
                "-map %s=%s: unknown quantity '%s' (TA, TMAX, TMIN, TDEW, VP, VPD, SW_IN, SW_DAYLIGHT, DAYL, P, PA, WS, "
-               "U, V, elev, geopotential, mask, class, or none to leave it out)",
+               "U, V, elev, geopotential, mask, class, whc, clay, soc, wetland_frac, or none to leave it out)",
                maps->name[m], maps->value[m], maps->value[m]);
       return 1;
     }
@@ -751,6 +796,8 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
       ncr_att_text(f, v, "units", in->units, sizeof in->units);
       for (int m = 0; m < units->n; m++)
         if (!strcmp(units->name[m], var.name)) snprintf(in->units, sizeof in->units, "%s", units->value[m]);
+      if (!in->units[0] && q == GQ_WETLAND)
+        snprintf(in->units, sizeof in->units, "1"); /* CF: a fraction may omit them */
       if (!in->units[0] && q != GQ_MASK && q != GQ_CLASS) {
         snprintf(msg, len, "%s: variable %s (%s) has no units attribute; give -prep_units %s=UNITS", files[k], var.name,
                  gridprep_qty_name[q], var.name);
@@ -1010,13 +1057,17 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
                 "derived: mean daily P over the span x 365.25", 1);
       if (p->nout >= GP_MAX_OUT - 1) break;
     }
-    if (p->iq[GQ_ELEV] >= 0 || p->iq[GQ_GEOPOT] >= 0) {
-      int e = p->iq[GQ_ELEV] >= 0 ? p->iq[GQ_ELEV] : p->iq[GQ_GEOPOT];
-      describe(p, e, src, sizeof src);
-      if (p->in[e].qty == GQ_GEOPOT) strncat(src, " / 9.80665 m s-2", sizeof src - strlen(src) - 1);
-      add_out(p, "elev", "slow", "surface elevation", "", src, p->in[e].qty == GQ_GEOPOT);
-    } else
-      snprintf(p->absent, sizeof p->absent, "elev");
+    for (int g = 0; g < GS_NUM; g++) { /* elevation and soil maps from static files */
+      int e = static_input(p, g);
+      if (e >= 0) {
+        describe(p, e, src, sizeof src);
+        if (p->in[e].qty == GQ_GEOPOT) append(src, sizeof src, " / 9.80665 m s-2");
+        add_out(p, gridprep_static_name[g], "slow", static_long_name[g], "", src, p->in[e].qty == GQ_GEOPOT);
+      } else {
+        if (p->absent[0]) append(p->absent, sizeof p->absent, ", ");
+        append(p->absent, sizeof p->absent, gridprep_static_name[g]);
+      }
+    }
     if (p->iq[GQ_CLASS] >= 0) {
       describe(p, p->iq[GQ_CLASS], src, sizeof src);
       append(src, sizeof src, ", recoded to the classes of -prep_class_codes");
@@ -1085,16 +1136,15 @@ static int read_static(const GridPlan *p, int i, double *buf, char *msg, size_t 
   return rc;
 }
 
-int gridprep_statics(const GridPlan *p, float *mask, float *elev, float *cls, char *msg, size_t len)
+int gridprep_statics(const GridPlan *p, float *mask, float *num[GS_NUM], float *cls, char *msg, size_t len)
 {
   size_t  n = (size_t)p->ny * p->nx;
   double *b = malloc(n * sizeof *b);
-  int     e = p->iq[GQ_ELEV] >= 0 ? p->iq[GQ_ELEV] : p->iq[GQ_GEOPOT];
   if (!b) {
     snprintf(msg, len, "out of memory");
     return 1;
   }
-  for (size_t c = 0; c < n; c++) mask[c] = 1, elev[c] = NAN, cls[c] = NAN;
+  for (size_t c = 0; c < n; c++) mask[c] = 1, cls[c] = NAN;
   if (p->iq[GQ_CLASS] >= 0) { /* the map's codes to the training file's flag_values; NaN where it has none */
     const GridInput *in = &p->in[p->iq[GQ_CLASS]];
     if (read_static(p, p->iq[GQ_CLASS], b, msg, len)) goto fail;
@@ -1111,10 +1161,13 @@ int gridprep_statics(const GridPlan *p, float *mask, float *elev, float *cls, ch
       mask[c]  = isfinite(x) && x != 0;
     }
   }
-  if (e >= 0) {
-    const GridInput *in = &p->in[e];
+  for (int g = 0; g < GS_NUM; g++) {
+    int              e  = static_input(p, g);
+    const GridInput *in = e >= 0 ? &p->in[e] : NULL;
+    for (size_t c = 0; c < n; c++) num[g][c] = NAN;
+    if (!in) continue;
     if (read_static(p, e, b, msg, len)) goto fail;
-    for (size_t c = 0; c < n; c++) elev[c] = (float)(in->slope * b[in_cell(p, in, c)] + in->intercept);
+    for (size_t c = 0; c < n; c++) num[g][c] = (float)(in->slope * b[in_cell(p, in, c)] + in->intercept);
   }
   free(b);
   return 0;

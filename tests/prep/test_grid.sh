@@ -40,6 +40,10 @@
 #  - a class map (MODIS IGBP names) recoded to the classes of -prep_class_codes
 #    (a class no tower has to unknown, a cell without one missing); refused
 #    without -prep_class_codes, or when the class is not there and no unknown;
+#  - soil maps from a NetCDF-4 static file in other units (awc in cm, clay in
+#    g/kg, ocs in t ha-1, wetland in percent, latitudes descending, one cell
+#    filled): whc, clay, soc, wetland_frac in mm, %, kg m-2 and 1 against
+#    numpy; refused: clay in kg m-2 (not a fraction), a clay of 150 %;
 #  - on NP > 1 the files are the same as on 1 rank.
 # usage: test_grid.sh NP
 . "$(dirname "$0")/../lib/common.sh"
@@ -260,4 +264,62 @@ with netCDF4.Dataset(f"{sys.argv[1]}/codes2.nc", "w", format="NETCDF3_64BIT_DATA
 PYEOF
 bad1 "a class the training file lacks" "class barren (code 16) of LC_Type1 is not among the classes of $TMP/codes2.nc (5)" \
   -format grid -i "$TMP/ta2000.nc" -i "$TMP/lc.nc" -prep_class_codes "$TMP/codes2.nc"
+
+# ---- soil maps from a static file: other names and units, rows the other way, one cell without a value
+$PY - "$TMP" << 'PYEOF' || fail "making the soil files"
+import sys
+import netCDF4
+import numpy as np
+d = sys.argv[1]
+with netCDF4.Dataset(f"{d}/ta2000.nc") as src:
+    lat, lon = src["lat"][:], src["lon"][:]
+    latu, lonu = src["lat"].units, src["lon"].units
+ny, nx = len(lat), len(lon)
+rng = np.random.default_rng(7)
+for name, clay_units, clay_scale in (("soil", "g/kg", 10.0), ("soil-badunits", "kg m-2", 1.0), ("soil-range", "%", 1.0)):
+    with netCDF4.Dataset(f"{d}/{name}.nc", "w", format="NETCDF4") as o:
+        for n, v, u in (("latitude", lat[::-1], latu), ("longitude", lon, lonu)):
+            o.createDimension(n, len(v))
+            c = o.createVariable(n, "f8", (n,))
+            c[:], c.units = v, u
+        dims = ("latitude", "longitude")
+        awc = o.createVariable("awc", "f4", dims, fill_value=-1.0)
+        awc.units = "cm"
+        awc[:] = rng.uniform(5, 30, (ny, nx))
+        awc[0, 0] = np.ma.masked
+        clay = o.createVariable("t_clay", "f4", dims)
+        clay.units = clay_units
+        clay[:] = rng.uniform(5, 60, (ny, nx)) * clay_scale
+        if name == "soil-range":
+            clay[1, 2] = 150
+        ocs = o.createVariable("ocs", "f4", dims)
+        ocs.units = "t ha-1"
+        ocs[:] = rng.uniform(20, 400, (ny, nx))
+        wet = o.createVariable("wetland", "f4", dims)
+        wet.units = "%"
+        wet[:] = rng.uniform(0, 100, (ny, nx))
+PYEOF
+grid soil -i "$TMP/ta2000.nc" -i "$TMP/soil.nc"
+logged soil "  whc    slow  mm             <- soil.nc:awc (cm)" "  clay   slow  %              <- soil.nc:t_clay (g/kg)" \
+  "  soc    slow  kg m-2         <- soil.nc:ocs (t ha-1)" "  wetland_frac slow  1              <- soil.nc:wetland (%)"
+$PY - "$O/soil.nc" "$TMP/soil.nc" << 'PYEOF' || fail "soil maps"
+import sys
+import netCDF4
+import numpy as np
+with netCDF4.Dataset(sys.argv[1]) as o, netCDF4.Dataset(sys.argv[2]) as i:
+    want = {"whc": i["awc"][::-1] * 10.0, "clay": i["t_clay"][::-1] / 10.0, "soc": i["ocs"][::-1] / 10.0,
+            "wetland_frac": i["wetland"][::-1] / 100.0}
+    units = {"whc": "mm", "clay": "%", "soc": "kg m-2", "wetland_frac": "1"}
+    for name, w in want.items():
+        g = o[name]
+        assert g.units == units[name] and g.raci_role == "slow" and g.dimensions == ("lat", "lon"), (name, g)
+        got = g[:]
+        assert np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(w)), (name, got, w)
+        assert np.ma.allclose(got, w, rtol=1e-6, atol=0), (name, got, w)
+    assert np.ma.is_masked(o["whc"][-1, 0]) and o["soc"].standard_name == "soil_mass_content_of_carbon"
+print("ok soil maps: whc, clay, soc, wetland_frac converted from cm, g/kg, t ha-1 and % on every cell, rows flipped")
+PYEOF
+bad1 "clay in units of a stock" "$TMP/soil-badunits.nc: variable t_clay (clay): units 'kg m-2' are not units of clay" \
+  -format grid -i "$TMP/ta2000.nc" -i "$TMP/soil-badunits.nc"
+bad1 "a clay content of 150 %" "clay 150 % at lat" -format grid -i "$TMP/ta2000.nc" -i "$TMP/soil-range.nc"
 echo "test_grid: ok at $NP ranks"
