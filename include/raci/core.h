@@ -197,6 +197,7 @@ static inline double core_rng_normal(uint64_t seed, uint64_t a, uint64_t b, uint
 typedef enum {
   CORE_RNG_SIM_TOWERS = 0x70e4, /* simulate: which land cells get a tower (a: cell) */
   CORE_RNG_SIM_NOISE  = 0x401e, /* + variable: simulate's observation noise (a: cell, b: day) */
+  CORE_RNG_SIM_LOCAL  = 0x10ca, /* + 0 (temperature) or 1 (wetness): -sim_local's point anomalies (a: cell, b: day) */
   CORE_RNG_WEATHER    = 0x5eed, /* weather lattice node values (a: node, b: sub-stream and day) */
   CORE_RNG_PRECIP     = 0x8,    /* weather: the amount of rain on a wet day (a: cell, b: day) */
   CORE_RNG_FOLD       = 0xf01d, /* stratified folds: tie-break order of sites (a: site) */

@@ -20,7 +20,7 @@ typedef struct {
   PetscReal lon[2], lat[2];
   PetscInt  years, start_year, chunk, spinup, towers;
   PetscInt  seed;
-  PetscReal length_km, phi, noise, latent;
+  PetscReal length_km, phi, noise, latent, local;
   PetscBool quiet;
 } SimCtx;
 
@@ -108,6 +108,7 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
   ctx->phi        = 0.7;
   ctx->noise      = 0;
   ctx->latent     = 0;
+  ctx->local      = 0;
   ctx->quiet      = PETSC_FALSE;
   default_mask(ctx->mask, sizeof ctx->mask, &from_env);
   PetscCall(core_opt_section(comm, "raci simulate options"));
@@ -131,6 +132,10 @@ static PetscErrorCode sim_options(MPI_Comm comm, SimCtx *ctx)
                           "Unobserved heterogeneity: sd of smooth log-multipliers of light-use efficiency and "
                           "respiration (in no input; 0: none)",
                           ctx->latent, 0, 2, CORE_OPT_CLOSED, &ctx->latent, NULL));
+  PetscCall(core_opt_real(comm, "-sim_local",
+                          "Point weather, as a tower records it: sd of daily anomalies of temperature and wetness "
+                          "that differ from cell to cell, added to the smooth ones (0: the cell's smooth forcing)",
+                          ctx->local, 0, 3, CORE_OPT_CLOSED, &ctx->local, NULL));
   PetscCall(core_opt_real(comm, "-sim_noise",
                           "Observation noise on targets, in units of 1 g C m-2 d-1 (CO2) and 10 nmol m-2 s-1 (CH4)",
                           ctx->noise, 0, 1000, CORE_OPT_CLOSED, &ctx->noise, NULL));
@@ -356,10 +361,10 @@ static PetscErrorCode define_output(const SimCtx *ctx, IoFile *out, PetscInt nx,
   PetscCall(io_put_att_text(out, NC_GLOBAL, "title", "raci simulate: process-based daily carbon fluxes and drivers"));
   PetscCall(io_put_att_text(out, NC_GLOBAL, "source",
                             "raci " RACI_VERSION " process-based simulator (docs/SIMULATOR.md); land mask: landsea.nc "
-                                                 "of the NCAR geocat-datafiles repository (Apache-2.0)"));
-  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld, latent %g", (long long)ctx->seed,
-           (double)ctx->res, (double)ctx->noise, (long long)ctx->towers,
-           (double)ctx->latent); /* not PetscSNPrintf: it prints %g as "1." */
+                            "of the NCAR geocat-datafiles repository (Apache-2.0)"));
+  snprintf(buf, sizeof buf, "seed %lld, %g degree, noise %g, towers %lld, latent %g, local %g", (long long)ctx->seed,
+           (double)ctx->res, (double)ctx->noise, (long long)ctx->towers, (double)ctx->latent,
+           (double)ctx->local); /* not PetscSNPrintf: it prints %g as "1." */
   PetscCall(io_put_att_text(out, NC_GLOBAL, "raci_simulation", buf));
   {
     char line[4096];
@@ -401,7 +406,7 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
       float         *v = k ? sd->out + *k * ncell + i : NULL;
       SimDrivers     dr;
       SimFluxes      fl;
-      double         val[NV_DAILY];
+      double         val[NV_DAILY], eta_t, eta_p;
       PetscBool      tower;
 
       if (c->id == UINT64_MAX) {
@@ -409,8 +414,13 @@ static PetscErrorCode simulate_day(SimDay *sd, PetscInt day, const PetscInt *k)
           for (int j = 0; j < NV_DAILY; j++) v[j * vs] = DATA_FILL;
         continue;
       }
-      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, sim_lattice_at(&sd->lat_t, &sd->pt_t[i]),
-                      sim_lattice_at(&sd->lat_p, &sd->pt_p[i]), toa, &dr);
+      eta_t = sim_lattice_at(&sd->lat_t, &sd->pt_t[i]);
+      eta_p = sim_lattice_at(&sd->lat_p, &sd->pt_p[i]);
+      if (ctx->local > 0) { /* -sim_local: the point's own anomalies, independent from cell to cell */
+        eta_t += ctx->local * core_rng_normal(sd->wp->seed, c->id, sim_day_key(day), (uint64_t)CORE_RNG_SIM_LOCAL);
+        eta_p += ctx->local * core_rng_normal(sd->wp->seed, c->id, sim_day_key(day), (uint64_t)CORE_RNG_SIM_LOCAL + 1);
+      }
+      sim_weather_day(sd->wp, c, &sd->state[i], day, doy, eta_t, eta_p, toa, &dr);
       if (!v) continue;
       sim_fluxes(c, &dr, doy, &fl);
       val[V_TA] = dr.ta, val[V_SW_IN] = dr.sw, val[V_VPD] = dr.vpd, val[V_P] = dr.p, val[V_TS] = dr.ts,
