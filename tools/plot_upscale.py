@@ -4,6 +4,9 @@ annual total and the members' mean daily disagreement, side by side, one PNG per
 
 usage: plot_upscale.py PRED.nc OUTDIR [--fluxes GPP,NEE] [--credit TEXT]
 
+Writes OUTDIR/flux-annual.png and, beside it, flux-annual.json: the days averaged,
+the colour norm (plot_map.color_norm's record) and whether coastlines were drawn.
+
 The annual total is the mean over the days every mapped cell has a
 prediction (the same days everywhere) x 365.25, in g C m-2 yr-1. NEE is
 drawn on a diverging scale centred at zero (sinks blue, sources red); GPP
@@ -12,9 +15,11 @@ mean of the members' daily standard deviation (X_member_sd, g C m-2 d-1; the
 file's X_spread adds a residual spread learnt on validation sites, the same
 everywhere, given in the title): the spread of an annual total depends on how
 the daily errors correlate, which the ensemble does not say. 2-D lat/lon (projected grids) are
-drawn as they are. Needs Debian's python3-matplotlib and python3-netcdf4.
+drawn as they are. NEE's scale and the coastlines and borders (gmt-gshhg-low, over 1-D
+lat/lon) are plot_map.py's. Needs Debian's python3-matplotlib and python3-netcdf4.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -24,6 +29,9 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import netCDF4
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot_map  # noqa: E402  (one colour norm and one set of overlays for every map)
 
 
 def annual(ds, name):
@@ -41,10 +49,14 @@ def annual(ds, name):
 
 
 def panel(ax, lat, lon, data, title, cmap, norm, label):
+    """one map; returns whether coastlines were drawn"""
+    drawn = False
     if lat is not None and lon is not None:
         if lat.ndim == 1:
             lon, lat = np.meshgrid(lon, lat)
         m = ax.pcolormesh(lon, lat, data, shading="nearest", cmap=cmap, norm=norm)
+        if (lat[:, :1] == lat).all() and (lon[:1, :] == lon).all():  # a regular grid: coastlines, borders
+            drawn = plot_map.draw_overlays(ax, lon[0, :], lat[:, 0])
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
         ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.nanmean(lat))), 0.2))
@@ -52,6 +64,7 @@ def panel(ax, lat, lon, data, title, cmap, norm, label):
         m = ax.pcolormesh(data, shading="nearest", cmap=cmap, norm=norm)
     ax.set_title(title, fontsize=10)
     plt.colorbar(m, ax=ax, label=label, shrink=0.85)
+    return drawn
 
 
 def main():
@@ -79,24 +92,29 @@ def main():
                     resid = float(np.ma.median(np.ma.sqrt(np.ma.maximum(tot ** 2 - msd ** 2, 0))))
             fig, axes = plt.subplots(1, 2 if spread is not None else 1, figsize=(11 if spread is not None else 6, 4.6),
                                      dpi=110, squeeze=False)
-            if flux == "NEE":
-                lim = float(np.ma.max(np.ma.abs(mean))) or 1.0
-                norm, cmap = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), "RdBu_r"
-                what = "NEE (negative: uptake)"
+            norm, rec = plot_map.color_norm([mean], plot_map.is_signed(flux))
+            if plot_map.is_signed(flux):
+                cmap, what = "RdBu_r", f"{flux} (negative: uptake)"
             else:
-                norm, cmap, what = None, "YlGn", flux
-            panel(axes[0, 0], lat, lon, mean, f"{what}, ensemble mean, annual ({nd} days)", cmap, norm,
+                cmap, what = "YlGn", flux
+            info = {"flux": flux, "days": nd, "units": "g C m-2 yr-1", "norm": rec, "spread_norm": None}
+            info["coastlines"] = panel(axes[0, 0], lat, lon, mean, f"{what}, ensemble mean, annual ({nd} days)", cmap, norm,
                   "g C m-2 yr-1")
             if spread is not None:
                 extra = f"\n(the spread in the file adds a residual of {resid:.2f} from validation)" if resid else ""
+                top = float(np.ma.max(spread)) or 1.0
+                info["spread_norm"] = {"vmin": 0.0, "vmax": top}
                 panel(axes[0, 1], lat, lon, spread, f"{flux}: members' disagreement, mean daily sd{extra}",
-                      "Purples", mcolors.Normalize(0.0, float(np.ma.max(spread))), "g C m-2 d-1")
+                      "Purples", mcolors.Normalize(0.0, top), "g C m-2 d-1")
             if a.credit:
                 fig.text(0.01, -0.03, a.credit, fontsize=7, color="0.3")
             out = os.path.join(a.outdir, f"{flux.lower()}-annual.png")
             fig.savefig(out + ".tmp.png", bbox_inches="tight")
             plt.close(fig)
             os.replace(out + ".tmp.png", out)
+            with open(out[:-4] + ".json.tmp", "w") as fh:  # what was drawn, for tests and readers
+                json.dump(info, fh, indent=1)
+            os.replace(out[:-4] + ".json.tmp", out[:-4] + ".json")
             written.append(out)
     for w in written:
         print(w)

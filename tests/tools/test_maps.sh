@@ -10,7 +10,10 @@
 #    check can fail);
 #  - labels say g C, never "g m-2"; the file's units attribute is untouched;
 #  - color_norm() itself: diverging norms map 0 to 0.5 on a skewed range;
-#  - coastlines drawn when gmt-gshhg-low is installed.
+#  - coastlines drawn when gmt-gshhg-low is installed;
+#  - tools/plot_upscale.py (make upscale's maps) on the same prediction: NEE
+#    centred at zero through plot_map's norm, GPP sequential, the annual maps'
+#    range against numpy over the days every predicted cell has, borders drawn.
 # usage: test_maps.sh
 . "$(dirname "$0")/../lib/common.sh"
 PY=/usr/bin/python3
@@ -93,5 +96,33 @@ if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
 print(f"  NEE norm centred at zero (zero at {pred['zero_at']:.2f}, limits {pred['vmin']:.0f}..{pred['vmax']:.0f}); "
       f"simulated and predicted maps over the same {len(pred['days'])} days (from day {pred['days'][0]:.0f}; "
       f"all days: {len(alld['days'])})")
+PYEOF
+
+mkdir -p "$TMP/up"
+$PY tools/plot_upscale.py "$TMP/pred.nc" "$TMP/up" --fluxes GPP,NEE > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "plot_upscale.py"; }
+for f in gpp nee; do [ -s "$TMP/up/$f-annual.png" ] && [ -s "$TMP/up/$f-annual.json" ] || fail "plot_upscale: no $f PNG or JSON"; done
+$PY - "$TMP" <<'PYEOF' || fail "plot_upscale maps"
+import json, os, sys
+import netCDF4
+import numpy as np
+t = sys.argv[1]
+with netCDF4.Dataset(os.path.join(t, "pred.nc")) as ds:
+    for flux in ("GPP", "NEE"):
+        j = json.load(open(os.path.join(t, "up", flux.lower() + "-annual.json")))
+        v = np.ma.filled(np.ma.asarray(ds[flux][...]).astype(float), np.nan)
+        cells = np.isfinite(v).any(axis=0)
+        days = np.isfinite(v[:, cells]).all(axis=1)
+        m = np.nanmean(v[days][:, cells], axis=0) * 365.25
+        assert j["days"] == int(days.sum()) and 0 < j["days"] < v.shape[0], (flux, j["days"], int(days.sum()))
+        n = j["norm"]
+        assert abs(n["data_min"] - m.min()) < 1e-6 * abs(m).max() and abs(n["data_max"] - m.max()) < 1e-6 * abs(m).max(), (flux, n, m.min(), m.max())
+        assert j["units"] == "g C m-2 yr-1"
+        if flux == "NEE":
+            assert n["diverging"] and n["vcenter"] == 0.0 and abs(n["zero_at"] - 0.5) < 1e-9 and n["vmin"] == -n["vmax"], n
+        else:
+            assert not n["diverging"], n
+        if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
+            assert j["coastlines"], "gmt-gshhg-low installed but no coastlines on the upscaled map"
+print(f"  plot_upscale: annual maps over {j['days']} days match numpy; NEE centred at zero")
 PYEOF
 echo "maps: ok"
