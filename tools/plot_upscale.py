@@ -57,6 +57,11 @@ def panel(ax, lat, lon, data, title, cmap, norm, label):
         m = ax.pcolormesh(lon, lat, data, shading="nearest", cmap=cmap, norm=norm)
         if (lat[:, :1] == lat).all() and (lon[:1, :] == lon).all():  # a regular grid: coastlines, borders
             drawn = plot_map.draw_overlays(ax, lon[0, :], lat[:, 0])
+        else:  # 2-D coordinates (a projected grid): the same over their extent, half a cell beyond
+            half = 0.5 * max(float(np.nanmedian(np.abs(np.diff(lon, axis=1)))) if lon.shape[1] > 1 else 0.5,
+                             float(np.nanmedian(np.abs(np.diff(lat, axis=0)))) if lat.shape[0] > 1 else 0.5)
+            drawn = plot_map.draw_overlays(ax, np.array([np.nanmin(lon), np.nanmax(lon)]),
+                                           np.array([np.nanmin(lat), np.nanmax(lat)]), pad=half)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
         ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.nanmean(lat))), 0.2))
