@@ -13,7 +13,8 @@
 #  - coastlines drawn when gmt-gshhg-low is installed;
 #  - tools/plot_upscale.py (make upscale's maps) on the same prediction: NEE
 #    centred at zero through plot_map's norm, GPP sequential, the annual maps'
-#    range against numpy over the days every predicted cell has, borders drawn.
+#    range against numpy over the days every predicted cell has, borders drawn,
+#    also over 2-D coordinates.
 # usage: test_maps.sh
 . "$(dirname "$0")/../lib/common.sh"
 PY=/usr/bin/python3
@@ -124,5 +125,30 @@ with netCDF4.Dataset(os.path.join(t, "pred.nc")) as ds:
         if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
             assert j["coastlines"], "gmt-gshhg-low installed but no coastlines on the upscaled map"
 print(f"  plot_upscale: annual maps over {j['days']} days match numpy; NEE centred at zero")
+PYEOF
+# a projected grid (2-D lat/lon, skewed cells, as the Moselle domain): borders over its extent
+$PY - "$TMP/pred2d.nc" <<'PYEOF' || fail "making the 2-D prediction"
+import sys
+import netCDF4
+import numpy as np
+with netCDF4.Dataset(sys.argv[1], "w") as o:
+    for n, k in (("time", 40), ("y", 6), ("x", 5)):
+        o.createDimension(n, k)
+    j, i = np.meshgrid(np.arange(6), np.arange(5), indexing="ij")
+    lat, lon = o.createVariable("lat", "f8", ("y", "x")), o.createVariable("lon", "f8", ("y", "x"))
+    lat[:], lon[:] = 47.8 + 0.3 * j + 0.02 * i, 5.5 + 0.35 * i - 0.03 * j
+    v = o.createVariable("NEE", "f4", ("time", "y", "x"), fill_value=-9999.0)
+    v[:] = np.linspace(-2, 0.5, 40 * 30).reshape(40, 6, 5)
+    v[:5] = np.ma.masked
+PYEOF
+mkdir -p "$TMP/up2d"
+$PY tools/plot_upscale.py "$TMP/pred2d.nc" "$TMP/up2d" --fluxes NEE > "$TMP/log" 2>&1 || { cat "$TMP/log"; fail "plot_upscale.py on 2-D coordinates"; }
+$PY - "$TMP/up2d/nee-annual.json" <<'PYEOF' || fail "plot_upscale on 2-D coordinates"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+assert j["days"] == 35 and j["norm"]["zero_at"] == 0.5, j
+if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
+    assert j["coastlines"], "no borders over 2-D coordinates"
+print("  plot_upscale: 2-D coordinates drawn with borders over 35 days")
 PYEOF
 echo "maps: ok"
