@@ -12,7 +12,9 @@ prediction's first days, the model's warm-up, are fill and left out).
 so that a simulated annual map covers exactly the days of a predicted one.
 --compare SIM.nc draws three panels: SIM's VAR | FILE's VAR | FILE - SIM,
 each mean over the same cell-days (those both files have), the first two on
-one colour scale, the difference on a diverging scale centred at zero.
+one colour scale, the difference on a diverging scale centred at zero; an
+ensemble's prediction (FILE has VAR_spread) gets a fourth, the mean daily
+spread over the same cell-days, in the file's daily units.
 
 Signed quantities (NEE and names ending in _bias, _diff, _error; --diverging
 for others) are drawn on a diverging colour map whose centre, white, is zero
@@ -238,7 +240,17 @@ def main():
         diff = pm - sm
         norm, rec = color_norm([sm, pm], diverging)
         dnorm, drec = color_norm([diff], True)
-        fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), dpi=110, layout="constrained")
+        spread = None
+        with netCDF4.Dataset(a.file) as ds:
+            has_spread = a.var + "_spread" in ds.variables
+        if f.timed and has_spread:  # an ensemble: its spread too
+            sp = Field(a.file, a.var + "_spread")
+            spread, _ = mean_over(sp, keep)
+            snorm, srec = color_norm([spread], False)
+            snorm = mcolors.Normalize(vmin=0.0, vmax=srec["vmax"])
+            srec.update(vmin=0.0, zero_at=0.0)
+        fig, axes = plt.subplots(1, 3 if spread is None else 4, figsize=(17 if spread is None else 22, 4.6), dpi=110,
+                                 layout="constrained")
         nd = f"{len(used)} days" if used is not None else "static"
         m0 = panel(axes[0], s, sm, cmap, norm, f"simulated ({os.path.basename(a.compare)}), {nd}", box)
         panel(axes[1], f, pm, cmap, norm, f"predicted ({os.path.basename(a.file)}), {nd}", box, False)
@@ -248,6 +260,10 @@ def main():
         for name, r, u in (("simulated", rec, used_s), ("predicted", rec, used), ("difference", drec, used)):
             info["panels"].append(dict(r, name=name, cmap="RdBu_r" if name == "difference" else cmap,
                                        days=None if u is None else [float(t) for t in u]))
+        if spread is not None:
+            m3 = panel(axes[3], sp, spread, "Purples", snorm, "ensemble spread (mean daily)", box, False)
+            fig.colorbar(m3, ax=axes[3], label=f"{a.var}_spread ({sp.units})", shrink=0.85)
+            info["panels"].append(dict(srec, name="spread", cmap="Purples", days=[float(t) for t in used]))
         if a.title:
             fig.suptitle(a.title)
     else:

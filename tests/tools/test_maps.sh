@@ -11,6 +11,8 @@
 #  - labels say g C, never "g m-2"; the file's units attribute is untouched;
 #  - color_norm() itself: diverging norms map 0 to 0.5 on a skewed range;
 #  - coastlines drawn when gmt-gshhg-low is installed;
+#  - --compare on an ensemble's prediction (NEE_spread) adds the spread over
+#    the same cell-days, from zero, its range as numpy computes it;
 #  - tools/plot_upscale.py (make upscale's maps) on the same prediction: NEE
 #    centred at zero through plot_map's norm, GPP sequential, the annual maps'
 #    range against numpy over the days every predicted cell has, borders drawn,
@@ -97,6 +99,39 @@ if os.path.exists("/usr/share/gmt-gshhg/binned_GSHHS_l.nc"):
 print(f"  NEE norm centred at zero (zero at {pred['zero_at']:.2f}, limits {pred['vmin']:.0f}..{pred['vmax']:.0f}); "
       f"simulated and predicted maps over the same {len(pred['days'])} days (from day {pred['days'][0]:.0f}; "
       f"all days: {len(alld['days'])})")
+PYEOF
+
+# an ensemble's prediction: --compare adds the spread panel, over the same cell-days, from zero
+$PY - "$TMP/pred.nc" "$TMP/pred-ens.nc" <<'PYEOF' || fail "making an ensemble-like prediction"
+import shutil, sys
+import netCDF4
+import numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+with netCDF4.Dataset(sys.argv[2], "a") as ds:
+    v = ds["NEE"]
+    s = ds.createVariable("NEE_spread", "f4", v.dimensions, fill_value=v._FillValue)
+    s.units, s.long_name = v.units, "NEE spread, carbon"
+    x = np.ma.asarray(v[...])
+    s[:] = np.ma.masked_where(np.ma.getmaskarray(x), 0.5 + 0.1 * np.abs(x.filled(0.0)))
+PYEOF
+plot "$TMP/pred-ens.nc" NEE "$TMP/cmp-ens.png" --compare "$TMP/sim.nc"
+$PY - "$TMP" <<'PYEOF' || fail "spread panel"
+import json, os, sys
+import netCDF4
+import numpy as np
+t = sys.argv[1]
+c = json.load(open(os.path.join(t, "cmp-ens.json")))
+assert [p["name"] for p in c["panels"]] == ["simulated", "predicted", "difference", "spread"], c["panels"]
+sp = c["panels"][3]
+assert sp["days"] == c["panels"][1]["days"] and sp["vmin"] == 0.0 and not sp["diverging"], sp
+with netCDF4.Dataset(os.path.join(t, "pred-ens.nc")) as ds, netCDF4.Dataset(os.path.join(t, "sim.nc")) as sim:
+    s = np.ma.filled(np.ma.asarray(ds["NEE_spread"][...]).astype(float), np.nan)
+    keep = np.isfinite(s) & ~np.ma.getmaskarray(sim["NEE"][...])
+    with np.errstate(all="ignore"):
+        m = np.where(keep, s, 0).sum(axis=0) / keep.sum(axis=0)
+m = m[keep.any(axis=0)]
+assert abs(sp["data_max"] - m.max()) < 1e-5 * m.max() and abs(sp["data_min"] - m.min()) < 1e-5 * m.max(), (sp, m.min(), m.max())
+print(f"  --compare on an ensemble's prediction: spread panel from 0, {m.min():.2f}..{m.max():.2f} as numpy, same days")
 PYEOF
 
 mkdir -p "$TMP/up"
