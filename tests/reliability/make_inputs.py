@@ -17,10 +17,11 @@ src.set_auto_maskandscale(False)
 FAST = [n for n, v in src.variables.items() if getattr(v, "raci_role", "") == "fast"]
 
 
-def copy(name, data=None, atts=None, drop=(), lat=slice(None), lon=slice(None), flip=False):
+def copy(name, data=None, atts=None, drop=(), lat=slice(None), lon=slice(None), flip=False, rename=None):
     """SIM.nc as OUT/name: data {var: fn(array) -> array}, atts {var: {att: value or None}},
-    the variables' attributes in `drop` left out; lat/lon: index ranges kept; flip: latitudes reversed."""
-    data, atts = data or {}, atts or {}
+    the variables' attributes in `drop` left out; lat/lon: index ranges kept; flip: latitudes reversed;
+    rename {var: new name} (after data and atts, which use the old names)."""
+    data, atts, rename = data or {}, atts or {}, rename or {}
     d = netCDF4.Dataset(f"{out}/{name}", "w", format="NETCDF3_64BIT_DATA")
     d.setncatts({a: src.getncattr(a) for a in src.ncattrs()})
     for n, dim in src.dimensions.items():
@@ -37,7 +38,7 @@ def copy(name, data=None, atts=None, drop=(), lat=slice(None), lon=slice(None), 
                 a[k] = x
         fill = None if (n, "_FillValue") in drop else a.pop("_FillValue", None)
         a.pop("_FillValue", None)
-        w = d.createVariable(n, v.dtype, v.dimensions, fill_value=fill)
+        w = d.createVariable(rename.get(n, n), v.dtype, v.dimensions, fill_value=fill)
         w.set_auto_maskandscale(False)
         w.setncatts(a)
         x = v[...]
@@ -62,8 +63,10 @@ def put(ix, value):
 copy("inf_driver.nc", data={"TA": put((40, 2, 2), np.inf)})
 copy("ninf_static.nc", data={"elev": put((1, 4), -np.inf)})
 copy("huge_target.nc", data={"GPP": put((100, 0, 0), 1e30)})
-copy("huge_noncanonical.nc", data={"clay": put((3, 3), 1e30)})
-copy("nan_noncanonical.nc", data={"soc": put((3, 3), np.inf)})
+# clay, soc are canonical (range-checked); a variable raci has no range for is checked only for 1e15
+copy("huge_noncanonical.nc", data={"clay": put((3, 3), 1e30)}, rename={"clay": "sand"})
+copy("nan_noncanonical.nc", data={"soc": put((3, 3), np.inf)}, rename={"soc": "peat_depth"})
+copy("clay_range.nc", data={"clay": put((3, 3), 300.0)})
 copy("m9999_nofill.nc", data={"TA": put((200, 5, 1), -9999.0)}, drop={("TA", "_FillValue")})
 # 2. units
 copy("ta_kelvin.nc", data={"TA": lambda x: (x + 273.15).astype(np.float32)}, atts={"TA": {"units": "K"}})
