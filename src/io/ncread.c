@@ -13,12 +13,24 @@ int ncread_pnetcdf_get_float(int ncid, int varid, int ndims, const size_t start[
 const char *ncread_pnetcdf_error(int status);
 void        ncread_pnetcdf_close(int ncid);
 
+/* How the stored values of one variable become values: looked up once, at its first read. */
+typedef struct {
+  int     ready;
+  nc_type type;
+  int     ndims;
+  double  lo, hi;        /* valid range: outside is missing (NaN never inside) */
+  int     nbad;          /* bad values: _FillValue (or the type's default) and missing_value */
+  double  badv[9];       /* the bad values */
+  double  scale, offset; /* scale_factor, add_offset */
+} NcrPack;
+
 struct NcrFile {
-  int    ncid, format, nvars;
-  int    pncid; /* the same file opened by PnetCDF (classic family), -1 otherwise */
-  char   path[4096];
-  float *scratch; /* values read as float before widening; owned, grown as needed */
-  size_t nscratch;
+  int      ncid, format, nvars;
+  int      pncid; /* the same file opened by PnetCDF (classic family), -1 otherwise */
+  char     path[4096];
+  float   *scratch; /* values read as float before widening; owned, grown as needed */
+  size_t   nscratch;
+  NcrPack *pack; /* (nvars), owned; filled variable by variable by pack_of */
 };
 
 static int fail(char *msg, size_t len, const char *path, const char *what, int status)
@@ -67,6 +79,7 @@ void ncr_close(NcrFile **f)
   nc_close((*f)->ncid);
   if ((*f)->pncid >= 0) ncread_pnetcdf_close((*f)->pncid);
   free((*f)->scratch);
+  free((*f)->pack);
   free(*f);
   *f = NULL;
 }
@@ -200,21 +213,49 @@ int ncr_read_values(NcrFile *f, int v, const size_t start[], const size_t count[
   return ncr_read_affine(f, v, start, count, 1.0, 0.0, buf, msg, len);
 }
 
+/* The packing and missing-value attributes of variable v, from the cache (NULL: out of memory). Reading them on
+ * every call cost seven attribute look-ups per time step of an hourly forcing. */
+static const NcrPack *pack_of(NcrFile *f, int v)
+{
+  NcrPack *k;
+  double   fill[1], miss[8], range[2], vmin[1], vmax[1];
+  int      nfill, nmiss;
+
+  if (!f->pack && !(f->pack = calloc((size_t)(f->nvars > 0 ? f->nvars : 1), sizeof *f->pack))) return NULL;
+  k = &f->pack[v];
+  if (k->ready) return k;
+  nc_inq_vartype(f->ncid, v, &k->type);
+  nc_inq_varndims(f->ncid, v, &k->ndims);
+  nfill = ncr_att_doubles(f, v, "_FillValue", fill, 1);
+  nmiss = ncr_att_doubles(f, v, "missing_value", miss, 8);
+  k->lo = -INFINITY, k->hi = INFINITY;
+  if (ncr_att_doubles(f, v, "valid_range", range, 2) == 2) k->lo = range[0], k->hi = range[1];
+  if (ncr_att_doubles(f, v, "valid_min", vmin, 1)) k->lo = vmin[0];
+  if (ncr_att_doubles(f, v, "valid_max", vmax, 1)) k->hi = vmax[0];
+  k->scale = 1, k->offset = 0;
+  ncr_att_doubles(f, v, "scale_factor", &k->scale, 1);
+  ncr_att_doubles(f, v, "add_offset", &k->offset, 1);
+  if (!nfill) fill[0] = default_fill(k->type), nfill = !isnan(fill[0]) && k->type != NC_BYTE && k->type != NC_UBYTE;
+  k->nbad = 0;
+  if (nfill) k->badv[k->nbad++] = fill[0];
+  for (int i = 0; i < nmiss; i++) k->badv[k->nbad++] = miss[i];
+  k->ready = 1;
+  return k;
+}
+
 int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[], double a, double b, double *buf,
                     char *msg, size_t len)
 {
-  double  fill[1], miss[8], range[2] = {0, 0}, vmin[1], vmax[1], scale[1] = {1}, offset[1] = {0};
-  int     nfill, nmiss, nrange, nmin, nmax, ndims;
-  size_t  n = 1;
-  nc_type type;
-  int     dimids[NC_MAX_VAR_DIMS];
-  float  *fb = NULL; /* the values as read, when read as float */
+  const NcrPack *k  = pack_of(f, v);
+  size_t         n  = 1;
+  float         *fb = NULL; /* the values as read, when read as float */
 
-  nc_inq_vartype(f->ncid, v, &type);
-  nc_inq_varndims(f->ncid, v, &ndims);
-  nc_inq_vardimid(f->ncid, v, dimids);
-  for (int k = 0; k < ndims; k++) n *= count[k];
-  if (type == NC_FLOAT || type == NC_SHORT || type == NC_BYTE || type == NC_UBYTE || type == NC_USHORT) {
+  if (!k) {
+    snprintf(msg, len, "%s: out of memory", f->path);
+    return 1;
+  }
+  for (int d = 0; d < k->ndims; d++) n *= count[d];
+  if (k->type == NC_FLOAT || k->type == NC_SHORT || k->type == NC_BYTE || k->type == NC_UBYTE || k->type == NC_USHORT) {
     /* exact in float: half the bytes through netCDF's conversion, widened in the pass below */
     int st;
     if (n > f->nscratch) {
@@ -226,7 +267,7 @@ int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[
       f->scratch = g, f->nscratch = n;
     }
     fb = f->scratch;
-    if (f->pncid >= 0 && (st = ncread_pnetcdf_get_float(f->pncid, v, ndims, start, count, fb)) != 0) {
+    if (f->pncid >= 0 && (st = ncread_pnetcdf_get_float(f->pncid, v, k->ndims, start, count, fb)) != 0) {
       char name[NC_MAX_NAME + 1] = "?";
       nc_inq_varname(f->ncid, v, name);
       snprintf(msg, len, "%s: reading %s: %s", f->path, name, ncread_pnetcdf_error(st));
@@ -240,25 +281,11 @@ int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[
     }
   } else if (ncr_read_raw(f, v, start, count, buf, msg, len))
     return 1;
-  nfill  = ncr_att_doubles(f, v, "_FillValue", fill, 1);
-  nmiss  = ncr_att_doubles(f, v, "missing_value", miss, 8);
-  nrange = ncr_att_doubles(f, v, "valid_range", range, 2);
-  nmin   = ncr_att_doubles(f, v, "valid_min", vmin, 1);
-  nmax   = ncr_att_doubles(f, v, "valid_max", vmax, 1);
-  ncr_att_doubles(f, v, "scale_factor", scale, 1);
-  ncr_att_doubles(f, v, "add_offset", offset, 1);
-  if (!nfill) fill[0] = default_fill(type), nfill = !isnan(fill[0]) && type != NC_BYTE && type != NC_UBYTE;
   {
     /* one pass: a value is good inside [lo, hi] (which NaN never is) and equal to none of the bad values */
-    double lo = -INFINITY, hi = INFINITY, badv[9];
-    int    nbad = 0;
-    if (nrange == 2) lo = range[0], hi = range[1];
-    if (nmin) lo = vmin[0];
-    if (nmax) hi = vmax[0];
-    if (nfill) badv[nbad++] = fill[0];
-    for (int k = 0; k < nmiss; k++) badv[nbad++] = miss[k];
-    if (nbad == 1) { /* the common case, kept simple enough to vectorise */
-      const double bad = badv[0], sc = scale[0] * a, of = offset[0] * a + b;
+    const double lo = k->lo, hi = k->hi, sc = k->scale * a, of = k->offset * a + b;
+    if (k->nbad == 1) { /* the common case, kept simple enough to vectorise */
+      const double bad = k->badv[0];
       if (fb)
         for (size_t i = 0; i < n; i++) {
           double x = fb[i];
@@ -273,8 +300,8 @@ int ncr_read_affine(NcrFile *f, int v, const size_t start[], const size_t count[
       for (size_t i = 0; i < n; i++) {
         double x   = fb ? fb[i] : buf[i];
         int    bad = !(x >= lo && x <= hi);
-        for (int k = 0; k < nbad; k++) bad |= x == badv[k];
-        buf[i] = bad ? NAN : (x * scale[0] + offset[0]) * a + b;
+        for (int j = 0; j < k->nbad; j++) bad |= x == k->badv[j];
+        buf[i] = bad ? NAN : x * sc + of;
       }
   }
   return 0;
