@@ -137,23 +137,30 @@ def days_mask(f, times):
 
 def draw_overlays(ax, lon, lat, box=None, pad=None):
     """coastlines, country/state borders (when gmt-gshhg-low is installed) and the box
-    W,E,S,N over a map whose 1-D lon/lat span the axes; returns whether coastlines were drawn"""
+    W,E,S,N over a map whose 1-D lon/lat span the axes; returns how many coastline and border
+    segments fall in the map's box (0 without gmt-gshhg-low, or over open sea)"""
     w, e = float(np.nanmin(lon)), float(np.nanmax(lon))
     s, n = float(np.nanmin(lat)), float(np.nanmax(lat))
     # the axes reach half a cell beyond the outer cell centres (or PAD degrees)
     dx = pad if pad is not None else (abs(lon[1] - lon[0]) / 2 if len(lon) > 1 else 0.5)
     dy = pad if pad is not None else (abs(lat[1] - lat[0]) / 2 if len(lat) > 1 else 0.5)
-    drawn = False
+    drawn = 0
+
+    def inside(segs):  # segments with a point on the map (the bins read reach beyond it)
+        return sum(bool(((g[:, 0] >= w - dx) & (g[:, 0] <= e + dx) & (g[:, 1] >= s - dy) & (g[:, 1] <= n + dy)).any())
+                   for g in map(np.asarray, segs))
+
     coast = gshhg.segments("coast", (1,), w, e, s, n)
     if coast is not None:  # and lakes of 5000 km2 or more (the Great Lakes, Winnipeg, Great Slave...)
         coast += gshhg.segments("coast", (2,), w, e, s, n, min_area=5000.0)
         ax.add_collection(LineCollection(coast, colors="0.15", linewidths=0.5), autolim=False)
-        drawn = True
+        drawn += inside(coast)
     border = gshhg.segments("border", (1, 2), w, e, s, n)
     if border is not None:
         lv1 = gshhg.segments("border", (1,), w, e, s, n)
         ax.add_collection(LineCollection(border, colors="0.35", linewidths=0.25), autolim=False)
         ax.add_collection(LineCollection(lv1, colors="0.15", linewidths=0.5), autolim=False)
+        drawn += inside(border)
     if box is not None:
         bw, be, bs, bn = box
         ax.add_patch(Rectangle((bw, bs), be - bw, bn - bs, fill=False, edgecolor="k", linewidth=1.3,

@@ -5,7 +5,8 @@ annual total and the members' mean daily disagreement, side by side, one PNG per
 usage: plot_upscale.py PRED.nc OUTDIR [--fluxes GPP,NEE] [--credit TEXT]
 
 Writes OUTDIR/flux-annual.png and, beside it, flux-annual.json: the days averaged,
-the colour norm (plot_map.color_norm's record) and whether coastlines were drawn.
+the colour norm (plot_map.color_norm's record) and how many coastline and border
+segments were drawn.
 
 The annual total is the mean over the days every mapped cell has a
 prediction (the same days everywhere) x 365.25, in g C m-2 yr-1. NEE is
@@ -15,8 +16,8 @@ mean of the members' daily standard deviation (X_member_sd, g C m-2 d-1; the
 file's X_spread adds a residual spread learnt on validation sites, the same
 everywhere, given in the title): the spread of an annual total depends on how
 the daily errors correlate, which the ensemble does not say. 2-D lat/lon (projected grids) are
-drawn as they are. NEE's scale and the coastlines and borders (gmt-gshhg-low, over 1-D
-lat/lon) are plot_map.py's. Needs Debian's python3-matplotlib and python3-netcdf4.
+drawn as they are. NEE's scale and the coastlines and borders (gmt-gshhg-low, over the
+cells' extent for regular and 2-D coordinates alike) are plot_map.py's. Needs Debian's python3-matplotlib and python3-netcdf4.
 """
 import argparse
 import json
@@ -49,19 +50,17 @@ def annual(ds, name):
 
 
 def panel(ax, lat, lon, data, title, cmap, norm, label):
-    """one map; returns whether coastlines were drawn"""
-    drawn = False
+    """one map; returns how many coastline and border segments were drawn over it"""
+    drawn = 0
     if lat is not None and lon is not None:
         if lat.ndim == 1:
             lon, lat = np.meshgrid(lon, lat)
         m = ax.pcolormesh(lon, lat, data, shading="nearest", cmap=cmap, norm=norm)
-        if (lat[:, :1] == lat).all() and (lon[:1, :] == lon).all():  # a regular grid: coastlines, borders
-            drawn = plot_map.draw_overlays(ax, lon[0, :], lat[:, 0])
-        else:  # 2-D coordinates (a projected grid): the same over their extent, half a cell beyond
-            half = 0.5 * max(float(np.nanmedian(np.abs(np.diff(lon, axis=1)))) if lon.shape[1] > 1 else 0.5,
-                             float(np.nanmedian(np.abs(np.diff(lat, axis=0)))) if lat.shape[0] > 1 else 0.5)
-            drawn = plot_map.draw_overlays(ax, np.array([np.nanmin(lon), np.nanmax(lon)]),
-                                           np.array([np.nanmin(lat), np.nanmax(lat)]), pad=half)
+        # coastlines and borders over the cells' extent and half a cell beyond (regular or 2-D coordinates)
+        half = 0.5 * max(float(np.nanmedian(np.abs(np.diff(lon, axis=1)))) if lon.shape[1] > 1 else 1.0,
+                         float(np.nanmedian(np.abs(np.diff(lat, axis=0)))) if lat.shape[0] > 1 else 1.0)
+        drawn = plot_map.draw_overlays(ax, np.array([np.nanmin(lon), np.nanmax(lon)]),
+                                       np.array([np.nanmin(lat), np.nanmax(lat)]), pad=half)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
         ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.nanmean(lat))), 0.2))
@@ -103,7 +102,7 @@ def main():
             else:
                 cmap, what = "YlGn", flux
             info = {"flux": flux, "days": nd, "units": "g C m-2 yr-1", "norm": rec, "spread_norm": None}
-            info["coastlines"] = panel(axes[0, 0], lat, lon, mean, f"{what}, ensemble mean, annual ({nd} days)", cmap, norm,
+            info["overlay_segments"] = panel(axes[0, 0], lat, lon, mean, f"{what}, ensemble mean, annual ({nd} days)", cmap, norm,
                   "g C m-2 yr-1")
             if spread is not None:
                 extra = f"\n(the spread in the file adds a residual of {resid:.2f} from validation)" if resid else ""

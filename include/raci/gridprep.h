@@ -157,7 +157,7 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
 int gridprep_coords(const GridPlan *plan, double *lat, double *lon, char *msg, size_t len);
 /* The numeric static maps a grid carries when a file gives them: elevation and soil. */
 enum { GS_ELEV, GS_WHC, GS_CLAY, GS_SOC, GS_WETLAND, GS_NUM };
-extern const char *const gridprep_static_name[GS_NUM]; /* their output names: elev whc clay soc wetland_frac */
+const char *gridprep_static_name(int s); /* its output name, the quantity's: elev whc clay soc wetland_frac */
 /* Static outputs: (ny, nx), output order; mask 1/0 (1 where no mask is given); num[s] map s in its canonical
  * units (NaN where no file gives it); class the training file's flag_values (NaN where the map has no value or no
  * class map is given). */

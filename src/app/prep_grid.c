@@ -282,10 +282,10 @@ static void check_statics(const GridCtx *ctx, const GridPlan *p, const double *l
 {
   size_t n = (size_t)p->ny * p->nx;
   for (int g = 0; g < GS_NUM && !msg[0]; g++) {
-    const Quantity *q   = quantity_find(gridprep_static_name[g]);
+    const Quantity *q   = quantity_find(gridprep_static_name(g));
     const char     *src = "";
     for (int o = 0; o < p->nout; o++)
-      if (!strcmp(p->out[o].name, gridprep_static_name[g])) src = p->out[o].source;
+      if (!strcmp(p->out[o].name, gridprep_static_name(g))) src = p->out[o].source;
     for (size_t c = 0; c < n; c++) {
       float x = num[g][c];
       if (!mask[c] || isnan(x) || (x >= q->lo && x <= q->hi)) continue;
@@ -433,15 +433,18 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, (int)(4 * n), MPI_DOUBLE, MPI_SUM, comm));
   PetscCall(PetscMalloc1(n, &stat));
   for (int o = 0; o < p->nout; o++) {
-    MPI_Offset st[2] = {0, 0}, ct[2] = {rank == 0 ? p->ny : 0, rank == 0 ? p->nx : 0};
+    MPI_Offset   st[2] = {0, 0}, ct[2] = {rank == 0 ? p->ny : 0, rank == 0 ? p->nx : 0};
+    const float *map    = p->out[o].is_class ? cls : NULL; /* a map read from a static file, or a normal (-1) */
+    int          normal = -1;                              /* 0: MAT, 2: MAP, from sums */
     if (!p->out[o].is_static) continue;
+    if (!strcmp(p->out[o].name, "MAT")) normal = 0;
+    if (!strcmp(p->out[o].name, "MAP")) normal = 2;
+    for (int g = 0; g < GS_NUM; g++)
+      if (!strcmp(p->out[o].name, gridprep_static_name(g))) map = num[g];
     for (size_t c = 0; c < n; c++) {
-      double x = NAN;
-      if (!strcmp(p->out[o].name, "MAT") && sums[4 * c + 1] > 0) x = sums[4 * c] / sums[4 * c + 1];
-      if (!strcmp(p->out[o].name, "MAP") && sums[4 * c + 3] > 0) x = sums[4 * c + 2] / sums[4 * c + 3] * 365.25;
-      for (int g = 0; g < GS_NUM; g++)
-        if (!strcmp(p->out[o].name, gridprep_static_name[g])) x = num[g][c];
-      if (p->out[o].is_class) x = cls[c];
+      double x = map ? map[c] : NAN;
+      if (normal >= 0 && sums[4 * c + normal + 1] > 0)
+        x = sums[4 * c + normal] / sums[4 * c + normal + 1] * (normal == 2 ? 365.25 : 1.0);
       stat[c] = mask[c] && isfinite(x) ? (float)x : p->out[o].is_class ? -1.0f : DATA_FILL;
     }
     PetscCall(io_iput_float(out, vvar[o], st, ct, stat));
@@ -479,7 +482,7 @@ PetscErrorCode app_prep_grid(MPI_Comm comm)
     for (int g = 0; g < GS_NUM; g++)
       if (soor[g])
         PetscCall(PetscPrintf(PETSC_COMM_SELF, "raci prep: %s: %lld cells outside the physical range set missing\n",
-                              gridprep_static_name[g], soor[g]));
+                              gridprep_static_name(g), soor[g]));
     { /* plausibility of the converted values: a mean far from any climate says the units attribute is wrong */
       static const struct {
         const char *name;

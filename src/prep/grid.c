@@ -14,7 +14,6 @@
 const char *const gridprep_qty_name[GQ_NUM] = {
     "TA", "TMAX", "TMIN", "TDEW", "VP",           "VPD",  "SW_IN", "SW_DAYLIGHT", "DAYL", "P",   "PA",
     "WS", "U",    "V",    "elev", "geopotential", "mask", "class", "whc",         "clay", "soc", "wetland_frac"};
-const char *const gridprep_static_name[GS_NUM] = {"elev", "whc", "clay", "soc", "wetland_frac"};
 
 /* ------------------------------------------------------------------ recognition */
 static const struct {
@@ -167,7 +166,8 @@ static void append(char *dst, size_t size, const char *src)
 static int is_static_qty(GridQty q) { return q >= GQ_ELEV; }
 
 /* the quantity of numeric static map s (elevation: a geopotential also gives it) */
-static const GridQty static_qty[GS_NUM]     = {GQ_ELEV, GQ_WHC, GQ_CLAY, GQ_SOC, GQ_WETLAND};
+static const GridQty static_qty[GS_NUM] = {GQ_ELEV, GQ_WHC, GQ_CLAY, GQ_SOC, GQ_WETLAND};
+const char          *gridprep_static_name(int s) { return gridprep_qty_name[static_qty[s]]; }
 static const char *static_long_name[GS_NUM] = {"surface elevation", "soil water holding capacity", "soil clay content",
                                                "soil organic carbon", "wetland fraction of the cell"};
 
@@ -1062,10 +1062,10 @@ int gridprep_plan(int nfile, char files[][GP_PATH_LEN], const GridMaps *maps, co
       if (e >= 0) {
         describe(p, e, src, sizeof src);
         if (p->in[e].qty == GQ_GEOPOT) append(src, sizeof src, " / 9.80665 m s-2");
-        add_out(p, gridprep_static_name[g], "slow", static_long_name[g], "", src, p->in[e].qty == GQ_GEOPOT);
+        add_out(p, gridprep_static_name(g), "slow", static_long_name[g], "", src, p->in[e].qty == GQ_GEOPOT);
       } else {
         if (p->absent[0]) append(p->absent, sizeof p->absent, ", ");
-        append(p->absent, sizeof p->absent, gridprep_static_name[g]);
+        append(p->absent, sizeof p->absent, gridprep_static_name(g));
       }
     }
     if (p->iq[GQ_CLASS] >= 0) {
